@@ -1,0 +1,35 @@
+// Command clewbench is Clew's load and latency harness.
+//
+//	clewbench ingest --target 127.0.0.1:4317 --duration 2m --conns 4
+//	clewbench query  --query http://127.0.0.1:16686 --ids trace-ids.txt
+//
+// ingest replays pre-encoded OTLP requests over several gRPC connections: the
+// requests are built once, and each send only stamps fresh trace IDs into a
+// copy of the bytes, so the harness spends its CPU on the wire, not on
+// encoding. See docs/benchmarks.md for the figures and exact commands.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: clewbench ingest|query [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "ingest":
+		err = ingest(os.Args[2:])
+	case "query":
+		err = queryBench(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown command %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "clewbench:", err)
+		os.Exit(1)
+	}
+}

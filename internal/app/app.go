@@ -1,0 +1,236 @@
+// Package app wires Clew's parts into one process: receivers → pipeline →
+// store ← query ← API/UI, plus the admin endpoints. It owns start-up order
+// (sinks first) and shutdown order (sources first), so every stage drains
+// into the next before that one stops.
+package app
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/clewtrace/clew/internal/api/clewapi"
+	"github.com/clewtrace/clew/internal/api/jaeger"
+	"github.com/clewtrace/clew/internal/config"
+	"github.com/clewtrace/clew/internal/consumer"
+	"github.com/clewtrace/clew/internal/pipeline"
+	"github.com/clewtrace/clew/internal/query"
+	"github.com/clewtrace/clew/internal/receiver/otlp"
+	"github.com/clewtrace/clew/internal/store"
+	"github.com/clewtrace/clew/internal/store/wal"
+	"github.com/clewtrace/clew/internal/ui"
+)
+
+// Version is set at build time with -ldflags "-X .../internal/app.Version=...".
+var Version = "dev"
+
+// App is one running Clew.
+type App struct {
+	cfg      config.Config
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	store    *store.Store
+	pipeline consumer.Traces
+	stopPipe func(context.Context) error
+	otlp     *otlp.Receiver
+	legacy   []legacyReceiver
+	query    *server
+	admin    *server
+	ready    atomic.Bool
+}
+
+type legacyReceiver interface {
+	Start(ctx context.Context) error
+	Shutdown(ctx context.Context) error
+}
+
+// Addrs are the addresses the app actually listens on (useful with port 0).
+type Addrs struct {
+	OTLPGRPC, OTLPHTTP, Query, Admin string
+}
+
+// New opens the store and builds every component; nothing listens yet.
+func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, error) {
+	a := &App{cfg: cfg, log: logger, reg: prometheus.NewRegistry()}
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	st, err := store.Open(ctx, store.Options{
+		Dir:           cfg.DataDir,
+		Retention:     time.Duration(cfg.Retention),
+		BlockMaxSpans: cfg.BlockMaxSpans,
+		BlockMaxAge:   time.Duration(cfg.BlockMaxAge),
+		WALSync:       walSync(cfg.WALSync),
+		WALSyncEvery:  time.Duration(cfg.WALSyncInterval),
+		Logger:        logger.With("component", "store"),
+		Registerer:    a.reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.store = st
+
+	pcfg := pipeline.DefaultConfig()
+	if !cfg.Pipeline.IsZero() {
+		if err := cfg.Pipeline.Decode(&pcfg); err != nil {
+			_ = st.Close(ctx)
+			return nil, fmt.Errorf("pipeline config: %w", err)
+		}
+	}
+	a.pipeline, a.stopPipe, err = pipeline.New(pcfg, st, a.reg, logger.With("component", "pipeline"))
+	if err != nil {
+		_ = st.Close(ctx)
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
+
+	a.otlp, err = otlp.New(otlp.Config{
+		GRPCAddr:           cfg.OTLPGRPCAddr,
+		HTTPAddr:           cfg.OTLPHTTPAddr,
+		MaxRequestBytes:    cfg.MaxRequestBytes,
+		CORSAllowedOrigins: cfg.CORSAllowedOrigins,
+		AuthToken:          cfg.IngestToken,
+	}, a.pipeline, nil, a.reg, logger.With("component", "otlp"))
+	if err != nil {
+		_ = st.Close(ctx)
+		return nil, fmt.Errorf("otlp receiver: %w", err)
+	}
+	if err := a.buildLegacyReceivers(); err != nil {
+		_ = st.Close(ctx)
+		return nil, err
+	}
+
+	qs := query.NewService(st)
+	api := http.NewServeMux()
+	api.Handle("/api/clew/", clewapi.NewHandler(qs, logger.With("component", "api")))
+	api.Handle("/api/", jaeger.NewHandler(qs, logger.With("component", "api")))
+	api.Handle("/", ui.Handler())
+	a.query = newServer("query", cfg.QueryAddr, requireToken(cfg.QueryToken, "/api/", api), logger)
+
+	admin := http.NewServeMux()
+	admin.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
+	admin.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	admin.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !a.ready.Load() {
+			http.Error(w, "starting or stopping", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	a.admin = newServer("admin", cfg.AdminAddr, admin, logger)
+	return a, nil
+}
+
+func walSync(s string) wal.SyncPolicy {
+	switch s {
+	case "interval":
+		return wal.SyncInterval
+	case "never":
+		return wal.SyncNever
+	}
+	return wal.SyncAlways
+}
+
+// Start listens everywhere: admin and query first, receivers last, so
+// nothing is accepted before it can be stored and read.
+func (a *App) Start(ctx context.Context) error {
+	for _, s := range []*server{a.admin, a.query} {
+		if err := s.start(); err != nil {
+			return err
+		}
+	}
+	if err := a.otlp.Start(ctx); err != nil {
+		return fmt.Errorf("otlp receiver: %w", err)
+	}
+	for _, r := range a.legacy {
+		if err := r.Start(ctx); err != nil {
+			return err
+		}
+	}
+	a.ready.Store(true)
+	a.log.Info("clew started", "version", Version, "data_dir", a.cfg.DataDir)
+	return nil
+}
+
+// Addrs reports the bound addresses.
+func (a *App) Addrs() Addrs {
+	return Addrs{
+		OTLPGRPC: addrString(a.otlp.GRPCAddr()),
+		OTLPHTTP: addrString(a.otlp.HTTPAddr()),
+		Query:    a.query.addr(),
+		Admin:    a.admin.addr(),
+	}
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
+
+// Shutdown stops sources first: receivers stop accepting and drain into the
+// pipeline, the pipeline flushes into the store, the store writes its head
+// as a block and closes the WAL; the query and admin servers go last.
+func (a *App) Shutdown(ctx context.Context) error {
+	a.ready.Store(false)
+	var errs []error
+	errs = append(errs, a.otlp.Shutdown(ctx))
+	for _, r := range a.legacy {
+		errs = append(errs, r.Shutdown(ctx))
+	}
+	if a.stopPipe != nil {
+		errs = append(errs, a.stopPipe(ctx))
+	}
+	errs = append(errs, a.store.Close(ctx))
+	errs = append(errs, a.query.stop(ctx), a.admin.stop(ctx))
+	err := errors.Join(errs...)
+	if err != nil {
+		a.log.Error("shutdown", "err", err)
+	} else {
+		a.log.Info("clew stopped cleanly")
+	}
+	return err
+}
+
+// Run starts the app and blocks until ctx is cancelled, then shuts down.
+func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	a, err := New(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	if err := a.Start(ctx); err != nil {
+		_ = a.Shutdown(context.Background())
+		return err
+	}
+	<-ctx.Done()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return a.Shutdown(shutdownCtx)
+}
+
+// requireToken guards paths under prefix with a bearer token when token is set.
+func requireToken(token, prefix string, next http.Handler) http.Handler {
+	if token == "" {
+		return next
+	}
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, prefix) &&
+			subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="clew"`)
+			http.Error(w, `{"errors":[{"code":401,"msg":"missing or wrong bearer token"}]}`, http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,254 @@
+// Package config holds Clew's configuration: one struct, loaded from
+// defaults, an optional YAML file (--config), CLEW_* environment variables and
+// command-line flags, each overriding the one before.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is everything Clew can be told. YAML keys are the flag names with
+// dashes turned into underscores; the pipeline section is YAML-only.
+type Config struct {
+	DataDir            string   `yaml:"data_dir"`
+	OTLPGRPCAddr       string   `yaml:"otlp_grpc_addr"`
+	OTLPHTTPAddr       string   `yaml:"otlp_http_addr"`
+	QueryAddr          string   `yaml:"query_addr"`
+	AdminAddr          string   `yaml:"admin_addr"`
+	JaegerHTTPAddr     string   `yaml:"jaeger_http_addr"`
+	JaegerCompactAddr  string   `yaml:"jaeger_compact_addr"`
+	JaegerBinaryAddr   string   `yaml:"jaeger_binary_addr"`
+	ZipkinAddr         string   `yaml:"zipkin_addr"`
+	Retention          Duration `yaml:"retention"`
+	CORSAllowedOrigins []string `yaml:"cors_allowed_origins"`
+	IngestToken        string   `yaml:"ingest_token"`
+	QueryToken         string   `yaml:"query_token"`
+	WALSync            string   `yaml:"wal_sync"`
+	WALSyncInterval    Duration `yaml:"wal_sync_interval"`
+	BlockMaxSpans      int      `yaml:"block_max_spans"`
+	BlockMaxAge        Duration `yaml:"block_max_age"`
+	MaxRequestBytes    int64    `yaml:"max_request_bytes"`
+	LogLevel           string   `yaml:"log_level"`
+	LogFormat          string   `yaml:"log_format"`
+
+	// Pipeline is passed to the processing pipeline as it is.
+	Pipeline yaml.Node `yaml:"pipeline"`
+
+	ConfigFile string `yaml:"-"`
+}
+
+// Default returns the configuration Clew runs with when told nothing.
+func Default() Config {
+	return Config{
+		DataDir:            "./clew-data",
+		OTLPGRPCAddr:       ":4317",
+		OTLPHTTPAddr:       ":4318",
+		QueryAddr:          ":16686",
+		AdminAddr:          ":14269",
+		JaegerHTTPAddr:     ":14268",
+		JaegerCompactAddr:  ":6831",
+		JaegerBinaryAddr:   ":6832",
+		ZipkinAddr:         ":9411",
+		Retention:          Duration(7 * 24 * time.Hour),
+		CORSAllowedOrigins: []string{"http://localhost:*", "http://127.0.0.1:*"},
+		WALSync:            "always",
+		WALSyncInterval:    Duration(100 * time.Millisecond),
+		BlockMaxSpans:      500_000,
+		BlockMaxAge:        Duration(5 * time.Minute),
+		MaxRequestBytes:    64 << 20,
+		LogLevel:           "info",
+		LogFormat:          "text",
+	}
+}
+
+// EnvPrefix starts every environment variable Clew reads: CLEW_DATA_DIR for
+// --data-dir, and so on.
+const EnvPrefix = "CLEW_"
+
+// Load builds the configuration from args (without the program name and
+// subcommand) and the environment, read through lookupEnv (os.LookupEnv): a
+// variable set to the empty string counts, so CLEW_ZIPKIN_ADDR= switches the
+// Zipkin receiver off.
+func Load(args []string, lookupEnv func(string) (string, bool)) (Config, error) {
+	cfg := Default()
+	fs := flag.NewFlagSet("clew serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	bind(fs, &cfg)
+
+	// The file comes first in precedence order, so find it before parsing.
+	cfg.ConfigFile = findConfigArg(args)
+	if cfg.ConfigFile == "" {
+		cfg.ConfigFile, _ = lookupEnv(EnvPrefix + "CONFIG")
+	}
+	if cfg.ConfigFile != "" {
+		if err := loadFile(cfg.ConfigFile, &cfg); err != nil {
+			return Config{}, err
+		}
+	}
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := EnvPrefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := lookupEnv(name); ok && f.Name != "config" {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = errors.Join(envErr, fmt.Errorf("%s: %w", name, err))
+			}
+		}
+	})
+	if envErr != nil {
+		return Config{}, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return cfg, cfg.Validate()
+}
+
+// Usage writes the flag reference.
+func Usage(w io.Writer) {
+	cfg := Default()
+	fs := flag.NewFlagSet("clew serve", flag.ContinueOnError)
+	bind(fs, &cfg)
+	fs.SetOutput(w)
+	fmt.Fprintf(w, "Usage: clew [serve] [flags]\n\nEvery flag can also be set as %sNAME (e.g. %sDATA_DIR) or in the YAML file given by --config.\nPrecedence: flags > environment > file > defaults.\n\n", EnvPrefix, EnvPrefix)
+	fs.PrintDefaults()
+}
+
+func bind(fs *flag.FlagSet, c *Config) {
+	fs.StringVar(&c.ConfigFile, "config", c.ConfigFile, "optional YAML configuration file")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the write-ahead log and blocks")
+	fs.StringVar(&c.OTLPGRPCAddr, "otlp-grpc-addr", c.OTLPGRPCAddr, "OTLP gRPC listen address (host:port; port 0 picks one; empty disables)")
+	fs.StringVar(&c.OTLPHTTPAddr, "otlp-http-addr", c.OTLPHTTPAddr, "OTLP/HTTP listen address")
+	fs.StringVar(&c.QueryAddr, "query-addr", c.QueryAddr, "query API and UI listen address")
+	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "admin listen address (/metrics, /healthz, /readyz)")
+	fs.StringVar(&c.JaegerHTTPAddr, "jaeger-http-addr", c.JaegerHTTPAddr, "Jaeger Thrift over HTTP listen address (empty disables)")
+	fs.StringVar(&c.JaegerCompactAddr, "jaeger-compact-addr", c.JaegerCompactAddr, "Jaeger agent UDP compact-protocol address (empty disables)")
+	fs.StringVar(&c.JaegerBinaryAddr, "jaeger-binary-addr", c.JaegerBinaryAddr, "Jaeger agent UDP binary-protocol address (empty disables)")
+	fs.StringVar(&c.ZipkinAddr, "zipkin-addr", c.ZipkinAddr, "Zipkin v2 listen address (empty disables)")
+	fs.Var(&c.Retention, "retention", "how long traces are kept (e.g. 168h or 7d)")
+	fs.Var((*stringList)(&c.CORSAllowedOrigins), "cors-allowed-origins", "comma-separated origins allowed to send OTLP/HTTP from a browser (* in the port matches any port; * alone allows all)")
+	fs.StringVar(&c.IngestToken, "ingest-token", c.IngestToken, "if set, receivers require Authorization: Bearer <token>")
+	fs.StringVar(&c.QueryToken, "query-token", c.QueryToken, "if set, the query API requires Authorization: Bearer <token>")
+	fs.StringVar(&c.WALSync, "wal-sync", c.WALSync, "when the WAL is fsynced: always (before acknowledging, group commit), interval, never")
+	fs.Var(&c.WALSyncInterval, "wal-sync-interval", "fsync period with --wal-sync=interval")
+	fs.IntVar(&c.BlockMaxSpans, "block-max-spans", c.BlockMaxSpans, "cut the in-memory head into a block at this many spans")
+	fs.Var(&c.BlockMaxAge, "block-max-age", "cut the in-memory head into a block at this age")
+	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", c.MaxRequestBytes, "largest accepted request body, after decompression")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
+}
+
+func findConfigArg(args []string) string {
+	for i, a := range args {
+		switch {
+		case a == "--config" || a == "-config":
+			if i+1 < len(args) {
+				return args[i+1]
+			}
+		case strings.HasPrefix(a, "--config="):
+			return strings.TrimPrefix(a, "--config=")
+		case strings.HasPrefix(a, "-config="):
+			return strings.TrimPrefix(a, "-config=")
+		case a == "--":
+			return ""
+		}
+	}
+	return ""
+}
+
+func loadFile(path string, cfg *Config) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	return nil
+}
+
+// Validate reports settings that cannot work.
+func (c Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data-dir must not be empty"))
+	}
+	switch c.WALSync {
+	case "always", "interval", "never":
+	default:
+		errs = append(errs, fmt.Errorf("wal-sync must be always, interval or never, not %q", c.WALSync))
+	}
+	if c.Retention <= 0 {
+		errs = append(errs, errors.New("retention must be positive"))
+	}
+	if c.MaxRequestBytes <= 0 {
+		errs = append(errs, errors.New("max-request-bytes must be positive"))
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log-level must be debug, info, warn or error, not %q", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}
+
+// Duration is a time.Duration that also accepts a whole number of days ("7d").
+type Duration time.Duration
+
+// Set parses s (flag.Value).
+func (d *Duration) Set(s string) error {
+	s = strings.TrimSpace(s)
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return fmt.Errorf("invalid duration %q", s)
+		}
+		*d = Duration(time.Duration(n) * 24 * time.Hour)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// UnmarshalYAML accepts the same forms as Set.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error { return d.Set(n.Value) }
+
+// stringList is a comma-separated flag.
+type stringList []string
+
+func (l *stringList) Set(s string) error {
+	*l = nil
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			*l = append(*l, part)
+		}
+	}
+	return nil
+}
+
+func (l *stringList) String() string {
+	if l == nil {
+		return ""
+	}
+	return strings.Join(*l, ",")
+}

@@ -1,0 +1,34 @@
+package jaeger
+
+import (
+	"context"
+	"testing"
+)
+
+// The fuzz targets check that no input makes the decoders or the mapping
+// panic or allocate without bound; errors are the expected outcome.
+
+func FuzzThriftBinary(f *testing.F) {
+	f.Add(readFixture(f, "jaeger-client-http.thrift"))
+	f.Add(readFixture(f, "jaeger-client-udp.udp"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ctx := context.Background()
+		if batch, err := decodeBatch(ctx, b); err == nil {
+			_ = toTraces(batch)
+		}
+		if batch, err := decodeEmitBatch(ctx, b, false); err == nil {
+			_ = toTraces(batch)
+		}
+	})
+}
+
+func FuzzThriftCompact(f *testing.F) {
+	f.Add(compactDatagram(f, fixtureBatch(f)))
+	f.Add(readFixture(f, "jaeger-client-udp.udp"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if batch, err := decodeEmitBatch(context.Background(), b, true); err == nil {
+			_ = toTraces(batch)
+		}
+	})
+}

@@ -1,0 +1,58 @@
+package otlp
+
+import (
+	"bytes"
+	"compress/gzip"
+	"net/http"
+	"testing"
+)
+
+// FuzzHTTPTraces feeds arbitrary bodies, content types and gzip flags to the
+// HTTP handler: it must never panic and must answer only documented statuses.
+func FuzzHTTPTraces(f *testing.F) {
+	for _, fx := range httpFixtures {
+		b := readFixture(f, fx.file)
+		f.Add(b, fx.contentType, fx.gzip)
+		if !fx.gzip && len(b) > 10 {
+			f.Add(b[:len(b)/2], fx.contentType, false)
+		}
+	}
+	f.Add(readFixture(f, "node-otlp-grpc.grpc")[5:], "application/x-protobuf", false)
+	f.Add([]byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz"}]}]}]}`), "application/json", false)
+	f.Add([]byte{}, "text/plain", false)
+	f.Add([]byte("\x1f\x8b"), "application/json; charset=utf-8", true)
+
+	allowed := map[int]bool{200: true, 400: true, 413: true, 415: true, 503: true}
+	s := &sink{}
+	r, _ := newTestReceiver(f, Config{MaxRequestBytes: 1 << 20}, s, nil)
+	f.Fuzz(func(t *testing.T, body []byte, contentType string, gzipped bool) {
+		hdr := map[string]string{}
+		if gzipped {
+			// Half the time send the bytes as if they were gzip already, to
+			// exercise the gzip reader's error paths too.
+			if len(body) > 0 && body[0]&1 == 0 {
+				var buf bytes.Buffer
+				zw := gzip.NewWriter(&buf)
+				_, _ = zw.Write(body)
+				_ = zw.Close()
+				body = buf.Bytes()
+			}
+			hdr["Content-Encoding"] = "gzip"
+		}
+		req := newRequest(http.MethodPost, "/v1/traces", "", body, hdr)
+		req.Header.Set("Content-Type", contentType)
+		rec := serve(r, req)
+		if !allowed[rec.Code] {
+			t.Fatalf("status %d for content type %q: %s", rec.Code, contentType, rec.Body.String())
+		}
+		if rec.Code != 200 && rec.Body.Len() == 0 {
+			t.Fatalf("status %d with empty body", rec.Code)
+		}
+		if used := r.inFlight.used.Load(); used != 0 {
+			t.Fatalf("budget leaked %d bytes", used)
+		}
+		s.mu.Lock()
+		s.traces = nil // keep memory flat over a long fuzz run
+		s.mu.Unlock()
+	})
+}

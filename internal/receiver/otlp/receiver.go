@@ -1,0 +1,209 @@
+package otlp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+
+	"github.com/clewtrace/clew/internal/consumer"
+)
+
+// Receiver serves OTLP over gRPC and HTTP. Create it with New, then Start;
+// Shutdown stops it. Its methods are safe for concurrent use.
+type Receiver struct {
+	cfg      Config
+	origins  []originPattern
+	traces   consumer.Traces
+	logs     consumer.Logs // nil: logs are rejected with a partial success
+	metrics  *receiverMetrics
+	logger   *slog.Logger
+	inFlight *budget
+	handler  http.Handler
+
+	mu         sync.Mutex // guards the fields below
+	started    bool
+	stopped    bool
+	grpcServer *grpc.Server
+	httpServer *http.Server
+	grpcLis    net.Listener
+	httpLis    net.Listener
+	serving    sync.WaitGroup // Serve goroutines
+}
+
+// New validates cfg and builds a Receiver that sends traces to traces and logs
+// to logs (nil logs: log records are rejected as a partial success). Counters
+// are registered on reg unless it is nil.
+func New(cfg Config, traces consumer.Traces, logs consumer.Logs, reg prometheus.Registerer, logger *slog.Logger) (*Receiver, error) {
+	if traces == nil {
+		return nil, errors.New("otlp: traces consumer is required")
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	origins := make([]originPattern, 0, len(cfg.CORSAllowedOrigins))
+	for _, s := range cfg.CORSAllowedOrigins {
+		p, err := parseOriginPattern(s)
+		if err != nil {
+			return nil, err
+		}
+		origins = append(origins, p)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	m, err := newReceiverMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	r := &Receiver{
+		cfg:      cfg,
+		origins:  origins,
+		traces:   traces,
+		logs:     logs,
+		metrics:  m,
+		logger:   logger,
+		inFlight: newBudget(cfg.MaxInFlightBytes),
+	}
+	r.handler = httpHandler{r: r}
+	return r, nil
+}
+
+// HTTPHandler returns the OTLP/HTTP (:4318) handler, for tests with httptest
+// or for mounting on another server.
+func (r *Receiver) HTTPHandler() http.Handler { return r.handler }
+
+// Start listens on the configured addresses and serves in the background. ctx
+// bounds only the listening; stop the receiver with Shutdown. If either
+// listener fails, nothing is left listening.
+func (r *Receiver) Start(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.started {
+		return errors.New("otlp: receiver already started")
+	}
+	if r.stopped {
+		return errors.New("otlp: receiver already shut down")
+	}
+	var lc net.ListenConfig
+	var grpcLis, httpLis net.Listener
+	if r.cfg.GRPCAddr != "" {
+		l, err := lc.Listen(ctx, "tcp", r.cfg.GRPCAddr)
+		if err != nil {
+			return fmt.Errorf("otlp: listen gRPC on %s: %w", r.cfg.GRPCAddr, err)
+		}
+		grpcLis = l
+	}
+	if r.cfg.HTTPAddr != "" {
+		l, err := lc.Listen(ctx, "tcp", r.cfg.HTTPAddr)
+		if err != nil {
+			if grpcLis != nil {
+				_ = grpcLis.Close() // the listen error is the one worth reporting
+			}
+			return fmt.Errorf("otlp: listen HTTP on %s: %w", r.cfg.HTTPAddr, err)
+		}
+		httpLis = l
+	}
+	r.started = true
+
+	if grpcLis != nil {
+		r.grpcLis = grpcLis
+		r.grpcServer = r.newGRPCServer()
+		r.serving.Go(func() {
+			if err := r.grpcServer.Serve(grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+				r.logger.Error("otlp: gRPC server stopped", slog.Any("error", err))
+			}
+		})
+		r.logger.InfoContext(ctx, "otlp: gRPC receiver listening", slog.String("addr", grpcLis.Addr().String()))
+	}
+	if httpLis != nil {
+		r.httpLis = httpLis
+		r.httpServer = &http.Server{
+			Handler: r.handler,
+			// Bound slow clients; a body upload may take a while on a slow
+			// link, so only headers and idle connections get short limits.
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       2 * time.Minute,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(r.logger.Handler(), slog.LevelWarn),
+		}
+		r.serving.Go(func() {
+			if err := r.httpServer.Serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				r.logger.Error("otlp: HTTP server stopped", slog.Any("error", err))
+			}
+		})
+		r.logger.InfoContext(ctx, "otlp: HTTP receiver listening", slog.String("addr", httpLis.Addr().String()))
+	}
+	return nil
+}
+
+// GRPCAddr is the gRPC listener's address, or nil before Start or when gRPC
+// is disabled.
+func (r *Receiver) GRPCAddr() net.Addr {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.grpcLis == nil {
+		return nil
+	}
+	return r.grpcLis.Addr()
+}
+
+// HTTPAddr is the HTTP listener's address, or nil before Start or when HTTP
+// is disabled.
+func (r *Receiver) HTTPAddr() net.Addr {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.httpLis == nil {
+		return nil
+	}
+	return r.httpLis.Addr()
+}
+
+// Shutdown stops accepting requests and waits for in-flight ones to finish,
+// so every acknowledged batch has reached the consumer. When ctx ends first,
+// remaining connections are closed and ctx's error returned. It is safe to
+// call at any time and more than once.
+func (r *Receiver) Shutdown(ctx context.Context) error {
+	r.mu.Lock()
+	r.stopped = true
+	gs, hs := r.grpcServer, r.httpServer
+	r.mu.Unlock()
+
+	var (
+		wg      sync.WaitGroup
+		httpErr error
+	)
+	if hs != nil {
+		wg.Go(func() {
+			if err := hs.Shutdown(ctx); err != nil {
+				httpErr = fmt.Errorf("otlp: HTTP shutdown: %w", err)
+				_ = hs.Close() // ctx expired: cut the stragglers
+			}
+		})
+	}
+	var grpcErr error
+	if gs != nil {
+		wg.Go(func() {
+			done := make(chan struct{})
+			go func() { gs.GracefulStop(); close(done) }()
+			select {
+			case <-done:
+			case <-ctx.Done():
+				gs.Stop()
+				<-done
+				grpcErr = fmt.Errorf("otlp: gRPC shutdown: %w", ctx.Err())
+			}
+		})
+	}
+	wg.Wait()
+	r.serving.Wait()
+	return errors.Join(httpErr, grpcErr)
+}

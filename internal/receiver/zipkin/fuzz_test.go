@@ -1,0 +1,27 @@
+package zipkin
+
+import "testing"
+
+// The fuzz targets check that no input makes the decoders or the mapping
+// panic; errors are the expected outcome.
+
+func FuzzZipkinJSON(f *testing.F) {
+	f.Add(readFixture(f))
+	f.Add([]byte(`[{"traceId":"1","id":"1","kind":"SERVER","shared":true,"remoteEndpoint":{"ipv6":"::1","port":1}}]`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if spans, err := decodeJSON(b); err == nil {
+			_ = toTraces(spans)
+		}
+	})
+}
+
+func FuzzZipkinProto(f *testing.F) {
+	f.Add(fixtureProto(f))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if spans, err := decodeProto(b); err == nil {
+			_ = toTraces(spans)
+		}
+	})
+}

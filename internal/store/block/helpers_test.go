@@ -1,0 +1,7 @@
+package block
+
+import "os"
+
+// tempDir is for the shared benchmark block, which outlives any one
+// benchmark's b.TempDir. It is left in the OS temp directory.
+func tempDir() (string, error) { return os.MkdirTemp("", "clew-block-bench-") }

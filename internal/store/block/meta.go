@@ -1,0 +1,211 @@
+package block
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/clewtrace/clew/internal/objstore"
+)
+
+// Format versions. One ordered enum that only moves forward: a reader
+// supports every version up to FormatLatest, a writer writes FormatLatest.
+const (
+	FormatV1     = 1 // Parquet data + binary index + meta.json
+	FormatLatest = FormatV1
+)
+
+// ErrUnsupportedVersion is returned for blocks written by a newer Clew.
+var ErrUnsupportedVersion = errors.New("block: unsupported format version")
+
+// Object names inside a block's prefix. meta.json is written last: its
+// presence is what makes a block complete.
+const (
+	metaName  = "meta.json"
+	dataName  = "data.parquet"
+	indexName = "index.bin"
+)
+
+// Meta describes a block. It is stored as meta.json, the block's commit
+// marker, and is enough to decide whether a query needs to open the block.
+type Meta struct {
+	ID               string                     `json:"id"`
+	Version          int                        `json:"version"`
+	MinStartUnixNano int64                      `json:"minStartUnixNano"`
+	MaxStartUnixNano int64                      `json:"maxStartUnixNano"`
+	MaxEndUnixNano   int64                      `json:"maxEndUnixNano"`
+	SpanCount        int                        `json:"spanCount"`
+	TraceCount       int                        `json:"traceCount"`
+	Services         []string                   `json:"services"`
+	Operations       map[string][]OperationInfo `json:"operations"`
+	Bytes            int64                      `json:"bytes"` // data + index objects
+	CompactionLevel  int                        `json:"compactionLevel"`
+	Edges            []Edge                     `json:"edges,omitempty"`
+	CreatedUnixNano  int64                      `json:"createdUnixNano"`
+}
+
+// OperationInfo is one operation (span name) of a service, with its kind.
+type OperationInfo struct {
+	Name string `json:"name"`
+	Kind int    `json:"kind"`
+}
+
+// Edge is a service-graph edge computed by the writer's caller; blocks only
+// carry them so the graph survives restarts and compaction.
+type Edge struct {
+	Parent string `json:"parent"`
+	Child  string `json:"child"`
+	Calls  uint64 `json:"calls"`
+	Errors uint64 `json:"errors"`
+}
+
+// NewID returns a 26-character ULID-style ID: 48 bits of milliseconds then
+// 80 random bits, in Crockford base32, so IDs sort by creation time.
+func NewID(now time.Time) string {
+	var b [16]byte
+	ms := uint64(now.UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+	_, _ = rand.Read(b[6:]) // crypto/rand.Read never fails (Go 1.24+)
+	const alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+	// 128 bits -> 26 base32 digits (130 bits, top two zero), most
+	// significant first so lexical order is numeric order.
+	var out [26]byte
+	var hi, lo uint64
+	for i := range 8 {
+		hi = hi<<8 | uint64(b[i])
+		lo = lo<<8 | uint64(b[8+i])
+	}
+	for i := 25; i >= 0; i-- {
+		out[i] = alphabet[lo&31]
+		lo = lo>>5 | hi<<59
+		hi >>= 5
+	}
+	return string(out[:])
+}
+
+// validID accepts IDs that are safe as a single object-name segment.
+func validID(id string) bool {
+	return id != "" && !strings.ContainsAny(id, "/\\.") && objstore.ValidName(id)
+}
+
+func decodeMeta(data []byte) (Meta, error) {
+	var m Meta
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&m); err != nil {
+		return Meta{}, fmt.Errorf("%w: meta: %v", ErrCorrupt, err)
+	}
+	if m.Version < FormatV1 || m.Version > FormatLatest {
+		return Meta{}, fmt.Errorf("meta %s: %w %d", m.ID, ErrUnsupportedVersion, m.Version)
+	}
+	if !validID(m.ID) || m.SpanCount < 0 || m.TraceCount < 0 {
+		return Meta{}, fmt.Errorf("%w: meta: bad id or counts", ErrCorrupt)
+	}
+	return m, nil
+}
+
+func readMeta(ctx context.Context, b objstore.Bucket, id string) (Meta, error) {
+	data, err := objstore.ReadAll(ctx, b, id+"/"+metaName)
+	if err != nil {
+		return Meta{}, fmt.Errorf("block %s: %w", id, err)
+	}
+	m, err := decodeMeta(data)
+	if err != nil {
+		return Meta{}, fmt.Errorf("block %s: %w", id, err)
+	}
+	if m.ID != id {
+		return Meta{}, fmt.Errorf("block %s: %w: meta names block %q", id, ErrCorrupt, m.ID)
+	}
+	return m, nil
+}
+
+// ListMetas returns the metas of all complete blocks (those with a
+// meta.json), oldest ID first. Incomplete blocks are skipped; Incomplete
+// finds them for garbage collection.
+func ListMetas(ctx context.Context, b objstore.Bucket) ([]Meta, error) {
+	var ids []string
+	err := b.List(ctx, "", func(name string) error {
+		if id, ok := strings.CutSuffix(name, "/"+metaName); ok && validID(id) {
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list blocks: %w", err)
+	}
+	metas := make([]Meta, 0, len(ids))
+	for _, id := range ids {
+		m, err := readMeta(ctx, b, id)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // deleted between List and Get
+		}
+		if err != nil {
+			return nil, err
+		}
+		metas = append(metas, m)
+	}
+	slices.SortFunc(metas, func(a, b Meta) int { return strings.Compare(a.ID, b.ID) })
+	return metas, nil
+}
+
+// Incomplete returns the IDs of blocks that have objects but no meta.json:
+// writes that crashed, or deletes that stopped half-way. A caller should
+// only delete those older than any write that may still be in progress.
+func Incomplete(ctx context.Context, b objstore.Bucket) ([]string, error) {
+	seen := map[string]bool{}
+	var order []string
+	err := b.List(ctx, "", func(name string) error {
+		id, obj, ok := strings.Cut(name, "/")
+		if !ok || !validID(id) {
+			return nil
+		}
+		if _, dup := seen[id]; !dup {
+			order = append(order, id)
+			seen[id] = false
+		}
+		if obj == metaName {
+			seen[id] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list blocks: %w", err)
+	}
+	var out []string
+	for _, id := range order {
+		if !seen[id] {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// Delete removes a block: meta.json first, so that a crash half-way leaves an
+// incomplete block (ignored, collectable) rather than a broken complete one.
+func Delete(ctx context.Context, b objstore.Bucket, id string) error {
+	if !validID(id) {
+		return fmt.Errorf("delete block %q: invalid ID", id)
+	}
+	if err := b.Delete(ctx, id+"/"+metaName); err != nil {
+		return fmt.Errorf("delete block %s: %w", id, err)
+	}
+	var names []string
+	if err := b.List(ctx, id+"/", func(n string) error { names = append(names, n); return nil }); err != nil {
+		return fmt.Errorf("delete block %s: %w", id, err)
+	}
+	for _, n := range names {
+		if err := b.Delete(ctx, n); err != nil {
+			return fmt.Errorf("delete block %s: %w", id, err)
+		}
+	}
+	return nil
+}

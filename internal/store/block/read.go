@@ -1,0 +1,338 @@
+package block
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/clewtrace/clew/internal/model"
+	"github.com/clewtrace/clew/internal/objstore"
+)
+
+// Block is an opened block. Its methods are safe for concurrent use: the
+// in-memory index is read-only and every read opens its own page readers.
+type Block struct {
+	meta     Meta
+	ix       *index
+	file     *parquet.File
+	rgFirst  []int64 // first global row of each row group
+	cols     columns
+	services []string // service name of each resource, for Scan
+}
+
+// Open reads a block's meta and index and the Parquet footer. Column data
+// is read lazily through b.GetRange; ctx bounds those reads too, so pass a
+// context that lives as long as the Block.
+func Open(ctx context.Context, b objstore.Bucket, id string) (*Block, error) {
+	if !validID(id) {
+		return nil, fmt.Errorf("open block %q: invalid ID", id)
+	}
+	meta, err := readMeta(ctx, b, id)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := objstore.ReadAll(ctx, b, id+"/"+indexName)
+	if err != nil {
+		return nil, fmt.Errorf("open block %s: %w", id, err)
+	}
+	ix, err := decodeIndex(raw)
+	if err != nil {
+		return nil, fmt.Errorf("open block %s: %w", id, err)
+	}
+	ra, err := objstore.NewReaderAt(ctx, b, id+"/"+dataName)
+	if err != nil {
+		return nil, fmt.Errorf("open block %s: %w", id, err)
+	}
+	f, err := parquet.OpenFile(ra, ra.Size(), parquet.ReadBufferSize(64<<10))
+	if err != nil {
+		return nil, fmt.Errorf("open block %s: %w: %v", id, ErrCorrupt, err)
+	}
+	bl := &Block{meta: meta, ix: ix, file: f}
+	if err := bl.check(); err != nil {
+		return nil, fmt.Errorf("open block %s: %w", id, err)
+	}
+	return bl, nil
+}
+
+// check ties the index to the data file so later lookups can trust it.
+func (bl *Block) check() error {
+	rgs := bl.file.RowGroups()
+	if len(rgs) != len(bl.ix.rowGroups) {
+		return fmt.Errorf("%w: %d row groups in data, %d in index", ErrCorrupt, len(rgs), len(bl.ix.rowGroups))
+	}
+	var row int64
+	for i, rg := range rgs {
+		if rg.NumRows() != bl.ix.rowGroups[i].rows {
+			return fmt.Errorf("%w: row group %d size mismatch", ErrCorrupt, i)
+		}
+		bl.rgFirst = append(bl.rgFirst, row)
+		row += rg.NumRows()
+	}
+	if row != int64(bl.meta.SpanCount) {
+		return fmt.Errorf("%w: %d rows, meta says %d spans", ErrCorrupt, row, bl.meta.SpanCount)
+	}
+	cols, err := lookupColumns(bl.file.Schema())
+	if err != nil {
+		return err
+	}
+	bl.cols = cols
+	bl.services = make([]string, len(bl.ix.resources))
+	for i, r := range bl.ix.resources {
+		bl.services[i] = r.ServiceName
+		if bl.services[i] == "" {
+			bl.services[i] = model.UnknownService
+		}
+	}
+	return nil
+}
+
+// Meta returns the block's meta.
+func (bl *Block) Meta() Meta { return bl.meta }
+
+// Close releases the block. It holds no descriptors today; it exists so
+// that callers do not change when a cache or mmap arrives.
+func (bl *Block) Close() error { return nil }
+
+// MayContain reports whether the block may hold spans of the trace. False
+// is certain; true is wrong about 1% of the time.
+func (bl *Block) MayContain(id model.TraceID) bool { return bl.ix.bloom.Test(id[:]) }
+
+// Trace returns every span of the trace in the block, sorted by start, or
+// nil. Spans share *Resource and *Scope values with other spans of the
+// block; they must not be modified.
+func (bl *Block) Trace(ctx context.Context, id model.TraceID) ([]model.Span, error) {
+	if !bl.MayContain(id) {
+		return nil, nil
+	}
+	g := bl.ix.granules
+	// Last granule whose first trace ID is <= id.
+	i := sortSearch(len(g), func(i int) bool { return bytes.Compare(g[i].first[:], id[:]) > 0 }) - 1
+	if i < 0 {
+		return nil, nil
+	}
+	from := g[i].row
+	to := int64(bl.meta.SpanCount)
+	if i+1 < len(g) {
+		to = g[i+1].row
+	}
+	rgi := sortSearch(len(bl.rgFirst), func(k int) bool { return bl.rgFirst[k] > from }) - 1
+	rg := bl.file.RowGroups()[rgi]
+	local := from - bl.rgFirst[rgi]
+	rows, err := bl.readRows(ctx, rg, local, int(to-from), func(r *spanRow) bool { return r.TraceID == id })
+	if err != nil {
+		return nil, fmt.Errorf("block %s: trace %s: %w", bl.meta.ID, id, err)
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	return bl.toSpans(rows), nil
+}
+
+func sortSearch(n int, f func(int) bool) int {
+	lo, hi := 0, n
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if !f(m) {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+// readRows reads n rows from row `from` of the row group, keeping those
+// keep accepts (all if keep is nil).
+func (bl *Block) readRows(ctx context.Context, rg parquet.RowGroup, from int64, n int, keep func(*spanRow) bool) ([]spanRow, error) {
+	r := parquet.NewGenericRowGroupReader[spanRow](rg)
+	defer r.Close()
+	if from > 0 {
+		if err := r.SeekToRow(from); err != nil {
+			return nil, err
+		}
+	}
+	buf := make([]spanRow, min(n, 1024))
+	var out []spanRow
+	for n > 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		k, err := r.Read(buf[:min(n, len(buf))])
+		for i := range buf[:k] {
+			if keep == nil || keep(&buf[i]) {
+				out = append(out, buf[i])
+			}
+		}
+		n -= k
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if k == 0 {
+			return nil, fmt.Errorf("%w: short row group", ErrCorrupt)
+		}
+	}
+	return out, nil
+}
+
+// All returns every span in the block, in (trace ID, start) order. It is
+// meant for compaction and tests; queries use Trace and Scan.
+func (bl *Block) All(ctx context.Context) ([]model.Span, error) {
+	out := make([]model.Span, 0, bl.meta.SpanCount)
+	for _, rg := range bl.file.RowGroups() {
+		rows, err := bl.readRows(ctx, rg, 0, int(rg.NumRows()), nil)
+		if err != nil {
+			return nil, fmt.Errorf("block %s: %w", bl.meta.ID, err)
+		}
+		out = append(out, bl.toSpans(rows)...)
+	}
+	return out, nil
+}
+
+// toSpans converts rows of whole traces (each trace's rows contiguous and
+// complete, as Trace and All read them) back to spans.
+func (bl *Block) toSpans(rows []spanRow) []model.Span {
+	out := make([]model.Span, len(rows))
+	traceFirst := 0
+	for i := range rows {
+		r := &rows[i]
+		if i > 0 && r.TraceID != rows[i-1].TraceID {
+			traceFirst = i
+		}
+		s := &out[i]
+		s.TraceID = r.TraceID
+		s.SpanID = r.SpanID
+		switch {
+		case r.ParentIndex >= 0 && traceFirst+int(r.ParentIndex) < len(rows):
+			s.ParentSpanID = rows[traceFirst+int(r.ParentIndex)].SpanID
+		case r.ParentIndex == parentExplicit:
+			copy(s.ParentSpanID[:], r.ParentID)
+		}
+		s.TraceState = r.TraceState
+		s.Flags = uint32(r.Flags)
+		s.Name = r.Name
+		s.Kind = model.SpanKind(r.Kind)
+		s.StartUnixNano = r.TraceStart + r.StartOffset
+		s.EndUnixNano = s.StartUnixNano + r.Duration
+		s.StatusCode = model.StatusCode(r.StatusCode)
+		s.StatusMessage = r.StatusMessage
+		s.Attributes = decodeAttrs(r.Attrs)
+		s.DroppedAttributesCount = uint32(r.DroppedAttrs)
+		s.DroppedEventsCount = uint32(r.DroppedEvents)
+		s.DroppedLinksCount = uint32(r.DroppedLinks)
+		if len(r.Events) > 0 {
+			s.Events = make([]model.Event, len(r.Events))
+			for j, e := range r.Events {
+				s.Events[j] = model.Event{
+					TimeUnixNano:           s.StartUnixNano + e.TimeOffset,
+					Name:                   e.Name,
+					Attributes:             decodeAttrs(e.Attrs),
+					DroppedAttributesCount: uint32(e.Dropped),
+				}
+			}
+		}
+		if len(r.Links) > 0 {
+			s.Links = make([]model.Link, len(r.Links))
+			for j, l := range r.Links {
+				ml := &s.Links[j]
+				copy(ml.TraceID[:], l.TraceID)
+				copy(ml.SpanID[:], l.SpanID)
+				ml.TraceState = l.TraceState
+				ml.Flags = uint32(l.Flags)
+				ml.DroppedAttributesCount = uint32(l.Dropped)
+				ml.Attributes = decodeAttrs(l.Attrs)
+			}
+		}
+		s.Resource = bl.resource(r.Resource)
+		s.Scope = bl.scope(r.Scope)
+	}
+	return out
+}
+
+func (bl *Block) resource(i int32) *model.Resource {
+	if i >= 0 && int(i) < len(bl.ix.resources) {
+		return bl.ix.resources[i]
+	}
+	return emptyResource
+}
+
+func (bl *Block) scope(i int32) *model.Scope {
+	if i >= 0 && int(i) < len(bl.ix.scopes) {
+		return bl.ix.scopes[i]
+	}
+	return emptyScope
+}
+
+// Compact merges blocks into one new block one level above the highest
+// input, dropping exact duplicate spans (same trace ID, span ID and
+// content; spans that share IDs but differ are both kept) and summing
+// service-graph edges. The inputs are left in place: the caller deletes
+// them once the new block is visible. Everything is held in memory.
+func Compact(ctx context.Context, b objstore.Bucket, inputs []*Block) (Meta, error) {
+	if len(inputs) == 0 {
+		return Meta{}, fmt.Errorf("compact: no input blocks")
+	}
+	level, total := 0, 0
+	for _, in := range inputs {
+		level = max(level, in.meta.CompactionLevel)
+		total += in.meta.SpanCount
+	}
+	spans := make([]model.Span, 0, total)
+	edges := map[[2]string]Edge{}
+	var edgeOrder [][2]string
+	for _, in := range inputs {
+		all, err := in.All(ctx)
+		if err != nil {
+			return Meta{}, fmt.Errorf("compact: %w", err)
+		}
+		spans = append(spans, all...)
+		for _, e := range in.meta.Edges {
+			k := [2]string{e.Parent, e.Child}
+			cur, ok := edges[k]
+			if !ok {
+				edgeOrder = append(edgeOrder, k)
+				cur = Edge{Parent: e.Parent, Child: e.Child}
+			}
+			cur.Calls += e.Calls
+			cur.Errors += e.Errors
+			edges[k] = cur
+		}
+	}
+	spans = dedupe(spans)
+	merged := make([]Edge, 0, len(edgeOrder))
+	for _, k := range edgeOrder {
+		merged = append(merged, edges[k])
+	}
+	m, err := Write(ctx, b, spans, merged, level+1)
+	if err != nil {
+		return Meta{}, fmt.Errorf("compact: %w", err)
+	}
+	return m, nil
+}
+
+// dedupe drops spans that equal an earlier span with the same IDs.
+func dedupe(spans []model.Span) []model.Span {
+	type id struct {
+		t model.TraceID
+		s model.SpanID
+	}
+	seen := make(map[id][]int, len(spans))
+	out := spans[:0]
+	for i := range spans {
+		k := id{spans[i].TraceID, spans[i].SpanID}
+		dup := slices.ContainsFunc(seen[k], func(j int) bool { return spanEqual(&out[j], &spans[i]) })
+		if dup {
+			continue
+		}
+		seen[k] = append(seen[k], len(out))
+		out = append(out, spans[i])
+	}
+	return out
+}

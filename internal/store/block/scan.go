@@ -1,0 +1,640 @@
+package block
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"github.com/parquet-go/parquet-go/encoding"
+	"io"
+	"reflect"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/clewtrace/clew/internal/model"
+)
+
+// Predicate selects spans. Zero fields match everything, except Kind, where
+// -1 means any kind (0 is KindUnspecified).
+type Predicate struct {
+	Service     string
+	Operation   string
+	Kind        int   // -1: any
+	MinDuration int64 // ns; 0: unbounded
+	MaxDuration int64 // ns; 0: unbounded
+	StartMin    int64 // ns; 0: unbounded
+	StartMax    int64 // ns; 0: unbounded
+	// Attributes must all match the same span. Each key/value matches a
+	// span, resource or event attribute whose Value.String() equals the
+	// value; "error"="true" also matches spans with StatusCode error.
+	Attributes map[string]string
+}
+
+// columns holds the leaf column numbers Scan reads.
+type columns struct {
+	traceID, traceStart, startOffset, duration   int
+	resource, name, kind, statusCode             int
+	attrKey, attrVal, eventAttrKey, eventAttrVal int
+	attrMaxDef, eventAttrMaxDef                  int
+}
+
+func lookupColumns(s *parquet.Schema) (columns, error) {
+	var c columns
+	var err error
+	get := func(path ...string) int {
+		leaf, ok := s.Lookup(path...)
+		if !ok {
+			err = fmt.Errorf("%w: data file lacks column %v", ErrCorrupt, path)
+			return -1
+		}
+		return leaf.ColumnIndex
+	}
+	c.traceID = get("trace_id")
+	c.traceStart = get("trace_start")
+	c.startOffset = get("start_offset")
+	c.duration = get("duration")
+	c.resource = get("resource")
+	c.name = get("name")
+	c.kind = get("kind")
+	c.statusCode = get("status_code")
+	c.attrKey = get("attrs", "key")
+	c.attrVal = get("attrs", "val")
+	c.eventAttrKey = get("events", "attrs", "key")
+	c.eventAttrVal = get("events", "attrs", "val")
+	if leaf, ok := s.Lookup("attrs", "key"); ok {
+		c.attrMaxDef = leaf.MaxDefinitionLevel
+	}
+	if leaf, ok := s.Lookup("events", "attrs", "key"); ok {
+		c.eventAttrMaxDef = leaf.MaxDefinitionLevel
+	}
+	return c, err
+}
+
+type attrPred struct{ key, val string }
+
+// Scan calls fn with the trace ID and start of every span that matches
+// pred, in (trace ID, start) order, until fn returns false. It reads only
+// the columns pred needs, and skips whole row groups whose statistics or
+// dictionaries rule a match out.
+func (bl *Block) Scan(ctx context.Context, pred Predicate, fn func(traceID model.TraceID, startUnixNano int64) bool) error {
+	if !bl.mayMatch(pred) {
+		return nil
+	}
+	attrs := make([]attrPred, 0, len(pred.Attributes))
+	for k, v := range pred.Attributes {
+		attrs = append(attrs, attrPred{k, v})
+	}
+	if len(attrs) > maxPredicates {
+		return fmt.Errorf("scan: more than %d attribute conditions", maxPredicates)
+	}
+	// Resource-level answers, computed once per block: which resources
+	// have the service, and which attribute conditions each satisfies.
+	resOK := make([]bool, len(bl.ix.resources))
+	resBits := make([]uint64, len(bl.ix.resources))
+	anyRes := false
+	for r, res := range bl.ix.resources {
+		resOK[r] = pred.Service == "" || bl.services[r] == pred.Service
+		for i, a := range attrs {
+			for _, ra := range res.Attributes {
+				if ra.Key == a.key && ra.Value.String() == a.val {
+					resBits[r] |= 1 << i
+				}
+			}
+		}
+		anyRes = anyRes || resOK[r]
+	}
+	if !anyRes {
+		return nil
+	}
+	sc := &scanner{bl: bl, pred: pred, attrs: attrs, resOK: resOK, resBits: resBits}
+	for g, rg := range bl.file.RowGroups() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !sc.rowGroupMayMatch(&bl.ix.rowGroups[g]) {
+			continue
+		}
+		more, err := sc.scanRowGroup(ctx, rg, fn)
+		if err != nil {
+			return fmt.Errorf("block %s: scan: %w", bl.meta.ID, err)
+		}
+		if !more {
+			return nil
+		}
+	}
+	return nil
+}
+
+// mayMatch rules the whole block out from its meta alone.
+func (bl *Block) mayMatch(p Predicate) bool {
+	m := &bl.meta
+	if p.StartMin != 0 && m.MaxStartUnixNano < p.StartMin || p.StartMax != 0 && m.MinStartUnixNano > p.StartMax {
+		return false
+	}
+	if p.MinDuration != 0 && p.MaxDuration != 0 && p.MinDuration > p.MaxDuration {
+		return false
+	}
+	if p.Service == "" {
+		return true
+	}
+	ops, ok := m.Operations[p.Service]
+	if !ok {
+		return false
+	}
+	if p.Operation == "" && p.Kind < 0 {
+		return true
+	}
+	for _, op := range ops {
+		if (p.Operation == "" || op.Name == p.Operation) && (p.Kind < 0 || op.Kind == p.Kind) {
+			return true
+		}
+	}
+	return false
+}
+
+type scanner struct {
+	bl      *Block
+	pred    Predicate
+	attrs   []attrPred
+	resOK   []bool
+	resBits []uint64
+
+	alive []bool
+	bits  []uint64
+	n     int // alive rows
+}
+
+func (sc *scanner) rowGroupMayMatch(st *rowGroupStats) bool {
+	p := &sc.pred
+	return !(p.StartMin != 0 && st.maxStart < p.StartMin ||
+		p.StartMax != 0 && st.minStart > p.StartMax ||
+		p.MinDuration != 0 && st.maxDuration < p.MinDuration ||
+		p.MaxDuration != 0 && st.minDuration > p.MaxDuration)
+}
+
+func (sc *scanner) kill(row int) {
+	if sc.alive[row] {
+		sc.alive[row] = false
+		sc.n--
+	}
+}
+
+func (sc *scanner) scanRowGroup(ctx context.Context, rg parquet.RowGroup, fn func(model.TraceID, int64) bool) (bool, error) {
+	rows := int(rg.NumRows())
+	chunks := rg.ColumnChunks()
+	c := &sc.bl.cols
+	p := &sc.pred
+	sc.alive = resize(sc.alive, rows)
+	for i := range sc.alive {
+		sc.alive[i] = true
+	}
+	sc.n = rows
+
+	// Cheapest and most selective columns first; stop as soon as no row
+	// is left.
+	var resource []int32
+	if p.Service != "" || len(sc.attrs) > 0 {
+		col, err := readColumn(ctx, chunks[c.resource])
+		if err != nil {
+			return false, err
+		}
+		resource = col.int32s()
+		if len(resource) != rows {
+			return false, fmt.Errorf("%w: resource column has %d values for %d rows", ErrCorrupt, len(resource), rows)
+		}
+		for r, id := range resource {
+			if id < 0 || int(id) >= len(sc.resOK) || !sc.resOK[id] {
+				sc.kill(r)
+			}
+		}
+	}
+	if p.Operation != "" && sc.n > 0 {
+		if err := sc.filterString(ctx, chunks[c.name], rows, p.Operation); err != nil {
+			return false, err
+		}
+	}
+	if p.Kind >= 0 && sc.n > 0 {
+		if err := sc.filterInt(ctx, chunks[c.kind], rows, func(v int64) bool { return v == int64(p.Kind) }); err != nil {
+			return false, err
+		}
+	}
+	if (p.MinDuration != 0 || p.MaxDuration != 0) && sc.n > 0 {
+		err := sc.filterInt(ctx, chunks[c.duration], rows, func(d int64) bool {
+			d = max(d, 0) // Span.Duration never goes negative
+			return (p.MinDuration == 0 || d >= p.MinDuration) && (p.MaxDuration == 0 || d <= p.MaxDuration)
+		})
+		if err != nil {
+			return false, err
+		}
+	}
+	var starts []int64
+	if (p.StartMin != 0 || p.StartMax != 0) && sc.n > 0 {
+		var err error
+		if starts, err = sc.readStarts(ctx, chunks, rows); err != nil {
+			return false, err
+		}
+		for r, s := range starts {
+			if p.StartMin != 0 && s < p.StartMin || p.StartMax != 0 && s > p.StartMax {
+				sc.kill(r)
+			}
+		}
+	}
+	if len(sc.attrs) > 0 && sc.n > 0 {
+		if err := sc.filterAttrs(ctx, chunks, rows, resource); err != nil {
+			return false, err
+		}
+	}
+	if sc.n == 0 {
+		return true, nil
+	}
+	if starts == nil {
+		var err error
+		if starts, err = sc.readStarts(ctx, chunks, rows); err != nil {
+			return false, err
+		}
+	}
+	ids, err := readColumn(ctx, chunks[c.traceID])
+	if err != nil {
+		return false, err
+	}
+	if ids.len() != rows {
+		return false, fmt.Errorf("%w: trace_id column has %d values for %d rows", ErrCorrupt, ids.len(), rows)
+	}
+	for r := range rows {
+		if sc.alive[r] && !fn(ids.traceID(r), starts[r]) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func (sc *scanner) readStarts(ctx context.Context, chunks []parquet.ColumnChunk, rows int) ([]int64, error) {
+	ts, err := readColumn(ctx, chunks[sc.bl.cols.traceStart])
+	if err != nil {
+		return nil, err
+	}
+	off, err := readColumn(ctx, chunks[sc.bl.cols.startOffset])
+	if err != nil {
+		return nil, err
+	}
+	a, b := ts.int64s(), off.int64s()
+	if len(a) != rows || len(b) != rows {
+		return nil, fmt.Errorf("%w: start columns have %d/%d values for %d rows", ErrCorrupt, len(a), len(b), rows)
+	}
+	for i := range a {
+		a[i] += b[i]
+	}
+	return a, nil
+}
+
+func (sc *scanner) filterInt(ctx context.Context, chunk parquet.ColumnChunk, rows int, ok func(int64) bool) error {
+	col, err := readColumn(ctx, chunk)
+	if err != nil {
+		return err
+	}
+	vals := col.int64s()
+	if len(vals) != rows {
+		return fmt.Errorf("%w: column has %d values for %d rows", ErrCorrupt, len(vals), rows)
+	}
+	for r, v := range vals {
+		if sc.alive[r] && !ok(v) {
+			sc.kill(r)
+		}
+	}
+	return nil
+}
+
+// filterString keeps rows whose value equals want. On a dictionary-encoded
+// chunk it compares indexes, and kills every row without reading the data
+// pages when want is not in the dictionary.
+func (sc *scanner) filterString(ctx context.Context, chunk parquet.ColumnChunk, rows int, want string) error {
+	col, err := readColumn(ctx, chunk)
+	if err != nil {
+		return err
+	}
+	if col.len() != rows {
+		return fmt.Errorf("%w: column has %d values for %d rows", ErrCorrupt, col.len(), rows)
+	}
+	if col.dict != nil {
+		w := col.dictIndex(want)
+		for r, v := range col.idx {
+			if v != w {
+				sc.kill(r)
+			}
+		}
+		return nil
+	}
+	for r := range rows {
+		if sc.alive[r] && string(col.bytesAt(r)) != want {
+			sc.kill(r)
+		}
+	}
+	return nil
+}
+
+// filterAttrs evaluates the attribute conditions: a bit per condition per
+// row, set from the row's resource, its status (error=true), its span
+// attributes and its events' attributes; rows without every bit die.
+func (sc *scanner) filterAttrs(ctx context.Context, chunks []parquet.ColumnChunk, rows int, resource []int32) error {
+	c := &sc.bl.cols
+	all := uint64(1)<<len(sc.attrs) - 1
+	sc.bits = resize(sc.bits, rows)
+	var errBits uint64
+	for i, a := range sc.attrs {
+		if a.key == "error" && a.val == "true" {
+			errBits |= 1 << i
+		}
+	}
+	for r := range rows {
+		if id := resource[r]; id >= 0 && int(id) < len(sc.resBits) {
+			sc.bits[r] = sc.resBits[id]
+		} else {
+			sc.bits[r] = 0
+		}
+	}
+	if errBits != 0 {
+		col, err := readColumn(ctx, chunks[c.statusCode])
+		if err != nil {
+			return err
+		}
+		codes := col.int64s()
+		if len(codes) != rows {
+			return fmt.Errorf("%w: status column has %d values for %d rows", ErrCorrupt, len(codes), rows)
+		}
+		for r, code := range codes {
+			if code == int64(model.StatusError) {
+				sc.bits[r] |= errBits
+			}
+		}
+	}
+	if err := sc.attrBits(ctx, chunks[c.attrKey], chunks[c.attrVal], c.attrMaxDef, rows); err != nil {
+		return err
+	}
+	// Events are read only for rows still missing a condition.
+	need := false
+	for r := range rows {
+		if sc.alive[r] && sc.bits[r] != all {
+			need = true
+			break
+		}
+	}
+	if need {
+		if err := sc.attrBits(ctx, chunks[c.eventAttrKey], chunks[c.eventAttrVal], c.eventAttrMaxDef, rows); err != nil {
+			return err
+		}
+	}
+	for r := range rows {
+		if sc.bits[r] != all {
+			sc.kill(r)
+		}
+	}
+	return nil
+}
+
+// attrBits ORs into sc.bits the conditions that a repeated key/value column
+// pair satisfies per row.
+func (sc *scanner) attrBits(ctx context.Context, keyChunk, valChunk parquet.ColumnChunk, maxDef, rows int) error {
+	keys, err := readColumn(ctx, keyChunk)
+	if err != nil {
+		return err
+	}
+	// Dictionary check before touching the (big) value column: conditions
+	// whose key is absent cannot be met by this column in this row group.
+	keyIdx := make([]int32, len(sc.attrs))
+	possible := false
+	for i, a := range sc.attrs {
+		keyIdx[i] = keys.dictIndex(a.key)
+		possible = possible || keyIdx[i] >= 0 || keys.dict == nil
+	}
+	if !possible {
+		return nil
+	}
+	vals, err := readColumn(ctx, valChunk)
+	if err != nil {
+		return err
+	}
+	valIdx := make([]int32, len(sc.attrs))
+	for i, a := range sc.attrs {
+		valIdx[i] = vals.dictIndex(a.val)
+	}
+	if keys.dict == nil || vals.dict == nil || len(keys.idx) != len(vals.idx) ||
+		len(keys.rep) != len(keys.def) || len(vals.def) != len(keys.def) {
+		return sc.attrBitsSlow(keys, vals, maxDef, rows)
+	}
+	row, v := -1, 0
+	for j, rep := range keys.rep {
+		if rep == 0 {
+			row++
+		}
+		if int(keys.def[j]) != maxDef {
+			continue
+		}
+		if v >= len(keys.idx) || row >= rows {
+			return fmt.Errorf("%w: attribute levels and values disagree", ErrCorrupt)
+		}
+		k, x := keys.idx[v], vals.idx[v]
+		v++
+		if !sc.alive[row] {
+			continue
+		}
+		for i := range keyIdx {
+			if k == keyIdx[i] && x == valIdx[i] {
+				sc.bits[row] |= 1 << i
+			}
+		}
+	}
+	return nil
+}
+
+// attrBitsSlow handles chunks that are not dictionary-encoded (written by
+// another tool, or a future writer falling back to plain encoding).
+func (sc *scanner) attrBitsSlow(keys, vals *column, maxDef, rows int) error {
+	if keys.len() != vals.len() || len(keys.rep) != len(keys.def) {
+		return fmt.Errorf("%w: attribute columns disagree", ErrCorrupt)
+	}
+	row, v := -1, 0
+	for j, rep := range keys.rep {
+		if rep == 0 {
+			row++
+		}
+		if int(keys.def[j]) != maxDef {
+			continue
+		}
+		if v >= keys.len() || row >= rows {
+			return fmt.Errorf("%w: attribute levels and values disagree", ErrCorrupt)
+		}
+		k, x := keys.bytesAt(v), vals.bytesAt(v)
+		v++
+		for i, a := range sc.attrs {
+			if string(k) == a.key && string(x) == a.val {
+				sc.bits[row] |= 1 << i
+			}
+		}
+	}
+	return nil
+}
+
+func resize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// column is one column chunk read whole: levels, and either dictionary
+// indexes or plain values.
+type column struct {
+	rep, def []byte
+	dict     parquet.Dictionary
+	idx      []int32
+	i64      []int64
+	i32      []int32
+	data     []byte   // plain byte arrays: concatenated values
+	offsets  []uint32 // plain byte arrays: len(values)+1 offsets
+	fixed    int      // fixed-length byte arrays: value size
+}
+
+func readColumn(ctx context.Context, chunk parquet.ColumnChunk) (*column, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	pages := chunk.Pages()
+	defer pages.Close()
+	col := &column{}
+	for {
+		p, err := pages.ReadPage()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		col.rep = append(col.rep, p.RepetitionLevels()...)
+		col.def = append(col.def, p.DefinitionLevels()...)
+		data := p.Data()
+		if d := p.Dictionary(); d != nil {
+			col.dict = d
+			col.idx = append(col.idx, data.Int32()...)
+			parquet.Release(p)
+			continue
+		}
+		switch data.Kind() {
+		case encoding.Int64:
+			col.i64 = append(col.i64, data.Int64()...)
+		case encoding.Int32:
+			col.i32 = append(col.i32, data.Int32()...)
+		case encoding.ByteArray:
+			b, offs := data.ByteArray()
+			base := uint32(len(col.data))
+			if len(col.offsets) > 0 {
+				col.offsets = col.offsets[:len(col.offsets)-1]
+			}
+			for _, o := range offs {
+				col.offsets = append(col.offsets, base+o)
+			}
+			col.data = append(col.data, b...)
+		case encoding.FixedLenByteArray:
+			b, size := data.FixedLenByteArray()
+			col.data = append(col.data, b...)
+			col.fixed = size
+		default:
+			return nil, fmt.Errorf("%w: unexpected column kind %v", ErrCorrupt, data.Kind())
+		}
+		parquet.Release(p)
+	}
+	return col, nil
+}
+
+func (c *column) len() int {
+	switch {
+	case c.dict != nil:
+		return len(c.idx)
+	case c.i64 != nil:
+		return len(c.i64)
+	case c.i32 != nil:
+		return len(c.i32)
+	case c.fixed > 0:
+		return len(c.data) / c.fixed
+	case len(c.offsets) > 0:
+		return len(c.offsets) - 1
+	}
+	return 0
+}
+
+// int64s returns the values of an integer column, resolving dictionaries.
+func (c *column) int64s() []int64 {
+	switch {
+	case c.dict != nil:
+		lut := make([]int64, c.dict.Len())
+		for i := range lut {
+			lut[i] = c.dict.Index(int32(i)).Int64()
+		}
+		out := make([]int64, len(c.idx))
+		for i, x := range c.idx {
+			if x >= 0 && int(x) < len(lut) {
+				out[i] = lut[x]
+			}
+		}
+		return out
+	case c.i32 != nil:
+		out := make([]int64, len(c.i32))
+		for i, v := range c.i32 {
+			out[i] = int64(v)
+		}
+		return out
+	}
+	return c.i64
+}
+
+func (c *column) int32s() []int32 {
+	if c.dict == nil && c.i32 != nil {
+		return c.i32
+	}
+	v := c.int64s()
+	out := make([]int32, len(v))
+	for i := range v {
+		out[i] = int32(v[i])
+	}
+	return out
+}
+
+// dictIndex is the dictionary index of s, or -1 when the chunk's
+// dictionary lacks it (or the chunk has none).
+func (c *column) dictIndex(s string) int32 {
+	if c.dict == nil {
+		return -1
+	}
+	for i := range c.dict.Len() {
+		if string(c.dict.Index(int32(i)).ByteArray()) == s {
+			return int32(i)
+		}
+	}
+	return -1
+}
+
+func (c *column) bytesAt(i int) []byte {
+	switch {
+	case c.dict != nil:
+		if i < len(c.idx) && c.idx[i] >= 0 && int(c.idx[i]) < c.dict.Len() {
+			return c.dict.Index(c.idx[i]).ByteArray()
+		}
+	case c.fixed > 0:
+		if (i+1)*c.fixed <= len(c.data) {
+			return c.data[i*c.fixed : (i+1)*c.fixed]
+		}
+	case i+1 < len(c.offsets):
+		return c.data[c.offsets[i]:c.offsets[i+1]]
+	}
+	return nil
+}
+
+func (c *column) traceID(i int) model.TraceID {
+	var id model.TraceID
+	copy(id[:], c.bytesAt(i))
+	return id
+}
+
+// spanEqual reports whether two spans have the same content, comparing
+// resources and scopes by value.
+func spanEqual(a, b *model.Span) bool {
+	return reflect.DeepEqual(*a, *b)
+}

@@ -1,0 +1,390 @@
+package block
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/bits-and-blooms/bloom/v3"
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/zstd"
+
+	"github.com/clewtrace/clew/internal/model"
+	"github.com/clewtrace/clew/internal/objstore"
+)
+
+// Layout tuning. Row groups are the unit Scan skips by statistics and
+// dictionaries; granules are the unit Trace reads. Both end on trace
+// boundaries, so they are approximate sizes.
+const (
+	rowGroupRows  = 128 << 10
+	granuleRows   = 256
+	pageSize      = 64 << 10 // uncompressed; small pages keep Trace reads short
+	writeBatch    = 1024
+	bloomFPRate   = 0.01
+	maxPredicates = 64
+)
+
+// sortKey orders spans by (trace ID, start, span ID) without moving the
+// (large) spans themselves.
+type sortKey struct {
+	hi, lo uint64
+	start  int64
+	span   uint64
+	idx    int32
+}
+
+func keyOf(s *model.Span, i int) sortKey {
+	return sortKey{
+		hi:    binary.BigEndian.Uint64(s.TraceID[:8]),
+		lo:    binary.BigEndian.Uint64(s.TraceID[8:]),
+		start: s.StartUnixNano,
+		span:  binary.BigEndian.Uint64(s.SpanID[:]),
+		idx:   int32(i),
+	}
+}
+
+func compareKeys(a, b sortKey) int {
+	if c := cmp.Compare(a.hi, b.hi); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.lo, b.lo); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.start, b.start); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.span, b.span)
+}
+
+// interner numbers resources (or scopes) for the block's tables. Spans of
+// one batch share pointers, so the pointer map answers almost every lookup;
+// the content map merges equal resources from different batches or blocks.
+type interner[T any] struct {
+	byPtr     map[*T]int32
+	byContent map[string]int32
+	items     []*T
+	encode    func(*encoder, *T)
+	scratch   encoder
+}
+
+func (in *interner[T]) id(p *T) int32 {
+	if id, ok := in.byPtr[p]; ok {
+		return id
+	}
+	in.scratch.b = in.scratch.b[:0]
+	in.encode(&in.scratch, p)
+	id, ok := in.byContent[string(in.scratch.b)]
+	if !ok {
+		id = int32(len(in.items))
+		in.items = append(in.items, p)
+		in.byContent[string(in.scratch.b)] = id
+	}
+	in.byPtr[p] = id
+	return id
+}
+
+func newInterner[T any](enc func(*encoder, *T)) *interner[T] {
+	return &interner[T]{byPtr: map[*T]int32{}, byContent: map[string]int32{}, encode: enc}
+}
+
+var (
+	emptyResource = &model.Resource{ServiceName: model.UnknownService}
+	emptyScope    = &model.Scope{}
+)
+
+// Write stores spans as a new block and returns its meta. The spans are
+// sorted by (trace ID, start); the slice itself is left as it is. Objects
+// are written data, index, meta: until meta.json exists the block is
+// invisible to ListMetas.
+func Write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []Edge, level int) (Meta, error) {
+	if len(spans) == 0 {
+		return Meta{}, fmt.Errorf("write block: no spans")
+	}
+	if len(spans) > 1<<31-1 {
+		return Meta{}, fmt.Errorf("write block: %d spans is too many", len(spans))
+	}
+	keys := make([]sortKey, len(spans))
+	for i := range spans {
+		keys[i] = keyOf(&spans[i], i)
+	}
+	slices.SortFunc(keys, compareKeys)
+
+	meta := Meta{
+		ID:              NewID(time.Now()),
+		Version:         FormatLatest,
+		SpanCount:       len(spans),
+		CompactionLevel: level,
+		Edges:           slices.Clone(edges),
+		CreatedUnixNano: time.Now().UnixNano(),
+	}
+	w := &blockWriter{
+		resources: newInterner((*encoder).resource),
+		scopes:    newInterner((*encoder).scope),
+		ops:       map[string]map[OperationInfo]struct{}{},
+	}
+	w.data.Grow(len(spans) * 40)
+	w.pw = parquet.NewGenericWriter[spanRow](&w.data,
+		parquet.Compression(&zstd.Codec{Level: zstd.SpeedDefault}),
+		parquet.PageBufferSize(pageSize),
+		parquet.MaxRowsPerRowGroup(1<<40), // we cut row groups ourselves, on trace boundaries
+		parquet.CreatedBy("clew", "block", fmt.Sprint(FormatLatest)),
+	)
+	traces := 0
+	for i := 0; i < len(keys); {
+		if i&0xffff == 0 {
+			if err := ctx.Err(); err != nil {
+				return Meta{}, err
+			}
+		}
+		j := i + 1
+		for j < len(keys) && keys[j].hi == keys[i].hi && keys[j].lo == keys[i].lo {
+			j++
+		}
+		traces++
+		if err := w.addTrace(spans, keys[i:j]); err != nil {
+			return Meta{}, err
+		}
+		i = j
+	}
+	if err := w.finish(); err != nil {
+		return Meta{}, err
+	}
+	meta.TraceCount = traces
+	w.ix.bloom = bloom.NewWithEstimates(uint(traces), bloomFPRate)
+	for i := range keys {
+		if i == 0 || keys[i].hi != keys[i-1].hi || keys[i].lo != keys[i-1].lo {
+			w.ix.bloom.Add(spans[keys[i].idx].TraceID[:])
+		}
+	}
+	w.ix.resources, w.ix.scopes = w.resources.items, w.scopes.items
+	idx, err := encodeIndex(&w.ix)
+	if err != nil {
+		return Meta{}, err
+	}
+
+	meta.MinStartUnixNano, meta.MaxStartUnixNano, meta.MaxEndUnixNano = w.minStart, w.maxStart, w.maxEnd
+	meta.Operations = map[string][]OperationInfo{}
+	for svc, ops := range w.ops {
+		meta.Services = append(meta.Services, svc)
+		list := make([]OperationInfo, 0, len(ops))
+		for op := range ops {
+			list = append(list, op)
+		}
+		slices.SortFunc(list, func(a, b OperationInfo) int {
+			return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Kind, b.Kind))
+		})
+		meta.Operations[svc] = list
+	}
+	slices.Sort(meta.Services)
+	meta.Bytes = int64(w.data.Len() + len(idx))
+
+	prefix := meta.ID + "/"
+	if err := b.Put(ctx, prefix+dataName, bytes.NewReader(w.data.Bytes())); err != nil {
+		return Meta{}, fmt.Errorf("write block %s: %w", meta.ID, err)
+	}
+	if err := b.Put(ctx, prefix+indexName, bytes.NewReader(idx)); err != nil {
+		return Meta{}, fmt.Errorf("write block %s: %w", meta.ID, err)
+	}
+	mj, err := json.Marshal(meta)
+	if err != nil {
+		return Meta{}, fmt.Errorf("write block %s: %w", meta.ID, err)
+	}
+	if err := b.Put(ctx, prefix+metaName, bytes.NewReader(mj)); err != nil {
+		return Meta{}, fmt.Errorf("write block %s: %w", meta.ID, err)
+	}
+	return meta, nil
+}
+
+type blockWriter struct {
+	data      bytes.Buffer
+	pw        *parquet.GenericWriter[spanRow]
+	batch     []spanRow
+	resources *interner[model.Resource]
+	scopes    *interner[model.Scope]
+	ops       map[string]map[OperationInfo]struct{}
+	ix        index
+
+	row     int64 // rows written so far
+	rgStart int64 // first row of the current row group
+	rg      rowGroupStats
+	granule int64 // first row of the current granule
+
+	minStart, maxStart, maxEnd int64
+	started                    bool
+	parentPos                  map[model.SpanID]int32
+}
+
+func (w *blockWriter) addTrace(spans []model.Span, keys []sortKey) error {
+	n := int64(len(keys))
+	// Cut the row group before this trace if it is full, so traces never
+	// straddle row groups (Trace then reads one row group, Scan statistics
+	// stay exact per trace).
+	if w.row > w.rgStart && w.row-w.rgStart+n > rowGroupRows {
+		if err := w.flushRowGroup(); err != nil {
+			return err
+		}
+	}
+	first := &spans[keys[0].idx]
+	if w.row == w.rgStart || w.row-w.granule >= granuleRows {
+		w.ix.granules = append(w.ix.granules, granule{first: first.TraceID, row: w.row})
+		w.granule = w.row
+	}
+	traceStart := first.StartUnixNano
+	// Parent positions: a linear search is cheapest for the usual
+	// handful of spans; big traces use a map.
+	useMap := len(keys) > 32
+	if useMap {
+		clear(w.parentPos)
+		if w.parentPos == nil {
+			w.parentPos = map[model.SpanID]int32{}
+		}
+		for k := len(keys) - 1; k >= 0; k-- { // first occurrence wins
+			w.parentPos[spans[keys[k].idx].SpanID] = int32(k)
+		}
+	}
+	for _, k := range keys {
+		s := &spans[k.idx]
+		res, scope := s.Resource, s.Scope
+		if res == nil {
+			res = emptyResource
+		}
+		if scope == nil {
+			scope = emptyScope
+		}
+		r := spanRow{
+			TraceID:       s.TraceID,
+			TraceStart:    traceStart,
+			StartOffset:   s.StartUnixNano - traceStart,
+			Duration:      s.EndUnixNano - s.StartUnixNano,
+			SpanID:        s.SpanID,
+			ParentIndex:   parentNone,
+			Resource:      w.resources.id(res),
+			Scope:         w.scopes.id(scope),
+			Name:          s.Name,
+			Kind:          int32(s.Kind),
+			StatusCode:    int32(s.StatusCode),
+			StatusMessage: s.StatusMessage,
+			TraceState:    s.TraceState,
+			Flags:         int64(s.Flags),
+			DroppedAttrs:  int64(s.DroppedAttributesCount),
+			DroppedEvents: int64(s.DroppedEventsCount),
+			DroppedLinks:  int64(s.DroppedLinksCount),
+			Attrs:         appendAttrs(nil, s.Attributes),
+		}
+		if !s.ParentSpanID.IsZero() {
+			r.ParentIndex = parentExplicit
+			pos := int32(-1)
+			if useMap {
+				if p, ok := w.parentPos[s.ParentSpanID]; ok {
+					pos = p
+				}
+			} else {
+				for p, kk := range keys {
+					if spans[kk.idx].SpanID == s.ParentSpanID {
+						pos = int32(p)
+						break
+					}
+				}
+			}
+			if pos >= 0 {
+				r.ParentIndex = pos
+			} else {
+				r.ParentID = s.ParentSpanID[:]
+			}
+		}
+		for _, e := range s.Events {
+			r.Events = append(r.Events, eventRow{
+				TimeOffset: e.TimeUnixNano - s.StartUnixNano,
+				Name:       e.Name,
+				Dropped:    int64(e.DroppedAttributesCount),
+				Attrs:      appendAttrs(nil, e.Attributes),
+			})
+		}
+		for _, l := range s.Links {
+			r.Links = append(r.Links, linkRow{
+				TraceID:    l.TraceID[:],
+				SpanID:     l.SpanID[:],
+				TraceState: l.TraceState,
+				Flags:      int64(l.Flags),
+				Dropped:    int64(l.DroppedAttributesCount),
+				Attrs:      appendAttrs(nil, l.Attributes),
+			})
+		}
+		w.observe(s, res)
+		w.batch = append(w.batch, r)
+		if len(w.batch) == writeBatch {
+			if err := w.writeBatch(); err != nil {
+				return err
+			}
+		}
+	}
+	w.row += n
+	return nil
+}
+
+func (w *blockWriter) observe(s *model.Span, res *model.Resource) {
+	dur := int64(s.Duration())
+	if w.rg.rows == 0 {
+		if !w.started {
+			w.minStart, w.maxStart, w.maxEnd = s.StartUnixNano, s.StartUnixNano, s.EndUnixNano
+			w.started = true
+		}
+		w.rg = rowGroupStats{minStart: s.StartUnixNano, maxStart: s.StartUnixNano, minDuration: dur, maxDuration: dur}
+	}
+	w.rg.rows++
+	w.rg.minStart = min(w.rg.minStart, s.StartUnixNano)
+	w.rg.maxStart = max(w.rg.maxStart, s.StartUnixNano)
+	w.rg.minDuration = min(w.rg.minDuration, dur)
+	w.rg.maxDuration = max(w.rg.maxDuration, dur)
+	w.minStart = min(w.minStart, s.StartUnixNano)
+	w.maxStart = max(w.maxStart, s.StartUnixNano)
+	w.maxEnd = max(w.maxEnd, s.EndUnixNano)
+	svc := res.ServiceName
+	if svc == "" {
+		svc = model.UnknownService
+	}
+	ops := w.ops[svc]
+	if ops == nil {
+		ops = map[OperationInfo]struct{}{}
+		w.ops[svc] = ops
+	}
+	ops[OperationInfo{Name: s.Name, Kind: int(s.Kind)}] = struct{}{}
+}
+
+func (w *blockWriter) writeBatch() error {
+	if _, err := w.pw.Write(w.batch); err != nil {
+		return fmt.Errorf("write block: parquet: %w", err)
+	}
+	clear(w.batch) // drop references to strings and slices
+	w.batch = w.batch[:0]
+	return nil
+}
+
+func (w *blockWriter) flushRowGroup() error {
+	if err := w.writeBatch(); err != nil {
+		return err
+	}
+	if err := w.pw.Flush(); err != nil {
+		return fmt.Errorf("write block: parquet: %w", err)
+	}
+	w.ix.rowGroups = append(w.ix.rowGroups, w.rg)
+	w.rg = rowGroupStats{}
+	w.rgStart = w.row
+	return nil
+}
+
+func (w *blockWriter) finish() error {
+	if err := w.flushRowGroup(); err != nil {
+		return err
+	}
+	if err := w.pw.Close(); err != nil {
+		return fmt.Errorf("write block: parquet: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,53 @@
+package store
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	spansWritten    prometheus.Counter
+	refusedOverload prometheus.Counter
+	blocksWritten   prometheus.Counter
+	flushFailures   prometheus.Counter
+	compactions     prometheus.Counter
+	blocksExpired   prometheus.Counter
+}
+
+func newMetrics(s *Store, reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		spansWritten:    prometheus.NewCounter(prometheus.CounterOpts{Name: "clew_store_spans_written_total", Help: "Spans made durable in the WAL and indexed."}),
+		refusedOverload: prometheus.NewCounter(prometheus.CounterOpts{Name: "clew_store_spans_refused_total", Help: "Spans refused because too much data was waiting to be written as blocks."}),
+		blocksWritten:   prometheus.NewCounter(prometheus.CounterOpts{Name: "clew_store_blocks_written_total", Help: "Blocks cut from the in-memory head."}),
+		flushFailures:   prometheus.NewCounter(prometheus.CounterOpts{Name: "clew_store_block_write_failures_total", Help: "Failed attempts to write a head as a block (retried)."}),
+		compactions:     prometheus.NewCounter(prometheus.CounterOpts{Name: "clew_store_compactions_total", Help: "Compactions of small blocks into larger ones."}),
+		blocksExpired:   prometheus.NewCounter(prometheus.CounterOpts{Name: "clew_store_blocks_expired_total", Help: "Blocks deleted by retention."}),
+	}
+	if reg == nil {
+		return m
+	}
+	reg.MustRegister(m.spansWritten, m.refusedOverload, m.blocksWritten, m.flushFailures, m.compactions, m.blocksExpired)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clew_store_wal_bytes", Help: "Bytes of write-ahead log on disk."},
+		func() float64 { return float64(s.wal.Size()) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clew_store_block_bytes", Help: "Bytes of blocks on disk."},
+		func() float64 { return float64(s.blockBytes()) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clew_store_blocks", Help: "Blocks stored."},
+		func() float64 { return float64(len(s.snapshot().blocks)) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clew_store_head_spans", Help: "Spans in memory, not yet in a block."},
+		func() float64 {
+			var n int
+			for _, h := range s.snapshot().heads {
+				c, _ := h.size()
+				n += c
+			}
+			return float64(n)
+		}))
+	return m
+}
+
+func (s *Store) blockBytes() int64 {
+	var n int64
+	for _, b := range s.snapshot().blocks {
+		n += b.Meta().Bytes
+	}
+	return n
+}

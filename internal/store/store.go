@@ -1,0 +1,437 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/clewtrace/clew/internal/consumer"
+	"github.com/clewtrace/clew/internal/model"
+	"github.com/clewtrace/clew/internal/objstore"
+	"github.com/clewtrace/clew/internal/store/block"
+	"github.com/clewtrace/clew/internal/store/wal"
+)
+
+// Options configures a Store. Zero values take the defaults in brackets.
+type Options struct {
+	Dir           string        // data directory: wal/ and blocks/ below it
+	Retention     time.Duration // whole blocks older than this are deleted [7 days]
+	BlockMaxSpans int           // cut the head into a block at this many spans [500,000]
+	BlockMaxAge   time.Duration // ... or when the head is this old [5 minutes]
+	// MaxHeadBytes bounds memory: while this much is waiting in memory
+	// (head plus heads being flushed), writes are refused as overloaded. [768 MiB]
+	MaxHeadBytes   int64
+	WALSync        wal.SyncPolicy
+	WALSyncEvery   time.Duration // with wal.SyncInterval
+	CompactBlocks  int           // compact when this many level-0 blocks exist [4]
+	MaintainEvery  time.Duration // how often to check cut, compaction and retention [1 s]
+	Logger         *slog.Logger
+	Registerer     prometheus.Registerer
+	Now            func() time.Time // for tests
+	DisableRunLoop bool             // tests drive Maintain themselves
+}
+
+func (o *Options) setDefaults() {
+	if o.Retention <= 0 {
+		o.Retention = 7 * 24 * time.Hour
+	}
+	if o.BlockMaxSpans <= 0 {
+		o.BlockMaxSpans = 500_000
+	}
+	if o.BlockMaxAge <= 0 {
+		o.BlockMaxAge = 5 * time.Minute
+	}
+	if o.MaxHeadBytes <= 0 {
+		o.MaxHeadBytes = 768 << 20
+	}
+	if o.CompactBlocks <= 1 {
+		o.CompactBlocks = 4
+	}
+	if o.MaintainEvery <= 0 {
+		o.MaintainEvery = time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// WAL record types: the first byte of every record.
+const (
+	recordTraces byte = 1 // OTLP ExportTraceServiceRequest, protobuf
+)
+
+// Store is the embedded trace store. It is safe for concurrent use.
+type Store struct {
+	opts   Options
+	log    *slog.Logger
+	wal    *wal.WAL
+	bucket objstore.Bucket
+
+	// appendMu orders appends against cuts: appends hold it shared from the
+	// WAL write until their spans are in the head, a cut holds it exclusively,
+	// so a head always holds exactly the records of the segments before its cut.
+	appendMu sync.RWMutex
+
+	mu       sync.RWMutex
+	head     *head
+	flushing []flushingHead // cut, being written as blocks, still queried
+	blocks   []*block.Block // sorted by MinStartUnixNano
+
+	maintainMu sync.Mutex // one cut/flush/compaction/retention pass at a time
+	stop       chan struct{}
+	done       chan struct{}
+	closeOnce  sync.Once
+	closeErr   error
+	metrics    *metrics
+}
+
+type flushingHead struct {
+	h      *head
+	before wal.SegmentID // WAL segments below this hold only this and older heads
+}
+
+// Open opens (or creates) the store in opts.Dir, replays the WAL into the head
+// and starts background maintenance.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	opts.setDefaults()
+	if opts.Dir == "" {
+		return nil, errors.New("store: no data directory")
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	bucket, err := objstore.NewLocal(filepath.Join(opts.Dir, "blocks"))
+	if err != nil {
+		return nil, fmt.Errorf("store: blocks: %w", err)
+	}
+	s := &Store{
+		opts:   opts,
+		log:    opts.Logger,
+		bucket: bucket,
+		head:   newHead(opts.Now()),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	if err := s.openBlocks(ctx); err != nil {
+		return nil, err
+	}
+	w, err := wal.Open(filepath.Join(opts.Dir, "wal"), wal.Options{Sync: opts.WALSync, SyncInterval: opts.WALSyncEvery, Logger: opts.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("store: wal: %w", err)
+	}
+	s.wal = w
+	start := time.Now()
+	stats, err := w.Replay(ctx, func(_ wal.SegmentID, rec []byte) error {
+		spans, err := decodeRecord(rec)
+		if err != nil {
+			// A record that passed its checksum but does not decode was written
+			// by a newer or broken version; keep going with the rest.
+			s.log.Warn("skipping undecodable WAL record", "err", err)
+			return nil
+		}
+		s.head.add(spans)
+		return nil
+	})
+	if err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("store: replay: %w", err)
+	}
+	n, _ := s.head.size()
+	s.log.Info("store opened", "dir", opts.Dir, "blocks", len(s.blocks), "replayed_spans", n,
+		"replay", time.Since(start).Round(time.Millisecond))
+	if c := stats.Corruption; c != nil {
+		s.log.Warn("WAL tail was damaged and has been truncated to the last good record",
+			"segment", c.Segment, "offset", c.Offset, "err", c.Err, "dropped_bytes", stats.DroppedBytes,
+			"dropped_segments", stats.DroppedSegments)
+	}
+	s.metrics = newMetrics(s, opts.Registerer)
+	if !opts.DisableRunLoop {
+		go s.run()
+	} else {
+		close(s.done)
+	}
+	return s, nil
+}
+
+func (s *Store) openBlocks(ctx context.Context) error {
+	metas, err := block.ListMetas(ctx, s.bucket)
+	if err != nil {
+		return fmt.Errorf("store: list blocks: %w", err)
+	}
+	for _, m := range metas {
+		b, err := block.Open(ctx, s.bucket, m.ID)
+		if err != nil {
+			// One unreadable block must not keep the rest of the data offline.
+			s.log.Error("cannot open block, skipping it", "block", m.ID, "err", err)
+			continue
+		}
+		s.blocks = append(s.blocks, b)
+	}
+	sortBlocks(s.blocks)
+	return nil
+}
+
+func sortBlocks(bs []*block.Block) {
+	sort.Slice(bs, func(i, j int) bool { return bs[i].Meta().MinStartUnixNano < bs[j].Meta().MinStartUnixNano })
+}
+
+func decodeRecord(rec []byte) ([]model.Span, error) {
+	if len(rec) == 0 || rec[0] != recordTraces {
+		return nil, errors.New("unknown record type")
+	}
+	td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(rec[1:])
+	if err != nil {
+		return nil, err
+	}
+	return model.AppendSpans(make([]model.Span, 0, td.SpanCount()), td), nil
+}
+
+// ConsumeTraces makes a batch durable and searchable. It returns only after
+// the batch is in the WAL (per the sync policy), so a nil error is an
+// acknowledgement. See consumer.Traces for ownership.
+func (s *Store) ConsumeTraces(ctx context.Context, td ptrace.Traces) (consumer.Result, error) {
+	n := td.SpanCount()
+	if n == 0 {
+		return consumer.Result{}, nil
+	}
+	if s.pendingBytes() > s.opts.MaxHeadBytes {
+		s.metrics.refusedOverload.Add(float64(n))
+		return consumer.Result{}, fmt.Errorf("store: %d bytes waiting to be written as blocks: %w", s.pendingBytes(), consumer.ErrOverloaded)
+	}
+	buf, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+	if err != nil {
+		return consumer.Result{}, fmt.Errorf("store: encode batch: %w", err)
+	}
+	rec := make([]byte, 1+len(buf))
+	rec[0] = recordTraces
+	copy(rec[1:], buf)
+	spans := model.AppendSpans(make([]model.Span, 0, n), td)
+
+	s.appendMu.RLock()
+	defer s.appendMu.RUnlock()
+	if _, err := s.wal.Append(ctx, rec); err != nil {
+		return consumer.Result{}, fmt.Errorf("store: wal: %w", err)
+	}
+	s.mu.RLock()
+	h := s.head
+	s.mu.RUnlock()
+	h.add(spans)
+	s.metrics.spansWritten.Add(float64(n))
+	return consumer.Result{}, nil
+}
+
+// pendingBytes is the memory held by the head and the heads being flushed.
+func (s *Store) pendingBytes() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, total := s.head.size()
+	for _, f := range s.flushing {
+		_, b := f.h.size()
+		total += b
+	}
+	return total
+}
+
+func (s *Store) run() {
+	defer close(s.done)
+	t := time.NewTicker(s.opts.MaintainEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			if err := s.Maintain(context.Background(), false); err != nil {
+				s.log.Error("store maintenance", "err", err)
+			}
+		}
+	}
+}
+
+// Maintain runs one pass of background work: cut the head if it is due (or
+// if force is set and it is not empty), flush cut heads into blocks, compact
+// small blocks, and delete expired ones.
+func (s *Store) Maintain(ctx context.Context, force bool) error {
+	s.maintainMu.Lock()
+	defer s.maintainMu.Unlock()
+	var errs []error
+	if err := s.cutIfDue(force); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.flushAll(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.compact(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.applyRetention(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Store) cutIfDue(force bool) error {
+	s.mu.RLock()
+	h := s.head
+	s.mu.RUnlock()
+	count, bytes := h.size()
+	if count == 0 {
+		return nil
+	}
+	due := force || count >= s.opts.BlockMaxSpans || bytes >= s.opts.MaxHeadBytes/2 ||
+		s.opts.Now().Sub(h.created) >= s.opts.BlockMaxAge
+	if !due {
+		return nil
+	}
+	s.appendMu.Lock()
+	defer s.appendMu.Unlock()
+	seg, err := s.wal.Cut()
+	if err != nil {
+		return fmt.Errorf("cut wal: %w", err)
+	}
+	s.mu.Lock()
+	s.flushing = append(s.flushing, flushingHead{h: s.head, before: seg})
+	s.head = newHead(s.opts.Now())
+	s.mu.Unlock()
+	return nil
+}
+
+// flushAll writes every cut head as a block, oldest first, and deletes the
+// WAL segments that only held flushed data.
+func (s *Store) flushAll(ctx context.Context) error {
+	for {
+		s.mu.RLock()
+		if len(s.flushing) == 0 {
+			s.mu.RUnlock()
+			return nil
+		}
+		f := s.flushing[0]
+		s.mu.RUnlock()
+
+		start := time.Now()
+		meta, err := block.Write(ctx, s.bucket, f.h.spans(), f.h.edgeList(), 0)
+		if err != nil {
+			s.metrics.flushFailures.Inc()
+			return fmt.Errorf("write block: %w", err)
+		}
+		b, err := block.Open(ctx, s.bucket, meta.ID)
+		if err != nil {
+			return fmt.Errorf("open new block %s: %w", meta.ID, err)
+		}
+		s.mu.Lock()
+		s.blocks = append(s.blocks, b)
+		sortBlocks(s.blocks)
+		s.flushing = s.flushing[1:]
+		s.mu.Unlock()
+		if err := s.wal.Truncate(f.before); err != nil {
+			return fmt.Errorf("truncate wal: %w", err)
+		}
+		s.metrics.blocksWritten.Inc()
+		s.log.Debug("block written", "block", meta.ID, "spans", meta.SpanCount, "bytes", meta.Bytes,
+			"took", time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// compact merges level-0 blocks into one level-1 block once enough exist.
+// Only blocks of the lowest level are merged, so each span is rewritten a
+// small, bounded number of times.
+func (s *Store) compact(ctx context.Context) error {
+	s.mu.RLock()
+	var inputs []*block.Block
+	for _, b := range s.blocks {
+		if b.Meta().CompactionLevel == 0 {
+			inputs = append(inputs, b)
+		}
+	}
+	s.mu.RUnlock()
+	if len(inputs) < s.opts.CompactBlocks {
+		return nil
+	}
+	inputs = inputs[:s.opts.CompactBlocks]
+	meta, err := block.Compact(ctx, s.bucket, inputs)
+	if err != nil {
+		return fmt.Errorf("compact: %w", err)
+	}
+	merged, err := block.Open(ctx, s.bucket, meta.ID)
+	if err != nil {
+		return fmt.Errorf("open compacted block %s: %w", meta.ID, err)
+	}
+	s.replaceBlocks(inputs, merged)
+	for _, b := range inputs {
+		if err := block.Delete(ctx, s.bucket, b.Meta().ID); err != nil {
+			return fmt.Errorf("delete compacted input %s: %w", b.Meta().ID, err)
+		}
+	}
+	s.metrics.compactions.Inc()
+	return nil
+}
+
+// replaceBlocks swaps old blocks for a new one (nil: just remove them).
+func (s *Store) replaceBlocks(old []*block.Block, with *block.Block) {
+	drop := map[*block.Block]bool{}
+	for _, b := range old {
+		drop[b] = true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	kept := s.blocks[:0:0]
+	for _, b := range s.blocks {
+		if !drop[b] {
+			kept = append(kept, b)
+		}
+	}
+	if with != nil {
+		kept = append(kept, with)
+	}
+	sortBlocks(kept)
+	s.blocks = kept
+}
+
+// applyRetention deletes whole blocks whose newest span ended before the
+// retention horizon.
+func (s *Store) applyRetention(ctx context.Context) error {
+	horizon := s.opts.Now().Add(-s.opts.Retention).UnixNano()
+	s.mu.RLock()
+	var expired []*block.Block
+	for _, b := range s.blocks {
+		if b.Meta().MaxEndUnixNano < horizon {
+			expired = append(expired, b)
+		}
+	}
+	s.mu.RUnlock()
+	if len(expired) == 0 {
+		return nil
+	}
+	s.replaceBlocks(expired, nil)
+	for _, b := range expired {
+		if err := block.Delete(ctx, s.bucket, b.Meta().ID); err != nil {
+			return fmt.Errorf("delete expired block %s: %w", b.Meta().ID, err)
+		}
+		s.metrics.blocksExpired.Inc()
+	}
+	return nil
+}
+
+// Close stops maintenance, writes the head as a block (so the next start
+// needs no replay) and closes the WAL. Safe to call more than once.
+func (s *Store) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		<-s.done
+		err := s.Maintain(ctx, true)
+		s.closeErr = errors.Join(err, s.wal.Close())
+	})
+	return s.closeErr
+}

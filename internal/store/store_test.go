@@ -1,0 +1,369 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/clewtrace/clew/internal/consumer"
+	"github.com/clewtrace/clew/internal/model"
+	"github.com/clewtrace/clew/internal/store/block"
+	"github.com/clewtrace/clew/internal/store/wal"
+)
+
+// clock is a settable time source.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+var t0 = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+
+func openStore(t *testing.T, dir string, clk *clock, mutate ...func(*Options)) *Store {
+	t.Helper()
+	opts := Options{Dir: dir, WALSync: wal.SyncNever, Now: clk.Now, DisableRunLoop: true}
+	for _, m := range mutate {
+		m(&opts)
+	}
+	s, err := Open(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	return s
+}
+
+func traceID(i int) model.TraceID {
+	var id model.TraceID
+	copy(id[:], fmt.Sprintf("trace-%010d", i))
+	return id
+}
+
+func spanID(trace, i int) model.SpanID {
+	var id model.SpanID
+	copy(id[:], fmt.Sprintf("%03d-%04d", trace%1000, i))
+	return id
+}
+
+type spanSpec struct {
+	service, name string
+	idx, parent   int // parent -1: root
+	startMs, durMs int
+	attrs         map[string]string
+	failed        bool
+}
+
+// batch builds one OTLP batch with the given spans of trace tr.
+func batch(tr int, specs ...spanSpec) ptrace.Traces {
+	td := ptrace.NewTraces()
+	for _, sp := range specs {
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", sp.service)
+		rs.Resource().Attributes().PutStr("host.name", "box-1")
+		s := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+		s.SetTraceID(pcommon.TraceID(traceID(tr)))
+		s.SetSpanID(pcommon.SpanID(spanID(tr, sp.idx)))
+		if sp.parent >= 0 {
+			s.SetParentSpanID(pcommon.SpanID(spanID(tr, sp.parent)))
+		}
+		s.SetName(sp.name)
+		s.SetKind(ptrace.SpanKindServer)
+		start := t0.Add(time.Duration(sp.startMs) * time.Millisecond)
+		s.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
+		s.SetEndTimestamp(pcommon.NewTimestampFromTime(start.Add(time.Duration(sp.durMs) * time.Millisecond)))
+		for k, v := range sp.attrs {
+			s.Attributes().PutStr(k, v)
+		}
+		if sp.failed {
+			s.Status().SetCode(ptrace.StatusCodeError)
+		}
+	}
+	return td
+}
+
+func mustConsume(t *testing.T, s *Store, td ptrace.Traces) {
+	t.Helper()
+	if _, err := s.ConsumeTraces(context.Background(), td); err != nil {
+		t.Fatalf("consume: %v", err)
+	}
+}
+
+func anyKind(p block.Predicate) block.Predicate { p.Kind = -1; return p }
+
+func findIDs(t *testing.T, s *Store, p block.Predicate) []model.TraceID {
+	t.Helper()
+	ids, err := s.FindTraceIDs(context.Background(), anyKind(p), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+func traceLen(t *testing.T, s *Store, tr int) int {
+	t.Helper()
+	spans, err := s.Trace(context.Background(), traceID(tr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(spans)
+}
+
+// A trace arriving in several batches is whole from the head, from a block,
+// after a restart that replays the WAL, and after one that reads blocks.
+func TestTraceAcrossBatchesHeadBlocksAndRestart(t *testing.T) {
+	dir := t.TempDir()
+	clk := &clock{now: t0}
+	s := openStore(t, dir, clk)
+	mustConsume(t, s, batch(1, spanSpec{service: "front", name: "GET /", idx: 1, parent: -1, durMs: 100}))
+	mustConsume(t, s, batch(1, spanSpec{service: "back", name: "load", idx: 2, parent: 1, startMs: 10, durMs: 50}))
+	if n := traceLen(t, s, 1); n != 2 {
+		t.Fatalf("from head: %d spans, want 2", n)
+	}
+	if err := s.Maintain(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(s.snapshot().blocks); got != 1 {
+		t.Fatalf("%d blocks after a forced cut, want 1", got)
+	}
+	// A late span of the same trace lands in the new head.
+	mustConsume(t, s, batch(1, spanSpec{service: "db", name: "SELECT", idx: 3, parent: 2, startMs: 20, durMs: 5}))
+	if n := traceLen(t, s, 1); n != 3 {
+		t.Fatalf("from block + head: %d spans, want 3", n)
+	}
+	// Simulate a crash: no Close, so the head is only in the WAL.
+	if err := s.wal.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openStore(t, dir, clk)
+	if n := traceLen(t, s2, 1); n != 3 {
+		t.Fatalf("after replay: %d spans, want 3", n)
+	}
+	if err := s2.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s3 := openStore(t, dir, clk)
+	defer s3.Close(context.Background())
+	if n := traceLen(t, s3, 1); n != 3 {
+		t.Fatalf("after clean restart: %d spans, want 3", n)
+	}
+	if s3.wal.Size() > 1<<10 {
+		t.Errorf("WAL holds %d bytes after a clean close; its data should be in blocks", s3.wal.Size())
+	}
+}
+
+func TestDuplicateBatchIsStoredOnce(t *testing.T) {
+	s := openStore(t, t.TempDir(), &clock{now: t0})
+	defer s.Close(context.Background())
+	b := func() ptrace.Traces { return batch(7, spanSpec{service: "a", name: "x", idx: 1, parent: -1, durMs: 1}) }
+	mustConsume(t, s, b())
+	if err := s.Maintain(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	mustConsume(t, s, b()) // a client retry after a lost acknowledgement
+	if n := traceLen(t, s, 7); n != 1 {
+		t.Fatalf("%d spans, want 1 after de-duplication", n)
+	}
+}
+
+func TestSearchHeadAndBlocks(t *testing.T) {
+	s := openStore(t, t.TempDir(), &clock{now: t0})
+	defer s.Close(context.Background())
+	for tr := 0; tr < 30; tr++ {
+		mustConsume(t, s, batch(tr,
+			spanSpec{service: "web", name: "GET /cart", idx: 1, parent: -1, startMs: tr * 1000, durMs: 10 + tr, attrs: map[string]string{"user": fmt.Sprint("u", tr%3)}},
+			spanSpec{service: "cart", name: "load", idx: 2, parent: 1, startMs: tr*1000 + 1, durMs: 5, failed: tr%10 == 0},
+		))
+		if tr%10 == 9 {
+			if err := s.Maintain(context.Background(), true); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if got := len(s.snapshot().blocks); got != 3 {
+		t.Fatalf("%d blocks, want 3", got)
+	}
+	cases := []struct {
+		name string
+		p    block.Predicate
+		want int
+	}{
+		{"service", block.Predicate{Service: "cart"}, 30},
+		{"operation", block.Predicate{Service: "web", Operation: "GET /cart"}, 30},
+		{"unknown service", block.Predicate{Service: "nope"}, 0},
+		{"span attribute", block.Predicate{Service: "web", Attributes: map[string]string{"user": "u1"}}, 10},
+		{"resource attribute", block.Predicate{Attributes: map[string]string{"host.name": "box-1"}}, 30},
+		{"error", block.Predicate{Attributes: map[string]string{"error": "true"}}, 3},
+		{"min duration", block.Predicate{Service: "web", MinDuration: int64(30 * time.Millisecond)}, 10},
+		{"max duration", block.Predicate{Service: "web", MaxDuration: int64(12 * time.Millisecond)}, 3},
+		{"time window", block.Predicate{StartMin: t0.Add(5 * time.Second).UnixNano(), StartMax: t0.Add(9500 * time.Millisecond).UnixNano()}, 5},
+		{"same span", block.Predicate{Service: "cart", Attributes: map[string]string{"user": "u1"}}, 0},
+	}
+	for _, c := range cases {
+		if got := findIDs(t, s, c.p); len(got) != c.want {
+			t.Errorf("%s: %d traces, want %d", c.name, len(got), c.want)
+		}
+	}
+	// Most recent first, and the limit keeps the newest.
+	ids, err := s.FindTraceIDs(context.Background(), anyKind(block.Predicate{Service: "web"}), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range ids {
+		if id != traceID(29-i) {
+			t.Fatalf("result %d is %s, want trace %d (newest first)", i, id, 29-i)
+		}
+	}
+}
+
+func TestServicesOperationsAndDependencies(t *testing.T) {
+	s := openStore(t, t.TempDir(), &clock{now: t0})
+	defer s.Close(context.Background())
+	// The child arrives before its parent, and in another batch.
+	mustConsume(t, s, batch(1, spanSpec{service: "orders", name: "GET /orders", idx: 2, parent: 1, durMs: 5, failed: true}))
+	mustConsume(t, s, batch(1, spanSpec{service: "gateway", name: "GET /api", idx: 1, parent: -1, durMs: 9}))
+	if err := s.Maintain(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	mustConsume(t, s, batch(2, spanSpec{service: "gateway", name: "GET /api", idx: 1, parent: -1, durMs: 9},
+		spanSpec{service: "orders", name: "GET /orders", idx: 2, parent: 1, durMs: 5}))
+	ops, err := s.Operations(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ops) != 2 || len(ops["gateway"]) != 1 || ops["orders"][0].Name != "GET /orders" {
+		t.Errorf("operations %v", ops)
+	}
+	deps, err := s.Dependencies(context.Background(), t0.Add(-time.Hour), t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(deps) != 1 || deps[0] != (block.Edge{Parent: "gateway", Child: "orders", Calls: 2, Errors: 1}) {
+		t.Errorf("dependencies %+v", deps)
+	}
+	deps, _ = s.Dependencies(context.Background(), t0.Add(2*time.Hour), t0.Add(3*time.Hour))
+	if len(deps) != 0 {
+		t.Errorf("dependencies outside the window: %+v", deps)
+	}
+}
+
+func TestRetentionAndCompaction(t *testing.T) {
+	clk := &clock{now: t0}
+	s := openStore(t, t.TempDir(), clk, func(o *Options) { o.Retention = 24 * time.Hour; o.CompactBlocks = 3 })
+	defer s.Close(context.Background())
+	for tr := 0; tr < 3; tr++ {
+		mustConsume(t, s, batch(tr, spanSpec{service: "a", name: "x", idx: 1, parent: -1, durMs: 1}))
+		if err := s.Maintain(context.Background(), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	blocks := s.snapshot().blocks
+	if len(blocks) != 1 || blocks[0].Meta().CompactionLevel != 1 || blocks[0].Meta().SpanCount != 3 {
+		t.Fatalf("after 3 cuts with CompactBlocks=3: %d blocks, want one level-1 block of 3 spans", len(blocks))
+	}
+	for tr := 0; tr < 3; tr++ {
+		if traceLen(t, s, tr) != 1 {
+			t.Errorf("trace %d lost in compaction", tr)
+		}
+	}
+	clk.Add(25 * time.Hour)
+	if err := s.Maintain(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.snapshot().blocks); n != 0 {
+		t.Fatalf("%d blocks left after retention", n)
+	}
+	if traceLen(t, s, 0) != 0 {
+		t.Error("expired trace still readable")
+	}
+}
+
+func TestCutByAgeAndSize(t *testing.T) {
+	clk := &clock{now: t0}
+	s := openStore(t, t.TempDir(), clk, func(o *Options) { o.BlockMaxSpans = 3; o.BlockMaxAge = time.Minute })
+	defer s.Close(context.Background())
+	mustConsume(t, s, batch(1, spanSpec{service: "a", name: "x", idx: 1, parent: -1, durMs: 1}))
+	if err := s.Maintain(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.snapshot().blocks); n != 0 {
+		t.Fatalf("cut too early: %d blocks", n)
+	}
+	clk.Add(2 * time.Minute)
+	if err := s.Maintain(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.snapshot().blocks); n != 1 {
+		t.Fatalf("not cut by age: %d blocks", n)
+	}
+	mustConsume(t, s, batch(2, spanSpec{service: "a", name: "x", idx: 1, parent: -1, durMs: 1},
+		spanSpec{service: "a", name: "y", idx: 2, parent: 1, durMs: 1}, spanSpec{service: "a", name: "z", idx: 3, parent: 1, durMs: 1}))
+	if err := s.Maintain(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.snapshot().blocks); n != 2 {
+		t.Fatalf("not cut by size: %d blocks", n)
+	}
+}
+
+func TestOverloadedWhenHeadsOutgrowMemoryBudget(t *testing.T) {
+	s := openStore(t, t.TempDir(), &clock{now: t0}, func(o *Options) { o.MaxHeadBytes = 1 })
+	defer s.Close(context.Background())
+	mustConsume(t, s, batch(1, spanSpec{service: "a", name: "x", idx: 1, parent: -1, durMs: 1}))
+	_, err := s.ConsumeTraces(context.Background(), batch(2, spanSpec{service: "a", name: "x", idx: 1, parent: -1, durMs: 1}))
+	if !errors.Is(err, consumer.ErrOverloaded) {
+		t.Fatalf("err = %v, want ErrOverloaded", err)
+	}
+	if err := s.Maintain(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	mustConsume(t, s, batch(3, spanSpec{service: "a", name: "x", idx: 1, parent: -1, durMs: 1}))
+}
+
+func TestConcurrentWritesAndCuts(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, &clock{now: t0}, func(o *Options) { o.WALSync = wal.SyncAlways })
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				tr := w*1000 + i
+				if _, err := s.ConsumeTraces(context.Background(), batch(tr, spanSpec{service: "a", name: "x", idx: 1, parent: -1, durMs: 1})); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}(w)
+	}
+	for i := 0; i < 5; i++ {
+		if err := s.Maintain(context.Background(), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	if err := s.wal.Close(); err != nil { // crash: whatever is not in a block must be in the WAL
+		t.Fatal(err)
+	}
+	s2 := openStore(t, dir, &clock{now: t0})
+	defer s2.Close(context.Background())
+	for w := 0; w < 4; w++ {
+		for i := 0; i < 50; i++ {
+			if traceLen(t, s2, w*1000+i) != 1 {
+				t.Fatalf("trace %d lost", w*1000+i)
+			}
+		}
+	}
+}

@@ -1,0 +1,113 @@
+// Shared helpers: rendering, routing, formatting, colours and API access.
+import { h } from '../vendor/preact.mjs';
+import htm from '../vendor/htm.mjs';
+
+export const html = htm.bind(h);
+
+// navigate changes the client route; App listens for 'clew:navigate'.
+export function navigate(url, { replace = false } = {}) {
+  if (replace) history.replaceState(null, '', url);
+  else history.pushState(null, '', url);
+  window.dispatchEvent(new Event('clew:navigate'));
+}
+
+// Durations arrive in microseconds (Jaeger's legacy unit).
+export function fmtDuration(us) {
+  if (us == null || isNaN(us)) return '';
+  const a = Math.abs(us);
+  if (a < 1) return '0µs';
+  if (a < 1000) return `${Math.round(us)}µs`;
+  if (a < 1e6) return `${trim(us / 1000)}ms`;
+  if (a < 60e6) return `${trim(us / 1e6)}s`;
+  const m = Math.floor(a / 60e6), s = Math.round((a % 60e6) / 1e6);
+  return `${us < 0 ? '-' : ''}${m}m${s ? ` ${s}s` : ''}`;
+}
+function trim(x) {
+  const a = Math.abs(x);
+  return a >= 100 ? Math.round(x).toString() : a >= 10 ? x.toFixed(1).replace(/\.0$/, '') : x.toFixed(2).replace(/\.?0+$/, '');
+}
+
+export function fmtTime(us) {
+  const d = new Date(us / 1000);
+  const pad = (n, w = 2) => String(n).padStart(w, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+export function fmtAgo(us) {
+  const s = (Date.now() - us / 1000) / 1000;
+  if (s < 5) return 'just now';
+  if (s < 90) return `${Math.round(s)}s ago`;
+  if (s < 5400) return `${Math.round(s / 60)}m ago`;
+  if (s < 129600) return `${Math.round(s / 3600)}h ago`;
+  return `${Math.round(s / 86400)}d ago`;
+}
+
+// Parses "1.5s", "200ms", "300us", "2m" (Go duration syntax, one unit) to µs.
+export function parseDuration(s) {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|m|h)\s*$/.exec(s || '');
+  if (!m) return null;
+  const f = { ns: 1e-3, us: 1, 'µs': 1, ms: 1e3, s: 1e6, m: 60e6, h: 3600e6 }[m[2]];
+  return parseFloat(m[1]) * f;
+}
+
+// Service colours: a fixed palette indexed by a string hash, so a service
+// has the same colour on every page and every load.
+const PALETTE = ['#3b82f6', '#f59e0b', '#10b981', '#8b5cf6', '#ef4444', '#06b6d4', '#ec4899', '#84cc16',
+  '#f97316', '#6366f1', '#14b8a6', '#a855f7', '#eab308', '#0ea5e9', '#d946ef', '#22c55e', '#fb7185', '#64748b'];
+export function serviceColor(name) {
+  let h = 2166136261;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 16777619);
+  return PALETTE[(h >>> 0) % PALETTE.length];
+}
+
+export class APIError extends Error {
+  constructor(status, msg) { super(msg); this.status = status; }
+}
+
+// getJSON fetches an API path and unwraps Jaeger's {data, errors} envelope or
+// api_v3's {error} form into an APIError.
+export async function getJSON(path, signal) {
+  let resp;
+  try {
+    resp = await fetch(path, { signal, headers: { Accept: 'application/json' } });
+  } catch (e) {
+    if (e.name === 'AbortError') throw e;
+    throw new APIError(0, `cannot reach the server (${e.message})`);
+  }
+  let body = null;
+  try { body = await resp.json(); } catch (e) { /* non-JSON error page */ }
+  if (!resp.ok) {
+    const msg = body?.errors?.[0]?.msg || body?.error?.message || `${resp.status} ${resp.statusText}`;
+    throw new APIError(resp.status, msg);
+  }
+  if (body && Array.isArray(body.errors) && body.errors.length) throw new APIError(resp.status, body.errors[0].msg);
+  return body;
+}
+
+export function copyText(text) {
+  if (navigator.clipboard?.writeText) return navigator.clipboard.writeText(text).catch(() => fallbackCopy(text));
+  fallbackCopy(text);
+  return Promise.resolve();
+}
+function fallbackCopy(text) {
+  const ta = document.createElement('textarea');
+  ta.value = text; document.body.appendChild(ta); ta.select();
+  try { document.execCommand('copy'); } finally { ta.remove(); }
+}
+
+export function tagValue(tags, key) {
+  if (!tags) return undefined;
+  for (const t of tags) if (t.key === key) return t.value;
+  return undefined;
+}
+
+// niceTicks returns about n round tick values in [lo, hi].
+export function niceTicks(lo, hi, n) {
+  const span = hi - lo;
+  if (!(span > 0)) return [lo];
+  const raw = span / n, p = Math.pow(10, Math.floor(Math.log10(raw)));
+  const step = [1, 2, 2.5, 5, 10].map(m => m * p).find(s => s >= raw) || 10 * p;
+  const out = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-9; v += step) out.push(v);
+  return out;
+}

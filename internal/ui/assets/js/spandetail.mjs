@@ -1,0 +1,85 @@
+// The span detail panel of the trace view.
+import { useState } from '../vendor/preact-hooks.mjs';
+import { html, fmtDuration, fmtTime, copyText, serviceColor, tagValue } from './lib.mjs';
+
+function CopyButton({ text, label }) {
+  const [done, setDone] = useState(false);
+  const click = e => {
+    e.stopPropagation();
+    copyText(text).then(() => { setDone(true); setTimeout(() => setDone(false), 1200); });
+  };
+  return html`<button class="icon" onClick=${click} title="Copy ${label}" aria-label="Copy ${label}">${done ? '✓ copied' : '⧉ copy'}</button>`;
+}
+
+function fmtValue(t) {
+  if (t.value === null || t.value === undefined) return '';
+  if (typeof t.value === 'object') return JSON.stringify(t.value);
+  return String(t.value);
+}
+
+function KV({ tags, testid }) {
+  if (!tags || !tags.length) return html`<div class="muted">none</div>`;
+  const sorted = tags.slice().sort((a, b) => a.key.localeCompare(b.key));
+  return html`<table class="kv" data-testid=${testid}><tbody>
+    ${sorted.map(t => html`<tr><td title=${t.key}>${t.key}</td><td>${fmtValue(t)}</td></tr>`)}
+  </tbody></table>`;
+}
+
+function Event({ log, span }) {
+  const fields = log.fields || [];
+  const name = tagValue(fields, 'event') ?? tagValue(fields, 'message') ?? 'event';
+  const excType = tagValue(fields, 'exception.type');
+  const excMsg = tagValue(fields, 'exception.message');
+  const stack = tagValue(fields, 'exception.stacktrace') ?? tagValue(fields, 'stack');
+  const rest = fields.filter(f => !['event', 'exception.type', 'exception.message', 'exception.stacktrace', 'stack'].includes(f.key));
+  const isExc = name === 'exception' || excType !== undefined;
+  return html`<div class="event ${isExc ? 'exc' : ''}" data-testid="event">
+    <div class="ehead"><span class=${isExc ? 'err-text' : ''}>${name}</span><span class="muted">+${fmtDuration(log.timestamp - span.start)}</span></div>
+    ${isExc && (excType || excMsg) && html`<div class="err-text mono">${excType}${excType && excMsg ? ': ' : ''}${excMsg}</div>`}
+    ${rest.length > 0 && html`<${KV} tags=${rest} />`}
+    ${stack && html`<pre class="stack" data-testid="stacktrace">${String(stack)}</pre>`}
+  </div>`;
+}
+
+export function SpanDetail({ span, trace, analysis, onClose }) {
+  const crit = analysis?.criticalTime?.[span.spanID];
+  const self = analysis?.selfTime?.[span.spanID];
+  const gaps = analysis ? analysis.gaps.filter(g => g.spanID === span.spanID) : [];
+  return html`<aside class="detail" data-testid="span-detail" aria-label="Span detail">
+    <h2><span>${span.name}</span><span class="spacer"></span>
+      <button class="icon" onClick=${onClose} title="Close (Esc)" aria-label="Close span detail">✕</button></h2>
+    <div style="display:flex;gap:6px;align-items:center;flex-wrap:wrap">
+      <span class="svc"><i style="background:${serviceColor(span.service)}"></i>${span.service}</span>
+      <span class="badge muted">${span.kind}</span>
+      ${span.error && html`<span class="badge err">error</span>`}
+      ${crit > 0 && html`<span class="badge muted" title="Time this span spent on the critical path">critical ${fmtDuration(crit)}</span>`}
+    </div>
+    <h3>Identifiers</h3>
+    <div class="ids">
+      <span class="muted">Span</span><code data-testid="span-id">${span.spanID}</code><${CopyButton} text=${span.spanID} label="span ID" />
+      <span class="muted">Trace</span><code>${span.traceID}</code><${CopyButton} text=${span.traceID} label="trace ID" />
+      ${span.parent && html`<span class="muted">Parent</span><code>${span.parent.spanID}</code><${CopyButton} text=${span.parent.spanID} label="parent span ID" />`}
+    </div>
+    <h3>Overview</h3>
+    <table class="kv"><tbody>
+      <tr><td>status</td><td><span class="status ${span.statusCode || (span.error ? 'ERROR' : '')}" data-testid="status">${span.statusCode || (span.error ? 'ERROR' : 'UNSET')}</span>${span.statusMessage && html` — ${span.statusMessage}`}</td></tr>
+      <tr><td>kind</td><td>${span.kind}</td></tr>
+      <tr><td>start</td><td>${fmtTime(span.start)} (+${fmtDuration(span.start - trace.start)})</td></tr>
+      <tr><td>duration</td><td>${fmtDuration(span.duration)}</td></tr>
+      ${self !== undefined && html`<tr><td>self time</td><td>${fmtDuration(self)}</td></tr>`}
+      ${gaps.length > 0 && html`<tr><td>uninstrumented</td><td>${gaps.map(g => html`<div>${fmtDuration(g.duration)} at +${fmtDuration(g.start - span.start)}</div>`)}</td></tr>`}
+      <tr><td>scope</td><td>${span.scopeName || '—'}${span.scopeVersion && ` ${span.scopeVersion}`}</td></tr>
+      ${span.orphan && html`<tr><td>parent</td><td class="err-text">missing from the trace (orphan)</td></tr>`}
+    </tbody></table>
+    ${span.warnings.length > 0 && html`<h3>Warnings</h3>${span.warnings.map(w => html`<div class="err-text">${w}</div>`)}`}
+    <h3>Attributes</h3><${KV} tags=${span.attributes} testid="attributes" />
+    <h3>Resource</h3><${KV} tags=${[{ key: 'service.name', value: span.service }, ...span.processTags.filter(t => t.key !== 'service.name')]} testid="resource" />
+    <h3>Events (${span.logs.length})</h3>
+    ${span.logs.length ? span.logs.map(l => html`<${Event} log=${l} span=${span} />`) : html`<div class="muted">none</div>`}
+    <h3>Links (${span.links.length})</h3>
+    ${span.links.length ? html`<table class="kv" data-testid="links"><tbody>${span.links.map(l => html`<tr>
+        <td>${l.refType === 'FOLLOWS_FROM' ? 'follows from' : l.refType === 'CHILD_OF' ? 'child of' : l.refType}</td>
+        <td><a href="/trace/${l.traceID}?span=${l.spanID}">${l.traceID === span.traceID ? 'this trace' : l.traceID.slice(0, 12) + '…'} / ${l.spanID}</a></td></tr>`)}
+      </tbody></table>` : html`<div class="muted">none</div>`}
+  </aside>`;
+}

@@ -1,0 +1,296 @@
+// Trace view: header, minimap, virtualised waterfall with critical path and
+// gaps, find-in-trace and the span detail panel.
+import { useState, useEffect, useMemo, useRef, useLayoutEffect, useCallback } from '../vendor/preact-hooks.mjs';
+import { html, getJSON, fmtDuration, fmtTime, serviceColor, niceTicks, copyText } from './lib.mjs';
+import { buildTrace, visibleRows, spanMatches } from './tracemodel.mjs';
+import { SpanDetail } from './spandetail.mjs';
+
+const ROW_H = 26;
+const OVERSCAN = 12;
+
+export function TracePage({ id, params }) {
+  const [data, setData] = useState({ loading: true });
+  const t0 = useRef(performance.now());
+  useEffect(() => {
+    const ac = new AbortController();
+    t0.current = performance.now();
+    Promise.all([
+      getJSON(`/api/traces/${encodeURIComponent(id)}`, ac.signal),
+      // The analysis is an extra; the waterfall works without it.
+      getJSON(`/api/clew/traces/${encodeURIComponent(id)}/analysis`, ac.signal).catch(e => (e.name === 'AbortError' ? Promise.reject(e) : { failed: e.message })),
+    ]).then(([body, analysis]) => {
+      const jt = body.data?.[0];
+      if (!jt || !jt.spans?.length) { setData({ error: 'Trace not found.', notFound: true }); return; }
+      const fetched = performance.now();
+      const trace = buildTrace(jt);
+      setData({ trace, analysis: analysis.failed ? null : analysis, analysisError: analysis.failed, timing: { fetch: fetched - t0.current, build: performance.now() - fetched } });
+    }).catch(e => {
+      if (e.name === 'AbortError') return;
+      setData({ error: e.status === 404 ? `Trace ${id} not found.` : e.message, notFound: e.status === 404 });
+    });
+    return () => ac.abort();
+  }, [id]);
+
+  if (data.loading) return html`<div class="page"><div class="loading">Loading trace ${id}…</div></div>`;
+  if (data.error) return html`<div class="page"><div class="card empty" data-testid="trace-error"><h2>${data.notFound ? 'Trace not found' : 'Cannot load trace'}</h2>
+    <p>${data.error}</p><p><a href="/search">Back to search</a></p></div></div>`;
+  return html`<${TraceView} trace=${data.trace} analysis=${data.analysis} analysisError=${data.analysisError} timing=${data.timing} t0=${t0.current} params=${params} />`;
+}
+
+function index(analysis) {
+  const crit = new Map(), gaps = new Map();
+  if (analysis) {
+    for (const s of analysis.criticalPath || []) (crit.get(s.spanID) || crit.set(s.spanID, []).get(s.spanID)).push(s);
+    for (const g of analysis.gaps || []) (gaps.get(g.spanID) || gaps.set(g.spanID, []).get(g.spanID)).push(g);
+  }
+  return { crit, gaps };
+}
+
+function TraceView({ trace, analysis, analysisError, timing, t0, params }) {
+  const [collapsed, setCollapsed] = useState(() => new Set());
+  const [selected, setSelected] = useState(() => params.get('span') || null);
+  const [view, setView] = useState([0, 1]); // visible fraction of the trace
+  const [find, setFind] = useState('');
+  const [matchIdx, setMatchIdx] = useState(0);
+  const [showCrit, setShowCrit] = useState(true);
+  const [showGaps, setShowGaps] = useState(true);
+  const [scrollTop, setScrollTop] = useState(0);
+  const [viewportH, setViewportH] = useState(600);
+  const rowsRef = useRef(null);
+  const findRef = useRef(null);
+  const marks = useMemo(() => index(analysis), [analysis]);
+  const rows = useMemo(() => visibleRows(trace, collapsed), [trace, collapsed]);
+  const rowIndex = useMemo(() => new Map(rows.map((s, i) => [s.spanID, i])), [rows]);
+  const matches = useMemo(() => find.trim() ? trace.spans.filter(s => spanMatches(s, find.trim())) : [], [trace, find]);
+  const matchSet = useMemo(() => new Set(matches.map(s => s.spanID)), [matches]);
+  const sel = selected ? trace.byId.get(selected) : null;
+
+  // Report how long the trace took to show (fetch + build + first paint of
+  // the rows); the browser test reads it, people can see it in the tooltip.
+  const [renderMs, setRenderMs] = useState(null);
+  useEffect(() => {
+    requestAnimationFrame(() => setRenderMs(Math.round(performance.now() - t0)));
+  }, []);
+
+  useLayoutEffect(() => {
+    const el = rowsRef.current;
+    if (!el) return;
+    const ro = new ResizeObserver(() => setViewportH(el.clientHeight));
+    ro.observe(el);
+    setViewportH(el.clientHeight);
+    return () => ro.disconnect();
+  }, []);
+
+  const scrollToSpan = useCallback((spanID, rowsNow) => {
+    const el = rowsRef.current;
+    const i = (rowsNow || rows).findIndex(s => s.spanID === spanID);
+    if (!el || i < 0) return;
+    const top = i * ROW_H;
+    if (top < el.scrollTop || top + ROW_H > el.scrollTop + el.clientHeight) el.scrollTop = Math.max(0, top - el.clientHeight / 3);
+  }, [rows]);
+
+  // Expands the ancestors of a span so it is visible, then selects it.
+  const reveal = useCallback(span => {
+    let next = collapsed;
+    for (let p = span.parent; p; p = p.parent) {
+      if (next.has(p.spanID)) { if (next === collapsed) next = new Set(collapsed); next.delete(p.spanID); }
+    }
+    if (next !== collapsed) setCollapsed(next);
+    select(span.spanID);
+    requestAnimationFrame(() => scrollToSpan(span.spanID, visibleRows(trace, next)));
+  }, [collapsed, trace, scrollToSpan]);
+
+  const select = spanID => {
+    setSelected(spanID);
+    const p = new URLSearchParams(location.search);
+    if (spanID) p.set('span', spanID); else p.delete('span');
+    const qs = p.toString();
+    history.replaceState(null, '', location.pathname + (qs ? `?${qs}` : ''));
+  };
+
+  // A deep link to a span reveals it once.
+  useEffect(() => { if (sel) reveal(sel); }, []);
+
+  const toggle = span => {
+    const next = new Set(collapsed);
+    if (next.has(span.spanID)) next.delete(span.spanID); else next.add(span.spanID);
+    setCollapsed(next);
+  };
+  const collapseAll = () => setCollapsed(new Set(trace.spans.filter(s => s.children.length && s.parent).map(s => s.spanID)));
+  const expandAll = () => setCollapsed(new Set());
+
+  const gotoMatch = dir => {
+    if (!matches.length) return;
+    const i = ((matchIdx + dir) % matches.length + matches.length) % matches.length;
+    setMatchIdx(i);
+    reveal(matches[i]);
+  };
+
+  const onKey = e => {
+    if (e.target.tagName === 'INPUT' || e.target.tagName === 'SELECT') return;
+    const i = sel ? (rowIndex.get(sel.spanID) ?? -1) : -1;
+    const go = j => { if (rows[j]) { select(rows[j].spanID); scrollToSpan(rows[j].spanID); } };
+    switch (e.key) {
+      case 'ArrowDown': case 'j': go(Math.min(rows.length - 1, i + 1)); break;
+      case 'ArrowUp': case 'k': go(Math.max(0, i - 1)); break;
+      case 'ArrowRight': case 'l': if (sel && collapsed.has(sel.spanID)) toggle(sel); else if (sel?.children.length) go(i + 1); break;
+      case 'ArrowLeft': case 'h': if (sel && sel.children.length && !collapsed.has(sel.spanID)) toggle(sel); else if (sel?.parent) go(rowIndex.get(sel.parent.spanID)); break;
+      case 'Enter': case ' ': if (sel && sel.children.length) toggle(sel); break;
+      case 'Escape': select(null); break;
+      case '/': findRef.current?.focus(); break;
+      default: return;
+    }
+    e.preventDefault();
+  };
+  useEffect(() => {
+    const k = e => { if (e.key === '/' && e.target === document.body) { findRef.current?.focus(); e.preventDefault(); } };
+    document.addEventListener('keydown', k);
+    return () => document.removeEventListener('keydown', k);
+  }, []);
+
+  const vStart = trace.start + view[0] * trace.duration;
+  const vDur = Math.max(1, (view[1] - view[0]) * trace.duration);
+  const pct = t => 100 * (t - vStart) / vDur;
+  const first = Math.max(0, Math.floor(scrollTop / ROW_H) - OVERSCAN);
+  const last = Math.min(rows.length, Math.ceil((scrollTop + viewportH) / ROW_H) + OVERSCAN);
+  const ticks = niceTicks(vStart - trace.start, vStart - trace.start + vDur, 6).filter(v => v >= vStart - trace.start && v <= vStart - trace.start + vDur);
+  const root = trace.root;
+  const download = () => {
+    const blob = new Blob([JSON.stringify({ data: [trace.raw], total: 0, limit: 0, offset: 0, errors: null }, null, 2)], { type: 'application/json' });
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(blob);
+    a.download = `trace-${trace.traceID}.json`;
+    document.body.appendChild(a); a.click(); a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  };
+
+  return html`<div class="trace" data-testid="trace-view" data-render-ms=${renderMs} data-span-count=${trace.spans.length}>
+    <div class="trace-head">
+      <h1><span data-testid="trace-title">${root.service}: ${root.name}</span>
+        <span class="tid">${trace.traceID}</span><button class="icon" onClick=${() => copyText(trace.traceID)} aria-label="Copy trace ID">⧉</button></h1>
+      <div class="stats">
+        <div class="stat"><b>${fmtTime(trace.start)}</b><span>Start</span></div>
+        <div class="stat"><b data-testid="trace-duration">${fmtDuration(trace.duration)}</b><span>Duration</span></div>
+        <div class="stat"><b>${trace.services.length}</b><span>Services</span></div>
+        <div class="stat"><b>${trace.depth}</b><span>Depth</span></div>
+        <div class="stat"><b data-testid="trace-spans">${trace.spans.length}</b><span>Spans</span></div>
+        <div class="stat"><b class=${trace.errors ? 'err-text' : ''}>${trace.errors}</b><span>Errors</span></div>
+        ${analysis && html`<div class="stat"><b>${analysis.gaps.length}</b><span>Gaps</span></div>`}
+        <div style="display:flex;gap:4px;flex-wrap:wrap;max-width:520px">${trace.services.map(s => html`<span class="svc"><i style="background:${serviceColor(s.name)}"></i>${s.name} ${s.count}</span>`)}</div>
+      </div>
+      <div class="toolbar">
+        <input class="find" ref=${findRef} placeholder="Find in trace (/) — name, service, key=value" value=${find} data-testid="find"
+          onInput=${e => { setFind(e.target.value); setMatchIdx(-1); }}
+          onKeyDown=${e => { if (e.key === 'Enter') { gotoMatch(e.shiftKey ? -1 : 1); e.preventDefault(); } if (e.key === 'Escape') { setFind(''); e.target.blur(); } }} />
+        ${find && html`<span class="muted" data-testid="find-count">${matches.length ? `${matchIdx >= 0 ? matchIdx + 1 : '–'} of ${matches.length}` : 'no match'}</span>
+          <button class="icon" onClick=${() => gotoMatch(-1)} aria-label="Previous match">▲</button><button class="icon" onClick=${() => gotoMatch(1)} aria-label="Next match">▼</button>`}
+        <button onClick=${expandAll}>Expand all</button>
+        <button onClick=${collapseAll} data-testid="collapse-all">Collapse all</button>
+        ${(view[0] > 0 || view[1] < 1) && html`<button onClick=${() => setView([0, 1])} data-testid="reset-zoom">Reset zoom</button>`}
+        <div class="spacer"></div>
+        ${analysis ? html`
+          <label class="toggle"><input type="checkbox" checked=${showCrit} onChange=${e => setShowCrit(e.target.checked)} /><span class="legend"><span class="crit"></span>Critical path</span></label>
+          <label class="toggle"><input type="checkbox" checked=${showGaps} onChange=${e => setShowGaps(e.target.checked)} /><span class="legend"><span class="gap"></span>Gaps</span></label>`
+          : html`<span class="muted" title=${analysisError || ''}>analysis unavailable</span>`}
+        <a href="/compare?a=${trace.traceID}"><button>Compare…</button></a>
+        <button onClick=${download} data-testid="download">Download JSON</button>
+      </div>
+    </div>
+    <div class="trace-body">
+      <div class="wf">
+        <${Minimap} trace=${trace} view=${view} setView=${setView} />
+        <div class="axis-row"><div class="namecol"><span>Service &amp; operation</span><span class="muted">${rows.length < trace.spans.length ? `${rows.length} of ${trace.spans.length} shown` : ''}</span></div>
+          <div class="ticks">${ticks.map(v => html`<span style="left:${pct(v + trace.start)}%">${fmtDuration(v)}</span>`)}</div></div>
+        <div class="rows" ref=${rowsRef} tabindex="0" role="tree" aria-label="Spans" onKeyDown=${onKey} data-testid="rows"
+          onScroll=${e => setScrollTop(e.currentTarget.scrollTop)}>
+          <div style="height:${rows.length * ROW_H}px;position:relative">
+            ${rows.slice(first, last).map((s, k) => html`<${Row} key=${s.uid} span=${s} top=${(first + k) * ROW_H} pct=${pct}
+              collapsed=${collapsed.has(s.spanID)} selected=${s.spanID === selected} match=${matchSet.has(s.spanID)}
+              crit=${showCrit ? marks.crit.get(s.spanID) : null} gaps=${showGaps ? marks.gaps.get(s.spanID) : null}
+              ticks=${ticks} traceStart=${trace.start}
+              onToggle=${toggle} onSelect=${sp => select(sp.spanID === selected ? null : sp.spanID)} />`)}
+          </div>
+        </div>
+      </div>
+      ${sel && html`<${SpanDetail} key=${sel.spanID} span=${sel} trace=${trace} analysis=${analysis} onClose=${() => { select(null); rowsRef.current?.focus(); }} />`}
+    </div>
+  </div>`;
+}
+
+function Row({ span: s, top, pct, collapsed, selected, match, crit, gaps, ticks, traceStart, onToggle, onSelect }) {
+  const left = pct(s.start), right = pct(s.end);
+  const width = Math.max(right - left, 0.05);
+  const color = serviceColor(s.service);
+  const labelRight = right < 82;
+  return html`<div class="row ${selected ? 'sel' : ''} ${match ? 'match' : ''}" style="top:${top}px" role="treeitem"
+      aria-selected=${selected} aria-expanded=${s.children.length ? !collapsed : undefined} aria-level=${s.depth + 1}
+      data-span-id=${s.spanID} data-testid="row" onClick=${() => onSelect(s)}>
+    <div class="namecol" style="padding-left:${4 + Math.min(s.depth, 24) * 14}px">
+      <span class="tw" data-testid=${s.children.length ? 'toggle' : undefined}
+        onClick=${e => { if (s.children.length) { e.stopPropagation(); onToggle(s); } }}>${s.children.length ? (collapsed ? '▸' : '▾') : ''}</span>
+      <span class="sbar" style="background:${color}"></span>
+      ${s.error && html`<span class="errdot" title="error" data-testid="row-error">!</span>`}
+      <span class="sname">${s.service}</span><span class="oname" title=${s.name}>${s.name}</span>
+      ${collapsed && html`<span class="cnt" title="hidden descendants">+${s.descendants}</span>`}
+    </div>
+    <div class="tl">
+      ${ticks.map(v => html`<i class="grid" style="left:${pct(v + traceStart)}%"></i>`)}
+      ${gaps && gaps.map(g => html`<div class="gapm" data-testid="gap" title="Uninstrumented gap: ${fmtDuration(g.duration)}"
+        style="left:${pct(g.start)}%;width:${pct(g.end) - pct(g.start)}%"><span>${fmtDuration(g.duration)} gap</span></div>`)}
+      <div class="bar ${s.error ? 'err' : ''}" style="left:${left}%;width:${width}%;background:${color}" title="${s.name}: ${fmtDuration(s.duration)}"></div>
+      ${crit && crit.map(c => html`<div class="crit" data-testid="crit" style="left:${pct(c.start)}%;width:${Math.max(pct(c.end) - pct(c.start), 0.05)}%"></div>`)}
+      ${s.logs.map(l => html`<div class="evt" style="left:${pct(l.timestamp)}%"></div>`).slice(0, 50)}
+      <span class="lbl" style=${labelRight ? `left:calc(${right}% + 4px)` : `right:calc(${100 - left}% + 4px)`}>${fmtDuration(s.duration)}</span>
+    </div>
+  </div>`;
+}
+
+// Minimap draws every span compressed into a strip; dragging selects the
+// time range the waterfall shows.
+function Minimap({ trace, view, setView }) {
+  const canvasRef = useRef(null);
+  const boxRef = useRef(null);
+  const [brush, setBrush] = useState(null);
+  useLayoutEffect(() => {
+    const c = canvasRef.current;
+    const draw = () => {
+      const w = c.clientWidth, h = c.clientHeight, dpr = window.devicePixelRatio || 1;
+      c.width = w * dpr; c.height = h * dpr;
+      const ctx = c.getContext('2d');
+      ctx.scale(dpr, dpr);
+      const n = trace.spans.length, rowH = Math.max(h / n, 0.5);
+      trace.spans.forEach((s, i) => {
+        ctx.fillStyle = serviceColor(s.service);
+        const x = w * (s.start - trace.start) / (trace.duration || 1);
+        ctx.fillRect(x, i * h / n, Math.max(1, w * s.duration / (trace.duration || 1)), Math.max(rowH, 1));
+      });
+    };
+    draw();
+    const ro = new ResizeObserver(draw);
+    ro.observe(c);
+    return () => ro.disconnect();
+  }, [trace]);
+  const frac = e => {
+    const r = boxRef.current.getBoundingClientRect();
+    return Math.min(1, Math.max(0, (e.clientX - r.left) / r.width));
+  };
+  const down = e => {
+    const a = frac(e);
+    e.currentTarget.setPointerCapture?.(e.pointerId);
+    setBrush([a, a]);
+  };
+  const move = e => { if (brush) setBrush([brush[0], frac(e)]); };
+  const up = () => {
+    if (!brush) return;
+    const lo = Math.min(...brush), hi = Math.max(...brush);
+    setBrush(null);
+    if (hi - lo > 0.005) setView([lo, hi]); else setView([0, 1]);
+  };
+  return html`<div class="minimap" ref=${boxRef} onPointerDown=${down} onPointerMove=${move} onPointerUp=${up} data-testid="minimap"
+      title="Drag to zoom into a time range; click to reset">
+    <canvas ref=${canvasRef}></canvas>
+    ${(view[0] > 0 || view[1] < 1) && html`<div class="shade" style="left:0;width:${view[0] * 100}%"></div><div class="shade" style="left:${view[1] * 100}%;right:0"></div>
+      <div class="view" style="left:${view[0] * 100}%;width:${(view[1] - view[0]) * 100}%"></div>`}
+    ${brush && html`<div class="brush" style="left:${Math.min(...brush) * 100}%;width:${Math.abs(brush[1] - brush[0]) * 100}%"></div>`}
+  </div>`;
+}

@@ -1,0 +1,168 @@
+// Turns a trace from Jaeger's legacy JSON (GET /api/traces/{id}) into a tree
+// the views can walk: parents, children, depth, per-service counts.
+import { tagValue } from './lib.mjs';
+
+// Tags Jaeger synthesises from OTLP fields; the detail panel shows them as
+// status/kind/scope instead of as attributes.
+const SYNTHETIC = new Set(['span.kind', 'otel.status_code', 'otel.status_description', 'otel.scope.name', 'otel.scope.version', 'error']);
+
+export function buildTrace(jt) {
+  const procs = jt.processes || {};
+  const byId = new Map();
+  const spans = (jt.spans || []).map((s, uid) => {
+    const proc = procs[s.processID] || s.process || { serviceName: 'unknown_service', tags: [] };
+    const tags = s.tags || [];
+    const statusCode = tagValue(tags, 'otel.status_code') || '';
+    const errTag = tagValue(tags, 'error');
+    const span = {
+      raw: s,
+      uid, // unique even when span IDs repeat
+      traceID: s.traceID,
+      spanID: s.spanID,
+      name: s.operationName,
+      service: proc.serviceName || 'unknown_service',
+      processTags: proc.tags || [],
+      start: s.startTime,
+      duration: s.duration,
+      end: s.startTime + s.duration,
+      tags,
+      attributes: tags.filter(t => !SYNTHETIC.has(t.key)),
+      logs: s.logs || [],
+      kind: tagValue(tags, 'span.kind') || 'internal',
+      statusCode,
+      statusMessage: tagValue(tags, 'otel.status_description') || '',
+      scopeName: tagValue(tags, 'otel.scope.name') || '',
+      scopeVersion: tagValue(tags, 'otel.scope.version') || '',
+      error: statusCode === 'ERROR' || errTag === true || errTag === 'true',
+      references: s.references || [],
+      warnings: s.warnings || [],
+      parent: null,
+      children: [],
+      links: [],
+      depth: 0,
+    };
+    if (!byId.has(span.spanID)) byId.set(span.spanID, span);
+    return span;
+  });
+
+  for (const s of spans) {
+    // The parent is the first CHILD_OF reference within this trace that we
+    // have; other references are links (FOLLOWS_FROM, other traces).
+    let parentRef = s.references.find(r => r.refType === 'CHILD_OF' && r.traceID === s.traceID && byId.has(r.spanID) && r.spanID !== s.spanID);
+    if (!parentRef) parentRef = s.references.find(r => r.traceID === s.traceID && byId.has(r.spanID) && r.spanID !== s.spanID && r.refType !== 'FOLLOWS_FROM');
+    if (parentRef) {
+      s.parent = byId.get(parentRef.spanID);
+      s.parent.children.push(s);
+    }
+    s.links = s.references.filter(r => r !== parentRef);
+    s.orphan = !s.parent && s.references.some(r => r.refType === 'CHILD_OF' && r.traceID === s.traceID);
+  }
+  const byStart = (a, b) => a.start - b.start || a.end - b.end;
+  let roots = spans.filter(s => !s.parent).sort(byStart);
+  for (const s of spans) s.children.sort(byStart);
+
+  // Pre-order walk; spans in a parent cycle are reachable from no root, so
+  // each unreached one is promoted to a root until all are placed.
+  const order = [];
+  const seen = new Set();
+  const walk = root => {
+    const stack = [[root, 0]];
+    while (stack.length) {
+      const [s, d] = stack.pop();
+      if (seen.has(s)) continue;
+      seen.add(s);
+      s.depth = d;
+      order.push(s);
+      for (let i = s.children.length - 1; i >= 0; i--) stack.push([s.children[i], d + 1]);
+    }
+  };
+  roots.forEach(walk);
+  for (const s of spans) {
+    if (!seen.has(s)) {
+      if (s.parent) s.parent.children = s.parent.children.filter(c => c !== s);
+      s.parent = null;
+      roots.push(s);
+      walk(s);
+    }
+  }
+  roots = roots.sort(byStart);
+  // Descendant counts, bottom-up over the reversed pre-order.
+  for (let i = order.length - 1; i >= 0; i--) {
+    const s = order[i];
+    s.descendants = s.children.reduce((n, c) => n + 1 + c.descendants, 0);
+  }
+
+  let start = Infinity, end = -Infinity, maxDepth = 0, errors = 0;
+  const services = new Map();
+  for (const s of spans) {
+    start = Math.min(start, s.start);
+    end = Math.max(end, s.end);
+    maxDepth = Math.max(maxDepth, s.depth + 1);
+    if (s.error) errors++;
+    const sv = services.get(s.service) || { name: s.service, count: 0, errors: 0 };
+    sv.count++;
+    if (s.error) sv.errors++;
+    services.set(s.service, sv);
+  }
+  if (!spans.length) start = end = 0;
+  const root = roots[0];
+  return {
+    traceID: jt.traceID,
+    raw: jt,
+    spans: order,
+    byId,
+    roots,
+    root,
+    start,
+    end,
+    duration: end - start,
+    depth: maxDepth,
+    errors,
+    services: [...services.values()].sort((a, b) => a.name.localeCompare(b.name)),
+    warnings: jt.warnings || [],
+  };
+}
+
+// summarize describes a trace for search results and compare headers.
+export function summarize(jt) {
+  const t = buildTrace(jt);
+  return {
+    traceID: t.traceID,
+    rootService: t.root ? t.root.service : '',
+    rootName: t.root ? t.root.name : '',
+    start: t.start,
+    duration: t.duration,
+    spanCount: t.spans.length,
+    errors: t.errors,
+    services: t.services,
+    orphan: t.root ? t.root.orphan : false,
+  };
+}
+
+// visibleRows lists the spans shown when the given span IDs are collapsed.
+export function visibleRows(trace, collapsed) {
+  if (!collapsed.size) return trace.spans;
+  const out = [];
+  const order = trace.spans;
+  for (let i = 0; i < order.length; i++) {
+    const s = order[i];
+    out.push(s);
+    if (collapsed.has(s.spanID)) i += s.descendants;
+  }
+  return out;
+}
+
+// matches tells whether a span matches a find-in-trace query: service,
+// operation, span ID or any attribute key=value / value substring.
+export function spanMatches(s, q) {
+  if (!q) return false;
+  q = q.toLowerCase();
+  if (s.spanID.toLowerCase().startsWith(q)) return true;
+  if (s.service.toLowerCase().includes(q) || s.name.toLowerCase().includes(q)) return true;
+  const eq = q.indexOf('=');
+  for (const t of s.tags) {
+    const k = t.key.toLowerCase(), v = String(t.value).toLowerCase();
+    if (eq > 0 ? (k === q.slice(0, eq) && v === q.slice(eq + 1)) : (k.includes(q) || v.includes(q))) return true;
+  }
+  return false;
+}
