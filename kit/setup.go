@@ -109,6 +109,9 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // OTEL_SDK_DISABLED, and makes the exporter insecure when no endpoint is
 // configured, so the default is Clew on localhost:4317.
 //
+// It also routes the SDK's internal errors (failed exports...) to the
+// WithLogger logger instead of the SDK's default stderr logger.
+//
 // Call Telemetry.Shutdown before exiting: it flushes buffered spans and logs.
 func Setup(ctx context.Context, opts ...Option) (*Telemetry, error) {
 	cfg := config{logger: slog.Default()}

@@ -42,8 +42,8 @@ func (g Gap) Duration() time.Duration { return time.Duration(g.EndUnixNano - g.S
 
 // Result is everything Analyze finds in one trace.
 type Result struct {
-	CriticalPath []Segment                     // in time order, non-overlapping
-	Gaps         []Gap                         // in time order
+	CriticalPath []Segment                      // in time order, non-overlapping
+	Gaps         []Gap                          // in time order
 	SelfTime     map[model.SpanID]time.Duration // span duration minus time covered by its children
 }
 

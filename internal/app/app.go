@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -22,8 +23,10 @@ import (
 
 	"github.com/clewtrace/clew/internal/api/clewapi"
 	"github.com/clewtrace/clew/internal/api/jaeger"
+	"github.com/clewtrace/clew/internal/api/logsapi"
 	"github.com/clewtrace/clew/internal/config"
 	"github.com/clewtrace/clew/internal/consumer"
+	"github.com/clewtrace/clew/internal/logstore"
 	"github.com/clewtrace/clew/internal/pipeline"
 	"github.com/clewtrace/clew/internal/query"
 	"github.com/clewtrace/clew/internal/receiver/otlp"
@@ -41,6 +44,7 @@ type App struct {
 	log      *slog.Logger
 	reg      *prometheus.Registry
 	store    *store.Store
+	logs     *logstore.Store
 	pipeline consumer.Traces
 	stopPipe func(context.Context) error
 	otlp     *otlp.Receiver
@@ -79,17 +83,37 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		return nil, err
 	}
 	a.store = st
+	a.logs, err = logstore.Open(ctx, logstore.Options{
+		Dir:        filepath.Join(cfg.DataDir, "logs"),
+		Retention:  time.Duration(cfg.Retention),
+		WALSync:    walSync(cfg.WALSync),
+		Logger:     logger.With("component", "logstore"),
+		Registerer: a.reg,
+	})
+	if err != nil {
+		_ = st.Close(ctx)
+		return nil, err
+	}
+	built := false
+	defer func() {
+		if !built {
+			_ = a.logs.Close(ctx)
+			_ = a.store.Close(ctx)
+		}
+	}()
 
 	pcfg := pipeline.DefaultConfig()
 	if !cfg.Pipeline.IsZero() {
 		if err := cfg.Pipeline.Decode(&pcfg); err != nil {
-			_ = st.Close(ctx)
 			return nil, fmt.Errorf("pipeline config: %w", err)
 		}
 	}
 	a.pipeline, a.stopPipe, err = pipeline.New(pcfg, st, a.reg, logger.With("component", "pipeline"))
 	if err != nil {
-		_ = st.Close(ctx)
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
+	logsPipeline, err := pipeline.NewLogs(pcfg, a.logs)
+	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
 
@@ -99,18 +123,18 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		MaxRequestBytes:    cfg.MaxRequestBytes,
 		CORSAllowedOrigins: cfg.CORSAllowedOrigins,
 		AuthToken:          cfg.IngestToken,
-	}, a.pipeline, nil, a.reg, logger.With("component", "otlp"))
+	}, a.pipeline, logsPipeline, a.reg, logger.With("component", "otlp"))
 	if err != nil {
-		_ = st.Close(ctx)
 		return nil, fmt.Errorf("otlp receiver: %w", err)
 	}
 	if err := a.buildLegacyReceivers(); err != nil {
-		_ = st.Close(ctx)
 		return nil, err
 	}
 
 	qs := query.NewService(st)
 	api := http.NewServeMux()
+	api.Handle(logsapi.Path, logsapi.NewHandler(a.logs, logger.With("component", "api")))
+	api.Handle(logsapi.Path+"/", logsapi.NewHandler(a.logs, logger.With("component", "api")))
 	api.Handle("/api/clew/", clewapi.NewHandler(qs, logger.With("component", "api")))
 	api.Handle("/api/", jaeger.NewHandler(qs, logger.With("component", "api")))
 	api.Handle("/", ui.Handler())
@@ -127,6 +151,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	a.admin = newServer("admin", cfg.AdminAddr, admin, logger)
+	built = true
 	return a, nil
 }
 
@@ -191,7 +216,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	if a.stopPipe != nil {
 		errs = append(errs, a.stopPipe(ctx))
 	}
-	errs = append(errs, a.store.Close(ctx))
+	errs = append(errs, a.store.Close(ctx), a.logs.Close(ctx))
 	errs = append(errs, a.query.stop(ctx), a.admin.stop(ctx))
 	err := errors.Join(errs...)
 	if err != nil {

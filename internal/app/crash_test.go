@@ -118,38 +118,50 @@ func TestCrashKeepsAcknowledgedSpans(t *testing.T) {
 	defer exp.Shutdown(context.Background())
 
 	const spansPerBatch = 40
-	const killAfter = 25
+	const killAfter = 150
+	const exporters = 4
 	var (
 		mu    sync.Mutex
 		acked []trace.TraceID
+		next  int
 	)
 	ackedEnough := make(chan struct{})
-	clientDone := make(chan struct{})
-	go func() {
-		defer close(clientDone)
-		for i := 0; i < 10_000; i++ {
-			batch, id := crashBatch(i, spansPerBatch)
-			if err := exp.ExportSpans(context.Background(), batch); err != nil {
-				return // the server is gone
+	var clients sync.WaitGroup
+	for w := 0; w < exporters; w++ {
+		clients.Add(1)
+		go func() {
+			defer clients.Done()
+			for {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				batch, id := crashBatch(i, spansPerBatch)
+				if err := exp.ExportSpans(context.Background(), batch); err != nil {
+					return // the server is gone
+				}
+				mu.Lock()
+				acked = append(acked, id)
+				if len(acked) == killAfter {
+					close(ackedEnough)
+				}
+				mu.Unlock()
 			}
-			mu.Lock()
-			acked = append(acked, id)
-			if len(acked) == killAfter {
-				close(ackedEnough)
-			}
-			mu.Unlock()
-		}
-	}()
+		}()
+	}
+	clientsDone := make(chan struct{})
+	go func() { clients.Wait(); close(clientsDone) }()
 	select {
 	case <-ackedEnough:
-	case <-clientDone:
-		t.Fatal("client stopped before the server was killed")
+	case <-clientsDone:
+		t.Fatal("clients stopped before the server was killed")
 	}
+	// Kill while all four exporters have requests in flight.
 	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = srv.cmd.Wait()
-	<-clientDone
+	<-clientsDone
 
 	mu.Lock()
 	ids := append([]trace.TraceID(nil), acked...)

@@ -1,7 +1,35 @@
 package app
 
+import (
+	"fmt"
+
+	"github.com/clewtrace/clew/internal/receiver/jaeger"
+	"github.com/clewtrace/clew/internal/receiver/zipkin"
+)
+
 // buildLegacyReceivers creates the Jaeger and Zipkin receivers that have an
-// address configured.
+// address configured. They feed the same pipeline as OTLP.
 func (a *App) buildLegacyReceivers() error {
+	c := a.cfg
+	if c.JaegerHTTPAddr != "" || c.JaegerCompactAddr != "" || c.JaegerBinaryAddr != "" {
+		r, err := jaeger.New(jaeger.Config{
+			HTTPAddr:        c.JaegerHTTPAddr,
+			CompactAddr:     c.JaegerCompactAddr,
+			BinaryAddr:      c.JaegerBinaryAddr,
+			MaxRequestBytes: c.MaxRequestBytes,
+		}, a.pipeline, a.reg, a.log.With("component", "jaeger"))
+		if err != nil {
+			return fmt.Errorf("jaeger receiver: %w", err)
+		}
+		a.legacy = append(a.legacy, r)
+	}
+	if c.ZipkinAddr != "" {
+		r, err := zipkin.New(zipkin.Config{HTTPAddr: c.ZipkinAddr, MaxRequestBytes: c.MaxRequestBytes},
+			a.pipeline, a.reg, a.log.With("component", "zipkin"))
+		if err != nil {
+			return fmt.Errorf("zipkin receiver: %w", err)
+		}
+		a.legacy = append(a.legacy, r)
+	}
 	return nil
 }

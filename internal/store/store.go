@@ -78,6 +78,7 @@ type Store struct {
 	log    *slog.Logger
 	wal    *wal.WAL
 	bucket objstore.Bucket
+	lock   *os.File // held while open; see lockDir
 
 	// appendMu orders appends against cuts: appends hold it shared from the
 	// WAL write until their spans are in the head, a cut holds it exclusively,
@@ -112,23 +113,31 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
+	lock, err := lockDir(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
 	bucket, err := objstore.NewLocal(filepath.Join(opts.Dir, "blocks"))
 	if err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("store: blocks: %w", err)
 	}
 	s := &Store{
 		opts:   opts,
 		log:    opts.Logger,
 		bucket: bucket,
+		lock:   lock,
 		head:   newHead(opts.Now()),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
 	if err := s.openBlocks(ctx); err != nil {
+		lock.Close()
 		return nil, err
 	}
 	w, err := wal.Open(filepath.Join(opts.Dir, "wal"), wal.Options{Sync: opts.WALSync, SyncInterval: opts.WALSyncEvery, Logger: opts.Logger})
 	if err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("store: wal: %w", err)
 	}
 	s.wal = w
@@ -146,6 +155,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	})
 	if err != nil {
 		_ = w.Close()
+		lock.Close()
 		return nil, fmt.Errorf("store: replay: %w", err)
 	}
 	n, _ := s.head.size()
@@ -431,7 +441,7 @@ func (s *Store) Close(ctx context.Context) error {
 		close(s.stop)
 		<-s.done
 		err := s.Maintain(ctx, true)
-		s.closeErr = errors.Join(err, s.wal.Close())
+		s.closeErr = errors.Join(err, s.wal.Close(), s.lock.Close())
 	})
 	return s.closeErr
 }

@@ -93,6 +93,18 @@ func batch(tr int, specs ...spanSpec) ptrace.Traces {
 	return td
 }
 
+// crash stops a store as a killed process would: no flush, no final block;
+// the kernel releases the directory lock.
+func crash(t *testing.T, s *Store) {
+	t.Helper()
+	close(s.stop)
+	<-s.done
+	if err := s.wal.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s.lock.Close()
+}
+
 func mustConsume(t *testing.T, s *Store, td ptrace.Traces) {
 	t.Helper()
 	if _, err := s.ConsumeTraces(context.Background(), td); err != nil {
@@ -142,10 +154,7 @@ func TestTraceAcrossBatchesHeadBlocksAndRestart(t *testing.T) {
 	if n := traceLen(t, s, 1); n != 3 {
 		t.Fatalf("from block + head: %d spans, want 3", n)
 	}
-	// Simulate a crash: no Close, so the head is only in the WAL.
-	if err := s.wal.Close(); err != nil {
-		t.Fatal(err)
-	}
+	crash(t, s) // the head is only in the WAL
 	s2 := openStore(t, dir, clk)
 	if n := traceLen(t, s2, 1); n != 3 {
 		t.Fatalf("after replay: %d spans, want 3", n)
@@ -354,9 +363,7 @@ func TestConcurrentWritesAndCuts(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	if err := s.wal.Close(); err != nil { // crash: whatever is not in a block must be in the WAL
-		t.Fatal(err)
-	}
+	crash(t, s) // whatever is not in a block must be in the WAL
 	s2 := openStore(t, dir, &clock{now: t0})
 	defer s2.Close(context.Background())
 	for w := 0; w < 4; w++ {
@@ -366,4 +373,17 @@ func TestConcurrentWritesAndCuts(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestSecondOpenOfDataDirFails(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, &clock{now: t0})
+	if _, err := Open(context.Background(), Options{Dir: dir, DisableRunLoop: true}); err == nil {
+		t.Fatal("a second store opened the same data directory")
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openStore(t, dir, &clock{now: t0}) // the lock is released on close
+	s2.Close(context.Background())
 }

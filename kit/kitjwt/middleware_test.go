@@ -238,9 +238,13 @@ func TestMiddleware(t *testing.T) {
 		wantReason string // "" means accepted
 	}{
 		{name: "HS256 accepted", cfg: hmacCfg,
-			header: func(t *testing.T) string { return "Bearer " + sign(t, jwt.SigningMethodHS256, testSecret, "", validClaims()) }},
+			header: func(t *testing.T) string {
+				return "Bearer " + sign(t, jwt.SigningMethodHS256, testSecret, "", validClaims())
+			}},
 		{name: "RS256 from PEM accepted, lowercase scheme", cfg: rsaCfg,
-			header: func(t *testing.T) string { return "bearer " + sign(t, jwt.SigningMethodRS256, rsaPriv, "", validClaims()) }},
+			header: func(t *testing.T) string {
+				return "bearer " + sign(t, jwt.SigningMethodRS256, rsaPriv, "", validClaims())
+			}},
 		{name: "missing header", cfg: hmacCfg, header: func(*testing.T) string { return "" }, wantReason: kitjwt.ReasonMissingToken},
 		{name: "basic auth is not a bearer token", cfg: hmacCfg,
 			header: func(*testing.T) string { return "Basic dXNlcjpwYXNz" }, wantReason: kitjwt.ReasonMissingToken},
@@ -271,7 +275,9 @@ func TestMiddleware(t *testing.T) {
 				return "Bearer " + sign(t, jwt.SigningMethodHS256, []byte("another-secret-another-secret-xx"), "", validClaims())
 			}},
 		{name: "HS256 signed with the RSA public key (alg confusion)", cfg: rsaCfg, wantReason: kitjwt.ReasonUnsupportedAlgorithm,
-			header: func(t *testing.T) string { return "Bearer " + sign(t, jwt.SigningMethodHS256, pemBytes, "", validClaims()) }},
+			header: func(t *testing.T) string {
+				return "Bearer " + sign(t, jwt.SigningMethodHS256, pemBytes, "", validClaims())
+			}},
 		{name: "alg none against RSA", cfg: rsaCfg, wantReason: kitjwt.ReasonUnsupportedAlgorithm,
 			header: func(t *testing.T) string {
 				return "Bearer " + sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "", validClaims())
@@ -281,9 +287,13 @@ func TestMiddleware(t *testing.T) {
 				return "Bearer " + sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "", validClaims())
 			}},
 		{name: "RS256 by another key", cfg: rsaCfg, wantReason: kitjwt.ReasonInvalidSignature,
-			header: func(t *testing.T) string { return "Bearer " + sign(t, jwt.SigningMethodRS256, otherRSA, "", validClaims()) }},
+			header: func(t *testing.T) string {
+				return "Bearer " + sign(t, jwt.SigningMethodRS256, otherRSA, "", validClaims())
+			}},
 		{name: "RS512 not pinned", cfg: rsaCfg, wantReason: kitjwt.ReasonUnsupportedAlgorithm,
-			header: func(t *testing.T) string { return "Bearer " + sign(t, jwt.SigningMethodRS512, rsaPriv, "", validClaims()) }},
+			header: func(t *testing.T) string {
+				return "Bearer " + sign(t, jwt.SigningMethodRS512, rsaPriv, "", validClaims())
+			}},
 		{name: "garbage", cfg: hmacCfg, wantReason: kitjwt.ReasonMalformed,
 			header: func(*testing.T) string { return "Bearer not.a.jwt-at-all" }},
 	}

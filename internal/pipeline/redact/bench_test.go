@@ -3,7 +3,9 @@ package redact
 import (
 	"context"
 	"fmt"
+	"syscall"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -49,8 +51,21 @@ func realisticBatch(n int) ptrace.Traces {
 	return td
 }
 
-// BenchmarkRedact measures the stage per span with the default rules, on
-// fresh copies of the batch (copying is excluded from the timing).
+// replant puts the secrets back into the spans that carry them, so every
+// iteration redacts the same mix. It runs inside the timed loop (StopTimer per
+// iteration would cost more than what is measured), which makes the figure an
+// upper bound.
+func replant(td ptrace.Traces) {
+	spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	for i := 0; i < spans.Len(); i += 10 {
+		a := spans.At(i).Attributes()
+		a.PutStr("url.full", "https://orders.internal.example/api/orders/1?access_token=abcdef&page=2")
+		v, _ := a.Get("http.request.header.authorization")
+		v.Slice().At(0).SetStr("Bearer abcdefghijklmnop")
+	}
+}
+
+// BenchmarkRedact measures the stage per span: go test -bench Redact -cpu 1.
 func BenchmarkRedact(b *testing.B) {
 	const spans = 1000
 	for _, tc := range []struct {
@@ -73,24 +88,30 @@ func BenchmarkRedact(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			src := realisticBatch(spans)
-			copies := make([]ptrace.Traces, 16)
+			td := realisticBatch(spans)
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu0 := cpuTime()
 			for i := 0; i < b.N; i++ {
-				if i%len(copies) == 0 {
-					b.StopTimer()
-					for j := range copies {
-						copies[j] = ptrace.NewTraces()
-						src.CopyTo(copies[j])
-					}
-					b.StartTimer()
-				}
-				if _, err := p.ConsumeTraces(context.Background(), copies[i%len(copies)]); err != nil {
+				replant(td)
+				if _, err := p.ConsumeTraces(context.Background(), td); err != nil {
 					b.Fatal(err)
 				}
 			}
+			// Wall time per span, and process CPU time per span: the machine
+			// is shared, and CPU time is what the 200,000 spans/s budget is
+			// about.
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spans), "ns/span")
+			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N*spans), "cpu-ns/span")
 		})
 	}
+}
+
+// cpuTime is the CPU time (user and system) the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -252,10 +252,22 @@ var secretNames = []string{
 	"access-token", "refresh-token", "password", "passwd", "secret", "client-secret",
 }
 
+// secretNamesByLen buckets secretNames by length: most keys are then rejected
+// by one length lookup, without comparing bytes.
+var secretNamesByLen = func() (t [24][]string) {
+	for _, n := range secretNames {
+		t[len(n)] = append(t[len(n)], n)
+	}
+	return t
+}()
+
 func secretKeyName(key string) bool {
 	seg := key[strings.LastIndexByte(key, '.')+1:]
-	for _, name := range secretNames {
-		if len(name) == len(seg) && equalFoldDash(seg, name) {
+	if len(seg) >= len(secretNamesByLen) {
+		return false
+	}
+	for _, name := range secretNamesByLen[len(seg)] {
+		if equalFoldDash(seg, name) {
 			return true
 		}
 	}
@@ -326,7 +338,8 @@ func (r *Redactor) redact(s string, query bool) (string, bool) {
 	if cls&clsAt != 0 && (r.cfg.Emails == EmailMask || r.cfg.Emails == EmailHash) {
 		out = r.maskEmails(out)
 	}
-	if r.blockedValues != nil {
+	// MatchString first: it allocates nothing, and most values do not match.
+	if r.blockedValues != nil && r.blockedValues.MatchString(out) {
 		out = r.blockedValues.ReplaceAllLiteralString(out, Mask)
 	}
 	return out, out != s

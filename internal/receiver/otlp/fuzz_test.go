@@ -3,8 +3,10 @@ package otlp
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"net/http"
 	"testing"
+	"time"
 )
 
 // FuzzHTTPTraces feeds arbitrary bodies, content types and gzip flags to the
@@ -26,6 +28,13 @@ func FuzzHTTPTraces(f *testing.F) {
 	s := &sink{}
 	r, _ := newTestReceiver(f, Config{MaxRequestBytes: 1 << 20}, s, nil)
 	f.Fuzz(func(t *testing.T, body []byte, contentType string, gzipped bool) {
+		// A hang is a bug too; panicking in the watchdog crashes the fuzz
+		// worker, so the engine saves the input (a t.Fatal could not fire
+		// from a stuck handler).
+		watchdog := time.AfterFunc(10*time.Second, func() {
+			panic(fmt.Sprintf("handler hung on content type %q gzip %v body %q", contentType, gzipped, body))
+		})
+		defer watchdog.Stop()
 		hdr := map[string]string{}
 		if gzipped {
 			// Half the time send the bytes as if they were gzip already, to

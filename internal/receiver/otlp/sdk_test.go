@@ -187,4 +187,3 @@ func TestShutdownWaitsForInFlight(t *testing.T) {
 		t.Errorf("Shutdown: %v", err)
 	}
 }
-

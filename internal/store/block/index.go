@@ -17,6 +17,7 @@ import (
 type index struct {
 	resources []*model.Resource
 	scopes    []*model.Scope
+	dedicated []string // keys of the dedicated attribute columns, by slot
 	// granules is a sparse trace index: the first trace ID and first row
 	// of each run of about granuleRows rows. Runs start on trace
 	// boundaries and never cross a row group, so one granule holds every
@@ -92,6 +93,10 @@ func encodeIndex(ix *index) ([]byte, error) {
 	e.uvarint(uint64(len(ix.scopes)))
 	for _, s := range ix.scopes {
 		e.scope(s)
+	}
+	e.uvarint(uint64(len(ix.dedicated)))
+	for _, k := range ix.dedicated {
+		e.str(k)
 	}
 	e.uvarint(uint64(len(ix.rowGroups)))
 	for _, rg := range ix.rowGroups {
@@ -247,6 +252,13 @@ func decodeIndex(data []byte) (*index, error) {
 		s.DroppedAttributesCount = d.u32("dropped")
 		s.Attributes = d.attrs()
 		ix.scopes[i] = s
+	}
+	if n := d.count("dedicated keys", 1); n > dedicatedSlots {
+		d.fail("dedicated key count")
+	} else {
+		for range n {
+			ix.dedicated = append(ix.dedicated, d.str("dedicated key"))
+		}
 	}
 	ix.rowGroups = make([]rowGroupStats, d.count("row groups", 5))
 	var total int64

@@ -6,7 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
+	"sync"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -23,6 +27,10 @@ type Block struct {
 	rgFirst  []int64 // first global row of each row group
 	cols     columns
 	services []string // service name of each resource, for Scan
+
+	closer    io.Closer // the data file, for local buckets
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Open reads a block's meta and index and the Parquet footer. Column data
@@ -44,19 +52,54 @@ func Open(ctx context.Context, b objstore.Bucket, id string) (*Block, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open block %s: %w", id, err)
 	}
-	ra, err := objstore.NewReaderAt(ctx, b, id+"/"+dataName)
+	ra, size, closer, err := openData(ctx, b, id)
 	if err != nil {
 		return nil, fmt.Errorf("open block %s: %w", id, err)
 	}
-	f, err := parquet.OpenFile(ra, ra.Size(), parquet.ReadBufferSize(64<<10))
+	f, err := parquet.OpenFile(ra, size, parquet.ReadBufferSize(readBuffer))
 	if err != nil {
+		if closer != nil {
+			_ = closer.Close()
+		}
 		return nil, fmt.Errorf("open block %s: %w: %v", id, ErrCorrupt, err)
 	}
-	bl := &Block{meta: meta, ix: ix, file: f}
+	bl := &Block{meta: meta, ix: ix, file: f, closer: closer}
 	if err := bl.check(); err != nil {
+		_ = bl.Close()
 		return nil, fmt.Errorf("open block %s: %w", id, err)
 	}
 	return bl, nil
+}
+
+// readBuffer is how much parquet-go reads ahead per column chunk. Trace
+// reads touch one page of each column, so it is kept near a page's
+// compressed size.
+const readBuffer = 16 << 10
+
+// openData opens the data object for ranged reads. A local bucket gets an
+// *os.File, whose ReadAt is one pread; other buckets get a GetRange per
+// read. closer is nil when there is nothing to release.
+func openData(ctx context.Context, b objstore.Bucket, id string) (io.ReaderAt, int64, io.Closer, error) {
+	if l, ok := b.(*objstore.Local); ok {
+		f, err := os.Open(filepath.Join(l.Dir(), id, dataName))
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, 0, nil, fmt.Errorf("%s/%s: %w", id, dataName, objstore.ErrNotExist)
+			}
+			return nil, 0, nil, err
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			_ = f.Close()
+			return nil, 0, nil, err
+		}
+		return f, fi.Size(), f, nil
+	}
+	ra, err := objstore.NewReaderAt(ctx, b, id+"/"+dataName)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	return ra, ra.Size(), nil, nil
 }
 
 // check ties the index to the data file so later lookups can trust it.
@@ -94,9 +137,17 @@ func (bl *Block) check() error {
 // Meta returns the block's meta.
 func (bl *Block) Meta() Meta { return bl.meta }
 
-// Close releases the block. It holds no descriptors today; it exists so
-// that callers do not change when a cache or mmap arrives.
-func (bl *Block) Close() error { return nil }
+// Close releases the block's file descriptor (local buckets only). The
+// Block must not be used afterwards. An unclosed Block's descriptor is
+// released when the *os.File is garbage collected.
+func (bl *Block) Close() error {
+	bl.closeOnce.Do(func() {
+		if bl.closer != nil {
+			bl.closeErr = bl.closer.Close()
+		}
+	})
+	return bl.closeErr
+}
 
 // MayContain reports whether the block may hold spans of the trace. False
 // is certain; true is wrong about 1% of the time.
@@ -223,7 +274,7 @@ func (bl *Block) toSpans(rows []spanRow) []model.Span {
 		s.EndUnixNano = s.StartUnixNano + r.Duration
 		s.StatusCode = model.StatusCode(r.StatusCode)
 		s.StatusMessage = r.StatusMessage
-		s.Attributes = decodeAttrs(r.Attrs)
+		s.Attributes = r.spanAttrs(bl.ix.dedicated)
 		s.DroppedAttributesCount = uint32(r.DroppedAttrs)
 		s.DroppedEventsCount = uint32(r.DroppedEvents)
 		s.DroppedLinksCount = uint32(r.DroppedLinks)

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/parquet-go/parquet-go/encoding"
 	"io"
 	"reflect"
+	"slices"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding"
 
 	"github.com/clewtrace/clew/internal/model"
 )
@@ -35,6 +36,7 @@ type columns struct {
 	resource, name, kind, statusCode             int
 	attrKey, attrVal, eventAttrKey, eventAttrVal int
 	attrMaxDef, eventAttrMaxDef                  int
+	dedicated, dedicatedType                     [dedicatedSlots]int
 }
 
 func lookupColumns(s *parquet.Schema) (columns, error) {
@@ -60,6 +62,10 @@ func lookupColumns(s *parquet.Schema) (columns, error) {
 	c.attrVal = get("attrs", "val")
 	c.eventAttrKey = get("events", "attrs", "key")
 	c.eventAttrVal = get("events", "attrs", "val")
+	for i := range dedicatedSlots {
+		c.dedicated[i] = get(fmt.Sprintf("d%d", i))
+		c.dedicatedType[i] = get(fmt.Sprintf("d%d_type", i))
+	}
 	if leaf, ok := s.Lookup("attrs", "key"); ok {
 		c.attrMaxDef = leaf.MaxDefinitionLevel
 	}
@@ -366,6 +372,15 @@ func (sc *scanner) filterAttrs(ctx context.Context, chunks []parquet.ColumnChunk
 			}
 		}
 	}
+	for i, a := range sc.attrs {
+		slot := slices.Index(sc.bl.ix.dedicated, a.key)
+		if slot < 0 {
+			continue
+		}
+		if err := sc.dedicatedBits(ctx, chunks, slot, i, a.val, rows); err != nil {
+			return err
+		}
+	}
 	if err := sc.attrBits(ctx, chunks[c.attrKey], chunks[c.attrVal], c.attrMaxDef, rows); err != nil {
 		return err
 	}
@@ -385,6 +400,46 @@ func (sc *scanner) filterAttrs(ctx context.Context, chunks []parquet.ColumnChunk
 	for r := range rows {
 		if sc.bits[r] != all {
 			sc.kill(r)
+		}
+	}
+	return nil
+}
+
+// dedicatedBits sets bit i for rows whose dedicated column slot holds val.
+// A value missing from the chunk's dictionary costs only the dictionary.
+func (sc *scanner) dedicatedBits(ctx context.Context, chunks []parquet.ColumnChunk, slot, i int, val string, rows int) error {
+	col, err := readColumn(ctx, chunks[sc.bl.cols.dedicated[slot]])
+	if err != nil {
+		return err
+	}
+	if col.len() != rows {
+		return fmt.Errorf("%w: dedicated column has %d values for %d rows", ErrCorrupt, col.len(), rows)
+	}
+	var types []int64
+	if val == "" { // "" is also what absent rows hold; the type tells them apart
+		tc, err := readColumn(ctx, chunks[sc.bl.cols.dedicatedType[slot]])
+		if err != nil {
+			return err
+		}
+		if types = tc.int64s(); len(types) != rows {
+			return fmt.Errorf("%w: dedicated type column has %d values for %d rows", ErrCorrupt, len(types), rows)
+		}
+	}
+	if col.dict != nil {
+		w := col.dictIndex(val)
+		if w < 0 {
+			return nil
+		}
+		for r, x := range col.idx {
+			if x == w && sc.alive[r] && (types == nil || types[r] != typeAbsent) {
+				sc.bits[r] |= 1 << i
+			}
+		}
+		return nil
+	}
+	for r := range rows {
+		if sc.alive[r] && string(col.bytesAt(r)) == val && (types == nil || types[r] != typeAbsent) {
+			sc.bits[r] |= 1 << i
 		}
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"time"
 
@@ -22,9 +23,9 @@ import (
 // dictionaries; granules are the unit Trace reads. Both end on trace
 // boundaries, so they are approximate sizes.
 const (
-	rowGroupRows  = 128 << 10
+	rowGroupRows  = 64 << 10
 	granuleRows   = 256
-	pageSize      = 64 << 10 // uncompressed; small pages keep Trace reads short
+	pageSize      = 16 << 10 // uncompressed; small pages keep Trace reads short
 	writeBatch    = 1024
 	bloomFPRate   = 0.01
 	maxPredicates = 64
@@ -129,12 +130,31 @@ func Write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []E
 		ops:       map[string]map[OperationInfo]struct{}{},
 	}
 	w.data.Grow(len(spans) * 40)
-	w.pw = parquet.NewGenericWriter[spanRow](&w.data,
+	var plain [dedicatedSlots]bool
+	w.ix.dedicated, plain = chooseDedicated(spans)
+	w.dedSlot = make(map[string]int, len(w.ix.dedicated))
+	for i, k := range w.ix.dedicated {
+		w.dedSlot[k] = i
+	}
+	opts := []parquet.WriterOption{
 		parquet.Compression(&zstd.Codec{Level: zstd.SpeedDefault}),
 		parquet.PageBufferSize(pageSize),
+		parquet.DataPageStatistics(false), // Scan never reads page statistics
+		parquet.DataPageVersion(1),
 		parquet.MaxRowsPerRowGroup(1<<40), // we cut row groups ourselves, on trace boundaries
 		parquet.CreatedBy("clew", "block", fmt.Sprint(FormatLatest)),
-	)
+	}
+	for slot, p := range plain {
+		if p {
+			// High-cardinality values (user IDs, URL paths): a dictionary
+			// would hold most of the chunk's values and every Trace read
+			// would decode all of it. Plain pages + zstd are as small.
+			// The option is keyed by the Go field name.
+			tag := reflect.StructTag(fmt.Sprintf(`parquet:"d%d"`, slot))
+			opts = append(opts, parquet.StructTag(tag, fmt.Sprintf("D%d", slot)))
+		}
+	}
+	w.pw = parquet.NewGenericWriter[spanRow](&w.data, opts...)
 	traces := 0
 	for i := 0; i < len(keys); {
 		if i&0xffff == 0 {
@@ -218,6 +238,74 @@ type blockWriter struct {
 	minStart, maxStart, maxEnd int64
 	started                    bool
 	parentPos                  map[model.SpanID]int32
+	dedSlot                    map[string]int
+}
+
+// chooseDedicated picks the span attribute keys that get their own
+// columns: the most frequent ones, if they appear in at least 1 in 20
+// spans. A sample is enough to find them. plain marks the slots whose
+// values are so varied (more than 1 distinct value in 8 in the sample)
+// that their column is better written without a dictionary.
+func chooseDedicated(spans []model.Span) (keys []string, plain [dedicatedSlots]bool) {
+	counts := map[string]int{}
+	type kv struct{ k, v string }
+	distinct := map[kv]struct{}{}
+	step := max(1, len(spans)/20000)
+	sampled := 0
+	for i := 0; i < len(spans); i += step {
+		sampled++
+		for _, a := range spans[i].Attributes {
+			counts[a.Key]++
+			if len(distinct) < 1<<20 {
+				distinct[kv{a.Key, a.Value.String()}] = struct{}{}
+			}
+		}
+	}
+	nDistinct := map[string]int{}
+	for x := range distinct {
+		nDistinct[x.k]++
+	}
+	keys = make([]string, 0, len(counts))
+	for k, c := range counts {
+		if c*20 >= sampled {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(counts[b], counts[a]), cmp.Compare(a, b)) })
+	if len(keys) > dedicatedSlots {
+		keys = keys[:dedicatedSlots]
+	}
+	for i, k := range keys {
+		plain[i] = nDistinct[k]*8 > counts[k]
+	}
+	return keys, plain
+}
+
+// setAttrs fills the dedicated columns, the generic list and the layout.
+// The row's slices are reused from the previous batch to spare the GC.
+func (w *blockWriter) setAttrs(r *spanRow, attrs []model.Attribute) {
+	for slot := range dedicatedSlots {
+		_, typ := r.dedicated(slot)
+		*typ = typeAbsent
+	}
+	r.Attrs, r.AttrLayout = r.Attrs[:0], r.AttrLayout[:0]
+	used := 0
+	for i := range attrs {
+		a := &attrs[i]
+		slot, ok := w.dedSlot[a.Key]
+		if ok && used&(1<<slot) == 0 {
+			used |= 1 << slot
+			val, typ := r.dedicated(slot)
+			*val, *typ = a.Value.String(), int32(a.Value.Type)
+			r.AttrLayout = append(r.AttrLayout, byte(slot))
+			continue
+		}
+		r.Attrs = append(r.Attrs, attrRow{Key: a.Key, Type: int32(a.Value.Type), Val: a.Value.String()})
+		r.AttrLayout = append(r.AttrLayout, layoutGeneric)
+	}
+	if used == 0 {
+		r.AttrLayout = r.AttrLayout[:0]
+	}
 }
 
 func (w *blockWriter) addTrace(spans []model.Span, keys []sortKey) error {
@@ -257,7 +345,14 @@ func (w *blockWriter) addTrace(spans []model.Span, keys []sortKey) error {
 		if scope == nil {
 			scope = emptyScope
 		}
-		r := spanRow{
+		if len(w.batch) == cap(w.batch) {
+			w.batch = append(w.batch, spanRow{})
+		} else {
+			w.batch = w.batch[:len(w.batch)+1]
+		}
+		r := &w.batch[len(w.batch)-1]
+		attrs, layout, events, links := r.Attrs, r.AttrLayout, r.Events[:0], r.Links[:0]
+		*r = spanRow{
 			TraceID:       s.TraceID,
 			TraceStart:    traceStart,
 			StartOffset:   s.StartUnixNano - traceStart,
@@ -275,8 +370,12 @@ func (w *blockWriter) addTrace(spans []model.Span, keys []sortKey) error {
 			DroppedAttrs:  int64(s.DroppedAttributesCount),
 			DroppedEvents: int64(s.DroppedEventsCount),
 			DroppedLinks:  int64(s.DroppedLinksCount),
-			Attrs:         appendAttrs(nil, s.Attributes),
+			Attrs:         attrs,
+			AttrLayout:    layout,
+			Events:        events,
+			Links:         links,
 		}
+		w.setAttrs(r, s.Attributes)
 		if !s.ParentSpanID.IsZero() {
 			r.ParentIndex = parentExplicit
 			pos := int32(-1)
@@ -317,7 +416,6 @@ func (w *blockWriter) addTrace(spans []model.Span, keys []sortKey) error {
 			})
 		}
 		w.observe(s, res)
-		w.batch = append(w.batch, r)
 		if len(w.batch) == writeBatch {
 			if err := w.writeBatch(); err != nil {
 				return err
@@ -361,8 +459,7 @@ func (w *blockWriter) writeBatch() error {
 	if _, err := w.pw.Write(w.batch); err != nil {
 		return fmt.Errorf("write block: parquet: %w", err)
 	}
-	clear(w.batch) // drop references to strings and slices
-	w.batch = w.batch[:0]
+	w.batch = w.batch[:0] // rows keep their slices for reuse
 	return nil
 }
 

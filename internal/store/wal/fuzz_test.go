@@ -8,8 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
-	"fmt"
 )
 
 // validSegment returns the bytes of a segment holding recs, written by WAL
@@ -55,12 +53,6 @@ func FuzzReplay(f *testing.F) {
 	f.Add([]byte{})
 
 	f.Fuzz(func(t *testing.T, data []byte) {
-		start := time.Now()
-		defer func() {
-			fh, _ := os.OpenFile("/tmp/fuzzdbg.log", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-			fmt.Fprintf(fh, "%d bytes %v\n", len(data), time.Since(start))
-			fh.Close()
-		}()
 		dir := t.TempDir()
 		path := filepath.Join(dir, segmentName(1))
 		if err := os.WriteFile(path, data, 0o644); err != nil {

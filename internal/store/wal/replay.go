@@ -229,7 +229,7 @@ func (r *segmentReader) replay(ctx context.Context, dir string, id SegmentID,
 			}
 			return nil, fmt.Errorf("wal: replay segment %d: %w", id, err)
 		}
-		if recordCRC(fh[0:4], rec) != binary.LittleEndian.Uint32(fh[4:8]) {
+		if recordCRC(length, rec) != binary.LittleEndian.Uint32(fh[4:8]) {
 			return corrupt(off, errChecksum)
 		}
 		if fn != nil {

@@ -103,12 +103,16 @@ var (
 	errBadLength  = errors.New("record length out of range")
 	errChecksum   = errors.New("record checksum mismatch")
 	errTooLarge   = errors.New("record larger than MaxRecordSize")
-	errNotReplay  = errors.New("wal: Replay must be called before Append or Cut")
 	errReplayDone = errors.New("wal: Replay already called")
 )
 
 // ErrClosed is returned by operations on a closed WAL.
 var ErrClosed = errors.New("wal: closed")
+
+// ErrNotReplayed is returned by Append and Cut before Replay completed.
+// Appending first would put new records behind a tail that Replay might
+// later decide is corrupt and delete.
+var ErrNotReplayed = errors.New("wal: Replay must be called before Append or Cut")
 
 // checkHeader validates a segment header. A wrong magic is corruption; an
 // unknown version is not, it is a file from a newer Clew.
@@ -125,10 +129,16 @@ func checkHeader(b []byte) (corrupt, err error) {
 	return nil, nil
 }
 
-// recordCRC is the checksum stored in a frame: CRC-32C over the length
-// bytes and the payload.
-func recordCRC(lenBytes []byte, payload []byte) uint32 {
-	return crc32.Update(crc32.Update(0, castagnoli, lenBytes), castagnoli, payload)
+// recordCRC is the checksum stored in a frame: CRC-32C over the four
+// little-endian length bytes, then the payload. The length bytes are hashed
+// by hand because passing a stack array to crc32.Update makes it escape,
+// which would cost an allocation per Append.
+func recordCRC(length uint32, payload []byte) uint32 {
+	crc := ^uint32(0)
+	for i := range 4 {
+		crc = castagnoli[byte(crc)^byte(length>>(8*i))] ^ (crc >> 8)
+	}
+	return crc32.Update(^crc, castagnoli, payload)
 }
 
 // syncDir makes the creation or removal of files in dir durable. Without

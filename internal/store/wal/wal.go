@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,7 +49,7 @@ const (
 
 	// maxFreeBuf bounds the capacity of a write buffer kept for reuse, so
 	// one multi-MB batch does not pin its memory for the process lifetime.
-	maxFreeBuf = 16 << 20
+	maxFreeBuf  = 16 << 20
 	maxFreeBufs = 4
 )
 
@@ -119,6 +120,7 @@ type WAL struct {
 	openSeg  SegmentID     // segment the writer has open (0: none); never truncated
 	cur      *batch        // records waiting for the writer
 	free     [][]byte      // reusable write buffers
+	spare    []part        // reusable parts slice of a written batch
 
 	wake chan struct{} // capacity 1: "cur is not empty"
 	quit chan struct{}
@@ -150,11 +152,6 @@ type part struct {
 
 func newBatch() *batch { return &batch{done: make(chan struct{})} }
 
-// ErrNotReplayed is returned by Append and Cut before Replay completed.
-// Appending first would put new records behind a tail that Replay might
-// later decide is corrupt and delete.
-var ErrNotReplayed = errNotReplay
-
 // Open opens or creates the WAL in dir. It does not read records; call
 // Replay next.
 func Open(dir string, opts Options) (*WAL, error) {
@@ -164,6 +161,10 @@ func Open(dir string, opts Options) (*WAL, error) {
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("wal: create dir: %w", err)
+	}
+	// Make a freshly created dir itself survive a crash, not only its files.
+	if err := syncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
+		return nil, fmt.Errorf("wal: open %s: %w", dir, err)
 	}
 	segs, err := listSegments(dir)
 	if err != nil {
@@ -205,9 +206,8 @@ func (w *WAL) Append(ctx context.Context, rec []byte) (SegmentID, error) {
 		return 0, fmt.Errorf("wal: append: %w", err)
 	}
 	// Checksum outside the lock so appenders hash in parallel.
-	var fh [frameSize]byte
-	binary.LittleEndian.PutUint32(fh[0:4], uint32(len(rec)))
-	binary.LittleEndian.PutUint32(fh[4:8], recordCRC(fh[0:4], rec))
+	length := uint32(len(rec))
+	crc := recordCRC(length, rec)
 	n := int64(frameSize + len(rec))
 
 	w.mu.Lock()
@@ -226,7 +226,9 @@ func (w *WAL) Append(ctx context.Context, rec []byte) (SegmentID, error) {
 	// reuse after a cancelled Append, and a record whose bytes changed
 	// after checksumming would make Replay cut the log there.
 	buf := w.queueLocked(seg)
-	*buf = append(append(*buf, fh[:]...), rec...)
+	*buf = binary.LittleEndian.AppendUint32(*buf, length)
+	*buf = binary.LittleEndian.AppendUint32(*buf, crc)
+	*buf = append(*buf, rec...)
 	w.mu.Unlock()
 	w.kick()
 
@@ -314,7 +316,8 @@ func (w *WAL) Truncate(before SegmentID) error {
 func (w *WAL) Size() int64 { return w.size.Load() }
 
 // Close writes and fsyncs what is queued and closes the WAL. It is safe to
-// call more than once; later calls return nil.
+// call more than once; later calls return nil. If a write or fsync failed
+// earlier, Close returns that failure.
 func (w *WAL) Close() error {
 	w.mu.Lock()
 	if w.closed {
@@ -417,7 +420,8 @@ func (w *WAL) flush() {
 		w.mu.Unlock()
 		return
 	}
-	w.cur = newBatch()
+	w.cur = &batch{done: make(chan struct{}), parts: w.spare}
+	w.spare = nil
 	err := w.err
 	w.mu.Unlock()
 
@@ -432,11 +436,14 @@ func (w *WAL) flush() {
 	if err != nil && w.err == nil {
 		w.err = err
 	}
-	for _, p := range b.parts {
+	// Waiters only read b.err, so the parts and their buffers can be reused.
+	for i, p := range b.parts {
 		if p.buf != nil && cap(p.buf) <= maxFreeBuf && len(w.free) < maxFreeBufs {
 			w.free = append(w.free, p.buf[:0])
 		}
+		b.parts[i] = part{}
 	}
+	w.spare = b.parts[:0]
 	w.mu.Unlock()
 }
 

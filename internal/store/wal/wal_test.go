@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -435,7 +436,8 @@ func TestAppendContext(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			w := openReady(t, t.TempDir(), Options{})
-			entered, release := make(chan struct{}), make(chan struct{})
+			// entered is buffered so the first signal is never dropped.
+			entered, release := make(chan struct{}, 1), make(chan struct{})
 			w.testHookWrite = func() { // blocks the writer: the fsync "hangs"
 				select {
 				case entered <- struct{}{}:
@@ -546,5 +548,31 @@ func TestSegmentName(t *testing.T) {
 		if tc.ok && len(tc.name) == 12 && segmentName(tc.id) != tc.name {
 			t.Errorf("segmentName(%d) = %q", tc.id, segmentName(tc.id))
 		}
+	}
+}
+
+func TestRecordCRC(t *testing.T) {
+	cases := []struct {
+		name    string
+		payload []byte
+	}{
+		{"empty", nil},
+		{"one byte", []byte{0x42}},
+		{"text", []byte("clew write-ahead log")},
+		{"large", testRecord(9, 100_000)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var lb [4]byte
+			binary.LittleEndian.PutUint32(lb[:], uint32(len(tc.payload)))
+			want := crc32.Checksum(append(lb[:], tc.payload...), crc32.MakeTable(crc32.Castagnoli))
+			if got := recordCRC(uint32(len(tc.payload)), tc.payload); got != want {
+				t.Errorf("recordCRC = %#x, want CRC-32C %#x", got, want)
+			}
+		})
+	}
+	// A zero-filled frame must never pass: that is how a power-loss tail looks.
+	if recordCRC(0, nil) == 0 {
+		t.Error("CRC of a zero length is zero; zero-filled tails would replay as records")
 	}
 }

@@ -63,7 +63,7 @@ export function ComparePage({ params }) {
     <div><span class="tag tag${tag}">${tag}</span>${st.trace ? html`<a href="/trace/${id}"><b>${st.trace.root.service}: ${st.trace.root.name}</b></a>`
       : st.error ? html`<span class="err-text">${st.error}</span>` : st.loading ? 'Loading…' : html`<span class="muted">no trace chosen</span>`}</div>
     ${st.trace && html`<div class="muted" style="margin-top:4px">${fmtDuration(st.trace.duration)} · ${st.trace.spans.length} spans · ${st.trace.services.length} services
-      ${st.trace.errors ? html` · <span class="err-text">${st.trace.errors} errors</span>` : ''} · ${fmtTime(st.trace.start)} · <span class="mono">${id.slice(0, 16)}</span></div>`}
+      ${st.trace.errors ? html` · <span class="err-text">${st.trace.errors} error${st.trace.errors === 1 ? '' : 's'}</span>` : ''} · ${fmtTime(st.trace.start)} · <span class="mono">${id.slice(0, 16)}</span></div>`}
   </div>`;
   const shown = rows ? (onlyDiff ? rows.filter(r => r.state !== 'same') : rows) : [];
   const changed = rows ? rows.filter(r => r.state !== 'same').length : 0;

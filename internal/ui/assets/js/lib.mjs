@@ -15,7 +15,7 @@ export function navigate(url, { replace = false } = {}) {
 export function fmtDuration(us) {
   if (us == null || isNaN(us)) return '';
   const a = Math.abs(us);
-  if (a < 1) return '0µs';
+  if (a < 1) return '0';
   if (a < 1000) return `${Math.round(us)}µs`;
   if (a < 1e6) return `${trim(us / 1000)}ms`;
   if (a < 60e6) return `${trim(us / 1e6)}s`;

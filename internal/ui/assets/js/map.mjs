@@ -89,7 +89,7 @@ export function MapPage({ params }) {
   const maxCalls = Math.max(1, ...state.deps.map(d => d.callCount));
   return html`<div class="page map" data-testid="service-map">${tools}
     <svg viewBox="0 0 ${g.width} ${g.height}" style="max-height:calc(100vh - 110px)" role="img" aria-label="Service dependency graph">
-      <defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+      <defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="10" markerHeight="10" orient="auto-start-reverse">
         <path d="M0,0 L10,5 L0,10 z" fill="var(--muted)" /></marker></defs>
       ${state.deps.map(d => {
         const a = pos.get(d.parent), b = pos.get(d.child);
@@ -99,7 +99,12 @@ export function MapPage({ params }) {
           path = `M${x},${y} C${x},${y - 40} ${x + 50},${y - 40} ${x + 30},${y}`; lx = x + 20; ly = y - 34;
         } else if (b.col > a.col) {
           const x1 = a.x + NW, y1 = a.y + NH / 2, x2 = b.x - 2, y2 = b.y + NH / 2, mx = (x1 + x2) / 2;
-          path = `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`; lx = mx; ly = (y1 + y2) / 2 - 4;
+          path = `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`;
+          // Label a long edge in the last column gap it crosses, so labels
+          // of edges that share a midpoint do not overlap.
+          const t = 1 - 0.5 / (b.col - a.col), u = 1 - t;
+          lx = u * u * u * x1 + 3 * u * u * t * mx + 3 * u * t * t * mx + t * t * t * x2;
+          ly = u * u * u * y1 + 3 * u * u * t * y1 + 3 * u * t * t * y2 + t * t * t * y2 - 5;
         } else {
           // Backward or same-column edge: loop under the boxes.
           const x1 = a.x + NW / 2, y1 = a.y + NH, x2 = b.x + NW / 2 + 12, y2 = b.y + NH + 2, dy = Math.max(y1, y2) + 50;

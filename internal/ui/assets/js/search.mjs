@@ -201,7 +201,12 @@ function ResultItem({ r, max, checked, onCheck }) {
   return html`<div class="card result" onClick=${open} data-testid="result" data-trace-id=${r.traceID}>
     <input type="checkbox" checked=${checked} onClick=${e => { e.stopPropagation(); onCheck(); }} aria-label="Select for compare" />
     <div class="title">
-      <a href="/trace/${r.traceID}" onClick=${e => e.stopPropagation()}>${r.rootService}: ${r.rootName}</a>
+      <a href="/trace/${r.traceID}" onClick=${e => {
+        // The card handles plain clicks; modified clicks keep the browser's
+        // own behaviour (new tab).
+        e.stopPropagation();
+        if (!(e.metaKey || e.ctrlKey || e.shiftKey || e.altKey || e.button)) { e.preventDefault(); open(); }
+      }}>${r.rootService}: ${r.rootName}</a>
       <span class="tid">${r.traceID.slice(0, 7)}</span>
       ${r.errors > 0 && html`<span class="badge err" data-testid="error-badge">${r.errors} error${r.errors > 1 ? 's' : ''}</span>`}
     </div>

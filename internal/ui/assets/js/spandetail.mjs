@@ -8,7 +8,7 @@ function CopyButton({ text, label }) {
     e.stopPropagation();
     copyText(text).then(() => { setDone(true); setTimeout(() => setDone(false), 1200); });
   };
-  return html`<button class="icon" onClick=${click} title="Copy ${label}" aria-label="Copy ${label}">${done ? '✓ copied' : '⧉ copy'}</button>`;
+  return html`<button class="icon" onClick=${click} title="Copy ${label}" aria-label="Copy ${label}">${done ? 'Copied' : 'Copy'}</button>`;
 }
 
 function fmtValue(t) {

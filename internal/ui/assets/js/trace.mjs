@@ -167,7 +167,7 @@ function TraceView({ trace, analysis, analysisError, timing, t0, params }) {
   return html`<div class="trace" data-testid="trace-view" data-render-ms=${renderMs} data-span-count=${trace.spans.length}>
     <div class="trace-head">
       <h1><span data-testid="trace-title">${root.service}: ${root.name}</span>
-        <span class="tid">${trace.traceID}</span><button class="icon" onClick=${() => copyText(trace.traceID)} aria-label="Copy trace ID">⧉</button></h1>
+        <span class="tid">${trace.traceID}</span><button class="icon" onClick=${() => copyText(trace.traceID)} aria-label="Copy trace ID" title="Copy trace ID">Copy</button></h1>
       <div class="stats">
         <div class="stat"><b>${fmtTime(trace.start)}</b><span>Start</span></div>
         <div class="stat"><b data-testid="trace-duration">${fmtDuration(trace.duration)}</b><span>Duration</span></div>
@@ -199,8 +199,8 @@ function TraceView({ trace, analysis, analysisError, timing, t0, params }) {
     <div class="trace-body">
       <div class="wf">
         <${Minimap} trace=${trace} view=${view} setView=${setView} />
-        <div class="axis-row"><div class="namecol"><span>Service &amp; operation</span><span class="muted">${rows.length < trace.spans.length ? `${rows.length} of ${trace.spans.length} shown` : ''}</span></div>
-          <div class="ticks">${ticks.map(v => html`<span style="left:${pct(v + trace.start)}%">${fmtDuration(v)}</span>`)}</div></div>
+        <div class="axis-row"><div class="namecol"><span>Service & operation</span><span class="muted">${rows.length < trace.spans.length ? `${rows.length} of ${trace.spans.length} shown` : ''}</span></div>
+          <div class="ticks">${ticks.map((v, i) => html`<span class=${i && pct(v + trace.start) > 95 ? 'last' : ''} style="left:${pct(v + trace.start)}%">${fmtDuration(v)}</span>`)}</div></div>
         <div class="rows" ref=${rowsRef} tabindex="0" role="tree" aria-label="Spans" onKeyDown=${onKey} data-testid="rows"
           onScroll=${e => setScrollTop(e.currentTarget.scrollTop)}>
           <div style="height:${rows.length * ROW_H}px;position:relative">
@@ -235,9 +235,9 @@ function Row({ span: s, top, pct, collapsed, selected, match, crit, gaps, ticks,
     </div>
     <div class="tl">
       ${ticks.map(v => html`<i class="grid" style="left:${pct(v + traceStart)}%"></i>`)}
-      ${gaps && gaps.map(g => html`<div class="gapm" data-testid="gap" title="Uninstrumented gap: ${fmtDuration(g.duration)}"
-        style="left:${pct(g.start)}%;width:${pct(g.end) - pct(g.start)}%"><span>${fmtDuration(g.duration)} gap</span></div>`)}
       <div class="bar ${s.error ? 'err' : ''}" style="left:${left}%;width:${width}%;background:${color}" title="${s.name}: ${fmtDuration(s.duration)}"></div>
+      ${gaps && gaps.map(g => html`<div class="gapm" data-testid="gap" title="Uninstrumented gap: ${fmtDuration(g.duration)}"
+        style="left:${pct(g.start)}%;width:${pct(g.end) - pct(g.start)}%">${pct(g.end) - pct(g.start) > 7 ? html`<span>${fmtDuration(g.duration)} gap</span>` : ''}</div>`)}
       ${crit && crit.map(c => html`<div class="crit" data-testid="crit" style="left:${pct(c.start)}%;width:${Math.max(pct(c.end) - pct(c.start), 0.05)}%"></div>`)}
       ${s.logs.map(l => html`<div class="evt" style="left:${pct(l.timestamp)}%"></div>`).slice(0, 50)}
       <span class="lbl" style=${labelRight ? `left:calc(${right}% + 4px)` : `right:calc(${100 - left}% + 4px)`}>${fmtDuration(s.duration)}</span>

@@ -1,0 +1,335 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// chromiumPath is where Debian's chromium package installs the browser.
+const chromiumPath = "/usr/bin/chromium"
+
+// newBrowser starts headless Chromium. A missing browser fails the test:
+// the UI must not go untested silently.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	path := chromiumPath
+	if _, err := os.Stat(path); err != nil {
+		p, lerr := exec.LookPath("chromium")
+		if lerr != nil {
+			t.Fatalf("Chromium is required for the UI browser tests but %s does not exist (%v); install it with: apt-get update && apt-get install -y chromium", chromiumPath, err)
+		}
+		path = p
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		// Without these Chromium waits on the network, which this closed
+		// machine does not have.
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 800),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelA)
+	ctx, cancelB := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf))
+	t.Cleanup(cancelB)
+	// The first run starts the browser and must not carry the timeout, or
+	// the timeout would end the browser; later steps run under it.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting Chromium at %s: %v", path, err)
+	}
+	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(cancelT)
+	return ctx
+}
+
+// artifactDir is $CLEW_ARTIFACTS, or a fresh temp dir kept after the test so
+// the screenshots can be looked at.
+func artifactDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("CLEW_ARTIFACTS")
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "clew-ui-"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func screenshot(t *testing.T, dir, name string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		buf, err := chromedp.CaptureScreenshot()(ctx, tg)
+		if err != nil {
+			return fmt.Errorf("screenshot %s: %w", name, err)
+		}
+		p := filepath.Join(dir, name+".png")
+		if err := os.WriteFile(p, buf, 0o644); err != nil {
+			return fmt.Errorf("screenshot %s: %w", name, err)
+		}
+		t.Logf("screenshot: %s", p)
+		return nil
+	})
+}
+
+// waitJS polls a JavaScript condition until it is true: the page's own
+// state, never a fixed sleep.
+func waitJS(expr string) chromedp.Action[chromedp.Void] {
+	return void(chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(20*time.Second)))
+}
+
+// into runs a value-returning action and stores its value in dst.
+func into[T any](dst *T, a chromedp.Action[T]) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		v, err := a(ctx, tg)
+		*dst = v
+		return err
+	})
+}
+
+func void[T any](a chromedp.Action[T]) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := a(ctx, tg)
+		return err
+	})
+}
+
+func text(dst *string, sel string) chromedp.Action[chromedp.Void] {
+	return into(dst, chromedp.Text(chromedp.CSS(sel)))
+}
+
+func eval[T any](dst *T, expr string) chromedp.Action[chromedp.Void] {
+	return into(dst, chromedp.Evaluate[T](expr))
+}
+
+func click(sel string) chromedp.Action[chromedp.Void] { return chromedp.Click(chromedp.CSS(sel)) }
+
+func run(t *testing.T, ctx context.Context, step string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		var loc, body string
+		_ = chromedp.Do(ctx, into(&loc, chromedp.Location()), eval(&body, `document.body.innerText.slice(0, 2000)`))
+		t.Fatalf("%s: %v\nat %s\npage text:\n%s", step, err, loc, body)
+	}
+}
+
+func TestBrowserScenario(t *testing.T) {
+	now := time.Now()
+	q := newMemQuerier(
+		checkoutTrace(checkoutID, now.Add(-10*time.Minute), false),
+		checkoutTrace(checkoutSlowID, now.Add(-5*time.Minute), true),
+		inventoryTrace(now.Add(-20*time.Minute)),
+	)
+	srv := newTestApp(t, q)
+	ctx := newBrowser(t)
+	dir := artifactDir(t)
+	var n int
+	var s, loc string
+
+	// "/" lands on the search page with the first service selected and its
+	// traces listed.
+	run(t, ctx, "search",
+		chromedp.Navigate(srv.URL+"/"),
+		waitJS(`document.querySelectorAll('[data-testid=result]').length === 2`),
+		into(&loc, chromedp.Location()),
+		text(&s, `[data-testid=result-count]`),
+		eval(&n, `document.querySelectorAll('[data-testid=scatter] circle').length`),
+	)
+	if !strings.HasSuffix(loc, "/search?service=api-gateway") || s != "2 traces" || n != 2 {
+		t.Errorf("search: at %s, %q, %d scatter dots; want service=api-gateway, 2 traces, 2 dots", loc, s, n)
+	}
+	run(t, ctx, "search screenshot", screenshot(t, dir, "1-search"))
+
+	// Tag filter through the form: error=true keeps both (both fail), a
+	// non-matching tag empties the list; the URL carries the search.
+	run(t, ctx, "tag search",
+		chromedp.SendKeys(chromedp.CSS(`#f-tags`), `http.response.status_code=200`),
+		click(`[data-testid=search-submit]`),
+		waitJS(`document.querySelector('[data-testid=result-count]')?.textContent === '0 traces'`),
+		into(&loc, chromedp.Location()),
+	)
+	if !strings.Contains(loc, "tags=http.response.status_code%3D200") {
+		t.Errorf("search URL %s does not carry the tags", loc)
+	}
+	run(t, ctx, "back to the previous search",
+		chromedp.NavigateBack(),
+		waitJS(`document.querySelectorAll('[data-testid=result]').length === 2`),
+	)
+
+	// Open the first checkout trace from the results.
+	run(t, ctx, "open trace",
+		click(`[data-testid=result][data-trace-id="`+checkoutID+`"] a`),
+		waitJS(`document.querySelector('[data-testid=trace-view]') !== null && document.querySelectorAll('[data-testid=row]').length === 7`),
+		into(&loc, chromedp.Location()),
+		text(&s, `[data-testid=trace-title]`),
+	)
+	if !strings.HasSuffix(loc, "/trace/"+checkoutID) || s != "web-frontend: page load /checkout" {
+		t.Errorf("trace view at %s titled %q", loc, s)
+	}
+
+	// The critical path is marked, and the root's 1.4 s late start is a gap.
+	var gapText string
+	run(t, ctx, "critical path and gap",
+		waitJS(`document.querySelectorAll('[data-testid=crit]').length > 0`),
+		eval(&n, `document.querySelectorAll('[data-testid=crit]').length`),
+		text(&gapText, `[data-testid=row]:first-child [data-testid=gap]`),
+	)
+	if gapText != "1.4s gap" {
+		t.Errorf("gap label on the root row = %q, want 1.4s gap", gapText)
+	}
+	if n < 5 {
+		t.Errorf("%d critical-path segments shown, want at least 5", n)
+	}
+
+	// Collapse the gateway (4 descendants hidden), then expand it again.
+	gwRow := `[data-testid=row][aria-level="2"][aria-expanded]`
+	run(t, ctx, "collapse",
+		click(gwRow+` [data-testid=toggle]`),
+		waitJS(`document.querySelectorAll('[data-testid=row]').length === 3`),
+		click(gwRow+` [data-testid=toggle]`),
+		waitJS(`document.querySelectorAll('[data-testid=row]').length === 7`),
+	)
+
+	// Span detail of the failing payment span.
+	var detail, stack string
+	run(t, ctx, "span detail",
+		chromedp.Click(`//div[@data-testid="row"][.//span[text()="Charge"]]`),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=span-detail]`)),
+		text(&detail, `[data-testid=span-detail]`),
+		text(&stack, `[data-testid=stacktrace]`),
+		into(&loc, chromedp.Location()),
+	)
+	for _, want := range []string{"Charge", "payment", "ERROR", "card declined by issuer", "payment.amount", "host.name", "payment-7f9c", "PaymentDeclined"} {
+		if !strings.Contains(detail, want) {
+			t.Errorf("span detail lacks %q:\n%s", want, detail)
+		}
+	}
+	if !strings.Contains(stack, "payment/charge.go:88") {
+		t.Errorf("stack trace not shown: %q", stack)
+	}
+	if !strings.Contains(loc, "?span=") {
+		t.Errorf("selecting a span did not deep-link it: %s", loc)
+	}
+	run(t, ctx, "trace screenshot", screenshot(t, dir, "2-trace"))
+
+	// Find-in-trace counts matches; the link on the confirmation span leads
+	// to the linked trace.
+	run(t, ctx, "find",
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=find]`), "postgres"),
+		waitJS(`document.querySelector('[data-testid=find-count]')?.textContent === '– of 2'`),
+		chromedp.Click(`//div[@data-testid="row"][.//span[text()="render confirmation"]]`),
+		click(`[data-testid=links] a`),
+		waitJS(`location.pathname === '/trace/`+inventoryID+`' && document.querySelectorAll('[data-testid=row]').length === 2`),
+	)
+
+	// Dark theme, and back to the checkout trace with the browser's history.
+	run(t, ctx, "dark theme",
+		chromedp.NavigateBack(),
+		waitJS(`location.pathname === '/trace/`+checkoutID+`' && document.querySelectorAll('[data-testid=row]').length === 7`),
+		click(`[data-testid=theme]`),
+		waitJS(`document.documentElement.dataset.theme === 'dark'`),
+		screenshot(t, dir, "3-trace-dark"),
+		click(`[data-testid=theme]`),
+		waitJS(`document.documentElement.dataset.theme === 'light'`),
+	)
+
+	// Service map: six services, labelled edges; clicking one searches it.
+	var edgeLabels string
+	run(t, ctx, "service map",
+		chromedp.Navigate(srv.URL+"/map"),
+		waitJS(`document.querySelectorAll('[data-testid=node]').length === 6`),
+		eval(&edgeLabels, `[...document.querySelectorAll('[data-testid=edge] text')].map(e => e.textContent).sort().join(',')`),
+		screenshot(t, dir, "4-map"),
+		click(`[data-testid=node][data-service=payment]`),
+		waitJS(`location.pathname + location.search === '/search?service=payment' && document.querySelectorAll('[data-testid=result]').length === 2`),
+	)
+	// api-gateway→cart 3 (1+2), →payment 2, payment→postgres 3, cart→postgres 2,
+	// web-frontend→api-gateway 2, inventory→postgres 1.
+	if edgeLabels != "1,2,2,2,3,3" {
+		t.Errorf("edge labels %q, want 1,2,2,2,3,3", edgeLabels)
+	}
+
+	// Compare the fast and the slow checkout.
+	var rowsState string
+	run(t, ctx, "compare",
+		chromedp.Navigate(srv.URL+"/compare?a="+checkoutID+"&b="+checkoutSlowID),
+		waitJS(`document.querySelectorAll('[data-testid=compare-row]').length > 0`),
+		eval(&rowsState, `[...document.querySelectorAll('[data-testid=compare-row]')].filter(r => r.dataset.state !== 'same').map(r => r.dataset.state + ':' + r.children[1].textContent.trim().split(' ')[0]).join(',')`),
+		screenshot(t, dir, "5-compare"),
+	)
+	for _, want := range []string{"added:ReserveItems", "changed:INSERT"} {
+		if !strings.Contains(rowsState, want) {
+			t.Errorf("compare rows %q lack %q", rowsState, want)
+		}
+	}
+	t.Logf("artifacts in %s", dir)
+}
+
+func TestBrowserEmptyState(t *testing.T) {
+	srv := newTestApp(t, newMemQuerier())
+	ctx := newBrowser(t)
+	var s string
+	run(t, ctx, "empty state",
+		chromedp.Navigate(srv.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=empty-state]`)),
+		text(&s, `[data-testid=empty-state]`),
+		screenshot(t, artifactDir(t), "0-empty"),
+	)
+	if !strings.Contains(s, "No traces yet") || !strings.Contains(s, "OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318") {
+		t.Errorf("empty state text: %q", s)
+	}
+}
+
+// TestBrowserLargeTrace opens a 10,000-span trace and reads the page's own
+// measurement (navigation to first painted rows, fetch and analysis
+// included). The bound is generous for a shared machine; the log has the
+// real figure.
+func TestBrowserLargeTrace(t *testing.T) {
+	const id = "b16b16b16b16b16b16b16b16b16b16b1"
+	srv := newTestApp(t, newMemQuerier(bigTrace(id, time.Now().Add(-time.Minute), 10_000)))
+	ctx := newBrowser(t)
+	var ms chromedp.AttributeResult
+	var rows int
+	run(t, ctx, "large trace",
+		chromedp.Navigate(srv.URL+"/trace/"+id),
+		waitJS(`document.querySelector('[data-testid=trace-view]')?.dataset.renderMs > 0`),
+		into(&ms, chromedp.AttributeValue(chromedp.CSS(`[data-testid=trace-view]`), "data-render-ms")),
+		eval(&rows, `document.querySelectorAll('[data-testid=row]').length`),
+		screenshot(t, artifactDir(t), "6-large-trace"),
+	)
+	got, err := strconv.Atoi(ms.Value)
+	if err != nil {
+		t.Fatalf("render time %q: %v", ms.Value, err)
+	}
+	t.Logf("10,000-span trace: shown in %d ms (fetch + analysis + build + first paint), %d rows in the DOM", got, rows)
+	if got > 3000 {
+		t.Errorf("10,000-span trace took %d ms to show, want under 3000", got)
+	}
+	if rows == 0 || rows > 200 {
+		t.Errorf("%d rows in the DOM; the waterfall should render only the visible ones", rows)
+	}
+	// Scrolling to the end renders the last spans.
+	run(t, ctx, "scroll",
+		void(chromedp.Evaluate[float64](`document.querySelector('[data-testid=rows]').scrollTop = 1e9`)),
+		waitJS(`[...document.querySelectorAll('[data-testid=row]')].some(r => r.style.top === (9999*26) + 'px')`),
+	)
+}
