@@ -22,14 +22,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/clewtrace/clew/internal/api/clewapi"
-	"github.com/clewtrace/clew/internal/api/jaeger"
+	jaegerapi "github.com/clewtrace/clew/internal/api/jaeger"
 	"github.com/clewtrace/clew/internal/api/logsapi"
 	"github.com/clewtrace/clew/internal/config"
 	"github.com/clewtrace/clew/internal/consumer"
 	"github.com/clewtrace/clew/internal/logstore"
 	"github.com/clewtrace/clew/internal/pipeline"
 	"github.com/clewtrace/clew/internal/query"
+	"github.com/clewtrace/clew/internal/receiver/jaeger"
 	"github.com/clewtrace/clew/internal/receiver/otlp"
+	"github.com/clewtrace/clew/internal/receiver/zipkin"
 	"github.com/clewtrace/clew/internal/store"
 	"github.com/clewtrace/clew/internal/store/wal"
 	"github.com/clewtrace/clew/internal/ui"
@@ -48,6 +50,8 @@ type App struct {
 	pipeline consumer.Traces
 	stopPipe func(context.Context) error
 	otlp     *otlp.Receiver
+	jaeger   *jaeger.Receiver
+	zipkin   *zipkin.Receiver
 	legacy   []legacyReceiver
 	query    *server
 	admin    *server
@@ -62,6 +66,7 @@ type legacyReceiver interface {
 // Addrs are the addresses the app actually listens on (useful with port 0).
 type Addrs struct {
 	OTLPGRPC, OTLPHTTP, Query, Admin string
+	JaegerHTTP, JaegerCompact, JaegerBinary, Zipkin string
 }
 
 // New opens the store and builds every component; nothing listens yet.
@@ -136,7 +141,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	api.Handle(logsapi.Path, logsapi.NewHandler(a.logs, logger.With("component", "api")))
 	api.Handle(logsapi.Path+"/", logsapi.NewHandler(a.logs, logger.With("component", "api")))
 	api.Handle("/api/clew/", clewapi.NewHandler(qs, logger.With("component", "api")))
-	api.Handle("/api/", jaeger.NewHandler(qs, logger.With("component", "api")))
+	api.Handle("/api/", jaegerapi.NewHandler(qs, logger.With("component", "api")))
 	api.Handle("/", ui.Handler())
 	a.query = newServer("query", cfg.QueryAddr, requireToken(cfg.QueryToken, "/api/", api), logger)
 
@@ -188,12 +193,19 @@ func (a *App) Start(ctx context.Context) error {
 
 // Addrs reports the bound addresses.
 func (a *App) Addrs() Addrs {
-	return Addrs{
+	addrs := Addrs{
 		OTLPGRPC: addrString(a.otlp.GRPCAddr()),
 		OTLPHTTP: addrString(a.otlp.HTTPAddr()),
 		Query:    a.query.addr(),
 		Admin:    a.admin.addr(),
 	}
+	if a.jaeger != nil {
+		addrs.JaegerHTTP, addrs.JaegerCompact, addrs.JaegerBinary = a.jaeger.HTTPAddr(), a.jaeger.CompactAddr(), a.jaeger.BinaryAddr()
+	}
+	if a.zipkin != nil {
+		addrs.Zipkin = a.zipkin.HTTPAddr()
+	}
+	return addrs
 }
 
 func addrString(a net.Addr) string {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -207,4 +208,45 @@ func crashBatch(i, n int) ([]sdktrace.ReadOnlySpan, trace.TraceID) {
 		}
 	}
 	return stubs.Snapshots(), tid
+}
+
+// TestGracefulShutdownOnSIGTERM: SIGTERM drains and writes the head as a
+// block, so the process exits 0 and the next start has no WAL to replay.
+func TestGracefulShutdownOnSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts server processes")
+	}
+	dir := t.TempDir()
+	srv := startChild(t, dir)
+	exp, err := otlptracegrpc.New(context.Background(), otlptracegrpc.WithEndpoint(srv.addrs.OTLPGRPC), otlptracegrpc.WithInsecure())
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, id := crashBatch(1, 10)
+	if err := exp.ExportSpans(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	_ = exp.Shutdown(context.Background())
+	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.cmd.Wait(); err != nil {
+		t.Fatalf("clew did not exit cleanly on SIGTERM: %v", err)
+	}
+	walFiles, _ := filepath.Glob(filepath.Join(dir, "wal", "*"))
+	var walBytes int64
+	for _, f := range walFiles {
+		if st, err := os.Stat(f); err == nil {
+			walBytes += st.Size()
+		}
+	}
+	if walBytes > 64 {
+		t.Errorf("%d bytes of WAL left after a clean shutdown; the head should be in a block", walBytes)
+	}
+	again := startChild(t, dir)
+	var got jaegerResponse[[]jaegerTrace]
+	getJSON(t, "http://"+again.addrs.Query+"/api/traces/"+id.String(), 200, &got)
+	if len(got.Data) != 1 || len(got.Data[0].Spans) != 10 {
+		t.Fatalf("after restart: %+v", got.Data)
+	}
 }

@@ -21,6 +21,7 @@ func (a *App) buildLegacyReceivers() error {
 		if err != nil {
 			return fmt.Errorf("jaeger receiver: %w", err)
 		}
+		a.jaeger = r
 		a.legacy = append(a.legacy, r)
 	}
 	if c.ZipkinAddr != "" {
@@ -29,6 +30,7 @@ func (a *App) buildLegacyReceivers() error {
 		if err != nil {
 			return fmt.Errorf("zipkin receiver: %w", err)
 		}
+		a.zipkin = r
 		a.legacy = append(a.legacy, r)
 	}
 	return nil

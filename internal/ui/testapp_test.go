@@ -1,175 +1,204 @@
-package ui
+package ui_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/clewtrace/clew/internal/api/clewapi"
-	"github.com/clewtrace/clew/internal/api/jaeger"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/clewtrace/clew/internal/app"
+	"github.com/clewtrace/clew/internal/config"
 	"github.com/clewtrace/clew/internal/model"
-	"github.com/clewtrace/clew/internal/query"
 )
 
-// appQuerier is everything the composed app reads through.
-type appQuerier interface {
-	jaeger.Querier
-	clewapi.Querier
+// testApp is a whole Clew running in this process (internal/app, data in a
+// temp dir), seeded over OTLP/HTTP like any instrumented service would.
+type testApp struct {
+	URL  string // query port: API + UI
+	OTLP string // OTLP/HTTP base URL
 }
 
-// newTestApp serves the UI the way the application wires it: Clew's API at
-// /api/clew/, Jaeger's at /api/, the UI for everything else. It is the one
-// place to swap in the real application once it exists.
-func newTestApp(t *testing.T, q appQuerier) *httptest.Server {
+// newTestApp starts the real application on loopback ports and exports the
+// given traces to it, then waits until every one is readable in full
+// through the query API. The UI therefore sees exactly what it sees in
+// production: the public HTTP API of the real store.
+func newTestApp(t *testing.T, traces ...[]model.Span) *testApp {
 	t.Helper()
-	mux := http.NewServeMux()
-	mux.Handle(clewapi.Prefix, clewapi.NewHandler(q, nil))
-	mux.Handle("/api/", jaeger.NewHandler(q, nil))
-	mux.Handle("/", Handler())
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-// memQuerier answers from traces held in memory with TraceQuery's
-// semantics, enough for the UI's requests.
-type memQuerier struct {
-	traces map[model.TraceID][]model.Span
-}
-
-var _ appQuerier = (*memQuerier)(nil)
-
-func newMemQuerier(traces ...[]model.Span) *memQuerier {
-	q := &memQuerier{traces: map[model.TraceID][]model.Span{}}
-	for _, tr := range traces {
-		q.traces[tr[0].TraceID] = tr
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	for _, p := range []*string{&cfg.OTLPGRPCAddr, &cfg.OTLPHTTPAddr, &cfg.QueryAddr, &cfg.AdminAddr} {
+		*p = "127.0.0.1:0"
 	}
-	return q
-}
-
-func (q *memQuerier) Services(context.Context) ([]string, error) {
-	set := map[string]bool{}
-	for _, tr := range q.traces {
-		for i := range tr {
-			set[tr[i].Service()] = true
+	cfg.JaegerHTTPAddr, cfg.JaegerCompactAddr, cfg.JaegerBinaryAddr, cfg.ZipkinAddr = "", "", "", ""
+	ctx := context.Background()
+	a, err := app.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatalf("new app: %v", err)
+	}
+	if err := a.Start(ctx); err != nil {
+		t.Fatalf("start app: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := a.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
 		}
-	}
-	out := make([]string, 0, len(set))
-	for s := range set {
-		out = append(out, s)
-	}
-	sort.Strings(out)
-	return out, nil
-}
-
-func (q *memQuerier) Operations(_ context.Context, service, kind string) ([]query.Operation, error) {
-	seen := map[query.Operation]bool{}
-	var out []query.Operation
-	for _, tr := range q.traces {
-		for i := range tr {
-			op := query.Operation{Name: tr[i].Name, SpanKind: tr[i].Kind.String()}
-			if tr[i].Service() == service && (kind == "" || kind == op.SpanKind) && !seen[op] {
-				seen[op] = true
-				out = append(out, op)
-			}
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
-}
-
-func (q *memQuerier) FindTraces(_ context.Context, tq query.TraceQuery) ([][]model.Span, error) {
-	var out [][]model.Span
-	for _, tr := range q.traces {
-		for i := range tr {
-			if spanMatches(&tr[i], tq) {
-				out = append(out, tr)
-				break
-			}
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		return query.Summarize(out[i]).StartUnixNano > query.Summarize(out[j]).StartUnixNano
 	})
-	limit := tq.Limit
-	if limit <= 0 {
-		limit = query.DefaultLimit
+	addrs := a.Addrs()
+	ta := &testApp{URL: "http://" + addrs.Query, OTLP: "http://" + addrs.OTLPHTTP}
+	for _, tr := range traces {
+		// Batches keep each request well under the receiver's size limit
+		// and exercise the store's merging of one trace's parts.
+		for i := 0; i < len(tr); i += 2000 {
+			body, err := ptraceotlp.NewExportRequestFromTraces(model.ToTraces(tr[i:min(i+2000, len(tr))])).MarshalProto()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ta.post(t, "/v1/traces", body)
+		}
 	}
-	if len(out) > limit {
-		out = out[:limit]
+	for _, tr := range traces {
+		ta.waitTrace(t, tr[0].TraceID.String(), len(tr))
 	}
-	return out, nil
+	return ta
 }
 
-func spanMatches(s *model.Span, tq query.TraceQuery) bool {
-	if tq.ServiceName != "" && s.Service() != tq.ServiceName ||
-		tq.OperationName != "" && s.Name != tq.OperationName ||
-		tq.DurationMin > 0 && s.Duration() < tq.DurationMin ||
-		tq.DurationMax > 0 && s.Duration() > tq.DurationMax ||
-		!tq.StartTimeMin.IsZero() && s.StartUnixNano < tq.StartTimeMin.UnixNano() ||
-		!tq.StartTimeMax.IsZero() && s.StartUnixNano > tq.StartTimeMax.UnixNano() {
-		return false
+// post sends one OTLP/HTTP protobuf request and requires a 200.
+func (ta *testApp) post(t *testing.T, path string, body []byte) {
+	t.Helper()
+	resp, err := http.Post(ta.OTLP+path, "application/x-protobuf", bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
 	}
-	for k, v := range tq.Attributes {
-		if k == "error" && v == "true" && s.IsError() {
-			continue
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST %s: %d %s", path, resp.StatusCode, msg)
+	}
+}
+
+// getJSON reads a query-API path into out and returns the status code.
+func (ta *testApp) getJSON(t *testing.T, path string, out any) int {
+	t.Helper()
+	resp, err := http.Get(ta.URL + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK && out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			t.Fatalf("GET %s: %v", path, err)
 		}
-		got, ok := model.Lookup(s.Attributes, k)
+	}
+	return resp.StatusCode
+}
+
+// waitTrace polls the query API (with a deadline) until the trace has all
+// its spans: the acknowledgement of an export means durable, and this
+// checks it is also readable.
+func (ta *testApp) waitTrace(t *testing.T, id string, spans int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for got := 0; ; {
+		var body struct {
+			Data []struct {
+				Spans []json.RawMessage `json:"spans"`
+			} `json:"data"`
+		}
+		if ta.getJSON(t, "/api/traces/"+id, &body) == http.StatusOK && len(body.Data) == 1 {
+			got = len(body.Data[0].Spans)
+			if got == spans {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("trace %s: %d of %d spans readable after 20s", id, got, spans)
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval, not synchronisation
+	}
+}
+
+// seedLog is one log record for seedLogs.
+type seedLog struct {
+	service  string
+	span     model.SpanID // zero: trace-level
+	at       time.Time
+	severity plog.SeverityNumber
+	body     string
+	attrs    []string // key, value, ...
+}
+
+// seedLogs exports log records of one trace over OTLP/HTTP and waits until
+// the logs API counts them all.
+func (ta *testApp) seedLogs(t *testing.T, trace model.TraceID, logs []seedLog) {
+	t.Helper()
+	ld := plog.NewLogs()
+	byService := map[string]plog.LogRecordSlice{}
+	for _, l := range logs {
+		recs, ok := byService[l.service]
 		if !ok {
-			got, ok = model.Lookup(s.Resource.Attributes, k)
+			rl := ld.ResourceLogs().AppendEmpty()
+			rl.Resource().Attributes().PutStr("service.name", l.service)
+			rl.Resource().Attributes().PutStr("host.name", l.service+"-7f9c")
+			sl := rl.ScopeLogs().AppendEmpty()
+			sl.Scope().SetName("log/slog")
+			recs = sl.LogRecords()
+			byService[l.service] = recs
 		}
-		if !ok || got.String() != v {
-			return false
+		r := recs.AppendEmpty()
+		r.SetTimestamp(pcommon.NewTimestampFromTime(l.at))
+		r.SetObservedTimestamp(pcommon.NewTimestampFromTime(l.at))
+		r.SetTraceID(pcommon.TraceID(trace))
+		r.SetSpanID(pcommon.SpanID(l.span))
+		r.SetSeverityNumber(l.severity)
+		r.SetSeverityText(map[plog.SeverityNumber]string{plog.SeverityNumberDebug: "DEBUG", plog.SeverityNumberInfo: "INFO", plog.SeverityNumberWarn: "WARN", plog.SeverityNumberError: "ERROR"}[l.severity])
+		r.Body().SetStr(l.body)
+		for i := 0; i+1 < len(l.attrs); i += 2 {
+			r.Attributes().PutStr(l.attrs[i], l.attrs[i+1])
 		}
 	}
-	return true
+	body, err := plogotlp.NewExportRequestFromLogs(ld).MarshalProto()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ta.post(t, "/v1/logs", body)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var c struct {
+			Counts map[string]int `json:"counts"`
+		}
+		if ta.getJSON(t, "/api/clew/logs/count?traceID="+trace.String(), &c) == http.StatusOK && c.Counts[trace.String()] == len(logs) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("trace %s: logs API counts %v, want %d", trace, c.Counts, len(logs))
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval, not synchronisation
+	}
 }
 
-func (q *memQuerier) GetTrace(_ context.Context, id model.TraceID) ([]model.Span, error) {
-	tr, ok := q.traces[id]
-	if !ok {
-		return nil, fmt.Errorf("trace %s: %w", id, query.ErrNotFound)
-	}
-	return tr, nil
-}
-
-func (q *memQuerier) Dependencies(_ context.Context, endTs time.Time, lookback time.Duration) ([]query.Dependency, error) {
-	type edge struct{ p, c string }
-	counts := map[edge]*query.Dependency{}
-	for _, tr := range q.traces {
-		byID := map[model.SpanID]*model.Span{}
-		for i := range tr {
-			byID[tr[i].SpanID] = &tr[i]
-		}
-		for i := range tr {
-			s := &tr[i]
-			p, ok := byID[s.ParentSpanID]
-			if !ok || p.Service() == s.Service() || s.StartUnixNano > endTs.UnixNano() || s.StartUnixNano < endTs.Add(-lookback).UnixNano() {
-				continue
-			}
-			e := edge{p.Service(), s.Service()}
-			d := counts[e]
-			if d == nil {
-				d = &query.Dependency{Parent: e.p, Child: e.c}
-				counts[e] = d
-			}
-			d.CallCount++
-			if s.IsError() {
-				d.ErrorCount++
-			}
+// spanID finds the ID of the first span with the given operation name.
+func spanID(t *testing.T, spans []model.Span, name string) model.SpanID {
+	t.Helper()
+	for i := range spans {
+		if spans[i].Name == name {
+			return spans[i].SpanID
 		}
 	}
-	out := make([]query.Dependency, 0, len(counts))
-	for _, d := range counts {
-		out = append(out, *d)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Parent+out[i].Child < out[j].Parent+out[j].Child })
-	return out, nil
+	t.Fatalf("no span %q", name)
+	return model.SpanID{}
 }
 
 // traceBuilder builds a trace by hand: spans are added with times in ms

@@ -1,4 +1,4 @@
-package ui
+package ui_test
 
 import (
 	"context"
@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/clewtrace/clew/internal/model"
 )
 
 // chromiumPath is where Debian's chromium package installs the browser.
@@ -132,14 +135,29 @@ func run(t *testing.T, ctx context.Context, step string, actions ...chromedp.Act
 	}
 }
 
+// seedLogsOf is the checkout trace's log lines: two under the gateway, one
+// under GetCart and two (one an ERROR) under the failing Charge.
+func checkoutLogs(t *testing.T, spans []model.Span, start time.Time) []seedLog {
+	at := func(ms int) time.Time { return start.Add(time.Duration(ms) * time.Millisecond) }
+	gw, cart, pay := spanID(t, spans, "POST /api/checkout"), spanID(t, spans, "GetCart"), spanID(t, spans, "Charge")
+	return []seedLog{
+		{"api-gateway", gw, at(1401), plog.SeverityNumberInfo, "checkout request received", []string{"http.route", "/api/checkout"}},
+		{"cart", cart, at(1415), plog.SeverityNumberDebug, "cart loaded", []string{"cart.items", "3"}},
+		{"payment", pay, at(1505), plog.SeverityNumberInfo, "charging card", []string{"payment.amount", "42.00"}},
+		{"payment", pay, at(1890), plog.SeverityNumberError, "card declined by issuer", []string{"attempt", "1"}},
+		{"api-gateway", gw, at(1948), plog.SeverityNumberWarn, "upstream payment failed, returning 502", nil},
+	}
+}
+
 func TestBrowserScenario(t *testing.T) {
 	now := time.Now()
-	q := newMemQuerier(
-		checkoutTrace(checkoutID, now.Add(-10*time.Minute), false),
+	checkout := checkoutTrace(checkoutID, now.Add(-10*time.Minute), false)
+	srv := newTestApp(t,
+		checkout,
 		checkoutTrace(checkoutSlowID, now.Add(-5*time.Minute), true),
 		inventoryTrace(now.Add(-20*time.Minute)),
 	)
-	srv := newTestApp(t, q)
+	srv.seedLogs(t, checkout[0].TraceID, checkoutLogs(t, checkout, now.Add(-10*time.Minute)))
 	ctx := newBrowser(t)
 	dir := artifactDir(t)
 	var n int
@@ -285,7 +303,7 @@ func TestBrowserScenario(t *testing.T) {
 }
 
 func TestBrowserEmptyState(t *testing.T) {
-	srv := newTestApp(t, newMemQuerier())
+	srv := newTestApp(t)
 	ctx := newBrowser(t)
 	var s string
 	run(t, ctx, "empty state",
@@ -305,7 +323,7 @@ func TestBrowserEmptyState(t *testing.T) {
 // real figure.
 func TestBrowserLargeTrace(t *testing.T) {
 	const id = "b16b16b16b16b16b16b16b16b16b16b1"
-	srv := newTestApp(t, newMemQuerier(bigTrace(id, time.Now().Add(-time.Minute), 10_000)))
+	srv := newTestApp(t, bigTrace(id, time.Now().Add(-time.Minute), 10_000))
 	ctx := newBrowser(t)
 	var ms chromedp.AttributeResult
 	var rows int

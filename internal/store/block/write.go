@@ -23,9 +23,9 @@ import (
 // dictionaries; granules are the unit Trace reads. Both end on trace
 // boundaries, so they are approximate sizes.
 const (
-	rowGroupRows  = 64 << 10
+	rowGroupRows  = 32 << 10
 	granuleRows   = 256
-	pageSize      = 16 << 10 // uncompressed; small pages keep Trace reads short
+	pageSize      = 32 << 10 // uncompressed; small pages keep Trace reads short
 	writeBatch    = 1024
 	bloomFPRate   = 0.01
 	maxPredicates = 64
@@ -141,7 +141,7 @@ func Write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []E
 		parquet.PageBufferSize(pageSize),
 		parquet.DataPageStatistics(false), // Scan never reads page statistics
 		parquet.DataPageVersion(1),
-		parquet.MaxRowsPerRowGroup(1<<40), // we cut row groups ourselves, on trace boundaries
+		parquet.MaxRowsPerRowGroup(1 << 40), // we cut row groups ourselves, on trace boundaries
 		parquet.CreatedBy("clew", "block", fmt.Sprint(FormatLatest)),
 	}
 	for slot, p := range plain {

@@ -111,3 +111,37 @@ export function niceTicks(lo, hi, n) {
   for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-9; v += step) out.push(v);
   return out;
 }
+
+// parseTimeUs turns an RFC 3339 timestamp with up to nanosecond precision
+// into Unix microseconds (Date.parse alone keeps only milliseconds).
+export function parseTimeUs(s) {
+  const m = /^(.*T\d\d:\d\d:\d\d)(\.\d+)?(.*)$/.exec(s || '');
+  if (!m) return NaN;
+  const ms = Date.parse(m[1] + m[3]);
+  return ms * 1000 + (m[2] ? Math.round(parseFloat('0' + m[2]) * 1e6) : 0);
+}
+
+// Log severities (OTLP SeverityNumber 1–24) in four display classes.
+export function sevClass(n) {
+  return n >= 17 ? 'error' : n >= 13 ? 'warn' : n >= 9 ? 'info' : n >= 1 ? 'debug' : 'unset';
+}
+export function sevLabel(l) {
+  if (l.severityText) return l.severityText;
+  const n = l.severityNumber || 0;
+  return n >= 21 ? 'FATAL' : n >= 17 ? 'ERROR' : n >= 13 ? 'WARN' : n >= 9 ? 'INFO' : n >= 5 ? 'DEBUG' : n >= 1 ? 'TRACE' : '—';
+}
+
+// normID left-pads a hex ID, as Clew's APIs key traces by 32 digits.
+export function normID(id, len = 32) {
+  return String(id || '').toLowerCase().padStart(len, '0');
+}
+
+// normLogs turns the logs API's records into what the views use: time in
+// µs, lower-case IDs, a stable uid.
+export function normLogs(list) {
+  return (list || []).map((l, uid) => ({
+    ...l, uid, t: parseTimeUs(l.time),
+    traceId: l.traceId ? normID(l.traceId) : '', spanId: l.spanId ? normID(l.spanId, 16) : '',
+    attributes: l.attributes || {}, resource: l.resource || {},
+  }));
+}

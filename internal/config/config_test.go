@@ -1,0 +1,119 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := Load(nil, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	cfg.Pipeline, want.Pipeline = want.Pipeline, cfg.Pipeline
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("Load with nothing = %+v, want defaults %+v", cfg, want)
+	}
+	if cfg.DataDir != "./clew-data" || cfg.OTLPGRPCAddr != ":4317" || cfg.OTLPHTTPAddr != ":4318" ||
+		cfg.QueryAddr != ":16686" || cfg.AdminAddr != ":14269" || time.Duration(cfg.Retention) != 7*24*time.Hour {
+		t.Errorf("documented defaults changed: %+v", cfg)
+	}
+}
+
+// Flags beat the environment, which beats the file, which beats defaults.
+func TestPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "clew.yaml")
+	yaml := "data_dir: /from/file\nretention: 2d\nquery_addr: ':1111'\nadmin_addr: ':2222'\ncors_allowed_origins: [http://file.example]\n" +
+		"pipeline:\n  redaction:\n    emails: mask\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load([]string{"--config", file, "--query-addr", "127.0.0.1:3333"},
+		env(map[string]string{"CLEW_QUERY_ADDR": ":9999", "CLEW_ADMIN_ADDR": ":4444", "CLEW_ZIPKIN_ADDR": ""}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct{ name, got, want string }{
+		{"file only", cfg.DataDir, "/from/file"},
+		{"file duration in days", time.Duration(cfg.Retention).String(), "48h0m0s"},
+		{"flag beats env and file", cfg.QueryAddr, "127.0.0.1:3333"},
+		{"env beats file", cfg.AdminAddr, ":4444"},
+		{"empty env switches off", cfg.ZipkinAddr, ""},
+		{"default kept", cfg.OTLPGRPCAddr, ":4317"},
+		{"list from file", strings.Join(cfg.CORSAllowedOrigins, ","), "http://file.example"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: got %q, want %q", c.name, c.got, c.want)
+		}
+	}
+	if cfg.Pipeline.IsZero() {
+		t.Error("pipeline section not kept for the pipeline")
+	}
+}
+
+func TestConfigFileFromEnvAndFlagForms(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(file, []byte("data_dir: /x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"--config=" + file}, {"-config", file}} {
+		cfg, err := Load(args, env(nil))
+		if err != nil || cfg.DataDir != "/x" {
+			t.Errorf("%v: data dir %q, err %v", args, cfg.DataDir, err)
+		}
+	}
+	cfg, err := Load(nil, env(map[string]string{"CLEW_CONFIG": file}))
+	if err != nil || cfg.DataDir != "/x" {
+		t.Errorf("CLEW_CONFIG: data dir %q, err %v", cfg.DataDir, err)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	dir := t.TempDir()
+	unknownKey := filepath.Join(dir, "bad.yaml")
+	_ = os.WriteFile(unknownKey, []byte("data_dri: /typo\n"), 0o644)
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"unknown flag", []string{"--nope"}, nil, "nope"},
+		{"bad duration", []string{"--retention", "soon"}, nil, "invalid duration"},
+		{"bad env duration", nil, map[string]string{"CLEW_RETENTION": "x"}, "CLEW_RETENTION"},
+		{"bad wal sync", []string{"--wal-sync", "sometimes"}, nil, "wal-sync"},
+		{"zero retention", []string{"--retention", "0s"}, nil, "retention"},
+		{"unknown yaml key", []string{"--config", unknownKey}, nil, "data_dri"},
+		{"missing file", []string{"--config", filepath.Join(dir, "none.yaml")}, nil, "config file"},
+		{"stray argument", []string{"extra"}, nil, "unexpected argument"},
+		{"bad log level", []string{"--log-level", "loud"}, nil, "log-level"},
+	}
+	for _, c := range cases {
+		_, err := Load(c.args, env(c.env))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v, want it to mention %q", c.name, err, c.want)
+		}
+	}
+}
+
+func TestUsageListsInterfaceFlags(t *testing.T) {
+	var b strings.Builder
+	Usage(&b)
+	for _, f := range []string{"data-dir", "otlp-grpc-addr", "otlp-http-addr", "query-addr", "admin-addr", "retention",
+		"cors-allowed-origins", "config", "jaeger-http-addr", "jaeger-compact-addr", "jaeger-binary-addr", "zipkin-addr"} {
+		if !strings.Contains(b.String(), "-"+f) {
+			t.Errorf("usage lacks --%s", f)
+		}
+	}
+}
