@@ -65,7 +65,7 @@ type legacyReceiver interface {
 
 // Addrs are the addresses the app actually listens on (useful with port 0).
 type Addrs struct {
-	OTLPGRPC, OTLPHTTP, Query, Admin string
+	OTLPGRPC, OTLPHTTP, Query, Admin                string
 	JaegerHTTP, JaegerCompact, JaegerBinary, Zipkin string
 }
 

@@ -169,16 +169,16 @@ func TestEndToEndOTelSDK(t *testing.T) {
 	}
 
 	searches := map[string]url.Values{
-		"by service":           {"service": {"orders-db"}},
-		"by operation":         {"service": {"orders-db"}, "operation": {"SELECT orders"}},
-		"by tag":               {"service": {"orders"}, "tags": {`{"enduser.id":"alice"}`}},
-		"by tag param":         {"service": {"orders"}, "tag": {"enduser.id:alice"}},
-		"by error":             {"service": {"orders"}, "tags": {`{"error":"true"}`}},
-		"by resource tag":      {"service": {"gateway"}, "tags": {`{"deployment.environment.name":"test"}`}},
-		"by min duration":      {"service": {"gateway"}, "minDuration": {"129ms"}},
-		"by duration range":    {"service": {"orders-db"}, "minDuration": {"20ms"}, "maxDuration": {"40ms"}},
-		"without service":      {"tags": {`{"db.system.name":"sqlite"}`}},
-		"by trace ID":          {"traceID": {traceID}},
+		"by service":        {"service": {"orders-db"}},
+		"by operation":      {"service": {"orders-db"}, "operation": {"SELECT orders"}},
+		"by tag":            {"service": {"orders"}, "tags": {`{"enduser.id":"alice"}`}},
+		"by tag param":      {"service": {"orders"}, "tag": {"enduser.id:alice"}},
+		"by error":          {"service": {"orders"}, "tags": {`{"error":"true"}`}},
+		"by resource tag":   {"service": {"gateway"}, "tags": {`{"deployment.environment.name":"test"}`}},
+		"by min duration":   {"service": {"gateway"}, "minDuration": {"129ms"}},
+		"by duration range": {"service": {"orders-db"}, "minDuration": {"20ms"}, "maxDuration": {"40ms"}},
+		"without service":   {"tags": {`{"db.system.name":"sqlite"}`}},
+		"by trace ID":       {"traceID": {traceID}},
 	}
 	for name, q := range searches {
 		var found jaegerResponse[[]jaegerTrace]

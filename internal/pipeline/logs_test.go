@@ -12,7 +12,10 @@ import (
 
 func TestLogsRedactsBodyAndAttributes(t *testing.T) {
 	var got plog.Logs
-	sink := consumer.LogsFunc(func(_ context.Context, ld plog.Logs) (consumer.Result, error) { got = ld; return consumer.Result{}, nil })
+	sink := consumer.LogsFunc(func(_ context.Context, ld plog.Logs) (consumer.Result, error) {
+		got = ld
+		return consumer.Result{}, nil
+	})
 	logs, err := NewLogs(DefaultConfig(), sink)
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +48,10 @@ func TestLogsWithoutRedactionPassesThrough(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Redaction.Enabled = false
 	called := false
-	sink := consumer.LogsFunc(func(context.Context, plog.Logs) (consumer.Result, error) { called = true; return consumer.Result{}, nil })
+	sink := consumer.LogsFunc(func(context.Context, plog.Logs) (consumer.Result, error) {
+		called = true
+		return consumer.Result{}, nil
+	})
 	logs, err := NewLogs(cfg, sink)
 	if err != nil {
 		t.Fatal(err)

@@ -58,11 +58,11 @@ func spanID(trace, i int) model.SpanID {
 }
 
 type spanSpec struct {
-	service, name string
-	idx, parent   int // parent -1: root
+	service, name  string
+	idx, parent    int // parent -1: root
 	startMs, durMs int
-	attrs         map[string]string
-	failed        bool
+	attrs          map[string]string
+	failed         bool
 }
 
 // batch builds one OTLP batch with the given spans of trace tr.
