@@ -33,12 +33,13 @@ func generate(rng *rand.Rand, n, spansPerRequest int, now time.Time) []template 
 	out := make([]template, n)
 	for i := range out {
 		td := ptrace.NewTraces()
+		scopes := map[string]ptrace.SpanSlice{}
 		var ids [][16]byte
 		spans := 0
 		for spans < spansPerRequest {
 			tid := randomID(rng)
 			ids = append(ids, tid)
-			spans += addTrace(rng, td, tid, now.Add(-time.Duration(rng.IntN(60_000))*time.Millisecond))
+			spans += addTrace(rng, td, scopes, tid, now.Add(-time.Duration(rng.IntN(60_000))*time.Millisecond))
 		}
 		body, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
 		if err != nil {
@@ -78,7 +79,9 @@ func (t *template) stamp(body []byte, seq uint64) {
 	}
 }
 
-func addTrace(rng *rand.Rand, td ptrace.Traces, tid [16]byte, start time.Time) int {
+// addTrace appends one trace's spans, each to the ResourceSpans of its
+// service (one per service and request, as an SDK batches per process).
+func addTrace(rng *rand.Rand, td ptrace.Traces, scopes map[string]ptrace.SpanSlice, tid [16]byte, start time.Time) int {
 	n := 5 + rng.IntN(16)
 	failed := rng.IntN(20) == 0
 	user := fmt.Sprintf("user-%05d", rng.IntN(20000))
@@ -103,17 +106,22 @@ func addTrace(rng *rand.Rand, td ptrace.Traces, tid [16]byte, start time.Time) i
 			nd.start = parent.start.Add(time.Duration(rng.Int64N(int64(parent.dur)/2 + 1)))
 			nd.dur = time.Duration(rng.Int64N(int64(parent.dur)/2 + 1))
 		}
-		rs := td.ResourceSpans().AppendEmpty()
-		ra := rs.Resource().Attributes()
-		ra.PutStr("service.name", nd.svc)
-		ra.PutStr("service.version", "1.4.2")
-		ra.PutStr("deployment.environment.name", "production")
-		ra.PutStr("host.name", fmt.Sprintf("node-%02d", rng.IntN(12)))
-		ra.PutStr("telemetry.sdk.language", "go")
-		ss := rs.ScopeSpans().AppendEmpty()
-		ss.Scope().SetName("go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp")
-		ss.Scope().SetVersion("0.72.0")
-		sp := ss.Spans().AppendEmpty()
+		spans, ok := scopes[nd.svc]
+		if !ok {
+			rs := td.ResourceSpans().AppendEmpty()
+			ra := rs.Resource().Attributes()
+			ra.PutStr("service.name", nd.svc)
+			ra.PutStr("service.version", "1.4.2")
+			ra.PutStr("deployment.environment.name", "production")
+			ra.PutStr("host.name", fmt.Sprintf("node-%02d", rng.IntN(12)))
+			ra.PutStr("telemetry.sdk.language", "go")
+			ss := rs.ScopeSpans().AppendEmpty()
+			ss.Scope().SetName("go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp")
+			ss.Scope().SetVersion("0.72.0")
+			spans = ss.Spans()
+			scopes[nd.svc] = spans
+		}
+		sp := spans.AppendEmpty()
 		sp.SetTraceID(pcommon.TraceID(tid))
 		sp.SetSpanID(sid)
 		if parent != nil {

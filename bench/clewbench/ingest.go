@@ -113,6 +113,9 @@ func ingest(args []string) error {
 						code := status.Code(err).String()
 						v, _ := errCodes.LoadOrStore(code, new(atomic.Int64))
 						v.(*atomic.Int64).Add(1)
+						// Back off as an OTLP exporter would (Retry-After is 1 s;
+						// a shorter pause keeps the pressure on).
+						time.Sleep(100 * time.Millisecond)
 						continue
 					}
 					ackedSpans.Add(int64(t.spans))

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -49,6 +50,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	logger := newLogger(cfg, stderr)
+	setMemoryLimit(logger)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := app.Run(ctx, cfg, logger); err != nil {
@@ -56,6 +58,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// defaultMemoryLimit keeps Clew's resident memory under 1 GiB by default:
+// the Go runtime collects harder as the heap nears it. GOMEMLIMIT overrides.
+const defaultMemoryLimit = 900 << 20
+
+func setMemoryLimit(logger *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	debug.SetMemoryLimit(defaultMemoryLimit)
+	logger.Debug("soft memory limit set", "bytes", defaultMemoryLimit)
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -24,11 +25,13 @@ import (
 	"github.com/clewtrace/clew/internal/api/clewapi"
 	jaegerapi "github.com/clewtrace/clew/internal/api/jaeger"
 	"github.com/clewtrace/clew/internal/api/logsapi"
+	"github.com/clewtrace/clew/internal/api/spm"
 	"github.com/clewtrace/clew/internal/config"
 	"github.com/clewtrace/clew/internal/consumer"
 	"github.com/clewtrace/clew/internal/logstore"
 	"github.com/clewtrace/clew/internal/pipeline"
 	"github.com/clewtrace/clew/internal/query"
+	"github.com/clewtrace/clew/internal/spanmetrics"
 	"github.com/clewtrace/clew/internal/receiver/jaeger"
 	"github.com/clewtrace/clew/internal/receiver/otlp"
 	"github.com/clewtrace/clew/internal/receiver/zipkin"
@@ -47,6 +50,8 @@ type App struct {
 	reg      *prometheus.Registry
 	store    *store.Store
 	logs     *logstore.Store
+	metrics  *spanmetrics.Store
+	stopRun  context.CancelFunc // stops background loops started by the app
 	pipeline consumer.Traces
 	stopPipe func(context.Context) error
 	otlp     *otlp.Receiver
@@ -102,10 +107,21 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	built := false
 	defer func() {
 		if !built {
+			if a.metrics != nil {
+				_ = a.metrics.Close(ctx)
+			}
 			_ = a.logs.Close(ctx)
 			_ = a.store.Close(ctx)
 		}
 	}()
+	a.metrics, err = spanmetrics.Open(ctx, spanmetrics.Config{
+		Dir:       filepath.Join(cfg.DataDir, "metrics"),
+		Retention: time.Duration(cfg.Retention),
+	}, logger.With("component", "spanmetrics"))
+	if err != nil {
+		return nil, fmt.Errorf("span metrics: %w", err)
+	}
+	a.reg.MustRegister(a.metrics)
 
 	pcfg := pipeline.DefaultConfig()
 	if !cfg.Pipeline.IsZero() {
@@ -113,7 +129,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 			return nil, fmt.Errorf("pipeline config: %w", err)
 		}
 	}
-	a.pipeline, a.stopPipe, err = pipeline.New(pcfg, st, a.reg, logger.With("component", "pipeline"))
+	a.pipeline, a.stopPipe, err = pipeline.New(pcfg, st, a.reg, logger.With("component", "pipeline"),
+		func(next consumer.Traces) consumer.Traces { return spanmetrics.NewTap(a.metrics, next) })
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
@@ -140,13 +157,24 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	api := http.NewServeMux()
 	api.Handle(logsapi.Path, logsapi.NewHandler(a.logs, logger.With("component", "api")))
 	api.Handle(logsapi.Path+"/", logsapi.NewHandler(a.logs, logger.With("component", "api")))
+	metricsAPI := spm.NewHandler(a.metrics, logger.With("component", "api"))
+	api.Handle("/api/metrics/", metricsAPI)
+	api.Handle("/api/clew/metrics/", metricsAPI)
+	api.Handle("/api/clew/servicegraph", metricsAPI)
 	api.Handle("/api/clew/", clewapi.NewHandler(qs, logger.With("component", "api")))
-	api.Handle("/api/", jaegerapi.NewHandler(qs, logger.With("component", "api")))
+	api.Handle("/api/", jaegerapi.NewHandler(graphDependencies{qs, a.metrics}, logger.With("component", "api")))
 	api.Handle("/", ui.Handler())
 	a.query = newServer("query", cfg.QueryAddr, requireToken(cfg.QueryToken, "/api/", api), logger)
 
 	admin := http.NewServeMux()
 	admin.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
+	// Profiles on the admin port (never the public ones), so "where does the
+	// time go" can be answered on a running Clew.
+	admin.HandleFunc("/debug/pprof/", pprof.Index)
+	admin.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	admin.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	admin.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	admin.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	admin.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	admin.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !a.ready.Load() {
@@ -186,6 +214,9 @@ func (a *App) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	a.stopRun = cancel
+	go a.metrics.Run(runCtx, 0)
 	a.ready.Store(true)
 	a.log.Info("clew started", "version", Version, "data_dir", a.cfg.DataDir)
 	return nil
@@ -228,6 +259,10 @@ func (a *App) Shutdown(ctx context.Context) error {
 	if a.stopPipe != nil {
 		errs = append(errs, a.stopPipe(ctx))
 	}
+	if a.stopRun != nil {
+		a.stopRun()
+	}
+	errs = append(errs, a.metrics.Close(ctx))
 	errs = append(errs, a.store.Close(ctx), a.logs.Close(ctx))
 	errs = append(errs, a.query.stop(ctx), a.admin.stop(ctx))
 	err := errors.Join(errs...)
@@ -250,7 +285,8 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		return err
 	}
 	<-ctx.Done()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// Writing a full head as a block can take a while on a busy machine.
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	return a.Shutdown(shutdownCtx)
 }
@@ -270,4 +306,35 @@ func requireToken(token, prefix string, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// graphDependencies answers /api/dependencies from two sources: the
+// span-metrics service graph (client→server and producer→consumer pairs,
+// counted before sampling, with virtual nodes for databases and outside
+// services) and, for service pairs the graph lacks, the stored traces'
+// parent/child spans that cross services (Jaeger's definition).
+type graphDependencies struct {
+	*query.Service
+	graph *spanmetrics.Store
+}
+
+func (g graphDependencies) Dependencies(ctx context.Context, endTs time.Time, lookback time.Duration) ([]query.Dependency, error) {
+	deps, err := g.graph.Dependencies(ctx, endTs, lookback)
+	if err != nil {
+		return nil, err
+	}
+	stored, err := g.Service.Dependencies(ctx, endTs, lookback)
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[[2]string]bool, len(deps))
+	for _, d := range deps {
+		seen[[2]string{d.Parent, d.Child}] = true
+	}
+	for _, d := range stored {
+		if !seen[[2]string{d.Parent, d.Child}] {
+			deps = append(deps, d)
+		}
+	}
+	return deps, nil
 }

@@ -234,6 +234,32 @@ func TestEndToEndOTelSDK(t *testing.T) {
 		t.Errorf("dependencies %v", edges)
 	}
 
+	// Span metrics, computed in the pipeline: RED per service and Jaeger's SPM.
+	var red struct {
+		Services []struct {
+			Service string  `json:"service"`
+			Calls   int     `json:"calls"`
+			Errors  int     `json:"errors"`
+			P95Ms   float64 `json:"p95Ms"`
+		} `json:"services"`
+	}
+	getJSON(t, base+"/api/clew/metrics/services", 200, &red)
+	perService := map[string][2]int{}
+	for _, s := range red.Services {
+		perService[s.Service] = [2]int{s.Calls, s.Errors}
+	}
+	if perService["orders"] != [2]int{1, 1} || perService["gateway"] != [2]int{1, 0} {
+		t.Errorf("RED per service: %+v", red.Services)
+	}
+	var calls struct {
+		Name    string `json:"name"`
+		Metrics []any  `json:"metrics"`
+	}
+	getJSON(t, base+"/api/metrics/calls?service=orders&endTs="+fmt.Sprint(time.Now().Add(time.Minute).UnixMilli())+"&lookback=3600000&step=60000&ratePer=60000", 200, &calls)
+	if calls.Name != "service_call_rate" || len(calls.Metrics) == 0 {
+		t.Errorf("Jaeger SPM calls: %+v", calls)
+	}
+
 	getJSON(t, base+"/api/traces/0123456789abcdef0123456789abcdef", 404, nil)
 	getJSON(t, base+"/api/traces/not-hex", 400, nil)
 

@@ -62,7 +62,7 @@ func Default() Config {
 		CORSAllowedOrigins: []string{"http://localhost:*", "http://127.0.0.1:*"},
 		WALSync:            "always",
 		WALSyncInterval:    Duration(100 * time.Millisecond),
-		BlockMaxSpans:      500_000,
+		BlockMaxSpans:      200_000,
 		BlockMaxAge:        Duration(5 * time.Minute),
 		MaxRequestBytes:    64 << 20,
 		LogLevel:           "info",

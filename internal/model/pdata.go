@@ -13,8 +13,11 @@ import (
 )
 
 // AppendSpans converts every span of td to a Span and appends it to dst.
-// Spans of one ResourceSpans share a *Resource, spans of one ScopeSpans a *Scope.
+// Spans of one ResourceSpans share a *Resource, spans of one ScopeSpans a
+// *Scope. The attributes of all spans of a batch are carved out of one slab,
+// so converting a batch costs a handful of allocations, not one per span.
 func AppendSpans(dst []Span, td ptrace.Traces) []Span {
+	slab := make([]Attribute, 0, countSpanAttributes(td))
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
@@ -32,11 +35,28 @@ func AppendSpans(dst []Span, td ptrace.Traces) []Span {
 			}
 			spans := ss.Spans()
 			for k := 0; k < spans.Len(); k++ {
-				dst = append(dst, SpanFromPdata(spans.At(k), res, scope))
+				var sp Span
+				sp, slab = spanFromPdata(spans.At(k), res, scope, slab)
+				dst = append(dst, sp)
 			}
 		}
 	}
 	return dst
+}
+
+func countSpanAttributes(td ptrace.Traces) int {
+	n := 0
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		sss := rss.At(i).ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				n += spans.At(k).Attributes().Len()
+			}
+		}
+	}
+	return n
 }
 
 // ResourceFromPdata converts a resource; schemaURL comes from its ResourceSpans.
@@ -56,6 +76,13 @@ func ResourceFromPdata(r pcommon.Resource, schemaURL string) *Resource {
 
 // SpanFromPdata converts one span.
 func SpanFromPdata(s ptrace.Span, res *Resource, scope *Scope) Span {
+	sp, _ := spanFromPdata(s, res, scope, nil)
+	return sp
+}
+
+// spanFromPdata converts one span, taking its attributes from the free
+// capacity of slab when there is enough; it returns the rest of the slab.
+func spanFromPdata(s ptrace.Span, res *Resource, scope *Scope, slab []Attribute) (Span, []Attribute) {
 	out := Span{
 		TraceID:                TraceID(s.TraceID()),
 		SpanID:                 SpanID(s.SpanID()),
@@ -68,12 +95,24 @@ func SpanFromPdata(s ptrace.Span, res *Resource, scope *Scope) Span {
 		EndUnixNano:            int64(s.EndTimestamp()),
 		StatusCode:             StatusCode(s.Status().Code()),
 		StatusMessage:          s.Status().Message(),
-		Attributes:             AttributesFromPdata(s.Attributes()),
 		DroppedAttributesCount: s.DroppedAttributesCount(),
 		DroppedEventsCount:     s.DroppedEventsCount(),
 		DroppedLinksCount:      s.DroppedLinksCount(),
 		Resource:               res,
 		Scope:                  scope,
+	}
+	if m := s.Attributes(); m.Len() > 0 {
+		if cap(slab)-len(slab) >= m.Len() {
+			start := len(slab)
+			for k, v := range m.All() {
+				slab = append(slab, Attribute{Key: k, Value: ValueFromPdata(v)})
+			}
+			// Cap the sub-slice so an append to it can never write into a
+			// neighbour's attributes.
+			out.Attributes = slab[start:len(slab):len(slab)]
+		} else {
+			out.Attributes = AttributesFromPdata(m)
+		}
 	}
 	if evs := s.Events(); evs.Len() > 0 {
 		out.Events = make([]Event, evs.Len())
@@ -101,7 +140,7 @@ func SpanFromPdata(s ptrace.Span, res *Resource, scope *Scope) Span {
 			}
 		}
 	}
-	return out
+	return out, slab
 }
 
 // AttributesFromPdata converts an attribute map; nil when it is empty.

@@ -51,7 +51,12 @@ func (c Config) Validate() error {
 // New chains validation and limits → redaction → tail sampling (each if
 // enabled) → next. The returned shutdown function decides and forwards every
 // trace tail sampling holds; call it before closing the store.
-func New(cfg Config, next consumer.Traces, reg prometheus.Registerer, logger *slog.Logger) (consumer.Traces, func(context.Context) error, error) {
+//
+// beforeSampling, when not nil, wraps the stage that follows redaction and
+// precedes tail sampling: where span metrics are computed, so rates stay true
+// when sampling keeps only a fraction of traces.
+func New(cfg Config, next consumer.Traces, reg prometheus.Registerer, logger *slog.Logger,
+	beforeSampling func(consumer.Traces) consumer.Traces) (consumer.Traces, func(context.Context) error, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("pipeline config: %w", err)
 	}
@@ -68,6 +73,9 @@ func New(cfg Config, next consumer.Traces, reg prometheus.Registerer, logger *sl
 		ts.Start()
 		shutdown = ts.Shutdown
 		head = ts
+	}
+	if beforeSampling != nil {
+		head = beforeSampling(head)
 	}
 	if cfg.Redaction.Enabled {
 		r, err := redact.New(cfg.Redaction, head, reg, logger)

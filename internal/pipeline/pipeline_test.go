@@ -66,7 +66,7 @@ func TestChain(t *testing.T) {
 	cfg.TailSampling.Enabled = true
 	cfg.TailSampling.DecisionWait = time.Hour // only Shutdown decides
 	next := &sink{}
-	head, shutdown, err := New(cfg, next, prometheus.NewRegistry(), nil)
+	head, shutdown, err := New(cfg, next, prometheus.NewRegistry(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,10 +25,11 @@ import (
 type Options struct {
 	Dir           string        // data directory: wal/ and blocks/ below it
 	Retention     time.Duration // whole blocks older than this are deleted [7 days]
-	BlockMaxSpans int           // cut the head into a block at this many spans [500,000]
+	BlockMaxSpans int           // cut the head into a block at this many spans [200,000]
 	BlockMaxAge   time.Duration // ... or when the head is this old [5 minutes]
 	// MaxHeadBytes bounds memory: while this much is waiting in memory
-	// (head plus heads being flushed), writes are refused as overloaded. [768 MiB]
+	// (head plus heads being flushed), writes are refused as overloaded; a
+	// head is cut when it alone holds a third of it. [384 MiB]
 	MaxHeadBytes   int64
 	WALSync        wal.SyncPolicy
 	WALSyncEvery   time.Duration // with wal.SyncInterval
@@ -45,13 +46,13 @@ func (o *Options) setDefaults() {
 		o.Retention = 7 * 24 * time.Hour
 	}
 	if o.BlockMaxSpans <= 0 {
-		o.BlockMaxSpans = 500_000
+		o.BlockMaxSpans = 200_000
 	}
 	if o.BlockMaxAge <= 0 {
 		o.BlockMaxAge = 5 * time.Minute
 	}
 	if o.MaxHeadBytes <= 0 {
-		o.MaxHeadBytes = 768 << 20
+		o.MaxHeadBytes = 384 << 20
 	}
 	if o.CompactBlocks <= 1 {
 		o.CompactBlocks = 4
@@ -300,7 +301,7 @@ func (s *Store) cutIfDue(force bool) error {
 	if count == 0 {
 		return nil
 	}
-	due := force || count >= s.opts.BlockMaxSpans || bytes >= s.opts.MaxHeadBytes/2 ||
+	due := force || count >= s.opts.BlockMaxSpans || bytes >= s.opts.MaxHeadBytes/3 ||
 		s.opts.Now().Sub(h.created) >= s.opts.BlockMaxAge
 	if !due {
 		return nil

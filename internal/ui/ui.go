@@ -31,7 +31,7 @@ type handler struct {
 
 // Handler serves the UI. Mount it for every path the API does not claim:
 // /assets/* are static files, anything else gets index.html and is routed by
-// the app in the browser (/, /search, /trace/{id}, /map, /compare).
+// the app in the browser (/, /search, /trace/{id}, /services, /map, /compare).
 func Handler() http.Handler {
 	h := &handler{files: map[string]file{}}
 	// The embedded tree is fixed at build time, so walking it cannot fail

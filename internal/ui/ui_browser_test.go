@@ -54,7 +54,7 @@ func newBrowser(t *testing.T) context.Context {
 	t.Cleanup(cancelB)
 	// The first run starts the browser and must not carry the timeout, or
 	// the timeout would end the browser; later steps run under it.
-	if err := chromedp.Do(ctx); err != nil {
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
 		t.Fatalf("starting Chromium at %s: %v", path, err)
 	}
 	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
@@ -175,6 +175,15 @@ func TestBrowserScenario(t *testing.T) {
 	if !strings.HasSuffix(loc, "/search?service=api-gateway") || s != "2 traces" || n != 2 {
 		t.Errorf("search: at %s, %q, %d scatter dots; want service=api-gateway, 2 traces, 2 dots", loc, s, n)
 	}
+	// One /api/clew/logs/count call gives each result its log lines.
+	var counts string
+	run(t, ctx, "log counts in results",
+		waitJS(`document.querySelectorAll('[data-testid=result] [data-testid=log-count]').length === 2`),
+		eval(&counts, `[...document.querySelectorAll('[data-testid=result]')].map(r => r.dataset.traceId.slice(-1) + ':' + r.querySelector('[data-testid=log-count]').textContent).sort().join(',')`),
+	)
+	if counts != "1:5 logs,2:0 logs" {
+		t.Errorf("log counts in search results = %q, want 1:5 logs,2:0 logs", counts)
+	}
 	run(t, ctx, "search screenshot", screenshot(t, dir, "1-search"))
 
 	// Tag filter through the form: error=true keeps both (both fail), a
@@ -218,6 +227,28 @@ func TestBrowserScenario(t *testing.T) {
 		t.Errorf("%d critical-path segments shown, want at least 5", n)
 	}
 
+	// The seeded log lines are inline under their spans, with a count badge
+	// on each span that has some; the badge folds them away.
+	var badges, logRows string
+	run(t, ctx, "logs inline",
+		waitJS(`document.querySelectorAll('[data-testid=log-row]').length === 5`),
+		eval(&badges, `[...document.querySelectorAll('[data-testid=row]')].filter(r => r.querySelector('[data-testid=log-badge]')).map(r => r.querySelector('.oname').textContent + '=' + r.querySelector('[data-testid=log-badge]').textContent.replace(/[▸▾]/, '').trim()).join('|')`),
+		eval(&logRows, `[...document.querySelectorAll('[data-testid=log-row]')].map(r => r.dataset.severity + ':' + r.querySelector('.logbody').textContent).join('|')`),
+	)
+	if badges != "POST /api/checkout=2 logs|GetCart=1 log|Charge=2 logs" {
+		t.Errorf("log badges = %q", badges)
+	}
+	if logRows != "info:checkout request received|warn:upstream payment failed, returning 502|debug:cart loaded|info:charging card|error:card declined by issuer" {
+		t.Errorf("inline log rows = %q", logRows)
+	}
+	run(t, ctx, "trace with logs screenshot", screenshot(t, dir, "2-trace-logs"))
+	run(t, ctx, "fold a span's logs",
+		click(`[data-testid=row][aria-level="2"] [data-testid=log-badge]`),
+		waitJS(`document.querySelectorAll('[data-testid=log-row]').length === 3`),
+		click(`[data-testid=row][aria-level="2"] [data-testid=log-badge]`),
+		waitJS(`document.querySelectorAll('[data-testid=log-row]').length === 5`),
+	)
+
 	// Collapse the gateway (4 descendants hidden), then expand it again.
 	gwRow := `[data-testid=row][aria-level="2"][aria-expanded]`
 	run(t, ctx, "collapse",
@@ -234,12 +265,16 @@ func TestBrowserScenario(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=span-detail]`)),
 		text(&detail, `[data-testid=span-detail]`),
 		text(&stack, `[data-testid=stacktrace]`),
+		eval(&n, `document.querySelectorAll('[data-testid=span-logs] .slog').length`),
 		into(&loc, chromedp.Location()),
 	)
-	for _, want := range []string{"Charge", "payment", "ERROR", "card declined by issuer", "payment.amount", "host.name", "payment-7f9c", "PaymentDeclined"} {
+	for _, want := range []string{"Charge", "payment", "ERROR", "card declined by issuer", "payment.amount", "host.name", "payment-7f9c", "PaymentDeclined", "charging card"} {
 		if !strings.Contains(detail, want) {
 			t.Errorf("span detail lacks %q:\n%s", want, detail)
 		}
+	}
+	if n != 2 {
+		t.Errorf("span detail shows %d log lines, want 2", n)
 	}
 	if !strings.Contains(stack, "payment/charge.go:88") {
 		t.Errorf("stack trace not shown: %q", stack)
@@ -247,7 +282,29 @@ func TestBrowserScenario(t *testing.T) {
 	if !strings.Contains(loc, "?span=") {
 		t.Errorf("selecting a span did not deep-link it: %s", loc)
 	}
-	run(t, ctx, "trace screenshot", screenshot(t, dir, "2-trace"))
+	run(t, ctx, "trace screenshot", screenshot(t, dir, "2-trace-detail"))
+
+	// The Logs tab lists all five lines; a line's span link selects that
+	// span back in the timeline.
+	var logsTab string
+	run(t, ctx, "logs tab",
+		click(`[data-testid=tab-logs]`),
+		waitJS(`document.querySelectorAll('[data-testid=log-line]').length === 5`),
+		text(&logsTab, `[data-testid=logs-tab]`),
+		screenshot(t, dir, "2-trace-logs-tab"),
+		chromedp.Click(`//tr[@data-testid="log-line"][.//div[text()="cart loaded"]]//a[@data-testid="log-span-link"]`),
+		waitJS(`document.querySelector('[data-testid=rows]') !== null && document.querySelector('[data-testid=span-detail] h2')?.textContent.startsWith('GetCart')`),
+		into(&loc, chromedp.Location()),
+	)
+	for _, want := range []string{"checkout request received", "cart loaded", "charging card", "card declined by issuer", "upstream payment failed, returning 502",
+		"api-gateway", "cart", "payment", "ERROR", "WARN", "DEBUG", "attempt=1", "cart.items=3", "http.route=/api/checkout", "POST /api/checkout", "GetCart", "Charge"} {
+		if !strings.Contains(logsTab, want) {
+			t.Errorf("Logs tab lacks %q:\n%s", want, logsTab)
+		}
+	}
+	if !strings.Contains(loc, "span=") || strings.Contains(loc, "tab=logs") {
+		t.Errorf("after following a log line to its span: %s", loc)
+	}
 
 	// Find-in-trace counts matches; the link on the confirmation span leads
 	// to the linked trace.
@@ -275,6 +332,7 @@ func TestBrowserScenario(t *testing.T) {
 	run(t, ctx, "service map",
 		chromedp.Navigate(srv.URL+"/map"),
 		waitJS(`document.querySelectorAll('[data-testid=node]').length === 6`),
+		waitJS(`document.querySelector('[data-testid=map-source]')?.dataset.source === 'dependencies'`),
 		eval(&edgeLabels, `[...document.querySelectorAll('[data-testid=edge] text')].map(e => e.textContent).sort().join(',')`),
 		screenshot(t, dir, "4-map"),
 		click(`[data-testid=node][data-service=payment]`),
@@ -299,7 +357,101 @@ func TestBrowserScenario(t *testing.T) {
 			t.Errorf("compare rows %q lack %q", rowsState, want)
 		}
 	}
+	// The real app has no span-metrics API yet: the Services page says so
+	// instead of failing.
+	var svcText string
+	run(t, ctx, "services page without metrics",
+		click(`.nav a[href="/services"]`),
+		waitJS(`location.pathname === '/services'`),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=services-unavailable]`)),
+		text(&svcText, `[data-testid=services-unavailable]`),
+		screenshot(t, dir, "7-services-unavailable"),
+	)
+	if !strings.Contains(svcText, "Service metrics are not available") || !strings.Contains(svcText, "/api/clew/metrics/services") {
+		t.Errorf("services empty state: %q", svcText)
+	}
 	t.Logf("artifacts in %s", dir)
+}
+
+// TestBrowserServicesPage drives the Services page and the service-graph map
+// over the span-metrics contract, served by metricsStandIn in front of the
+// real app (which also answers the trace searches the page links to).
+func TestBrowserServicesPage(t *testing.T) {
+	now := time.Now()
+	app := newTestApp(t, checkoutTrace(checkoutID, now.Add(-10*time.Minute), false), checkoutTrace(checkoutSlowID, now.Add(-5*time.Minute), true))
+	m := newMetricsStandIn(t, app)
+	ctx := newBrowser(t)
+	dir := artifactDir(t)
+	var order, detail, slow, failed string
+	var charts int
+	run(t, ctx, "services table",
+		chromedp.Navigate(m.URL+"/services"),
+		waitJS(`document.querySelectorAll('[data-testid=service-row]').length === 5`),
+		eval(&order, `[...document.querySelectorAll('[data-testid=service-row]')].map(r => r.dataset.service).join(',')`),
+		screenshot(t, dir, "8-services"),
+	)
+	// Default order: highest rate first.
+	if order != "cart,api-gateway,payment,web-frontend,inventory" {
+		t.Errorf("services by rate = %s", order)
+	}
+	run(t, ctx, "sort by p95",
+		click(`[data-testid=services-table] th[data-sort=p95Ms]`),
+		waitJS(`document.querySelector('[data-testid=service-row]').dataset.service === 'web-frontend'`),
+		eval(&order, `[...document.querySelectorAll('[data-testid=service-row]')].map(r => r.dataset.service).join(',')`),
+		click(`[data-testid=services-table] th[data-sort=p95Ms]`),
+		waitJS(`document.querySelector('[data-testid=service-row]').dataset.service === 'cart'`),
+	)
+	if order != "web-frontend,api-gateway,payment,inventory,cart" {
+		t.Errorf("services by p95 descending = %s", order)
+	}
+	run(t, ctx, "service detail",
+		click(`[data-testid=service-row][data-service=payment]`),
+		waitJS(`location.search === '?service=payment' && document.querySelectorAll('[data-testid=operation-row]').length === 2 && document.querySelectorAll('[data-testid=chart] path').length === 6`),
+		text(&detail, `[data-testid=service-detail]`),
+		eval(&charts, `document.querySelectorAll('[data-testid=chart]').length`),
+		eval(&slow, `document.querySelector('[data-testid=operation-row][data-operation=Charge] [data-testid=slow-traces]').getAttribute('href')`),
+		eval(&failed, `document.querySelector('[data-testid=operation-row][data-operation=Charge] [data-testid=failed-traces]').getAttribute('href')`),
+		screenshot(t, dir, "9-service-detail"),
+	)
+	for _, want := range []string{"payment", "Charge", "Refund", "7.0%", "413ms", "8.4%", "Rate", "Errors", "p95 duration"} {
+		if !strings.Contains(detail, want) {
+			t.Errorf("service detail lacks %q:\n%s", want, detail)
+		}
+	}
+	if charts != 3 {
+		t.Errorf("%d charts, want rate, errors and p95", charts)
+	}
+	if slow != "/search?service=payment&operation=Charge&minDuration=412500us&sort=longest" {
+		t.Errorf("slow traces link %s", slow)
+	}
+	if failed != "/search?service=payment&operation=Charge&tags=error%3Dtrue" {
+		t.Errorf("failed traces link %s", failed)
+	}
+	// The failed-traces link runs a real search: both checkouts fail in Charge.
+	run(t, ctx, "failed traces",
+		click(`[data-testid=operation-row][data-operation=Charge] [data-testid=failed-traces]`),
+		waitJS(`location.pathname === '/search' && document.querySelectorAll('[data-testid=result]').length === 2`),
+	)
+	reqs := m.requests()
+	for _, want := range []string{"/api/clew/metrics/services?start=", "/api/clew/metrics/operations?service=payment&start=", "/api/clew/metrics/timeseries?service=payment&start=", "step=60s"} {
+		if !strings.Contains(reqs, want) {
+			t.Errorf("metrics requests lack %q:\n%s", want, reqs)
+		}
+	}
+
+	// The map uses the service graph: labels with error rate and p95, and
+	// postgres as a virtual node that is not a link.
+	var labels string
+	run(t, ctx, "service graph map",
+		chromedp.Navigate(m.URL+"/map"),
+		waitJS(`document.querySelector('[data-testid=map-source]')?.dataset.source === 'servicegraph' && document.querySelectorAll('[data-testid=node]').length === 6`),
+		eval(&labels, `[...document.querySelectorAll('[data-testid=edge]')].map(e => [...e.querySelectorAll('text')].map(x => x.textContent).join(' / ')).sort().join('|')`),
+		eval(&charts, `document.querySelectorAll('[data-testid=node][data-virtual=true]').length`),
+		screenshot(t, dir, "10-map-servicegraph"),
+	)
+	if charts != 1 || !strings.Contains(labels, "3600 calls / 7.0% err · p95 413ms") || !strings.Contains(labels, "7200 calls / 0% err · p95 9ms") {
+		t.Errorf("service graph: %d virtual nodes, edge labels %s", charts, labels)
+	}
 }
 
 func TestBrowserEmptyState(t *testing.T) {

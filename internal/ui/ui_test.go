@@ -10,7 +10,7 @@ import (
 
 func TestHandlerRoutes(t *testing.T) {
 	h := Handler()
-	for _, path := range []string{"/", "/search?service=x", "/trace/abc", "/map", "/compare?a=1&b=2", "/unknown/page"} {
+	for _, path := range []string{"/", "/search?service=x", "/trace/abc", "/services?service=x", "/map", "/compare?a=1&b=2", "/unknown/page"} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `<div id="app">`) {
@@ -27,6 +27,7 @@ func TestHandlerAssets(t *testing.T) {
 	defer srv.Close()
 	for path, ct := range map[string]string{
 		"/assets/js/app.mjs":              "text/javascript",
+		"/assets/js/services.mjs":         "text/javascript",
 		"/assets/vendor/preact.mjs":       "text/javascript",
 		"/assets/vendor/preact-hooks.mjs": "text/javascript",
 		"/assets/vendor/htm.mjs":          "text/javascript",

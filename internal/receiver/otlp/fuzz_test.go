@@ -10,24 +10,27 @@ import (
 )
 
 // FuzzHTTPTraces feeds arbitrary bodies, content types and gzip flags to the
-// HTTP handler: it must never panic and must answer only documented statuses.
+// HTTP handler, on /v1/traces, /v1/logs and /v1/metrics (picked by signal): it must never panic and must answer only documented statuses.
 func FuzzHTTPTraces(f *testing.F) {
 	for _, fx := range httpFixtures {
 		b := readFixture(f, fx.file)
-		f.Add(b, fx.contentType, fx.gzip)
+		f.Add(b, fx.contentType, fx.gzip, uint8(0))
 		if !fx.gzip && len(b) > 10 {
-			f.Add(b[:len(b)/2], fx.contentType, false)
+			f.Add(b[:len(b)/2], fx.contentType, false, uint8(0))
 		}
 	}
-	f.Add(readFixture(f, "node-otlp-grpc.grpc")[5:], "application/x-protobuf", false)
-	f.Add([]byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz"}]}]}]}`), "application/json", false)
-	f.Add([]byte{}, "text/plain", false)
-	f.Add([]byte("\x1f\x8b"), "application/json; charset=utf-8", true)
+	f.Add(readFixture(f, "node-otlp-grpc.grpc")[5:], "application/x-protobuf", false, uint8(0))
+	f.Add([]byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz"}]}]}]}`), "application/json", false, uint8(0))
+	f.Add([]byte{}, "text/plain", false, uint8(0))
+	f.Add([]byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"x"},"traceId":"0102"}]}]}]}`), "application/json", false, uint8(1))
+	f.Add([]byte(`{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"m","gauge":{"dataPoints":[{"asInt":"1"}]}}]}]}]}`), "application/json", false, uint8(2))
+	f.Add([]byte("\x1f\x8b"), "application/json; charset=utf-8", true, uint8(0))
 
 	allowed := map[int]bool{200: true, 400: true, 413: true, 415: true, 503: true}
 	s := &sink{}
 	r, _ := newTestReceiver(f, Config{MaxRequestBytes: 1 << 20}, s, nil)
-	f.Fuzz(func(t *testing.T, body []byte, contentType string, gzipped bool) {
+	f.Fuzz(func(t *testing.T, body []byte, contentType string, gzipped bool, signal uint8) {
+		path := [...]string{"/v1/traces", "/v1/logs", "/v1/metrics"}[signal%3]
 		// A hang is a bug too; panicking in the watchdog crashes the fuzz
 		// worker, so the engine saves the input (a t.Fatal could not fire
 		// from a stuck handler).
@@ -48,7 +51,7 @@ func FuzzHTTPTraces(f *testing.F) {
 			}
 			hdr["Content-Encoding"] = "gzip"
 		}
-		req := newRequest(http.MethodPost, "/v1/traces", "", body, hdr)
+		req := newRequest(http.MethodPost, path, "", body, hdr)
 		req.Header.Set("Content-Type", contentType)
 		rec := serve(r, req)
 		if !allowed[rec.Code] {

@@ -448,6 +448,13 @@ func (sc *scanner) dedicatedBits(ctx context.Context, chunks []parquet.ColumnChu
 // attrBits ORs into sc.bits the conditions that a repeated key/value column
 // pair satisfies per row.
 func (sc *scanner) attrBits(ctx context.Context, keyChunk, valChunk parquet.ColumnChunk, maxDef, rows int) error {
+	// The dictionary alone (first page) usually rules the pair out: then
+	// neither column's data pages are read.
+	if d, err := readDictionary(keyChunk); err != nil {
+		return err
+	} else if d != nil && !slices.ContainsFunc(sc.attrs, func(a attrPred) bool { return (&column{dict: d}).dictIndex(a.key) >= 0 }) {
+		return nil
+	}
 	keys, err := readColumn(ctx, keyChunk)
 	if err != nil {
 		return err
@@ -546,6 +553,22 @@ type column struct {
 	data     []byte   // plain byte arrays: concatenated values
 	offsets  []uint32 // plain byte arrays: len(values)+1 offsets
 	fixed    int      // fixed-length byte arrays: value size
+}
+
+// readDictionary returns the chunk's dictionary, or nil if it has none
+// (or the chunk is empty). Only the first page is read.
+func readDictionary(chunk parquet.ColumnChunk) (parquet.Dictionary, error) {
+	pages := chunk.Pages()
+	defer pages.Close()
+	p, err := pages.ReadPage()
+	if errors.Is(err, io.EOF) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer parquet.Release(p)
+	return p.Dictionary(), nil
 }
 
 func readColumn(ctx context.Context, chunk parquet.ColumnChunk) (*column, error) {

@@ -155,6 +155,8 @@ func Write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []E
 		}
 	}
 	w.pw = parquet.NewGenericWriter[spanRow](&w.data, opts...)
+	w.start()
+	defer w.stop()
 	traces := 0
 	for i := 0; i < len(keys); {
 		if i&0xffff == 0 {
@@ -239,6 +241,12 @@ type blockWriter struct {
 	started                    bool
 	parentPos                  map[model.SpanID]int32
 	dedSlot                    map[string]int
+
+	// Encoder goroutine (see start).
+	jobs   chan writeJob
+	free   chan []spanRow
+	done   chan struct{}
+	encErr error // set by the encoder goroutine; read after done
 }
 
 // chooseDedicated picks the span attribute keys that get their own
@@ -455,21 +463,63 @@ func (w *blockWriter) observe(s *model.Span, res *model.Resource) {
 	ops[OperationInfo{Name: s.Name, Kind: int(s.Kind)}] = struct{}{}
 }
 
-func (w *blockWriter) writeBatch() error {
-	if _, err := w.pw.Write(w.batch); err != nil {
-		return fmt.Errorf("write block: parquet: %w", err)
+// The Parquet encoder runs in its own goroutine, fed batches of rows, so
+// that building rows (addTrace) and encoding/compressing them (parquet-go)
+// use two cores. Two batch buffers alternate; each keeps its rows' slices
+// for reuse.
+type writeJob struct {
+	rows  []spanRow
+	flush bool // end the row group after rows
+}
+
+func (w *blockWriter) start() {
+	w.jobs = make(chan writeJob, 1)
+	w.free = make(chan []spanRow, 1)
+	w.free <- make([]spanRow, 0, writeBatch)
+	w.done = make(chan struct{})
+	// The goroutine gets its channels as arguments: stop clears w.jobs,
+	// possibly before the goroutine has run at all.
+	go func(jobs <-chan writeJob, free chan<- []spanRow, done chan<- struct{}) {
+		defer close(done)
+		for j := range jobs {
+			if w.encErr == nil && len(j.rows) > 0 {
+				if _, err := w.pw.Write(j.rows); err != nil {
+					w.encErr = fmt.Errorf("write block: parquet: %w", err)
+				}
+			}
+			if w.encErr == nil && j.flush {
+				if err := w.pw.Flush(); err != nil {
+					w.encErr = fmt.Errorf("write block: parquet: %w", err)
+				}
+			}
+			free <- j.rows[:0]
+		}
+	}(w.jobs, w.free, w.done)
+}
+
+// stop ends the encoder goroutine and returns its first error. It may be
+// called more than once.
+func (w *blockWriter) stop() error {
+	if w.jobs != nil {
+		close(w.jobs)
+		w.jobs = nil
+		<-w.done
 	}
-	w.batch = w.batch[:0] // rows keep their slices for reuse
+	return w.encErr
+}
+
+func (w *blockWriter) send(flush bool) {
+	w.jobs <- writeJob{rows: w.batch, flush: flush}
+	w.batch = <-w.free
+}
+
+func (w *blockWriter) writeBatch() error {
+	w.send(false)
 	return nil
 }
 
 func (w *blockWriter) flushRowGroup() error {
-	if err := w.writeBatch(); err != nil {
-		return err
-	}
-	if err := w.pw.Flush(); err != nil {
-		return fmt.Errorf("write block: parquet: %w", err)
-	}
+	w.send(true)
 	w.ix.rowGroups = append(w.ix.rowGroups, w.rg)
 	w.rg = rowGroupStats{}
 	w.rgStart = w.row
@@ -478,6 +528,9 @@ func (w *blockWriter) flushRowGroup() error {
 
 func (w *blockWriter) finish() error {
 	if err := w.flushRowGroup(); err != nil {
+		return err
+	}
+	if err := w.stop(); err != nil {
 		return err
 	}
 	if err := w.pw.Close(); err != nil {

@@ -6,6 +6,7 @@ import { SearchPage } from './search.mjs';
 import { TracePage } from './trace.mjs';
 import { MapPage } from './map.mjs';
 import { ComparePage } from './compare.mjs';
+import { ServicesPage } from './services.mjs';
 
 function useLocation() {
   const [loc, setLoc] = useState(() => ({ path: location.pathname, search: location.search }));
@@ -28,6 +29,7 @@ function route(loc) {
   switch (loc.path.replace(/\/+$/, '') || '/') {
     case '/':
     case '/search': return { name: 'search', el: html`<${SearchPage} params=${params} />` };
+    case '/services': return { name: 'services', el: html`<${ServicesPage} params=${params} />` };
     case '/map': return { name: 'map', el: html`<${MapPage} params=${params} />` };
     case '/compare': return { name: 'compare', el: html`<${ComparePage} params=${params} />` };
   }
@@ -62,7 +64,7 @@ function App() {
   const loc = useLocation();
   const r = route(loc);
   useEffect(() => {
-    document.title = { search: 'Search · Clew', trace: 'Trace · Clew', map: 'Service map · Clew', compare: 'Compare · Clew' }[r.name] || 'Clew';
+    document.title = { search: 'Search · Clew', trace: 'Trace · Clew', services: 'Services · Clew', map: 'Service map · Clew', compare: 'Compare · Clew' }[r.name] || 'Clew';
   }, [r.name]);
   const nav = (href, name, label) => html`<a href=${href} class=${r.name === name ? 'active' : ''} aria-current=${r.name === name ? 'page' : undefined}>${label}</a>`;
   return html`
@@ -70,6 +72,7 @@ function App() {
       <a class="brand" href="/search"><img src="/assets/favicon.svg" alt="" />Clew</a>
       <nav class="nav">
         ${nav('/search', 'search', 'Search')}
+        ${nav('/services', 'services', 'Services')}
         ${nav('/map', 'map', 'Service map')}
         ${nav('/compare', 'compare', 'Compare')}
       </nav>

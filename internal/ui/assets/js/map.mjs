@@ -1,7 +1,10 @@
-// Service map: services as boxes in columns by call depth, edges labelled
-// with call counts, from GET /api/dependencies.
+// Service map: services as boxes in columns by call depth. Edges come from
+// Clew's service graph (GET /api/clew/servicegraph: calls, error rate, p95,
+// virtual nodes such as databases) and, where the server has none (404),
+// from Jaeger's GET /api/dependencies (call counts).
 import { useState, useEffect, useMemo } from '../vendor/preact-hooks.mjs';
 import { html, navigate, getJSON, serviceColor } from './lib.mjs';
+import { fmtMs, fmtPct } from './services.mjs';
 import { NoTraces } from './search.mjs';
 
 const LOOKBACKS = [['1h', 'Last hour', 3600e3], ['6h', 'Last 6 hours', 6 * 3600e3], ['24h', 'Last 24 hours', 24 * 3600e3],
@@ -67,13 +70,21 @@ export function MapPage({ params }) {
     const ac = new AbortController();
     const ms = (LOOKBACKS.find(l => l[0] === lb) || LOOKBACKS[2])[2];
     setState(s => ({ ...s, loading: true }));
-    Promise.all([
-      getJSON(`/api/dependencies?endTs=${Date.now()}&lookback=${ms}`, ac.signal),
-      getJSON('/api/services', ac.signal),
-    ]).then(([d, s]) => setState({
+    const end = Date.now();
+    const deps = () => getJSON(`/api/dependencies?endTs=${end}&lookback=${ms}`, ac.signal).then(d => ({
+      source: 'dependencies', virtual: new Set(),
       deps: (d.data || []).map(x => ({ parent: x.parent, child: x.child, callCount: x.callCount || 0, errorCount: x.errorCount || 0 })),
-      services: s.data || [],
-    })).catch(e => { if (e.name !== 'AbortError') setState({ error: e.message }); });
+    }));
+    const graph = getJSON(`/api/clew/servicegraph?start=${(end - ms) * 1000}&end=${end * 1000}`, ac.signal).then(g => ({
+      source: 'servicegraph',
+      virtual: new Set((g.nodes || []).filter(n => n.virtual).map(n => n.name)),
+      nodes: (g.nodes || []).map(n => n.name),
+      deps: (g.edges || []).map(x => ({ parent: x.client, child: x.server, callCount: x.calls || 0, errorCount: x.errors || 0,
+        errorRate: x.errorRate, p50Ms: x.p50Ms, p95Ms: x.p95Ms, connectionType: x.connectionType || '' })),
+    }), e => (e.status === 404 ? deps() : Promise.reject(e)));
+    Promise.all([graph, getJSON('/api/services', ac.signal)])
+      .then(([g, s]) => setState({ ...g, services: [...new Set([...(s.data || []), ...(g.nodes || [])])] }))
+      .catch(e => { if (e.name !== 'AbortError') setState({ error: e.message }); });
     return () => ac.abort();
   }, [lb]);
   const g = useMemo(() => state.deps ? layout(state.deps, state.services) : null, [state.deps, state.services]);
@@ -81,7 +92,12 @@ export function MapPage({ params }) {
   const tools = html`<div class="maptools"><b>Service map</b>
     <select value=${lb} aria-label="Time range" onChange=${e => navigate(`/map?lookback=${e.target.value}`, { replace: true })}>
       ${LOOKBACKS.map(([v, l]) => html`<option value=${v}>${l}</option>`)}</select>
-    <span class="muted">Click a service to search its traces. Edge labels are call counts.</span></div>`;
+    <span class="muted">Click a service to search its traces. ${state.source === 'servicegraph'
+      ? 'Edge labels: calls, error rate and p95 latency; dashed boxes are uninstrumented peers (databases, external services).'
+      : 'Edge labels are call counts.'}</span>
+    ${state.source && html`<span class="spacer"></span><span class="muted" data-testid="map-source" data-source=${state.source}
+      title=${state.source === 'servicegraph' ? 'From Clew\'s span metrics (/api/clew/servicegraph)' : 'From trace dependencies (/api/dependencies); this server has no service graph'}>
+      source: ${state.source === 'servicegraph' ? 'service graph' : 'dependencies'}</span>`}</div>`;
   if (state.error) return html`<div class="page map">${tools}<div class="error-box" role="alert" style="margin:16px">${state.error}</div></div>`;
   if (!g) return html`<div class="page map">${tools}<div class="loading">Loading…</div></div>`;
   if (!g.pos.size) return html`<div class="page map">${tools}<div style="padding:16px"><${NoTraces} /></div></div>`;
@@ -113,12 +129,24 @@ export function MapPage({ params }) {
         const w = 1.2 + 3.5 * Math.sqrt(d.callCount / maxCalls);
         return html`<g class="edge ${d.errorCount ? 'err' : ''}" data-testid="edge">
           <path d=${path} stroke-width=${w} marker-end="url(#arrow)" />
-          <text x=${lx} y=${ly} text-anchor="middle">${d.callCount}${d.errorCount ? ` (${d.errorCount} err)` : ''}</text>
-          <title>${d.parent} → ${d.child}: ${d.callCount} calls${d.errorCount ? `, ${d.errorCount} failed` : ''}</title></g>`;
+          ${d.p95Ms !== undefined
+            ? html`<text x=${lx} y=${ly - 12} text-anchor="middle">${d.callCount} calls</text>
+              <text x=${lx} y=${ly + 1} text-anchor="middle" class="sub ${d.errorCount ? 'errl' : ''}">${fmtPct(d.errorRate)} err · p95 ${fmtMs(d.p95Ms)}</text>`
+            : html`<text x=${lx} y=${ly} text-anchor="middle">${d.callCount}${d.errorCount ? ` (${d.errorCount} err)` : ''}</text>`}
+          <title>${d.parent} → ${d.child}${d.connectionType ? ` (${d.connectionType})` : ''}: ${d.callCount} calls${d.errorCount ? `, ${d.errorCount} failed` : ''}${d.p95Ms !== undefined ? `, p50 ${fmtMs(d.p50Ms)}, p95 ${fmtMs(d.p95Ms)}` : ''}</title></g>`;
       })}
       ${[...pos].map(([n, p]) => {
         const outCalls = state.deps.filter(d => d.parent === n).reduce((s, d) => s + d.callCount, 0);
         const inCalls = state.deps.filter(d => d.child === n).reduce((s, d) => s + d.callCount, 0);
+        if (state.virtual.has(n)) {
+          // An uninstrumented peer (database, queue, external API) seen
+          // only from its callers' client spans: nothing to search.
+          return html`<g class="node virtual" transform="translate(${p.x},${p.y})" data-testid="node" data-service=${n} data-virtual="true">
+            <rect width=${NW} height=${NH} rx="18" />
+            <text x="16" y="20">${n.length > 22 ? n.slice(0, 21) + '…' : n}</text>
+            <text class="sub" x="16" y="36">not instrumented · ${inCalls} in</text>
+            <title>${n}: seen only from its callers' client spans</title></g>`;
+        }
         const go = () => navigate(`/search?service=${encodeURIComponent(n)}`);
         return html`<g class="node" transform="translate(${p.x},${p.y})" tabindex="0" role="link" aria-label="Search traces of ${n}"
             data-testid="node" data-service=${n} onClick=${go} onKeyDown=${e => { if (e.key === 'Enter') go(); }}>

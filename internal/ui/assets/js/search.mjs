@@ -1,7 +1,7 @@
 // Search page: the form (mirrored in the URL so searches can be shared),
 // a duration-over-time scatter plot and the result list.
 import { useState, useEffect, useMemo } from '../vendor/preact-hooks.mjs';
-import { html, navigate, getJSON, fmtDuration, fmtTime, fmtAgo, parseDuration, serviceColor, niceTicks } from './lib.mjs';
+import { html, navigate, getJSON, fmtDuration, fmtTime, fmtAgo, parseDuration, serviceColor, niceTicks, normID } from './lib.mjs';
 import { summarize } from './tracemodel.mjs';
 
 const LOOKBACKS = [['15m', 'Last 15 minutes', 15 * 60e6], ['1h', 'Last hour', 3600e6], ['6h', 'Last 6 hours', 6 * 3600e6],
@@ -64,6 +64,7 @@ export function SearchPage({ params }) {
   const [form, setForm] = useState(() => formFromParams(params));
   const [state, setState] = useState({ loading: false, error: null, results: null });
   const [selected, setSelected] = useState([]);
+  const [logCounts, setLogCounts] = useState(null);
   const sort = params.get('sort') || 'recent';
   const paramKey = params.toString();
 
@@ -104,6 +105,18 @@ export function SearchPage({ params }) {
       .catch(e => { if (e.name !== 'AbortError') setState({ loading: false, error: e.message, results: null }); });
     return () => ac.abort();
   }, [paramKey]);
+
+  // Log lines per trace: one request for the whole page; without it the
+  // results simply show no counts.
+  useEffect(() => {
+    setLogCounts(null);
+    if (!state.results || !state.results.length) return;
+    const ac = new AbortController();
+    const q = new URLSearchParams();
+    for (const r of state.results.slice(0, 1000)) q.append('traceID', r.traceID);
+    getJSON(`/api/clew/logs/count?${q}`, ac.signal).then(b => setLogCounts(b.counts || {})).catch(() => {});
+    return () => ac.abort();
+  }, [state.results]);
 
   const set = k => e => setForm({ ...form, [k]: e.target.value, ...(k === 'service' ? { operation: '' } : {}) });
   const submit = e => {
@@ -190,13 +203,13 @@ export function SearchPage({ params }) {
         ${results.length ? html`
           <${Scatter} results=${results} />
           <div data-testid="results">${results.map(r => html`<${ResultItem} key=${r.traceID} r=${r} max=${Math.max(...results.map(x => x.duration))}
-              checked=${selected.includes(r.traceID)} onCheck=${() => toggleSel(r.traceID)} />`)}</div>` :
+              checked=${selected.includes(r.traceID)} onCheck=${() => toggleSel(r.traceID)} logs=${logCounts ? logCounts[normID(r.traceID)] : undefined} />`)}</div>` :
           html`<div class="card empty"><h2>No traces match</h2><p>Widen the time range, drop a tag filter, or pick another service.</p></div>`}`}
     </section>
   </div></div>`;
 }
 
-function ResultItem({ r, max, checked, onCheck }) {
+function ResultItem({ r, max, checked, onCheck, logs }) {
   const open = () => navigate(`/trace/${r.traceID}`);
   return html`<div class="card result" onClick=${open} data-testid="result" data-trace-id=${r.traceID}>
     <input type="checkbox" checked=${checked} onClick=${e => { e.stopPropagation(); onCheck(); }} aria-label="Select for compare" />
@@ -214,6 +227,11 @@ function ResultItem({ r, max, checked, onCheck }) {
     <div></div>
     <div class="meta">
       <span class="badge muted">${r.spanCount} span${r.spanCount === 1 ? '' : 's'}</span>
+      ${logs !== undefined && html`<a class="badge ${logs ? 'logs' : 'muted'}" data-testid="log-count" data-count=${logs} href="/trace/${r.traceID}?tab=logs"
+        title="${logs} log line${logs === 1 ? '' : 's'} carry this trace's ID" onClick=${e => {
+          e.stopPropagation();
+          if (!(e.metaKey || e.ctrlKey || e.shiftKey || e.altKey || e.button)) { e.preventDefault(); navigate(`/trace/${r.traceID}?tab=logs`); }
+        }}>${logs} log${logs === 1 ? '' : 's'}</a>`}
       ${r.services.map(s => html`<span class="svc" title="${s.count} spans${s.errors ? `, ${s.errors} errors` : ''}"><i style="background:${serviceColor(s.name)}"></i>${s.name} (${s.count})${s.errors ? html` <b class="err-text">!</b>` : ''}</span>`)}
     </div>
     <div class="when" title=${fmtTime(r.start)}>${fmtAgo(r.start)}<br />${fmtTime(r.start).slice(11)}</div>

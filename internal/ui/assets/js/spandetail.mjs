@@ -1,6 +1,6 @@
 // The span detail panel of the trace view.
 import { useState } from '../vendor/preact-hooks.mjs';
-import { html, fmtDuration, fmtTime, copyText, serviceColor, tagValue } from './lib.mjs';
+import { html, fmtDuration, fmtTime, copyText, serviceColor, tagValue, sevClass, sevLabel } from './lib.mjs';
 
 function CopyButton({ text, label }) {
   const [done, setDone] = useState(false);
@@ -41,7 +41,7 @@ function Event({ log, span }) {
   </div>`;
 }
 
-export function SpanDetail({ span, trace, analysis, onClose }) {
+export function SpanDetail({ span, trace, analysis, logs, onClose }) {
   const crit = analysis?.criticalTime?.[span.spanID];
   const self = analysis?.selfTime?.[span.spanID];
   const gaps = analysis ? analysis.gaps.filter(g => g.spanID === span.spanID) : [];
@@ -76,6 +76,12 @@ export function SpanDetail({ span, trace, analysis, onClose }) {
     <h3>Resource</h3><${KV} tags=${[{ key: 'service.name', value: span.service }, ...span.processTags.filter(t => t.key !== 'service.name')]} testid="resource" />
     <h3>Events (${span.logs.length})</h3>
     ${span.logs.length ? span.logs.map(l => html`<${Event} log=${l} span=${span} />`) : html`<div class="muted">none</div>`}
+    <h3>Logs (${logs ? logs.length : 0})</h3>
+    ${logs && logs.length ? html`<div data-testid="span-logs">${logs.map(l => html`<div class="slog sev-${sevClass(l.severityNumber)}">
+        <div class="ehead"><span class="sev sev-${sevClass(l.severityNumber)}">${sevLabel(l)}</span><span class="muted">+${fmtDuration(l.t - span.start)}</span></div>
+        <div class="logmsg">${l.body}</div>
+        ${Object.keys(l.attributes).length > 0 && html`<${KV} tags=${Object.entries(l.attributes).map(([key, value]) => ({ key, value }))} />`}
+      </div>`)}</div>` : html`<div class="muted">none</div>`}
     <h3>Links (${span.links.length})</h3>
     ${span.links.length ? html`<table class="kv" data-testid="links"><tbody>${span.links.map(l => html`<tr>
         <td>${l.refType === 'FOLLOWS_FROM' ? 'follows from' : l.refType === 'CHILD_OF' ? 'child of' : l.refType}</td>

@@ -1,12 +1,16 @@
-// Trace view: header, minimap, virtualised waterfall with critical path and
-// gaps, find-in-trace and the span detail panel.
+// Trace view: header, minimap, virtualised waterfall with critical path,
+// gaps and the trace's log lines inline, a Logs tab, find-in-trace and the
+// span detail panel.
 import { useState, useEffect, useMemo, useRef, useLayoutEffect, useCallback } from '../vendor/preact-hooks.mjs';
-import { html, getJSON, fmtDuration, fmtTime, serviceColor, niceTicks, copyText } from './lib.mjs';
+import { html, getJSON, fmtDuration, fmtTime, serviceColor, niceTicks, copyText, normLogs, normID, sevClass, sevLabel } from './lib.mjs';
 import { buildTrace, visibleRows, spanMatches } from './tracemodel.mjs';
 import { SpanDetail } from './spandetail.mjs';
 
 const ROW_H = 26;
 const OVERSCAN = 12;
+// Log lines are shown inline by default when a trace has at most this many.
+const INLINE_LOGS_MAX = 200;
+export const LOGS_LIMIT = 1000;
 
 export function TracePage({ id, params }) {
   const [data, setData] = useState({ loading: true });
@@ -18,12 +22,16 @@ export function TracePage({ id, params }) {
       getJSON(`/api/traces/${encodeURIComponent(id)}`, ac.signal),
       // The analysis is an extra; the waterfall works without it.
       getJSON(`/api/clew/traces/${encodeURIComponent(id)}/analysis`, ac.signal).catch(e => (e.name === 'AbortError' ? Promise.reject(e) : { failed: e.message })),
-    ]).then(([body, analysis]) => {
+      // So are the trace's logs.
+      getJSON(`/api/clew/logs?traceID=${encodeURIComponent(id)}&limit=${LOGS_LIMIT}`, ac.signal).catch(e => (e.name === 'AbortError' ? Promise.reject(e) : { failed: e.message })),
+    ]).then(([body, analysis, logs]) => {
       const jt = body.data?.[0];
       if (!jt || !jt.spans?.length) { setData({ error: 'Trace not found.', notFound: true }); return; }
       const fetched = performance.now();
       const trace = buildTrace(jt);
-      setData({ trace, analysis: analysis.failed ? null : analysis, analysisError: analysis.failed, timing: { fetch: fetched - t0.current, build: performance.now() - fetched } });
+      setData({ trace, analysis: analysis.failed ? null : analysis, analysisError: analysis.failed,
+        logs: logs.failed ? null : normLogs(logs.logs), logsError: logs.failed,
+        timing: { fetch: fetched - t0.current, build: performance.now() - fetched } });
     }).catch(e => {
       if (e.name === 'AbortError') return;
       setData({ error: e.status === 404 ? `Trace ${id} not found.` : e.message, notFound: e.status === 404 });
@@ -34,7 +42,8 @@ export function TracePage({ id, params }) {
   if (data.loading) return html`<div class="page"><div class="loading">Loading trace ${id}…</div></div>`;
   if (data.error) return html`<div class="page"><div class="card empty" data-testid="trace-error"><h2>${data.notFound ? 'Trace not found' : 'Cannot load trace'}</h2>
     <p>${data.error}</p><p><a href="/search">Back to search</a></p></div></div>`;
-  return html`<${TraceView} trace=${data.trace} analysis=${data.analysis} analysisError=${data.analysisError} timing=${data.timing} t0=${t0.current} params=${params} />`;
+  return html`<${TraceView} trace=${data.trace} analysis=${data.analysis} analysisError=${data.analysisError} logs=${data.logs} logsError=${data.logsError}
+    timing=${data.timing} t0=${t0.current} params=${params} />`;
 }
 
 function index(analysis) {
@@ -46,7 +55,20 @@ function index(analysis) {
   return { crit, gaps };
 }
 
-function TraceView({ trace, analysis, analysisError, timing, t0, params }) {
+// indexLogs groups log lines by the span they were written under (span IDs
+// normalised to 16 digits); lines with no span of this trace are "other".
+function indexLogs(trace, logs) {
+  const bySpan = new Map(), other = [];
+  const known = new Set(trace.spans.map(s => normID(s.spanID, 16)));
+  for (const l of logs || []) {
+    if (l.spanId && known.has(l.spanId)) (bySpan.get(l.spanId) || bySpan.set(l.spanId, []).get(l.spanId)).push(l);
+    else other.push(l);
+  }
+  for (const list of bySpan.values()) list.sort((a, b) => a.t - b.t);
+  return { bySpan, other, of: s => bySpan.get(normID(s.spanID, 16)) };
+}
+
+function TraceView({ trace, analysis, analysisError, logs, logsError, timing, t0, params }) {
   const [collapsed, setCollapsed] = useState(() => new Set());
   const [selected, setSelected] = useState(() => params.get('span') || null);
   const [view, setView] = useState([0, 1]); // visible fraction of the trace
@@ -56,11 +78,29 @@ function TraceView({ trace, analysis, analysisError, timing, t0, params }) {
   const [showGaps, setShowGaps] = useState(true);
   const [scrollTop, setScrollTop] = useState(0);
   const [viewportH, setViewportH] = useState(600);
+  const [tab, setTab] = useState(() => params.get('tab') === 'logs' ? 'logs' : 'timeline');
+  const logIdx = useMemo(() => indexLogs(trace, logs), [trace, logs]);
+  // Spans whose log lines are shown inline under them.
+  const [logsOpen, setLogsOpen] = useState(() => new Set(logs && logs.length <= INLINE_LOGS_MAX ? logIdx.bySpan.keys() : []));
   const rowsRef = useRef(null);
   const findRef = useRef(null);
   const marks = useMemo(() => index(analysis), [analysis]);
   const rows = useMemo(() => visibleRows(trace, collapsed), [trace, collapsed]);
   const rowIndex = useMemo(() => new Map(rows.map((s, i) => [s.spanID, i])), [rows]);
+  // What the waterfall draws: span rows, each followed by its log lines when
+  // they are open. Keyboard navigation moves over spans only.
+  const items = useMemo(() => {
+    if (!logsOpen.size) return rows;
+    const out = [];
+    for (const s of rows) {
+      out.push(s);
+      const ls = logsOpen.has(normID(s.spanID, 16)) && logIdx.of(s);
+      if (ls) for (const l of ls) out.push({ log: l, span: s });
+    }
+    return out;
+  }, [rows, logsOpen, logIdx]);
+  const itemsRef = useRef(items);
+  itemsRef.current = items;
   const matches = useMemo(() => find.trim() ? trace.spans.filter(s => spanMatches(s, find.trim())) : [], [trace, find]);
   const matchSet = useMemo(() => new Set(matches.map(s => s.spanID)), [matches]);
   const sel = selected ? trace.byId.get(selected) : null;
@@ -81,13 +121,15 @@ function TraceView({ trace, analysis, analysisError, timing, t0, params }) {
     return () => ro.disconnect();
   }, []);
 
-  const scrollToSpan = useCallback((spanID, rowsNow) => {
+  // Reads the rows through a ref: after a state change (expand, tab) it runs
+  // in the next frame, once the new rows are rendered.
+  const scrollToSpan = useCallback(spanID => {
     const el = rowsRef.current;
-    const i = (rowsNow || rows).findIndex(s => s.spanID === spanID);
+    const i = itemsRef.current.findIndex(s => s.spanID === spanID);
     if (!el || i < 0) return;
     const top = i * ROW_H;
     if (top < el.scrollTop || top + ROW_H > el.scrollTop + el.clientHeight) el.scrollTop = Math.max(0, top - el.clientHeight / 3);
-  }, [rows]);
+  }, []);
 
   // Expands the ancestors of a span so it is visible, then selects it.
   const reveal = useCallback(span => {
@@ -97,16 +139,25 @@ function TraceView({ trace, analysis, analysisError, timing, t0, params }) {
     }
     if (next !== collapsed) setCollapsed(next);
     select(span.spanID);
-    requestAnimationFrame(() => scrollToSpan(span.spanID, visibleRows(trace, next)));
+    setTab('timeline');
+    // Rows are re-rendered by then; scroll to the span's row.
+    requestAnimationFrame(() => scrollToSpan(span.spanID));
   }, [collapsed, trace, scrollToSpan]);
 
-  const select = spanID => {
-    setSelected(spanID);
+  const setParam = (k, v) => {
     const p = new URLSearchParams(location.search);
-    if (spanID) p.set('span', spanID); else p.delete('span');
+    if (v) p.set(k, v); else p.delete(k);
     const qs = p.toString();
     history.replaceState(null, '', location.pathname + (qs ? `?${qs}` : ''));
   };
+  const select = spanID => { setSelected(spanID); setParam('span', spanID); };
+  useEffect(() => setParam('tab', tab === 'logs' ? 'logs' : null), [tab]);
+  const toggleLogs = span => {
+    const k = normID(span.spanID, 16), next = new Set(logsOpen);
+    if (next.has(k)) next.delete(k); else next.add(k);
+    setLogsOpen(next);
+  };
+  const allLogsOpen = logIdx.bySpan.size > 0 && logsOpen.size === logIdx.bySpan.size;
 
   // A deep link to a span reveals it once.
   useEffect(() => { if (sel) reveal(sel); }, []);
@@ -152,7 +203,7 @@ function TraceView({ trace, analysis, analysisError, timing, t0, params }) {
   const vDur = Math.max(1, (view[1] - view[0]) * trace.duration);
   const pct = t => 100 * (t - vStart) / vDur;
   const first = Math.max(0, Math.floor(scrollTop / ROW_H) - OVERSCAN);
-  const last = Math.min(rows.length, Math.ceil((scrollTop + viewportH) / ROW_H) + OVERSCAN);
+  const last = Math.min(items.length, Math.ceil((scrollTop + viewportH) / ROW_H) + OVERSCAN);
   const ticks = niceTicks(vStart - trace.start, vStart - trace.start + vDur, 6).filter(v => v >= vStart - trace.start && v <= vStart - trace.start + vDur);
   const root = trace.root;
   const download = () => {
@@ -176,6 +227,7 @@ function TraceView({ trace, analysis, analysisError, timing, t0, params }) {
         <div class="stat"><b data-testid="trace-spans">${trace.spans.length}</b><span>Spans</span></div>
         <div class="stat"><b class=${trace.errors ? 'err-text' : ''}>${trace.errors}</b><span>Errors</span></div>
         ${analysis && html`<div class="stat"><b>${analysis.gaps.length}</b><span>Gaps</span></div>`}
+        ${logs && html`<div class="stat"><b data-testid="trace-logs">${logs.length}${logs.length >= LOGS_LIMIT ? '+' : ''}</b><span>Logs</span></div>`}
         <div style="display:flex;gap:4px;flex-wrap:wrap;max-width:520px">${trace.services.map(s => html`<span class="svc"><i style="background:${serviceColor(s.name)}"></i>${s.name} ${s.count}</span>`)}</div>
       </div>
       <div class="toolbar">
@@ -188,6 +240,8 @@ function TraceView({ trace, analysis, analysisError, timing, t0, params }) {
         <button onClick=${collapseAll} data-testid="collapse-all">Collapse all</button>
         ${(view[0] > 0 || view[1] < 1) && html`<button onClick=${() => setView([0, 1])} data-testid="reset-zoom">Reset zoom</button>`}
         <div class="spacer"></div>
+        ${logs && logs.length > 0 && html`<label class="toggle" title="Show each span's log lines under it"><input type="checkbox" checked=${allLogsOpen} data-testid="logs-inline"
+          onChange=${e => setLogsOpen(new Set(e.target.checked ? logIdx.bySpan.keys() : []))} /><span class="legend"><span class="logm"></span>Logs inline</span></label>`}
         ${analysis ? html`
           <label class="toggle"><input type="checkbox" checked=${showCrit} onChange=${e => setShowCrit(e.target.checked)} /><span class="legend"><span class="crit"></span>Critical path</span></label>
           <label class="toggle"><input type="checkbox" checked=${showGaps} onChange=${e => setShowGaps(e.target.checked)} /><span class="legend"><span class="gap"></span>Gaps</span></label>`
@@ -196,15 +250,25 @@ function TraceView({ trace, analysis, analysisError, timing, t0, params }) {
         <button onClick=${download} data-testid="download">Download JSON</button>
       </div>
     </div>
+    <div class="tabs" role="tablist">
+      <button role="tab" aria-selected=${tab === 'timeline'} class=${tab === 'timeline' ? 'active' : ''} onClick=${() => setTab('timeline')} data-testid="tab-timeline">Timeline</button>
+      <button role="tab" aria-selected=${tab === 'logs'} class=${tab === 'logs' ? 'active' : ''} onClick=${() => setTab('logs')} data-testid="tab-logs">
+        Logs <span class="badge muted">${logs ? logs.length : '–'}</span></button>
+      ${!logs && html`<span class="muted" title=${logsError || ''}>logs unavailable</span>`}
+    </div>
     <div class="trace-body">
-      <div class="wf">
+      ${tab === 'logs' && html`<${LogsTab} trace=${trace} logs=${logs} logsError=${logsError} logIdx=${logIdx} selected=${selected}
+        onSpan=${span => reveal(span)} />`}
+      <div class="wf" style=${tab === 'logs' ? 'display:none' : ''}>
         <${Minimap} trace=${trace} view=${view} setView=${setView} />
         <div class="axis-row"><div class="namecol"><span>Service & operation</span><span class="muted">${rows.length < trace.spans.length ? `${rows.length} of ${trace.spans.length} shown` : ''}</span></div>
           <div class="ticks">${ticks.map((v, i) => html`<span class=${i && pct(v + trace.start) > 95 ? 'last' : ''} style="left:${pct(v + trace.start)}%">${fmtDuration(v)}</span>`)}</div></div>
         <div class="rows" ref=${rowsRef} tabindex="0" role="tree" aria-label="Spans" onKeyDown=${onKey} data-testid="rows"
           onScroll=${e => setScrollTop(e.currentTarget.scrollTop)}>
-          <div style="height:${rows.length * ROW_H}px;position:relative">
-            ${rows.slice(first, last).map((s, k) => html`<${Row} key=${s.uid} span=${s} top=${(first + k) * ROW_H} pct=${pct}
+          <div style="height:${items.length * ROW_H}px;position:relative">
+            ${items.slice(first, last).map((s, k) => s.log ? html`<${LogRow} key=${'l' + s.log.uid} log=${s.log} span=${s.span} top=${(first + k) * ROW_H} pct=${pct}
+              traceStart=${trace.start} onSelect=${() => select(s.span.spanID)} />` : html`<${Row} key=${s.uid} span=${s} top=${(first + k) * ROW_H} pct=${pct}
+              logs=${logIdx.of(s)} logsOpen=${logsOpen.has(normID(s.spanID, 16))} onToggleLogs=${toggleLogs}
               collapsed=${collapsed.has(s.spanID)} selected=${s.spanID === selected} match=${matchSet.has(s.spanID)}
               crit=${showCrit ? marks.crit.get(s.spanID) : null} gaps=${showGaps ? marks.gaps.get(s.spanID) : null}
               ticks=${ticks} traceStart=${trace.start}
@@ -212,12 +276,13 @@ function TraceView({ trace, analysis, analysisError, timing, t0, params }) {
           </div>
         </div>
       </div>
-      ${sel && html`<${SpanDetail} key=${sel.spanID} span=${sel} trace=${trace} analysis=${analysis} onClose=${() => { select(null); rowsRef.current?.focus(); }} />`}
+      ${sel && html`<${SpanDetail} key=${sel.spanID} span=${sel} trace=${trace} analysis=${analysis} logs=${logIdx.of(sel)} onClose=${() => { select(null); rowsRef.current?.focus(); }} />`}
     </div>
   </div>`;
 }
 
-function Row({ span: s, top, pct, collapsed, selected, match, crit, gaps, ticks, traceStart, onToggle, onSelect }) {
+function Row({ span: s, top, pct, collapsed, selected, match, crit, gaps, ticks, traceStart, onToggle, onSelect, logs, logsOpen, onToggleLogs }) {
+  const worst = logs ? Math.max(...logs.map(l => l.severityNumber || 0)) : 0;
   const left = pct(s.start), right = pct(s.end);
   const width = Math.max(right - left, 0.05);
   const color = serviceColor(s.service);
@@ -232,6 +297,9 @@ function Row({ span: s, top, pct, collapsed, selected, match, crit, gaps, ticks,
       ${s.error && html`<span class="errdot" title="error" data-testid="row-error">!</span>`}
       <span class="sname">${s.service}</span><span class="oname" title=${s.name}>${s.name}</span>
       ${collapsed && html`<span class="cnt" title="hidden descendants">+${s.descendants}</span>`}
+      ${logs && html`<span class="logcnt sev-${sevClass(worst)} ${logsOpen ? 'open' : ''}" data-testid="log-badge" role="button" aria-expanded=${logsOpen}
+        title="${logs.length} log line${logs.length === 1 ? '' : 's'} — click to ${logsOpen ? 'hide' : 'show'}"
+        onClick=${e => { e.stopPropagation(); onToggleLogs(s); }}>${logsOpen ? '▾' : '▸'} ${logs.length} log${logs.length === 1 ? '' : 's'}</span>`}
     </div>
     <div class="tl">
       ${ticks.map(v => html`<i class="grid" style="left:${pct(v + traceStart)}%"></i>`)}
@@ -240,8 +308,64 @@ function Row({ span: s, top, pct, collapsed, selected, match, crit, gaps, ticks,
         style="left:${pct(g.start)}%;width:${pct(g.end) - pct(g.start)}%">${pct(g.end) - pct(g.start) > 7 ? html`<span>${fmtDuration(g.duration)} gap</span>` : ''}</div>`)}
       ${crit && crit.map(c => html`<div class="crit" data-testid="crit" style="left:${pct(c.start)}%;width:${Math.max(pct(c.end) - pct(c.start), 0.05)}%"></div>`)}
       ${s.logs.map(l => html`<div class="evt" style="left:${pct(l.timestamp)}%"></div>`).slice(0, 50)}
+      ${logs && logs.slice(0, 50).map(l => html`<div class="logtick sev-${sevClass(l.severityNumber)}" style="left:${pct(l.t)}%"></div>`)}
       <span class="lbl" style=${labelRight ? `left:calc(${right}% + 4px)` : `right:calc(${100 - left}% + 4px)`}>${fmtDuration(s.duration)}</span>
     </div>
+  </div>`;
+}
+
+// LogRow is one log line inline under its span: severity, offset from the
+// trace start, a mark at its time and the body.
+function LogRow({ log: l, span: s, top, pct, traceStart, onSelect }) {
+  const x = pct(l.t), cls = sevClass(l.severityNumber);
+  return html`<div class="row logrow sev-${cls}" style="top:${top}px" data-testid="log-row" data-severity=${cls} data-span-id=${s.spanID} onClick=${onSelect}
+      title=${fmtTime(l.t)}>
+    <div class="namecol" style="padding-left:${4 + Math.min(s.depth + 1, 25) * 14 + 16}px">
+      <span class="sev sev-${cls}">${sevLabel(l)}</span><span class="muted mono">+${fmtDuration(l.t - traceStart)}</span>
+    </div>
+    <div class="tl">
+      ${x >= 0 && x <= 100 && html`<i class="logmark sev-${cls}" style="left:${x}%"></i>`}
+      ${x <= 55 ? html`<span class="logbody" style="left:calc(${Math.max(x, 0)}% + 8px);right:6px">${l.body}</span>`
+        : html`<span class="logbody" style="right:calc(${100 - Math.min(x, 100)}% + 8px);left:6px;text-align:right">${l.body}</span>`}
+    </div>
+  </div>`;
+}
+
+function Attrs({ attrs }) {
+  const keys = Object.keys(attrs || {}).sort();
+  return keys.map(k => html`<span class="kvchip"><b>${k}</b>=${String(attrs[k])}</span>`);
+}
+
+// LogsTab lists every log line of the trace in time order; each links to
+// its span.
+function LogsTab({ trace, logs, logsError, logIdx, selected, onSpan }) {
+  const [q, setQ] = useState('');
+  const [minSev, setMinSev] = useState(0);
+  if (!logs) return html`<div class="logs-tab"><div class="card empty"><h2>Logs unavailable</h2><p>${logsError || 'The logs API did not answer.'}</p></div></div>`;
+  const spanOf = new Map(trace.spans.map(s => [normID(s.spanID, 16), s]));
+  const ql = q.trim().toLowerCase();
+  const shown = logs.filter(l => (l.severityNumber || 0) >= minSev && (!ql || l.body.toLowerCase().includes(ql) || l.service.toLowerCase().includes(ql) ||
+    Object.entries(l.attributes).some(([k, v]) => `${k}=${v}`.toLowerCase().includes(ql)))).sort((a, b) => a.t - b.t);
+  return html`<div class="logs-tab" data-testid="logs-tab">
+    <div class="logs-tools">
+      <input placeholder="Filter: body, service, key=value" value=${q} onInput=${e => setQ(e.target.value)} aria-label="Filter log lines" />
+      <select value=${minSev} onChange=${e => setMinSev(+e.target.value)} aria-label="Minimum severity">
+        ${[[0, 'All severities'], [5, 'DEBUG+'], [9, 'INFO+'], [13, 'WARN+'], [17, 'ERROR+']].map(([v, l]) => html`<option value=${v}>${l}</option>`)}</select>
+      <span class="muted">${shown.length} of ${logs.length} line${logs.length === 1 ? '' : 's'}${logs.length >= LOGS_LIMIT ? ` (the first ${LOGS_LIMIT})` : ''}</span>
+    </div>
+    ${logs.length === 0 ? html`<div class="card empty"><h2>No logs for this trace</h2><p>Log records that carry this trace's ID (OTLP <code>trace_id</code>) show up here and under their spans.</p></div>`
+    : html`<table class="logtable"><thead><tr><th>Time</th><th>Service</th><th>Severity</th><th>Message</th><th>Span</th></tr></thead><tbody>
+      ${shown.map(l => {
+        const s = spanOf.get(l.spanId);
+        return html`<tr class="sev-${sevClass(l.severityNumber)} ${s && s.spanID === selected ? 'sel' : ''}" data-testid="log-line">
+          <td class="mono nowrap" title=${fmtTime(l.t)}>${fmtTime(l.t).slice(11)}<div class="muted">+${fmtDuration(l.t - trace.start)}</div></td>
+          <td><span class="svc"><i style="background:${serviceColor(l.service)}"></i>${l.service}</span></td>
+          <td><span class="sev sev-${sevClass(l.severityNumber)}">${sevLabel(l)}</span></td>
+          <td><div class="logmsg">${l.body}</div><div class="chips"><${Attrs} attrs=${l.attributes} /></div></td>
+          <td class="nowrap">${s ? html`<a href="/trace/${trace.traceID}?span=${s.spanID}" data-testid="log-span-link"
+              onClick=${e => { if (!(e.metaKey || e.ctrlKey || e.shiftKey || e.button)) { e.preventDefault(); onSpan(s); } }}>${s.name}</a>`
+            : html`<span class="muted">${l.spanId ? `${l.spanId} (not in trace)` : 'no span'}</span>`}</td></tr>`;
+      })}</tbody></table>`}
   </div>`;
 }
 
