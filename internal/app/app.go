@@ -157,12 +157,13 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	api := http.NewServeMux()
 	api.Handle(logsapi.Path, logsapi.NewHandler(a.logs, logger.With("component", "api")))
 	api.Handle(logsapi.Path+"/", logsapi.NewHandler(a.logs, logger.With("component", "api")))
-	metricsAPI := spm.NewHandler(a.metrics, logger.With("component", "api"))
+	graph := serviceGraph{Store: a.metrics, traces: qs}
+	metricsAPI := spm.NewHandler(graph, logger.With("component", "api"))
 	api.Handle("/api/metrics/", metricsAPI)
 	api.Handle("/api/clew/metrics/", metricsAPI)
 	api.Handle("/api/clew/servicegraph", metricsAPI)
 	api.Handle("/api/clew/", clewapi.NewHandler(qs, logger.With("component", "api")))
-	api.Handle("/api/", jaegerapi.NewHandler(graphDependencies{qs, a.metrics}, logger.With("component", "api")))
+	api.Handle("/api/", jaegerapi.NewHandler(queryWithGraph{qs, graph}, logger.With("component", "api")))
 	api.Handle("/", ui.Handler())
 	a.query = newServer("query", cfg.QueryAddr, requireToken(cfg.QueryToken, "/api/", api), logger)
 
@@ -308,33 +309,68 @@ func requireToken(token, prefix string, next http.Handler) http.Handler {
 	})
 }
 
-// graphDependencies answers /api/dependencies from two sources: the
-// span-metrics service graph (client→server and producer→consumer pairs,
-// counted before sampling, with virtual nodes for databases and outside
-// services) and, for service pairs the graph lacks, the stored traces'
-// parent/child spans that cross services (Jaeger's definition).
-type graphDependencies struct {
-	*query.Service
-	graph *spanmetrics.Store
+// serviceGraph joins the two views of who calls whom: the span-metrics
+// service graph (client→server and producer→consumer pairs, counted before
+// sampling, with virtual nodes for databases and outside peers) and the
+// stored traces' parent/child spans that cross services (Jaeger's
+// definition, which also catches a server span directly under another
+// service's span). Pairs the graph has come from it; the others from traces.
+type serviceGraph struct {
+	*spanmetrics.Store
+	traces *query.Service
 }
 
-func (g graphDependencies) Dependencies(ctx context.Context, endTs time.Time, lookback time.Duration) ([]query.Dependency, error) {
-	deps, err := g.graph.Dependencies(ctx, endTs, lookback)
+// Graph serves /api/clew/servicegraph.
+func (g serviceGraph) Graph(ctx context.Context, from, to time.Time) ([]spanmetrics.EdgeStats, error) {
+	edges, err := g.Store.Graph(ctx, from, to)
 	if err != nil {
 		return nil, err
 	}
-	stored, err := g.Service.Dependencies(ctx, endTs, lookback)
+	seen := make(map[[2]string]bool, len(edges))
+	for _, e := range edges {
+		seen[[2]string{e.Client, e.Server}] = true
+	}
+	stored, err := g.traces.Dependencies(ctx, to, to.Sub(from))
 	if err != nil {
 		return nil, err
 	}
-	seen := make(map[[2]string]bool, len(deps))
-	for _, d := range deps {
-		seen[[2]string{d.Parent, d.Child}] = true
-	}
+	secs := to.Sub(from).Seconds()
 	for _, d := range stored {
-		if !seen[[2]string{d.Parent, d.Child}] {
-			deps = append(deps, d)
+		if seen[[2]string{d.Parent, d.Child}] {
+			continue
 		}
+		e := spanmetrics.EdgeStats{Client: d.Parent, Server: d.Child}
+		e.Calls, e.Errors = d.CallCount, d.ErrorCount
+		if e.Calls > 0 {
+			e.ErrorRate = float64(e.Errors) / float64(e.Calls)
+		}
+		if secs > 0 {
+			e.RatePerSec = float64(e.Calls) / secs
+		}
+		edges = append(edges, e)
+	}
+	return edges, nil
+}
+
+// Dependencies serves /api/dependencies from the same joined graph.
+func (g serviceGraph) Dependencies(ctx context.Context, endTs time.Time, lookback time.Duration) ([]query.Dependency, error) {
+	edges, err := g.Graph(ctx, endTs.Add(-lookback), endTs)
+	if err != nil {
+		return nil, err
+	}
+	deps := make([]query.Dependency, len(edges))
+	for i, e := range edges {
+		deps[i] = query.Dependency{Parent: e.Client, Child: e.Server, CallCount: e.Calls, ErrorCount: e.Errors}
 	}
 	return deps, nil
+}
+
+// queryWithGraph is the query service with dependencies from serviceGraph.
+type queryWithGraph struct {
+	*query.Service
+	graph serviceGraph
+}
+
+func (q queryWithGraph) Dependencies(ctx context.Context, endTs time.Time, lookback time.Duration) ([]query.Dependency, error) {
+	return q.graph.Dependencies(ctx, endTs, lookback)
 }

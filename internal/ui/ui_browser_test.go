@@ -293,7 +293,7 @@ func TestBrowserScenario(t *testing.T) {
 		text(&logsTab, `[data-testid=logs-tab]`),
 		screenshot(t, dir, "2-trace-logs-tab"),
 		chromedp.Click(`//tr[@data-testid="log-line"][.//div[text()="cart loaded"]]//a[@data-testid="log-span-link"]`),
-		waitJS(`document.querySelector('[data-testid=rows]') !== null && document.querySelector('[data-testid=span-detail] h2')?.textContent.startsWith('GetCart')`),
+		waitJS(`!location.search.includes('tab=logs') && document.querySelector('[data-testid=rows]')?.offsetHeight > 0 && document.querySelector('[data-testid=span-detail] h2')?.textContent.startsWith('GetCart')`),
 		into(&loc, chromedp.Location()),
 	)
 	for _, want := range []string{"checkout request received", "cart loaded", "charging card", "card declined by issuer", "upstream payment failed, returning 502",
@@ -327,21 +327,34 @@ func TestBrowserScenario(t *testing.T) {
 		waitJS(`document.documentElement.dataset.theme === 'light'`),
 	)
 
-	// Service map: six services, labelled edges; clicking one searches it.
-	var edgeLabels string
+	// Service map. Clew's service graph (span metrics) is used when the
+	// server has it; otherwise Jaeger's dependencies, whose call counts for
+	// the seeded traces are known exactly. Clicking a service searches it.
+	var edgeLabels, source string
 	run(t, ctx, "service map",
 		chromedp.Navigate(srv.URL+"/map"),
-		waitJS(`document.querySelectorAll('[data-testid=node]').length === 6`),
-		waitJS(`document.querySelector('[data-testid=map-source]')?.dataset.source === 'dependencies'`),
-		eval(&edgeLabels, `[...document.querySelectorAll('[data-testid=edge] text')].map(e => e.textContent).sort().join(',')`),
+		waitJS(`document.querySelector('[data-testid=map-source]') !== null && document.querySelectorAll('[data-testid=node]').length >= 6`),
+		eval(&source, `document.querySelector('[data-testid=map-source]').dataset.source`),
+		eval(&edgeLabels, `[...document.querySelectorAll('[data-testid=edge]')].map(e => [...e.querySelectorAll('text')].map(x => x.textContent).join(' / ')).sort().join(',')`),
+		eval(&n, `document.querySelectorAll('[data-testid=node]:not([data-virtual])').length`),
 		screenshot(t, dir, "4-map"),
 		click(`[data-testid=node][data-service=payment]`),
 		waitJS(`location.pathname + location.search === '/search?service=payment' && document.querySelectorAll('[data-testid=result]').length === 2`),
 	)
-	// api-gateway→cart 3 (1+2), →payment 2, payment→postgres 3, cart→postgres 2,
-	// web-frontend→api-gateway 2, inventory→postgres 1.
-	if edgeLabels != "1,2,2,2,3,3" {
-		t.Errorf("edge labels %q, want 1,2,2,2,3,3", edgeLabels)
+	t.Logf("service map from %s: %s", source, edgeLabels)
+	switch source {
+	case "dependencies":
+		// api-gateway→cart 3 (1+2), →payment 2, payment→postgres 3, cart→postgres 2,
+		// web-frontend→api-gateway 2, inventory→postgres 1.
+		if edgeLabels != "1,2,2,2,3,3" || n != 6 {
+			t.Errorf("dependencies map: %d services, edge labels %q, want 6 and 1,2,2,2,3,3", n, edgeLabels)
+		}
+	case "servicegraph":
+		if n != 6 || !strings.Contains(edgeLabels, "calls / ") || !strings.Contains(edgeLabels, "err · p95 ") {
+			t.Errorf("service-graph map: %d services, edge labels %q", n, edgeLabels)
+		}
+	default:
+		t.Errorf("map source %q", source)
 	}
 
 	// Compare the fast and the slow checkout.
@@ -357,18 +370,39 @@ func TestBrowserScenario(t *testing.T) {
 			t.Errorf("compare rows %q lack %q", rowsState, want)
 		}
 	}
-	// The real app has no span-metrics API yet: the Services page says so
-	// instead of failing.
-	var svcText string
-	run(t, ctx, "services page without metrics",
+	// Services page: with span metrics it lists the seeded services; a
+	// server without them (404) gets an explanation instead of an error.
+	var svcState, svcText string
+	run(t, ctx, "services page",
 		click(`.nav a[href="/services"]`),
-		waitJS(`location.pathname === '/services'`),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid=services-unavailable]`)),
-		text(&svcText, `[data-testid=services-unavailable]`),
-		screenshot(t, dir, "7-services-unavailable"),
+		waitJS(`location.pathname === '/services' && document.querySelector('[data-testid=services-unavailable], [data-testid=services-table], [data-testid=services-empty]') !== null`),
+		eval(&svcState, `document.querySelector('[data-testid=services-unavailable], [data-testid=services-table], [data-testid=services-empty]').dataset.testid`),
+		text(&svcText, `[data-testid=services-page]`),
+		screenshot(t, dir, "7-services"),
 	)
-	if !strings.Contains(svcText, "Service metrics are not available") || !strings.Contains(svcText, "/api/clew/metrics/services") {
-		t.Errorf("services empty state: %q", svcText)
+	t.Logf("services page: %s", svcState)
+	switch svcState {
+	case "services-unavailable":
+		if !strings.Contains(svcText, "Service metrics are not available") || !strings.Contains(svcText, "/api/clew/metrics/services") {
+			t.Errorf("services empty state: %q", svcText)
+		}
+	case "services-table":
+		for _, want := range []string{"api-gateway", "cart", "payment", "web-frontend", "inventory"} {
+			if !strings.Contains(svcText, want) {
+				t.Errorf("services table lacks %q:\n%s", want, svcText)
+			}
+		}
+		run(t, ctx, "real service detail",
+			click(`[data-testid=service-row][data-service=payment]`),
+			waitJS(`document.querySelectorAll('[data-testid=operation-row]').length >= 1 && document.querySelectorAll('[data-testid=chart]').length === 3`),
+			text(&svcText, `[data-testid=service-detail]`),
+			screenshot(t, dir, "7-services-payment"),
+		)
+		if !strings.Contains(svcText, "Charge") {
+			t.Errorf("payment's operations lack Charge:\n%s", svcText)
+		}
+	default:
+		t.Errorf("services page shows %s for seeded traces", svcState)
 	}
 	t.Logf("artifacts in %s", dir)
 }

@@ -132,14 +132,14 @@ function TraceView({ trace, analysis, analysisError, logs, logsError, timing, t0
   }, []);
 
   // Expands the ancestors of a span so it is visible, then selects it.
-  const reveal = useCallback(span => {
+  const reveal = useCallback((span, { keepTab = false } = {}) => {
     let next = collapsed;
     for (let p = span.parent; p; p = p.parent) {
       if (next.has(p.spanID)) { if (next === collapsed) next = new Set(collapsed); next.delete(p.spanID); }
     }
     if (next !== collapsed) setCollapsed(next);
     select(span.spanID);
-    setTab('timeline');
+    if (!keepTab) showTab('timeline');
     // Rows are re-rendered by then; scroll to the span's row.
     requestAnimationFrame(() => scrollToSpan(span.spanID));
   }, [collapsed, trace, scrollToSpan]);
@@ -151,7 +151,8 @@ function TraceView({ trace, analysis, analysisError, logs, logsError, timing, t0
     history.replaceState(null, '', location.pathname + (qs ? `?${qs}` : ''));
   };
   const select = spanID => { setSelected(spanID); setParam('span', spanID); };
-  useEffect(() => setParam('tab', tab === 'logs' ? 'logs' : null), [tab]);
+  // The tab is part of the URL, so a link can open the Logs tab.
+  const showTab = t => { setTab(t); setParam('tab', t === 'logs' ? 'logs' : null); };
   const toggleLogs = span => {
     const k = normID(span.spanID, 16), next = new Set(logsOpen);
     if (next.has(k)) next.delete(k); else next.add(k);
@@ -160,7 +161,7 @@ function TraceView({ trace, analysis, analysisError, logs, logsError, timing, t0
   const allLogsOpen = logIdx.bySpan.size > 0 && logsOpen.size === logIdx.bySpan.size;
 
   // A deep link to a span reveals it once.
-  useEffect(() => { if (sel) reveal(sel); }, []);
+  useEffect(() => { if (sel) reveal(sel, { keepTab: true }); }, []);
 
   const toggle = span => {
     const next = new Set(collapsed);
@@ -251,8 +252,8 @@ function TraceView({ trace, analysis, analysisError, logs, logsError, timing, t0
       </div>
     </div>
     <div class="tabs" role="tablist">
-      <button role="tab" aria-selected=${tab === 'timeline'} class=${tab === 'timeline' ? 'active' : ''} onClick=${() => setTab('timeline')} data-testid="tab-timeline">Timeline</button>
-      <button role="tab" aria-selected=${tab === 'logs'} class=${tab === 'logs' ? 'active' : ''} onClick=${() => setTab('logs')} data-testid="tab-logs">
+      <button role="tab" aria-selected=${tab === 'timeline'} class=${tab === 'timeline' ? 'active' : ''} onClick=${() => showTab('timeline')} data-testid="tab-timeline">Timeline</button>
+      <button role="tab" aria-selected=${tab === 'logs'} class=${tab === 'logs' ? 'active' : ''} onClick=${() => showTab('logs')} data-testid="tab-logs">
         Logs <span class="badge muted">${logs ? logs.length : '–'}</span></button>
       ${!logs && html`<span class="muted" title=${logsError || ''}>logs unavailable</span>`}
     </div>
