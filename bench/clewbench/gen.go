@@ -18,6 +18,7 @@ import (
 type template struct {
 	body    []byte
 	idOffs  []int // offsets of the trace IDs' last 8 bytes
+	tsOffs  []int // offsets of every span start/end and event timestamp (fixed64)
 	spans   int
 	traceID [][16]byte
 }
@@ -59,6 +60,7 @@ func generate(rng *rand.Rand, n, spansPerRequest int, now time.Time) []template 
 		if len(t.idOffs) != spans {
 			panic(fmt.Sprintf("found %d trace IDs for %d spans", len(t.idOffs), spans))
 		}
+		t.tsOffs = timestampOffsets(td, body)
 		out[i] = t
 	}
 	return out
@@ -72,11 +74,55 @@ func randomID(rng *rand.Rand) [16]byte {
 }
 
 // stamp writes seq into the low half of every trace ID of body (a copy of
-// the template), so every send carries traces nobody sent before.
-func (t *template) stamp(body []byte, seq uint64) {
+// the template), so every send carries traces nobody sent before, and moves
+// every timestamp forward by shift, so time advances as in real traffic
+// (search's newest-first early stop depends on it).
+func (t *template) stamp(body []byte, seq uint64, shift time.Duration) {
 	for _, off := range t.idOffs {
 		binary.BigEndian.PutUint64(body[off:off+8], seq^binary.BigEndian.Uint64(t.body[off:off+8]))
 	}
+	for _, off := range t.tsOffs {
+		binary.LittleEndian.PutUint64(body[off:off+8], binary.LittleEndian.Uint64(t.body[off:off+8])+uint64(shift))
+	}
+}
+
+// timestampOffsets finds each timestamp's fixed64 encoding in body. The
+// generator's nanosecond timestamps are random enough to be unique byte runs.
+func timestampOffsets(td ptrace.Traces, body []byte) []int {
+	var offs []int
+	find := func(ts pcommon.Timestamp) {
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], uint64(ts))
+		for off := 0; ; {
+			j := bytes.Index(body[off:], b[:])
+			if j < 0 {
+				return
+			}
+			offs = append(offs, off+j)
+			off += j + 8
+		}
+	}
+	seen := map[pcommon.Timestamp]bool{}
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		spans := rss.At(i).ScopeSpans().At(0).Spans()
+		for k := 0; k < spans.Len(); k++ {
+			sp := spans.At(k)
+			for _, ts := range []pcommon.Timestamp{sp.StartTimestamp(), sp.EndTimestamp()} {
+				if !seen[ts] {
+					seen[ts] = true
+					find(ts)
+				}
+			}
+			for e := 0; e < sp.Events().Len(); e++ {
+				if ts := sp.Events().At(e).Timestamp(); !seen[ts] {
+					seen[ts] = true
+					find(ts)
+				}
+			}
+		}
+	}
+	return offs
 }
 
 // addTrace appends one trace's spans, each to the ResourceSpans of its

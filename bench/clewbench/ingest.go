@@ -101,7 +101,7 @@ func ingest(args []string) error {
 					t := &tpls[i%len(tpls)]
 					buf = append(buf[:0], t.body...)
 					n := seq.Add(1)
-					t.stamp(buf, n)
+					t.stamp(buf, n, time.Since(start))
 					sentSpans.Add(int64(t.spans))
 					err := cc.Invoke(ctx, exportMethod, &rawMsg{b: buf}, resp)
 					if err != nil {

@@ -227,3 +227,47 @@ func TestKitLogsLandUnderTheirSpan(t *testing.T) {
 		}
 	}
 }
+
+// TestTokensGuardIngestAndQuery: with tokens set, OTLP and Zipkin ingest and
+// the query API refuse requests without them; the UI page itself loads (it
+// then needs the token for its API calls).
+func TestTokensGuardIngestAndQuery(t *testing.T) {
+	a := startApp(t, t.TempDir(), func(c *config.Config) {
+		c.IngestToken, c.QueryToken, c.ZipkinAddr = "in-token", "q-token", "127.0.0.1:0"
+	})
+	ad := a.Addrs()
+	body := otlpRequest(t, func(ptrace.Span) {})
+	if got, _ := post(t, "http://"+ad.OTLPHTTP+"/v1/traces", "application/x-protobuf", body, nil); got != 401 {
+		t.Errorf("OTLP without token: %d, want 401", got)
+	}
+	if got, _ := post(t, "http://"+ad.OTLPHTTP+"/v1/traces", "application/x-protobuf", body, map[string]string{"Authorization": "Bearer in-token"}); got != 200 {
+		t.Errorf("OTLP with token: %d, want 200", got)
+	}
+	if got, _ := post(t, "http://"+ad.Zipkin+"/api/v2/spans", "application/json", []byte("[]"), nil); got != 401 {
+		t.Errorf("Zipkin without token: %d, want 401", got)
+	}
+	get := func(path, token string) int {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+ad.Query+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := get("/api/services", ""); got != 401 {
+		t.Errorf("query API without token: %d, want 401", got)
+	}
+	if got := get("/api/services", "in-token"); got != 401 {
+		t.Errorf("query API with the ingest token: %d, want 401", got)
+	}
+	if got := get("/api/services", "q-token"); got != 200 {
+		t.Errorf("query API with token: %d, want 200", got)
+	}
+	if got := get("/search", ""); got != 200 {
+		t.Errorf("UI page: %d, want 200", got)
+	}
+}

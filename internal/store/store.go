@@ -33,7 +33,7 @@ type Options struct {
 	MaxHeadBytes   int64
 	WALSync        wal.SyncPolicy
 	WALSyncEvery   time.Duration // with wal.SyncInterval
-	CompactBlocks  int           // compact when this many level-0 blocks exist [4]
+	CompactBlocks  int           // merge small blocks this many at a time [4]
 	MaintainEvery  time.Duration // how often to check cut, compaction and retention [1 s]
 	Logger         *slog.Logger
 	Registerer     prometheus.Registerer
@@ -91,7 +91,8 @@ type Store struct {
 	flushing []flushingHead // cut, being written as blocks, still queried
 	blocks   []*block.Block // sorted by MinStartUnixNano
 
-	maintainMu sync.Mutex // one cut/flush/compaction/retention pass at a time
+	flushMu    sync.Mutex // one cut/flush pass at a time
+	compactMu  sync.Mutex // one compaction/retention pass at a time
 	stop       chan struct{}
 	done       chan struct{}
 	closeOnce  sync.Once
@@ -255,42 +256,50 @@ func (s *Store) pendingBytes() int64 {
 	return total
 }
 
+// run drives background work in two loops, so that a long compaction can
+// never hold up writing heads as blocks (which would fill memory and make
+// the store refuse writes).
 func (s *Store) run() {
 	defer close(s.done)
-	t := time.NewTicker(s.opts.MaintainEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			if err := s.Maintain(context.Background(), false); err != nil {
-				s.log.Error("store maintenance", "err", err)
+	var wg sync.WaitGroup
+	loop := func(every time.Duration, work func(context.Context) error, what string) {
+		defer wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+				if err := work(context.Background()); err != nil {
+					s.log.Error("store "+what, "err", err)
+				}
 			}
 		}
 	}
+	wg.Add(2)
+	go loop(s.opts.MaintainEvery, func(ctx context.Context) error { return s.flush(ctx, false) }, "flush")
+	go loop(10*s.opts.MaintainEvery, s.compactAndExpire, "compaction")
+	wg.Wait()
 }
 
 // Maintain runs one pass of background work: cut the head if it is due (or
-// if force is set and it is not empty), flush cut heads into blocks, compact
+// if force is set and it is not empty), write cut heads as blocks, compact
 // small blocks, and delete expired ones.
 func (s *Store) Maintain(ctx context.Context, force bool) error {
-	s.maintainMu.Lock()
-	defer s.maintainMu.Unlock()
-	var errs []error
-	if err := s.cutIfDue(force); err != nil {
-		errs = append(errs, err)
-	}
-	if err := s.flushAll(ctx); err != nil {
-		errs = append(errs, err)
-	}
-	if err := s.compact(ctx); err != nil {
-		errs = append(errs, err)
-	}
-	if err := s.applyRetention(ctx); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	return errors.Join(s.flush(ctx, force), s.compactAndExpire(ctx))
+}
+
+func (s *Store) flush(ctx context.Context, force bool) error {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	return errors.Join(s.cutIfDue(force), s.flushAll(ctx))
+}
+
+func (s *Store) compactAndExpire(ctx context.Context) error {
+	s.compactMu.Lock()
+	defer s.compactMu.Unlock()
+	return errors.Join(s.compact(ctx), s.applyRetention(ctx))
 }
 
 func (s *Store) cutIfDue(force bool) error {
@@ -355,22 +364,31 @@ func (s *Store) flushAll(ctx context.Context) error {
 	}
 }
 
-// compact merges level-0 blocks into one level-1 block once enough exist.
-// Only blocks of the lowest level are merged, so each span is rewritten a
-// small, bounded number of times.
+// compact merges small blocks — those cut by age while traffic was light —
+// CompactBlocks at a time, oldest first, so that a quiet week does not leave
+// thousands of tiny blocks behind. A block is small below a quarter of
+// BlockMaxSpans; the merged block never exceeds BlockMaxSpans, which bounds
+// the memory a compaction needs to about one head. Full blocks, cut by size
+// under load, are left alone: merging them would cost CPU and memory at the
+// worst time and buy little (reads skip blocks by bloom filter and meta).
 func (s *Store) compact(ctx context.Context) error {
+	small := s.opts.BlockMaxSpans / 4
 	s.mu.RLock()
 	var inputs []*block.Block
-	for _, b := range s.blocks {
-		if b.Meta().CompactionLevel == 0 {
+	total := 0
+	for _, b := range s.blocks { // sorted by start time
+		if n := b.Meta().SpanCount; n < small && total+n <= s.opts.BlockMaxSpans {
 			inputs = append(inputs, b)
+			total += n
+			if len(inputs) == s.opts.CompactBlocks {
+				break
+			}
 		}
 	}
 	s.mu.RUnlock()
 	if len(inputs) < s.opts.CompactBlocks {
 		return nil
 	}
-	inputs = inputs[:s.opts.CompactBlocks]
 	meta, err := block.Compact(ctx, s.bucket, inputs)
 	if err != nil {
 		return fmt.Errorf("compact: %w", err)

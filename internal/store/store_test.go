@@ -387,3 +387,19 @@ func TestSecondOpenOfDataDirFails(t *testing.T) {
 	s2 := openStore(t, dir, &clock{now: t0}) // the lock is released on close
 	s2.Close(context.Background())
 }
+
+// Blocks cut by size under load are not merged: only small blocks are.
+func TestFullBlocksAreNotCompacted(t *testing.T) {
+	s := openStore(t, t.TempDir(), &clock{now: t0}, func(o *Options) { o.BlockMaxSpans = 2; o.CompactBlocks = 2 })
+	defer s.Close(context.Background())
+	for tr := 0; tr < 3; tr++ {
+		mustConsume(t, s, batch(tr, spanSpec{service: "a", name: "x", idx: 1, parent: -1, durMs: 1},
+			spanSpec{service: "a", name: "y", idx: 2, parent: 1, durMs: 1}))
+		if err := s.Maintain(context.Background(), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(s.snapshot().blocks); n != 3 {
+		t.Fatalf("%d blocks, want the 3 full blocks left as they are", n)
+	}
+}

@@ -1,6 +1,8 @@
 package jaeger
 
 import (
+	"github.com/clewtrace/clew/internal/receiver/auth"
+
 	"context"
 	"errors"
 	"fmt"
@@ -41,6 +43,9 @@ type Config struct {
 	// QueueSize is how many decoded UDP batches may wait for the consumer
 	// before new ones are dropped. 0 means DefaultQueueSize.
 	QueueSize int
+	// AuthToken, when set, is required as "Authorization: Bearer <token>"
+	// on the HTTP endpoint (401 otherwise).
+	AuthToken string
 }
 
 // DefaultConfig listens on Jaeger's well-known ports.
@@ -172,7 +177,7 @@ func (r *Receiver) Start(ctx context.Context) error {
 	r.cancel = cancel
 	if r.httpLn != nil {
 		r.server = &http.Server{
-			Handler:           r.Handler(),
+			Handler:           auth.Bearer(r.cfg.AuthToken, r.Handler()),
 			ReadHeaderTimeout: 10 * time.Second,
 			BaseContext:       func(net.Listener) context.Context { return runCtx },
 		}

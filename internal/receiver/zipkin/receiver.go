@@ -1,6 +1,8 @@
 package zipkin
 
 import (
+	"github.com/clewtrace/clew/internal/receiver/auth"
+
 	"compress/gzip"
 	"context"
 	"errors"
@@ -30,6 +32,9 @@ type Config struct {
 	// MaxRequestBytes caps a body after decompression; larger requests get
 	// 413. 0 means DefaultMaxRequestBytes.
 	MaxRequestBytes int64
+	// AuthToken, when set, is required as "Authorization: Bearer <token>"
+	// on the HTTP endpoint (401 otherwise).
+	AuthToken string
 }
 
 // DefaultConfig listens on Zipkin's well-known port.
@@ -117,7 +122,7 @@ func (r *Receiver) Start(ctx context.Context) error {
 		base := context.WithoutCancel(ctx)
 		r.ln = ln
 		r.server = &http.Server{
-			Handler:           r.Handler(),
+			Handler:           auth.Bearer(r.cfg.AuthToken, r.Handler()),
 			ReadHeaderTimeout: 10 * time.Second,
 			BaseContext:       func(net.Listener) context.Context { return base },
 		}

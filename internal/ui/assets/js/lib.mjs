@@ -64,15 +64,33 @@ export class APIError extends Error {
   constructor(status, msg) { super(msg); this.status = status; }
 }
 
+// A Clew started with --query-token answers the API with 401 until the
+// token is sent; the UI asks for it once and keeps it in this browser.
+const TOKEN_KEY = 'clew.queryToken';
+
+function apiHeaders() {
+  const headers = { Accept: 'application/json' };
+  const token = localStorage.getItem(TOKEN_KEY);
+  if (token) headers.Authorization = `Bearer ${token}`;
+  return headers;
+}
+
 // getJSON fetches an API path and unwraps Jaeger's {data, errors} envelope or
 // api_v3's {error} form into an APIError.
-export async function getJSON(path, signal) {
+export async function getJSON(path, signal, retried = false) {
   let resp;
   try {
-    resp = await fetch(path, { signal, headers: { Accept: 'application/json' } });
+    resp = await fetch(path, { signal, headers: apiHeaders() });
   } catch (e) {
     if (e.name === 'AbortError') throw e;
     throw new APIError(0, `cannot reach the server (${e.message})`);
+  }
+  if (resp.status === 401 && !retried) {
+    const token = window.prompt('This Clew requires a query token (its --query-token):');
+    if (token) {
+      localStorage.setItem(TOKEN_KEY, token.trim());
+      return getJSON(path, signal, true);
+    }
   }
   let body = null;
   try { body = await resp.json(); } catch (e) { /* non-JSON error page */ }
