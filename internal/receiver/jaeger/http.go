@@ -1,6 +1,8 @@
 package jaeger
 
 import (
+	"github.com/clewtrace/clew/internal/receiver/httpedge"
+
 	"context"
 	"errors"
 	"fmt"
@@ -8,7 +10,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"strconv"
 
 	"github.com/apache/thrift/lib/go/thrift"
 	"github.com/jaegertracing/jaeger-idl/thrift-gen/jaeger"
@@ -69,17 +70,9 @@ func (r *Receiver) handleTraces(w http.ResponseWriter, req *http.Request) {
 	res, err := r.next.ConsumeTraces(req.Context(), td)
 	if err != nil {
 		r.metrics.refused.WithLabelValues(transportHTTP).Add(float64(n))
-		status := http.StatusInternalServerError
-		switch {
-		case errors.Is(err, consumer.ErrOverloaded):
-			status = http.StatusServiceUnavailable
-			w.Header().Set("Retry-After", strconv.Itoa(int(consumer.RetryAfter.Seconds())))
-		case consumer.IsPermanent(err):
-			status = http.StatusBadRequest
-		}
+		status := httpedge.Refuse(w, err)
 		r.logger.LogAttrs(req.Context(), slog.LevelWarn, "batch refused",
 			slog.Int("spans", n), slog.Int("status", status), slog.Any("err", err))
-		http.Error(w, err.Error(), status)
 		return
 	}
 	r.countResult(transportHTTP, n, res)

@@ -1,7 +1,7 @@
 package jaeger
 
 import (
-	"github.com/clewtrace/clew/internal/receiver/auth"
+	"github.com/clewtrace/clew/internal/receiver/httpedge"
 
 	"context"
 	"errors"
@@ -177,7 +177,7 @@ func (r *Receiver) Start(ctx context.Context) error {
 	r.cancel = cancel
 	if r.httpLn != nil {
 		r.server = &http.Server{
-			Handler:           auth.Bearer(r.cfg.AuthToken, r.Handler()),
+			Handler:           httpedge.Bearer(r.cfg.AuthToken, r.Handler()),
 			ReadHeaderTimeout: 10 * time.Second,
 			BaseContext:       func(net.Listener) context.Context { return runCtx },
 		}

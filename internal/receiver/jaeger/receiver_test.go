@@ -130,7 +130,7 @@ func TestHTTPErrors(t *testing.T) {
 		{name: "exactly the cap", contentType: "application/x-thrift", body: fixture, maxBytes: int64(len(fixture)), wantStatus: 202},
 		{name: "overloaded", contentType: "application/x-thrift", body: fixture, consumerErr: overloaded, wantStatus: 503, wantRetry: "1"},
 		{name: "permanent", contentType: "application/x-thrift", body: fixture, consumerErr: consumer.Permanentf("bad span"), wantStatus: 400, wantBody: "bad span"},
-		{name: "other consumer error", contentType: "application/x-thrift", body: fixture, consumerErr: errors.New("disk on fire"), wantStatus: 500},
+		{name: "other consumer error", contentType: "application/x-thrift", body: fixture, consumerErr: errors.New("disk on fire"), wantStatus: 503, wantRetry: "1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

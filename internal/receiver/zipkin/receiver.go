@@ -1,7 +1,7 @@
 package zipkin
 
 import (
-	"github.com/clewtrace/clew/internal/receiver/auth"
+	"github.com/clewtrace/clew/internal/receiver/httpedge"
 
 	"compress/gzip"
 	"context"
@@ -12,7 +12,6 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -122,7 +121,7 @@ func (r *Receiver) Start(ctx context.Context) error {
 		base := context.WithoutCancel(ctx)
 		r.ln = ln
 		r.server = &http.Server{
-			Handler:           auth.Bearer(r.cfg.AuthToken, r.Handler()),
+			Handler:           httpedge.Bearer(r.cfg.AuthToken, r.Handler()),
 			ReadHeaderTimeout: 10 * time.Second,
 			BaseContext:       func(net.Listener) context.Context { return base },
 		}
@@ -205,17 +204,9 @@ func (r *Receiver) handleSpans(w http.ResponseWriter, req *http.Request) {
 	res, err := r.next.ConsumeTraces(req.Context(), td)
 	if err != nil {
 		r.metrics.refused.Add(float64(n))
-		status := http.StatusInternalServerError
-		switch {
-		case errors.Is(err, consumer.ErrOverloaded):
-			status = http.StatusServiceUnavailable
-			w.Header().Set("Retry-After", strconv.Itoa(int(consumer.RetryAfter.Seconds())))
-		case consumer.IsPermanent(err):
-			status = http.StatusBadRequest
-		}
+		status := httpedge.Refuse(w, err)
 		r.logger.LogAttrs(req.Context(), slog.LevelWarn, "batch refused",
 			slog.Int("spans", n), slog.Int("status", status), slog.Any("err", err))
-		http.Error(w, err.Error(), status)
 		return
 	}
 	// Zipkin has no partial-success answer: rejected spans are counted and logged.

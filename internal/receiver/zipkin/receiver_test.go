@@ -160,7 +160,7 @@ func TestHTTPErrors(t *testing.T) {
 			body: gzipped(t, fixture), maxBytes: int64(len(fixture) - 1), wantStatus: 413},
 		{name: "overloaded", contentType: "application/json", body: fixture, consumerErr: overloaded, wantStatus: 503, wantRetry: "1", consumed: true},
 		{name: "permanent", contentType: "application/json", body: fixture, consumerErr: consumer.Permanentf("bad span"), wantStatus: 400, wantBody: "bad span", consumed: true},
-		{name: "other consumer error", contentType: "application/json", body: fixture, consumerErr: errors.New("disk on fire"), wantStatus: 500, consumed: true},
+		{name: "other consumer error", contentType: "application/json", body: fixture, consumerErr: errors.New("disk on fire"), wantStatus: 503, wantRetry: "1", consumed: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
