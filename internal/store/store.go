@@ -91,13 +91,13 @@ type Store struct {
 	flushing []flushingHead // cut, being written as blocks, still queried
 	blocks   []*block.Block // sorted by MinStartUnixNano
 
-	flushMu    sync.Mutex // one cut/flush pass at a time
-	compactMu  sync.Mutex // one compaction/retention pass at a time
-	stop       chan struct{}
-	done       chan struct{}
-	closeOnce  sync.Once
-	closeErr   error
-	metrics    *metrics
+	flushMu   sync.Mutex // one cut/flush pass at a time
+	compactMu sync.Mutex // one compaction/retention pass at a time
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+	metrics   *metrics
 }
 
 type flushingHead struct {
