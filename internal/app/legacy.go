@@ -21,7 +21,7 @@ func (a *App) buildLegacyReceivers() error {
 			BinaryAddr:      c.JaegerBinaryAddr,
 			MaxRequestBytes: c.MaxRequestBytes,
 			AuthToken:       c.IngestToken,
-		}, a.pipeline, a.reg, a.log.With("component", "jaeger"))
+		}, a.pipeline, a.reg, a.log)
 		if err != nil {
 			return fmt.Errorf("jaeger receiver: %w", err)
 		}
@@ -30,7 +30,7 @@ func (a *App) buildLegacyReceivers() error {
 	}
 	if c.ZipkinAddr != "" {
 		r, err := zipkin.New(zipkin.Config{HTTPAddr: c.ZipkinAddr, MaxRequestBytes: c.MaxRequestBytes, AuthToken: c.IngestToken},
-			a.pipeline, a.reg, a.log.With("component", "zipkin"))
+			a.pipeline, a.reg, a.log)
 		if err != nil {
 			return fmt.Errorf("zipkin receiver: %w", err)
 		}
