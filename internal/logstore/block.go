@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -145,36 +143,9 @@ func fromAttrRows(rows []attrRow) []model.Attribute {
 	}
 	out := make([]model.Attribute, len(rows))
 	for i, a := range rows {
-		out[i] = model.Attribute{Key: a.Key, Value: decodeValue(model.ValueType(a.Type), a.Val)}
+		out[i] = model.Attribute{Key: a.Key, Value: model.ParseValue(model.ValueType(a.Type), a.Val)}
 	}
 	return out
-}
-
-// decodeValue is the inverse of Value.String() given the type (as in
-// package block, whose copy is unexported).
-func decodeValue(t model.ValueType, s string) model.Value {
-	v := model.Value{Type: t}
-	switch t {
-	case model.ValueBool:
-		if s == "true" {
-			v.Int = 1
-		}
-	case model.ValueInt:
-		v.Int, _ = strconv.ParseInt(s, 10, 64)
-	case model.ValueDouble:
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil && s == "NaN" {
-			f = math.NaN()
-		}
-		v.Float = f
-	case model.ValueBytes:
-		b, _ := base64.StdEncoding.DecodeString(s)
-		v.Str = string(b)
-	case model.ValueEmpty:
-	default:
-		v.Str = s
-	}
-	return v
 }
 
 // writeBlock stores records as a new block and returns its meta. recs is

@@ -109,3 +109,13 @@ func TestSpanHelpers(t *testing.T) {
 		t.Error("names changed")
 	}
 }
+
+// ParseValue undoes String for every value type blocks store.
+func TestParseValueInvertsString(t *testing.T) {
+	for _, v := range []Value{StringValue("x"), BoolValue(true), BoolValue(false), IntValue(-42), DoubleValue(2.5),
+		{Type: ValueBytes, Str: "\x00\x01"}, {Type: ValueArray, Str: `[1,"a"]`}, {Type: ValueMap, Str: `{"k":1}`}, {}} {
+		if got := ParseValue(v.Type, v.String()); got != v {
+			t.Errorf("ParseValue(%d, %q) = %+v, want %+v", v.Type, v.String(), got, v)
+		}
+	}
+}

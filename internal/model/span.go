@@ -1,6 +1,8 @@
 package model
 
 import (
+	"encoding/base64"
+	"math"
 	"strconv"
 	"time"
 )
@@ -237,4 +239,32 @@ func lowerASCII(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// ParseValue is the inverse of Value.String for a value of type t: blocks
+// store every attribute as its type plus its string form, so tag matching is
+// one string comparison, and rebuild the value with this.
+func ParseValue(t ValueType, s string) Value {
+	v := Value{Type: t}
+	switch t {
+	case ValueBool:
+		if s == "true" {
+			v.Int = 1
+		}
+	case ValueInt:
+		v.Int, _ = strconv.ParseInt(s, 10, 64)
+	case ValueDouble:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil && s == "NaN" {
+			f = math.NaN()
+		}
+		v.Float = f
+	case ValueBytes:
+		b, _ := base64.StdEncoding.DecodeString(s)
+		v.Str = string(b)
+	case ValueEmpty:
+	default:
+		v.Str = s
+	}
+	return v
 }

@@ -1,10 +1,6 @@
 package block
 
 import (
-	"encoding/base64"
-	"math"
-	"strconv"
-
 	"github.com/clewtrace/clew/internal/model"
 )
 
@@ -143,36 +139,6 @@ func appendAttrs(dst []attrRow, attrs []model.Attribute) []attrRow {
 	return dst
 }
 
-// decodeValue is the inverse of Value.String() given the type. It is exact
-// for every value except NaNs with a non-canonical payload (all NaNs read
-// back as math.NaN()).
-func decodeValue(t int32, s string) model.Value {
-	v := model.Value{Type: model.ValueType(t)}
-	switch v.Type {
-	case model.ValueString, model.ValueArray, model.ValueMap:
-		v.Str = s
-	case model.ValueBool:
-		if s == "true" {
-			v.Int = 1
-		}
-	case model.ValueInt:
-		v.Int, _ = strconv.ParseInt(s, 10, 64)
-	case model.ValueDouble:
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil && s == "NaN" {
-			f = math.NaN()
-		}
-		v.Float = f
-	case model.ValueBytes:
-		b, _ := base64.StdEncoding.DecodeString(s)
-		v.Str = string(b)
-	case model.ValueEmpty:
-	default:
-		v.Str = s
-	}
-	return v
-}
-
 // spanAttrs rebuilds a span's attributes from the dedicated columns, the
 // generic list and the layout.
 func (r *spanRow) spanAttrs(keys []string) []model.Attribute {
@@ -184,7 +150,7 @@ func (r *spanRow) spanAttrs(keys []string) []model.Attribute {
 	for _, slot := range r.AttrLayout {
 		if slot == layoutGeneric {
 			if g < len(r.Attrs) {
-				out = append(out, model.Attribute{Key: r.Attrs[g].Key, Value: decodeValue(r.Attrs[g].Type, r.Attrs[g].Val)})
+				out = append(out, model.Attribute{Key: r.Attrs[g].Key, Value: model.ParseValue(model.ValueType(r.Attrs[g].Type), r.Attrs[g].Val)})
 				g++
 			}
 			continue
@@ -193,7 +159,7 @@ func (r *spanRow) spanAttrs(keys []string) []model.Attribute {
 		if val == nil || int(slot) >= len(keys) || *typ == typeAbsent {
 			continue // corrupt layout; drop rather than invent
 		}
-		out = append(out, model.Attribute{Key: keys[slot], Value: decodeValue(*typ, *val)})
+		out = append(out, model.Attribute{Key: keys[slot], Value: model.ParseValue(model.ValueType(*typ), *val)})
 	}
 	return out
 }
@@ -204,7 +170,7 @@ func decodeAttrs(rows []attrRow) []model.Attribute {
 	}
 	out := make([]model.Attribute, len(rows))
 	for i := range rows {
-		out[i] = model.Attribute{Key: rows[i].Key, Value: decodeValue(rows[i].Type, rows[i].Val)}
+		out[i] = model.Attribute{Key: rows[i].Key, Value: model.ParseValue(model.ValueType(rows[i].Type), rows[i].Val)}
 	}
 	return out
 }
