@@ -358,11 +358,7 @@ func (g serviceGraph) Dependencies(ctx context.Context, endTs time.Time, lookbac
 	if err != nil {
 		return nil, err
 	}
-	deps := make([]query.Dependency, len(edges))
-	for i, e := range edges {
-		deps[i] = query.Dependency{Parent: e.Client, Child: e.Server, CallCount: e.Calls, ErrorCount: e.Errors}
-	}
-	return deps, nil
+	return spanmetrics.DependenciesOf(edges), nil
 }
 
 // queryWithGraph is the query service with dependencies from serviceGraph.

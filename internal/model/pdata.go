@@ -74,12 +74,6 @@ func ResourceFromPdata(r pcommon.Resource, schemaURL string) *Resource {
 	return res
 }
 
-// SpanFromPdata converts one span.
-func SpanFromPdata(s ptrace.Span, res *Resource, scope *Scope) Span {
-	sp, _ := spanFromPdata(s, res, scope, nil)
-	return sp
-}
-
 // spanFromPdata converts one span, taking its attributes from the free
 // capacity of slab when there is enough; it returns the rest of the slab.
 func spanFromPdata(s ptrace.Span, res *Resource, scope *Scope, slab []Attribute) (Span, []Attribute) {

@@ -368,14 +368,10 @@ func (s *Store) Graph(ctx context.Context, from, to time.Time) ([]EdgeStats, err
 	return out, nil
 }
 
-// Dependencies is the service graph of (endTs-lookback, endTs] as Jaeger
-// dependencies (parent = client, child = server), self-calls left out. It
-// has the signature of jaeger.Querier's method.
-func (s *Store) Dependencies(ctx context.Context, endTs time.Time, lookback time.Duration) ([]query.Dependency, error) {
-	edges, err := s.Graph(ctx, endTs.Add(-lookback), endTs)
-	if err != nil {
-		return nil, err
-	}
+// DependenciesOf turns service-graph edges into Jaeger dependencies (parent =
+// client, child = server): edges of one pair with different connection types
+// are summed, self-calls left out, first-seen order kept.
+func DependenciesOf(edges []EdgeStats) []query.Dependency {
 	type pc struct{ p, c string }
 	by := map[pc]*query.Dependency{}
 	var order []pc
@@ -397,5 +393,5 @@ func (s *Store) Dependencies(ctx context.Context, endTs time.Time, lookback time
 	for _, k := range order {
 		out = append(out, *by[k])
 	}
-	return out, nil
+	return out
 }

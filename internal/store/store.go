@@ -178,6 +178,20 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 }
 
 func (s *Store) openBlocks(ctx context.Context) error {
+	// Nothing writes blocks before Open returns, so a block without its
+	// meta.json is a write or delete that a crash cut short: its spans are
+	// still in the WAL (or were deleted on purpose), and it can go.
+	incomplete, err := block.Incomplete(ctx, s.bucket)
+	if err != nil {
+		return fmt.Errorf("store: list incomplete blocks: %w", err)
+	}
+	for _, id := range incomplete {
+		if err := block.Delete(ctx, s.bucket, id); err != nil {
+			s.log.Warn("cannot delete incomplete block", "block", id, "err", err)
+		} else {
+			s.log.Info("deleted incomplete block left by a crash", "block", id)
+		}
+	}
 	metas, err := block.ListMetas(ctx, s.bucket)
 	if err != nil {
 		return fmt.Errorf("store: list blocks: %w", err)

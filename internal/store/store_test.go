@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -401,5 +402,28 @@ func TestFullBlocksAreNotCompacted(t *testing.T) {
 	}
 	if n := len(s.snapshot().blocks); n != 3 {
 		t.Fatalf("%d blocks, want the 3 full blocks left as they are", n)
+	}
+}
+
+// A block a crash left without meta.json is deleted at open; complete blocks stay.
+func TestOpenDeletesIncompleteBlocks(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, &clock{now: t0})
+	mustConsume(t, s, batch(1, spanSpec{service: "a", name: "x", idx: 1, parent: -1, durMs: 1}))
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	half := block.NewID(t0)
+	if err := s.bucket.Put(context.Background(), half+"/data.parquet", strings.NewReader("torn")); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openStore(t, dir, &clock{now: t0})
+	defer s2.Close(context.Background())
+	left, err := block.Incomplete(context.Background(), s2.bucket)
+	if err != nil || len(left) != 0 {
+		t.Fatalf("incomplete blocks after open: %v (err %v)", left, err)
+	}
+	if len(s2.snapshot().blocks) != 1 || traceLen(t, s2, 1) != 1 {
+		t.Fatal("the complete block was not kept")
 	}
 }
