@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -19,35 +18,14 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/clewtrace/clew/internal/app"
-	"github.com/clewtrace/clew/internal/config"
+	"github.com/clewtrace/clew/internal/app/apptest"
 	"github.com/clewtrace/clew/kit/kithttp"
 )
 
 // startClew runs a whole Clew in-process on loopback ports chosen by the OS.
 func startClew(t *testing.T) app.Addrs {
 	t.Helper()
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	for _, p := range []*string{&cfg.OTLPGRPCAddr, &cfg.OTLPHTTPAddr, &cfg.QueryAddr, &cfg.AdminAddr} {
-		*p = "127.0.0.1:0"
-	}
-	cfg.JaegerHTTPAddr, cfg.JaegerCompactAddr, cfg.JaegerBinaryAddr, cfg.ZipkinAddr = "", "", "", ""
-	ctx := context.Background()
-	a, err := app.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatalf("new clew: %v", err)
-	}
-	if err := a.Start(ctx); err != nil {
-		t.Fatalf("start clew: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := a.Shutdown(ctx); err != nil {
-			t.Errorf("clew shutdown: %v", err)
-		}
-	})
-	return a.Addrs()
+	return apptest.Start(t).Addrs()
 }
 
 // testLogWriter sends the shop's logs to t.Log, so a failing test shows them.

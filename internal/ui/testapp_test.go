@@ -2,11 +2,9 @@ package ui_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -17,8 +15,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
-	"github.com/clewtrace/clew/internal/app"
-	"github.com/clewtrace/clew/internal/config"
+	"github.com/clewtrace/clew/internal/app/apptest"
 	"github.com/clewtrace/clew/internal/model"
 )
 
@@ -35,28 +32,7 @@ type testApp struct {
 // production: the public HTTP API of the real store.
 func newTestApp(t *testing.T, traces ...[]model.Span) *testApp {
 	t.Helper()
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	for _, p := range []*string{&cfg.OTLPGRPCAddr, &cfg.OTLPHTTPAddr, &cfg.QueryAddr, &cfg.AdminAddr} {
-		*p = "127.0.0.1:0"
-	}
-	cfg.JaegerHTTPAddr, cfg.JaegerCompactAddr, cfg.JaegerBinaryAddr, cfg.ZipkinAddr = "", "", "", ""
-	ctx := context.Background()
-	a, err := app.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatalf("new app: %v", err)
-	}
-	if err := a.Start(ctx); err != nil {
-		t.Fatalf("start app: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := a.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	addrs := a.Addrs()
+	addrs := apptest.Start(t).Addrs()
 	ta := &testApp{URL: "http://" + addrs.Query, OTLP: "http://" + addrs.OTLPHTTP}
 	for _, tr := range traces {
 		// Batches keep each request well under the receiver's size limit
