@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"testing"
-
-	"github.com/parquet-go/parquet-go"
 )
 
 // BenchmarkColumnSizes reports the bytes per span each Parquet column takes
@@ -38,5 +36,4 @@ func BenchmarkColumnSizes(t *testing.B) {
 		t.Logf("%-30s %6.2f bytes/span", k, float64(sizes[k])/float64(len(spans)))
 	}
 	t.ReportMetric(float64(m.Bytes)/float64(len(spans)), "bytes/span")
-	_ = parquet.Release
 }
