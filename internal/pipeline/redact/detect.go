@@ -296,6 +296,15 @@ func (r *Redactor) maskEmails(s string) string {
 		if start == i || !validDomain(s[i+1:end]) {
 			continue
 		}
+		// "a@b.cc@d.ee": an address glued to another '@' is one run; replace
+		// all of it, or the rest would pair with the replacement and form a
+		// new "address" (and redacting twice would change the value again).
+		for end < len(s) && s[end] == '@' {
+			end++
+			for end < len(s) && (emailDomainChar(s[end]) || emailLocalChar(s[end])) {
+				end++
+			}
+		}
 		with := Mask
 		if r.cfg.Emails == EmailHash {
 			with = r.hashEmail(s[start:end])
