@@ -1,0 +1,301 @@
+package traceql
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Limits of a metrics query.
+const (
+	MaxSteps  = 11000 // as Prometheus: points per series
+	MaxSeries = 10000
+)
+
+// sketchGamma sets quantile accuracy: values are kept in buckets whose
+// bounds grow by this factor, so a quantile is off by at most ~1%.
+const sketchGamma = 1.02
+
+// ErrTooManySeries is returned when a by() produces more than MaxSeries.
+var ErrTooManySeries = errors.New("traceql: metrics query produces too many series")
+
+// Series is one time series of a metrics query: its labels and a value per
+// step (NaN where the step had no data for functions other than counts).
+type Series struct {
+	Labels []Labeled
+	Values []float64
+}
+
+// PromLabels renders the labels as Prometheus would, {a="x", b="y"}.
+func (s *Series) PromLabels() string {
+	parts := make([]string, len(s.Labels))
+	for i, l := range s.Labels {
+		parts[i] = l.Name + "=" + strconv.Quote(l.Val.String())
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+// Metrics accumulates a metrics query's observations over [start, end) in
+// steps. Use Query.NewMetrics, Observe every evaluated trace, then Series.
+type Metrics struct {
+	fn               *MetricsFunc
+	start, end, step int64
+	steps            int
+	groups           map[string]*group
+	order            []string
+	err              error
+}
+
+type group struct {
+	labels []Labeled
+	count  []float64
+	sum    []float64
+	min    []float64
+	max    []float64
+	sketch []map[int32]uint32 // quantile_over_time, per step
+	hist   map[float64][]float64
+}
+
+// NewMetrics starts accumulating a metrics query. start and end are Unix
+// nanoseconds; step is in nanoseconds.
+func (q *Query) NewMetrics(start, end, step int64) (*Metrics, error) {
+	if q.Metrics == nil {
+		return nil, errors.New("traceql: not a metrics query (end it with | rate(), count_over_time(), ...)")
+	}
+	if step <= 0 || end <= start {
+		return nil, errors.New("traceql: a metrics query needs start < end and a positive step")
+	}
+	steps := (end - start + step - 1) / step
+	if steps > MaxSteps {
+		return nil, fmt.Errorf("traceql: %d steps exceed the limit of %d; use a larger step", steps, MaxSteps)
+	}
+	return &Metrics{fn: q.Metrics, start: start, end: end, step: step, steps: int(steps), groups: map[string]*group{}}, nil
+}
+
+// Steps is the number of points per series; point k is at start + k*step.
+func (m *Metrics) Steps() int { return m.steps }
+
+// metricValue turns a field value into the number metrics use: durations
+// in seconds, other numbers as they are.
+func metricValue(v Value) (float64, bool) {
+	switch v.T {
+	case TDuration:
+		return float64(v.N) / 1e9, true
+	case TInt:
+		return float64(v.N), true
+	case TFloat:
+		return v.F, !math.IsNaN(v.F)
+	}
+	return 0, false
+}
+
+// Observe adds the spans of one trace's span sets (each span once).
+func (m *Metrics) Observe(t *Trace, sets []Set) error {
+	if m.err != nil {
+		return m.err
+	}
+	for _, i := range union(sets) {
+		s := &t.Spans[i]
+		ts := s.StartUnixNano
+		if ts < m.start || ts >= m.end {
+			continue
+		}
+		k := int((ts - m.start) / m.step)
+		g, err := m.group(t, i)
+		if err != nil {
+			m.err = err
+			return err
+		}
+		switch m.fn.Fn {
+		case "rate", "count_over_time":
+			g.count[k]++
+			continue
+		}
+		v, ok := metricValue(t.Value(m.fn.Field, i))
+		if !ok {
+			continue
+		}
+		switch m.fn.Fn {
+		case "quantile_over_time":
+			if g.sketch[k] == nil {
+				g.sketch[k] = map[int32]uint32{}
+			}
+			g.sketch[k][sketchIndex(v)]++
+			g.count[k]++
+		case "histogram_over_time":
+			b := histBucket(v)
+			if g.hist[b] == nil {
+				if len(g.hist) > 200 {
+					continue
+				}
+				g.hist[b] = make([]float64, m.steps)
+			}
+			g.hist[b][k]++
+		default:
+			if g.count[k] == 0 || v < g.min[k] {
+				g.min[k] = v
+			}
+			if g.count[k] == 0 || v > g.max[k] {
+				g.max[k] = v
+			}
+			g.sum[k] += v
+			g.count[k]++
+		}
+	}
+	return nil
+}
+
+func (m *Metrics) group(t *Trace, i int) (*group, error) {
+	var labels []Labeled
+	var key strings.Builder
+	for _, a := range m.fn.By {
+		v := t.Value(a, i)
+		labels = append(labels, Labeled{Name: a.String(), Val: v})
+		key.WriteString(v.String())
+		key.WriteByte(byte(v.T))
+		key.WriteByte(0)
+	}
+	g := m.groups[key.String()]
+	if g != nil {
+		return g, nil
+	}
+	if len(m.groups) >= MaxSeries {
+		return nil, ErrTooManySeries
+	}
+	g = &group{labels: labels, count: make([]float64, m.steps)}
+	switch m.fn.Fn {
+	case "quantile_over_time":
+		g.sketch = make([]map[int32]uint32, m.steps)
+	case "histogram_over_time":
+		g.hist = map[float64][]float64{}
+	case "min_over_time", "max_over_time", "avg_over_time", "sum_over_time":
+		g.sum, g.min, g.max = make([]float64, m.steps), make([]float64, m.steps), make([]float64, m.steps)
+	}
+	m.groups[key.String()] = g
+	m.order = append(m.order, key.String())
+	return g, nil
+}
+
+// sketchIndex is the log-spaced bucket of v; bucket 0 holds v <= 0 (and
+// values too small to matter).
+func sketchIndex(v float64) int32 {
+	if v <= 1e-12 {
+		return math.MinInt32
+	}
+	return int32(math.Ceil(math.Log(v) / math.Log(sketchGamma)))
+}
+
+// sketchValue is the value a bucket stands for: within its bounds' relative
+// error of every value it holds.
+func sketchValue(k int32) float64 {
+	if k == math.MinInt32 {
+		return 0
+	}
+	return 2 * math.Pow(sketchGamma, float64(k)) / (sketchGamma + 1)
+}
+
+// histBucket is the power of two at or above v (0 for v <= 0): the upper
+// bound of v's histogram_over_time bucket.
+func histBucket(v float64) float64 {
+	if v <= 0 {
+		return 0
+	}
+	return math.Pow(2, math.Ceil(math.Log2(v)))
+}
+
+// quantile reads quantile q from a sketch holding n values: the value of
+// the element at rank floor(q*(n-1)).
+func quantile(sk map[int32]uint32, n float64, q float64) float64 {
+	keys := make([]int32, 0, len(sk))
+	for k := range sk {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	rank := math.Floor(q * (n - 1))
+	var cum float64
+	for _, k := range keys {
+		cum += float64(sk[k])
+		if cum > rank {
+			return sketchValue(k)
+		}
+	}
+	return math.NaN()
+}
+
+// Series returns the accumulated series, ordered by their labels.
+func (m *Metrics) Series() ([]Series, error) {
+	if m.err != nil {
+		return nil, m.err
+	}
+	var out []Series
+	secs := float64(m.step) / 1e9
+	for _, key := range m.order {
+		g := m.groups[key]
+		vals := func() []float64 { return make([]float64, m.steps) }
+		switch m.fn.Fn {
+		case "rate":
+			v := vals()
+			for k, c := range g.count {
+				v[k] = c / secs
+			}
+			out = append(out, Series{Labels: withName(g.labels, "rate"), Values: v})
+		case "count_over_time":
+			out = append(out, Series{Labels: withName(g.labels, "count_over_time"), Values: g.count})
+		case "quantile_over_time":
+			for _, q := range m.fn.Quantiles {
+				v := vals()
+				for k := range v {
+					v[k] = math.NaN()
+					if g.count[k] > 0 {
+						v[k] = quantile(g.sketch[k], g.count[k], q)
+					}
+				}
+				labels := append(append([]Labeled(nil), g.labels...), Labeled{Name: "p", Val: Value{T: TFloat, F: q}})
+				out = append(out, Series{Labels: labels, Values: v})
+			}
+		case "histogram_over_time":
+			bounds := make([]float64, 0, len(g.hist))
+			for b := range g.hist {
+				bounds = append(bounds, b)
+			}
+			sort.Float64s(bounds)
+			for _, b := range bounds {
+				labels := append(append([]Labeled(nil), g.labels...), Labeled{Name: "__bucket", Val: Value{T: TFloat, F: b}})
+				out = append(out, Series{Labels: labels, Values: g.hist[b]})
+			}
+		default:
+			v := vals()
+			for k := range v {
+				if g.count[k] == 0 {
+					v[k] = math.NaN()
+					continue
+				}
+				switch m.fn.Fn {
+				case "min_over_time":
+					v[k] = g.min[k]
+				case "max_over_time":
+					v[k] = g.max[k]
+				case "sum_over_time":
+					v[k] = g.sum[k]
+				default:
+					v[k] = g.sum[k] / g.count[k]
+				}
+			}
+			out = append(out, Series{Labels: withName(g.labels, m.fn.Fn), Values: v})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].PromLabels() < out[j].PromLabels() })
+	return out, nil
+}
+
+// withName labels a series without by() with the function's name, as
+// Tempo does (__name__).
+func withName(labels []Labeled, fn string) []Labeled {
+	if len(labels) > 0 {
+		return labels
+	}
+	return []Labeled{{Name: "__name__", Val: Value{T: TString, S: fn}}}
+}

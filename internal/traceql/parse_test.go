@@ -1,0 +1,130 @@
+package traceql
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseErrorsNamePositionAndExpectation(t *testing.T) {
+	cases := []struct {
+		q    string
+		pos  int // 1-based, as printed
+		want string
+	}{
+		{`{ name = }`, 10, "expected an attribute, intrinsic or literal"},
+		{`{ name = "x" `, 14, "expected '}'"},
+		{`{ foo = 1 }`, 3, `unknown name "foo"`},
+		{`{ .a = 1 } | count() >`, 23, "count(), avg()"},
+		{`{ .a = 1 } |`, 13, "expected a pipeline stage"},
+		{`{ name =~ 5 }`, 11, "a string literal (regular expression)"},
+		{`{ name =~ "(" }`, 11, "invalid regular expression"},
+		{`{ "unterminated }`, 3, "unterminated string"},
+		{`{ duration > 5parsecs }`, 14, "invalid duration"},
+		{`{ .a = 1 } { .b = 2 }`, 12, "expected '|', '&&', '||', a structural operator or end of query"},
+		{`{ 1 + 2 }`, 2, "expected a condition"},
+		{`{ .a = 1 = 2 }`, 10, "comparisons do not chain"},
+		{`{ } | rate() | count() > 1`, 14, "end of query after the metrics function"},
+		{`({ } | rate())`, 8, "metrics function"},
+		{`{ } | quantile_over_time(duration)`, 34, "at least one quantile"},
+		{`{ } | quantile_over_time(duration, 1.5)`, 36, "outside [0, 1]"},
+		{`{ } | by(`, 10, "expected an attribute"},
+		{`{ span. = 1 }`, 8, "expected an attribute name"},
+		{`{ name = "a" } # x`, 16, "unexpected character"},
+		{``, 1, "expected '{' or '('"},
+		{strings.Repeat("(", 100) + "{}" + strings.Repeat(")", 100), 65, "nests deeper"},
+	}
+	for _, c := range cases {
+		_, err := Parse(c.q)
+		var pe *Error
+		if !errors.As(err, &pe) {
+			t.Errorf("%q: error %v is not a position error", c.q, err)
+			continue
+		}
+		if pe.Pos+1 != c.pos || !strings.Contains(pe.Msg, c.want) {
+			t.Errorf("%q: got %q at %d, want %q at %d", c.q, pe.Msg, pe.Pos+1, c.want, c.pos)
+		}
+	}
+}
+
+func TestParseAccepts(t *testing.T) {
+	for _, q := range []string{
+		`{ span."http status" = "x" }`,
+		"{ .msg = `raw \\n` }",
+		`{ duration > 1h30m && duration < 2.5s || duration >= 100us || duration > 5µs }`,
+		`{ rootServiceName = "a" && rootName = "b" && traceDuration > 1s }`,
+		`{ .a = .b } | select(span:id, trace:id)`,
+		`{ } | rate() by (resource.service.name, name)`,
+		`{ status = error } | quantile_over_time(duration, .5, .99, 1)`,
+		`{ } | histogram_over_time(duration) by (kind)`,
+		`{ span.http.url =~ "https?://.*" && span.x !~ "y" }`,
+		`{ .k8s.pod-name = "x" }`,
+		`{ 1.5e3 < duration }`,
+	} {
+		if _, err := Parse(q); err != nil {
+			t.Errorf("%q: %v", q, err)
+		}
+	}
+}
+
+func TestHints(t *testing.T) {
+	q := mustParse(t, `{ resource.service.name = "x" && span.http.status_code >= 500 && name = "GET" && kind = server && duration > 1s && duration <= 3s && span.http.method = "POST" && status = error }`)
+	h := q.Hints()
+	if h.Service != "x" || h.Name != "GET" || h.Kind != 2 || h.MinDuration != int64(time.Second) || h.MaxDuration != int64(3*time.Second) ||
+		h.Attributes["http.method"] != "POST" || h.Attributes["error"] != "true" || len(h.Attributes) != 2 {
+		t.Fatalf("%+v", h)
+	}
+	if h := mustParse(t, `{ .service.name = "gateway" } >> { status = error }`).Hints(); h.Service != "gateway" {
+		t.Fatalf("structural: %+v", h)
+	}
+	if h := mustParse(t, `{ .service.name = "a" } || { .service.name = "b" }`).Hints(); h.Service != "" {
+		t.Fatalf("|| can require neither side: %+v", h)
+	}
+	if h := mustParse(t, `{ .service.name = "a" } !>> { name = "b" }`).Hints(); h.Service != "" || h.Name != "b" {
+		t.Fatalf("negated relation requires only the right side: %+v", h)
+	}
+	if h := mustParse(t, `{ .a = 1 || name = "x" }`).Hints(); len(h.Attributes) != 0 || h.Name != "" {
+		t.Fatalf("a disjunction gives no hint: %+v", h)
+	}
+}
+
+// Hints never exclude a matching trace: every matching trace has a span
+// that satisfies them (checked against generated traces).
+func TestHintsAreSound(t *testing.T) {
+	traces := genTraces(11, 300)
+	for _, src := range []string{
+		`{ resource.service.name = "gateway" && span.http.status_code >= 500 }`,
+		`{ .service.name = "gateway" } >> { status = error }`,
+		`{ name = "SELECT" && kind = client } | count() > 1`,
+		`{ duration > 1s && span.http.method = "GET" } ~ { span.retry = true }`,
+		`{ kind = server } !> { span.http.status_code = 500 && duration < 900ms }`,
+	} {
+		q := mustParse(t, src)
+		h := q.Hints()
+		for _, sp := range traces {
+			if len(q.Eval(NewTrace(sp))) == 0 {
+				continue
+			}
+			ok := false
+			for i := range sp {
+				s := &sp[i]
+				d := s.EndUnixNano - s.StartUnixNano
+				match := (h.Service == "" || s.Service() == h.Service) && (h.Name == "" || s.Name == h.Name) &&
+					(h.Kind < 0 || int(s.Kind) == h.Kind) && (h.MinDuration == 0 || d >= h.MinDuration) &&
+					(h.MaxDuration == 0 || d <= h.MaxDuration)
+				for k, v := range h.Attributes {
+					a, found := bAny(s, k)
+					if k == "error" && isErr(s) {
+						continue
+					}
+					match = match && found && a.String() == v
+				}
+				ok = ok || match
+			}
+			if !ok {
+				t.Fatalf("%s: hints %+v exclude a matching trace", src, h)
+			}
+		}
+	}
+}

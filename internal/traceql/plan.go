@@ -1,0 +1,153 @@
+package traceql
+
+// Hints are conditions that one span of every trace matching a query must
+// satisfy, in the form a store's search understands. They never exclude a
+// matching trace (they may admit traces the query then rejects), so a caller
+// can fetch candidate traces with them and evaluate the query on each.
+type Hints struct {
+	Service     string // the span's service (resource service.name)
+	Name        string // span name
+	Kind        int    // span kind (model.SpanKind); -1: any
+	MinDuration int64  // ns, inclusive; 0: none
+	MaxDuration int64  // ns, inclusive; 0: none
+	// Attributes the span, its resource or one of its events has, compared
+	// in their string form; "error"="true" stands for status = error.
+	Attributes map[string]string
+}
+
+// Hints extracts the store conditions of the query.
+func (q *Query) Hints() Hints {
+	h := Hints{Kind: -1}
+	if cond := requiredCond(q.Root); cond != nil {
+		addHints(&h, cond)
+	}
+	return h
+}
+
+// requiredCond returns the condition of a { } filter that some span of
+// every matching trace satisfies, or nil when there is no single one.
+func requiredCond(s Spanset) Field {
+	switch s := s.(type) {
+	case *Filter:
+		return s.Cond
+	case *Pipeline:
+		return requiredCond(s.Source)
+	case *SpansetOp:
+		switch s.Op {
+		case "||":
+			return nil
+		case "!>", "!>>", "!<", "!<<", "!~":
+			return requiredCond(s.R)
+		}
+		l, r := requiredCond(s.L), requiredCond(s.R)
+		if score(l) >= score(r) {
+			return l
+		}
+		return r
+	}
+	return nil
+}
+
+// score rates how selective a condition's hints are.
+func score(f Field) int {
+	if f == nil {
+		return -1
+	}
+	h := Hints{Kind: -1}
+	addHints(&h, f)
+	n := len(h.Attributes)
+	if h.Service != "" {
+		n += 2
+	}
+	if h.Name != "" {
+		n += 2
+	}
+	if h.Kind >= 0 {
+		n++
+	}
+	if h.MinDuration > 0 || h.MaxDuration > 0 {
+		n++
+	}
+	return n
+}
+
+// addHints collects hints from the top-level conjuncts of cond.
+func addHints(h *Hints, cond Field) {
+	b, ok := cond.(*Binary)
+	if !ok {
+		return
+	}
+	if b.Op == "&&" {
+		addHints(h, b.L)
+		addHints(h, b.R)
+		return
+	}
+	a, aok := b.L.(*Attr)
+	lit, lok := b.R.(*Literal)
+	op := b.Op
+	if !aok || !lok {
+		a, aok = b.R.(*Attr)
+		lit, lok = b.L.(*Literal)
+		op = flip[op]
+	}
+	if !aok || !lok {
+		return
+	}
+	switch a.Intrinsic {
+	case IDuration:
+		if lit.Val.T != TDuration && lit.Val.T != TInt {
+			return
+		}
+		switch op {
+		case ">", ">=":
+			if lit.Val.N > h.MinDuration {
+				h.MinDuration = lit.Val.N
+			}
+		case "<", "<=":
+			if lit.Val.N > 0 && (h.MaxDuration == 0 || lit.Val.N < h.MaxDuration) {
+				h.MaxDuration = lit.Val.N
+			}
+		}
+		return
+	}
+	if op != "=" {
+		return
+	}
+	switch a.Intrinsic {
+	case IName:
+		if lit.Val.T == TString {
+			h.Name = lit.Val.S
+		}
+	case IKind:
+		if lit.Val.T == TKind {
+			h.Kind = int(lit.Val.N)
+		}
+	case IStatus:
+		if lit.Val.T == TStatus && lit.Val.N == 2 {
+			setAttr(h, "error", "true")
+		}
+	case INone:
+		if a.Name == "service.name" && (a.Scope == ScopeResource || a.Scope == ScopeNone) {
+			if lit.Val.T == TString {
+				h.Service = lit.Val.S
+			}
+			return
+		}
+		if a.Scope == ScopeLink || a.Scope == ScopeInstrumentation {
+			return
+		}
+		switch lit.Val.T {
+		case TString, TInt, TBool:
+			setAttr(h, a.Name, lit.Val.String())
+		}
+	}
+}
+
+func setAttr(h *Hints, k, v string) {
+	if h.Attributes == nil {
+		h.Attributes = map[string]string{}
+	}
+	h.Attributes[k] = v
+}
+
+var flip = map[string]string{"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<=", "=~": "", "!~": ""}
