@@ -237,7 +237,7 @@ func getJSON(ctx context.Context, u string, out any) (bool, error) {
 }
 
 // pollDeadline bounds every wait for Clew to show what was sent.
-const pollDeadline = 30 * time.Second
+const pollDeadline = 2 * time.Minute
 
 // waitForTrace polls Clew's legacy API until the trace satisfies done or the
 // deadline passes; it returns the last version seen.

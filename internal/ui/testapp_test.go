@@ -26,11 +26,16 @@ type testApp struct {
 	OTLP string // OTLP/HTTP base URL
 }
 
+// hangTimeout bounds every wait for the app to show what was sent. It only
+// catches hangs: on a loaded shared machine a healthy wait can take many
+// seconds, so it is generous, and no test asserts how fast anything is.
+const hangTimeout = 2 * time.Minute
+
 // newTestApp starts the real application on loopback ports and exports the
 // given traces to it, then waits until every one is readable in full
 // through the query API. The UI therefore sees exactly what it sees in
 // production: the public HTTP API of the real store.
-func newTestApp(t *testing.T, traces ...[]model.Span) *testApp {
+func newTestApp(t testing.TB, traces ...[]model.Span) *testApp {
 	t.Helper()
 	addrs := apptest.Start(t).Addrs()
 	ta := &testApp{URL: "http://" + addrs.Query, OTLP: "http://" + addrs.OTLPHTTP}
@@ -52,7 +57,7 @@ func newTestApp(t *testing.T, traces ...[]model.Span) *testApp {
 }
 
 // post sends one OTLP/HTTP protobuf request and requires a 200.
-func (ta *testApp) post(t *testing.T, path string, body []byte) {
+func (ta *testApp) post(t testing.TB, path string, body []byte) {
 	t.Helper()
 	resp, err := http.Post(ta.OTLP+path, "application/x-protobuf", bytes.NewReader(body))
 	if err != nil {
@@ -66,7 +71,7 @@ func (ta *testApp) post(t *testing.T, path string, body []byte) {
 }
 
 // getJSON reads a query-API path into out and returns the status code.
-func (ta *testApp) getJSON(t *testing.T, path string, out any) int {
+func (ta *testApp) getJSON(t testing.TB, path string, out any) int {
 	t.Helper()
 	resp, err := http.Get(ta.URL + path)
 	if err != nil {
@@ -84,9 +89,9 @@ func (ta *testApp) getJSON(t *testing.T, path string, out any) int {
 // waitTrace polls the query API (with a deadline) until the trace has all
 // its spans: the acknowledgement of an export means durable, and this
 // checks it is also readable.
-func (ta *testApp) waitTrace(t *testing.T, id string, spans int) {
+func (ta *testApp) waitTrace(t testing.TB, id string, spans int) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(hangTimeout)
 	for got := 0; ; {
 		var body struct {
 			Data []struct {
@@ -100,7 +105,7 @@ func (ta *testApp) waitTrace(t *testing.T, id string, spans int) {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("trace %s: %d of %d spans readable after 20s", id, got, spans)
+			t.Fatalf("trace %s: %d of %d spans readable after %v", id, got, spans, hangTimeout)
 		}
 		time.Sleep(20 * time.Millisecond) // poll interval, not synchronisation
 	}
@@ -150,7 +155,7 @@ func (ta *testApp) seedLogs(t *testing.T, trace model.TraceID, logs []seedLog) {
 		t.Fatal(err)
 	}
 	ta.post(t, "/v1/logs", body)
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(hangTimeout)
 	for {
 		var c struct {
 			Counts map[string]int `json:"counts"`

@@ -160,7 +160,7 @@ func TestShutdownWaitsForInFlight(t *testing.T) {
 	// Once new connections are refused, Shutdown is under way; it must
 	// still be waiting for the blocked request.
 	addr := r.HTTPAddr().String()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {

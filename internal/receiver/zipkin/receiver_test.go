@@ -21,7 +21,7 @@ import (
 	"github.com/clewtrace/clew/internal/consumer"
 )
 
-const testTimeout = 10 * time.Second
+const testTimeout = 2 * time.Minute // catches hangs only; never a speed budget
 
 func counterValue(t *testing.T, c prometheus.Counter) float64 {
 	t.Helper()
