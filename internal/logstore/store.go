@@ -121,7 +121,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err := s.openBlocks(ctx); err != nil {
 		return nil, err
 	}
-	w, err := wal.Open(filepath.Join(opts.Dir, "wal"), wal.Options{Sync: opts.WALSync, Logger: opts.Logger})
+	w, err := wal.Open(filepath.Join(opts.Dir, "wal"), wal.Options{Sync: opts.WALSync, Logger: opts.Logger,
+		QuarantineDir: filepath.Join(opts.Dir, "quarantine", "wal")})
 	if err != nil {
 		return nil, fmt.Errorf("logstore: wal: %w", err)
 	}
@@ -141,9 +142,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		_ = w.Close()
 		return nil, fmt.Errorf("logstore: replay: %w", err)
 	}
-	if c := stats.Corruption; c != nil {
-		s.log.Warn("logstore: WAL tail was damaged and has been truncated to the last good record",
-			"segment", c.Segment, "offset", c.Offset, "err", c.Err, "dropped_bytes", stats.DroppedBytes)
+	if len(stats.Damage) > 0 {
+		// Each range is logged by the WAL with its offsets and quarantine file.
+		s.log.Warn("logstore: damaged WAL records were cut out and quarantined; intact records were kept",
+			"damaged_ranges", len(stats.Damage), "dropped_bytes", stats.DroppedBytes,
+			"dropped_segments", stats.DroppedSegments, "kept_records", stats.Records)
 	}
 	n, _ := s.head.size()
 	s.log.Info("log store opened", "dir", opts.Dir, "blocks", len(s.blocks), "replayed_records", n)

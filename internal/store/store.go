@@ -137,7 +137,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		lock.Close()
 		return nil, err
 	}
-	w, err := wal.Open(filepath.Join(opts.Dir, "wal"), wal.Options{Sync: opts.WALSync, SyncInterval: opts.WALSyncEvery, Logger: opts.Logger})
+	w, err := wal.Open(filepath.Join(opts.Dir, "wal"), wal.Options{Sync: opts.WALSync, SyncInterval: opts.WALSyncEvery,
+		Logger: opts.Logger, QuarantineDir: filepath.Join(opts.Dir, "quarantine", "wal")})
 	if err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("store: wal: %w", err)
@@ -163,10 +164,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	n, _ := s.head.size()
 	s.log.Info("store opened", "dir", opts.Dir, "blocks", len(s.blocks), "replayed_spans", n,
 		"replay", time.Since(start).Round(time.Millisecond))
-	if c := stats.Corruption; c != nil {
-		s.log.Warn("WAL tail was damaged and has been truncated to the last good record",
-			"segment", c.Segment, "offset", c.Offset, "err", c.Err, "dropped_bytes", stats.DroppedBytes,
-			"dropped_segments", stats.DroppedSegments)
+	if len(stats.Damage) > 0 {
+		// Each range is logged by the WAL with its offsets and quarantine file.
+		s.log.Warn("damaged WAL records were cut out and quarantined; intact records were kept",
+			"damaged_ranges", len(stats.Damage), "dropped_bytes", stats.DroppedBytes,
+			"dropped_segments", stats.DroppedSegments, "kept_records", stats.Records)
 	}
 	s.metrics = newMetrics(s, opts.Registerer)
 	if !opts.DisableRunLoop {

@@ -65,7 +65,7 @@ func TestKill9(t *testing.T) {
 		}
 		for _, id := range acked {
 			if !present[id] {
-				t.Fatalf("round %d: acknowledged record %d lost (replayed %d, corruption %v)", round, id, len(got), st.Corruption)
+				t.Fatalf("round %d: acknowledged record %d lost (replayed %d, corruption %v)", round, id, len(got), st.Damage)
 			}
 		}
 	}

@@ -2,7 +2,8 @@
 // durability of accepted span batches between their acknowledgement and the
 // moment they are cut into an immutable block: Append returns only once a
 // record is durable (per SyncPolicy), Replay hands every surviving record
-// back after a crash and repairs a torn or corrupt tail, and Cut/Truncate let
+// back after a crash, skipping and quarantining damaged records while keeping
+// every intact one, and Cut/Truncate let
 // the store drop segments whose data now live in blocks. Records are opaque
 // byte slices; the package knows nothing about spans.
 //

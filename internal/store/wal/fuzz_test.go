@@ -77,32 +77,45 @@ func FuzzReplay(f *testing.F) {
 			t.Fatalf("Replay: %v", err)
 		}
 
-		// Re-parse independently: each returned record must be the next
-		// correctly framed record in the file.
-		off := headerSize
+		// Re-parse independently: the file must split exactly into the
+		// header (unless reported damaged), the returned records, each
+		// correctly framed, and the reported damaged ranges, in file order.
 		tab := crc32.MakeTable(crc32.Castagnoli)
-		for i, rec := range got {
+		off, k := 0, 0
+		dmg := st.Damage
+		if len(dmg) == 0 || dmg[0].Offset != 0 {
+			off = headerSize
+		}
+		for off < len(data) || len(dmg) > 0 {
+			if len(dmg) > 0 && dmg[0].Offset == int64(off) {
+				if dmg[0].End <= int64(off) && len(data) > 0 {
+					t.Fatalf("empty damage range %v", dmg[0])
+				}
+				off = int(dmg[0].End)
+				dmg = dmg[1:]
+				continue
+			}
+			if k >= len(got) {
+				t.Fatalf("bytes from %d of %d neither returned nor reported damaged (damage %v)", off, len(data), st.Damage)
+			}
+			rec := got[k]
 			if off+frameSize+len(rec) > len(data) {
-				t.Fatalf("record %d extends past the data", i)
+				t.Fatalf("record %d extends past the data", k)
 			}
 			n := binary.LittleEndian.Uint32(data[off:])
 			sum := crc32.Update(crc32.Checksum(data[off:off+4], tab), tab, rec)
 			if int(n) != len(rec) || sum != binary.LittleEndian.Uint32(data[off+4:]) ||
 				!bytes.Equal(rec, data[off+frameSize:off+frameSize+len(rec)]) {
-				t.Fatalf("record %d at offset %d does not match its frame", i, off)
+				t.Fatalf("record %d at offset %d does not match its frame", k, off)
 			}
 			off += frameSize + len(rec)
+			k++
+		}
+		if k != len(got) || off != len(data) {
+			t.Fatalf("%d of %d records placed, ended at %d of %d bytes", k, len(got), off, len(data))
 		}
 		if st.Records != int64(len(got)) {
 			t.Fatalf("stats.Records %d, got %d", st.Records, len(got))
-		}
-		switch c := st.Corruption; {
-		case c == nil && off != len(data):
-			t.Fatalf("clean replay stopped at %d of %d bytes", off, len(data))
-		case c != nil && c.Offset != 0 && c.Offset != int64(off):
-			t.Fatalf("corruption at %d, last good record ends at %d", c.Offset, off)
-		case c != nil && c.Offset == 0 && len(got) > 0:
-			t.Fatalf("header corruption reported after %d records", len(got))
 		}
 
 		// The repaired log replays cleanly with the same records.
@@ -115,7 +128,7 @@ func FuzzReplay(f *testing.F) {
 		}
 		defer w2.Close()
 		st2, err := w2.Replay(context.Background(), nil)
-		if err != nil || st2.Corruption != nil || st2.Records != st.Records {
+		if err != nil || st2.Damage != nil || st2.Records != st.Records {
 			t.Fatalf("second replay: %+v, %v; first saw %d records", st2, err, st.Records)
 		}
 	})

@@ -1,12 +1,14 @@
 package wal
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -67,36 +69,44 @@ func (fx fixture) modify(t *testing.T, seg SegmentID, fn func([]byte) []byte) {
 	}
 }
 
+// wantDamage is one damaged range a case expects Replay to report.
+type wantDamage struct {
+	seg      SegmentID
+	from, to func(fx fixture) int64
+	err      error
+}
+
 type corruptionCase struct {
 	name    string
 	damage  func(t *testing.T, fx fixture)
-	keep    int       // records that survive
-	seg     SegmentID // 0: no corruption expected
-	offset  func(fx fixture) int64
-	err     error
+	lost    []int // entries that do not survive; every other one must
+	want    []wantDamage
 	dropped int // whole segments removed
 }
+
+func at(s, k int) func(fixture) int64 { return func(fx fixture) int64 { return fx.offsets[s][k] } }
+func end(s int) func(fixture) int64   { return func(fx fixture) int64 { return fx.ends[s] } }
+func abs(n int64) func(fixture) int64 { return func(fixture) int64 { return n } }
 
 func corruptionCases() []corruptionCase {
 	cases := []corruptionCase{
 		{
 			name:   "clean",
 			damage: func(*testing.T, fixture) {},
-			keep:   8,
 		},
 		{
 			name: "bit flip in payload",
 			damage: func(t *testing.T, fx fixture) {
 				fx.modify(t, 2, func(b []byte) []byte { b[fx.offsets[1][2]+frameSize+17] ^= 0x10; return b })
 			},
-			keep: 5, seg: 2, offset: func(fx fixture) int64 { return fx.offsets[1][2] }, err: errChecksum,
+			lost: []int{5}, want: []wantDamage{{2, at(1, 2), at(1, 3), errChecksum}},
 		},
 		{
 			name: "bit flip in checksum",
 			damage: func(t *testing.T, fx fixture) {
 				fx.modify(t, 2, func(b []byte) []byte { b[fx.offsets[1][4]+5] ^= 0x01; return b })
 			},
-			keep: 7, seg: 2, offset: func(fx fixture) int64 { return fx.offsets[1][4] }, err: errChecksum,
+			lost: []int{7}, want: []wantDamage{{2, at(1, 4), end(1), errChecksum}},
 		},
 		{
 			name: "length above maximum",
@@ -106,7 +116,7 @@ func corruptionCases() []corruptionCase {
 					return b
 				})
 			},
-			keep: 4, seg: 2, offset: func(fx fixture) int64 { return fx.offsets[1][1] }, err: errBadLength,
+			lost: []int{4}, want: []wantDamage{{2, at(1, 1), at(1, 2), errBadLength}},
 		},
 		{
 			name: "length past end of segment",
@@ -116,7 +126,7 @@ func corruptionCases() []corruptionCase {
 					return b
 				})
 			},
-			keep: 4, seg: 2, offset: func(fx fixture) int64 { return fx.offsets[1][1] }, err: errTorn,
+			lost: []int{4}, want: []wantDamage{{2, at(1, 1), at(1, 2), errTorn}},
 		},
 		{
 			name: "length one short",
@@ -127,49 +137,88 @@ func corruptionCases() []corruptionCase {
 					return b
 				})
 			},
-			keep: 6, seg: 2, offset: func(fx fixture) int64 { return fx.offsets[1][3] }, err: errChecksum,
+			lost: []int{6}, want: []wantDamage{{2, at(1, 3), at(1, 4), errChecksum}},
+		},
+		{
+			name: "two damaged records in one segment",
+			damage: func(t *testing.T, fx fixture) {
+				fx.modify(t, 2, func(b []byte) []byte {
+					b[fx.offsets[1][0]+frameSize+3] ^= 0x01
+					b[fx.offsets[1][2]+frameSize+9] ^= 0x40
+					return b
+				})
+			},
+			lost: []int{3, 5},
+			want: []wantDamage{{2, at(1, 0), at(1, 1), errChecksum}, {2, at(1, 2), at(1, 3), errChecksum}},
+		},
+		{
+			name: "garbage inserted between records",
+			damage: func(t *testing.T, fx fixture) {
+				fx.modify(t, 2, func(b []byte) []byte {
+					o := fx.offsets[1][2]
+					junk := bytes.Repeat([]byte{0xA5, 0x00, 0x01, 0x5A, 0x00}, 20)
+					return append(append(append([]byte(nil), b[:o]...), junk...), b[o:]...)
+				})
+			},
+			want: []wantDamage{{2, at(1, 2), func(fx fixture) int64 { return fx.offsets[1][2] + 100 }, errBadLength}},
 		},
 		{
 			name: "zero-filled tail",
 			damage: func(t *testing.T, fx fixture) {
 				fx.modify(t, 2, func(b []byte) []byte { return append(b, make([]byte, 4096)...) })
 			},
-			keep: 8, seg: 2, offset: func(fx fixture) int64 { return fx.ends[1] }, err: errChecksum,
+			want: []wantDamage{{2, end(1), func(fx fixture) int64 { return fx.ends[1] + 4096 }, errChecksum}},
 		},
 		{
 			name: "zero-filled last record",
 			damage: func(t *testing.T, fx fixture) {
 				fx.modify(t, 2, func(b []byte) []byte { clear(b[fx.offsets[1][4]:]); return b })
 			},
-			keep: 7, seg: 2, offset: func(fx fixture) int64 { return fx.offsets[1][4] }, err: errChecksum,
+			lost: []int{7}, want: []wantDamage{{2, at(1, 4), end(1), errChecksum}},
 		},
 		{
 			name: "corrupt magic in last segment",
 			damage: func(t *testing.T, fx fixture) {
 				fx.modify(t, 2, func(b []byte) []byte { b[0] ^= 0xFF; return b })
 			},
-			keep: 3, seg: 2, offset: func(fixture) int64 { return 0 }, err: errBadMagic, dropped: 1,
+			want: []wantDamage{{2, abs(0), abs(headerSize), errBadMagic}},
+		},
+		{
+			name: "corrupt magic in first segment",
+			damage: func(t *testing.T, fx fixture) {
+				fx.modify(t, 1, func(b []byte) []byte { b[1] ^= 0x01; return b })
+			},
+			want: []wantDamage{{1, abs(0), abs(headerSize), errBadMagic}},
 		},
 		{
 			name: "torn header",
 			damage: func(t *testing.T, fx fixture) {
 				fx.modify(t, 2, func(b []byte) []byte { return b[:5] })
 			},
-			keep: 3, seg: 2, offset: func(fixture) int64 { return 0 }, err: errShortHead, dropped: 1,
+			lost: []int{3, 4, 5, 6, 7}, want: []wantDamage{{2, abs(0), abs(5), errShortHead}}, dropped: 1,
 		},
 		{
 			name: "empty segment file",
 			damage: func(t *testing.T, fx fixture) {
 				fx.modify(t, 2, func(b []byte) []byte { return nil })
 			},
-			keep: 3, seg: 2, offset: func(fixture) int64 { return 0 }, err: errShortHead, dropped: 1,
+			lost: []int{3, 4, 5, 6, 7}, want: []wantDamage{{2, abs(0), abs(0), errShortHead}}, dropped: 1,
 		},
 		{
+			// The case of issue 16: one flipped byte in the oldest segment
+			// used to delete every later segment.
 			name: "damage before the last segment",
 			damage: func(t *testing.T, fx fixture) {
 				fx.modify(t, 1, func(b []byte) []byte { b[fx.offsets[0][1]+frameSize] ^= 0x80; return b })
 			},
-			keep: 1, seg: 1, offset: func(fx fixture) int64 { return fx.offsets[0][1] }, err: errChecksum, dropped: 1,
+			lost: []int{1}, want: []wantDamage{{1, at(0, 1), at(0, 2), errChecksum}},
+		},
+		{
+			name: "nothing intact in the oldest segment",
+			damage: func(t *testing.T, fx fixture) {
+				fx.modify(t, 1, func(b []byte) []byte { clear(b); return b })
+			},
+			lost: []int{0, 1, 2}, want: []wantDamage{{1, abs(0), end(0), errBadMagic}}, dropped: 1,
 		},
 	}
 	// A tail torn at every byte of the last record (record 7: 50+7*10 bytes).
@@ -186,7 +235,8 @@ func corruptionCases() []corruptionCase {
 				}
 				fx.modify(t, 2, func(b []byte) []byte { return b[:fx.offsets[1][4]+int64(cut)] })
 			},
-			keep: 7, seg: 2, offset: func(fx fixture) int64 { return fx.offsets[1][4] }, err: errTorn,
+			lost: []int{7},
+			want: []wantDamage{{2, at(1, 4), func(fx fixture) int64 { return fx.offsets[1][4] + int64(cut) }, errTorn}},
 		})
 	}
 	return cases
@@ -198,6 +248,12 @@ func TestReplayCorruption(t *testing.T) {
 			fx := newFixture(t)
 			tc.damage(t, fx)
 			sizeBefore := diskSize(t, fx.dir)
+			// The damaged bytes as they are on disk, to compare with the
+			// quarantine copies.
+			damaged := map[SegmentID][]byte{}
+			for _, seg := range []SegmentID{1, 2} {
+				damaged[seg], _ = os.ReadFile(fx.path(seg))
+			}
 
 			w, err := Open(fx.dir, Options{Logger: quiet()})
 			if err != nil {
@@ -211,26 +267,43 @@ func TestReplayCorruption(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Replay: %v", err)
 			}
-			assertEntries(t, got, fx.entries[:tc.keep])
-			if st.Records != int64(tc.keep) {
-				t.Errorf("stats.Records = %d, want %d", st.Records, tc.keep)
+			var kept []entry
+			for i, e := range fx.entries {
+				if !slices.Contains(tc.lost, i) {
+					kept = append(kept, e)
+				}
+			}
+			assertEntries(t, got, kept)
+			if st.Records != int64(len(kept)) {
+				t.Errorf("stats.Records = %d, want %d", st.Records, len(kept))
 			}
 
-			if tc.seg == 0 {
-				if st.Corruption != nil {
-					t.Fatalf("unexpected corruption %v", st.Corruption)
-				}
-			} else {
-				c := st.Corruption
-				if c == nil {
-					t.Fatal("corruption not reported")
-				}
-				if c.Segment != tc.seg || c.Offset != tc.offset(fx) || !errors.Is(c, tc.err) {
-					t.Errorf("corruption = %v; want segment %d offset %d: %v", c, tc.seg, tc.offset(fx), tc.err)
+			if len(st.Damage) != len(tc.want) {
+				t.Fatalf("damage = %v, want %d ranges", st.Damage, len(tc.want))
+			}
+			for i, want := range tc.want {
+				c := st.Damage[i]
+				from, to := want.from(fx), want.to(fx)
+				if c.Segment != want.seg || c.Offset != from || c.End != to || !errors.Is(c, want.err) {
+					t.Errorf("damage[%d] = %v; want segment %d bytes [%d, %d): %v", i, c, want.seg, from, to, want.err)
 				}
 				var ce *CorruptionError
 				if !errors.As(error(c), &ce) {
 					t.Error("not a *CorruptionError")
+				}
+				if to == from {
+					continue
+				}
+				// The damaged bytes are kept, exactly, in the quarantine.
+				q, err := os.ReadFile(c.Quarantine)
+				if err != nil {
+					t.Fatalf("quarantine copy of %v: %v", c, err)
+				}
+				if !bytes.Equal(q, damaged[want.seg][from:to]) {
+					t.Errorf("quarantine %s holds %d bytes that differ from the damaged range", c.Quarantine, len(q))
+				}
+				if filepath.Dir(c.Quarantine) != filepath.Join(fx.dir, "quarantine") {
+					t.Errorf("quarantine file %s not in %s/quarantine", c.Quarantine, fx.dir)
 				}
 			}
 			if st.DroppedSegments != tc.dropped {
@@ -252,10 +325,10 @@ func TestReplayCorruption(t *testing.T) {
 				t.Fatal(err)
 			}
 			got2, st2 := readAll(t, fx.dir)
-			if st2.Corruption != nil {
-				t.Fatalf("second replay found %v", st2.Corruption)
+			if st2.Damage != nil {
+				t.Fatalf("second replay found %v", st2.Damage)
 			}
-			want := append(append([]entry(nil), fx.entries[:tc.keep]...), entry{seg, extra})
+			want := append(append([]entry(nil), kept...), entry{seg, extra})
 			assertEntries(t, got2, want)
 		})
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -61,8 +60,8 @@ type segmentInfo struct {
 }
 
 // listSegments returns the segments in dir in ascending ID order.
-func listSegments(dir string) ([]segmentInfo, error) {
-	entries, err := os.ReadDir(dir)
+func listSegments(fsys FS, dir string) ([]segmentInfo, error) {
+	entries, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("list segments: %w", err)
 	}
@@ -139,24 +138,6 @@ func recordCRC(length uint32, payload []byte) uint32 {
 		crc = castagnoli[byte(crc)^byte(length>>(8*i))] ^ (crc >> 8)
 	}
 	return crc32.Update(^crc, castagnoli, payload)
-}
-
-// syncDir makes the creation or removal of files in dir durable. Without
-// it a crash can lose a freshly created segment even though its data were
-// fsynced.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open dir for sync: %w", err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync dir: %w", err)
-	}
-	return nil
 }
 
 func segmentPath(dir string, id SegmentID) string {

@@ -64,6 +64,11 @@ type Options struct {
 	SyncInterval time.Duration
 	// Logger receives repair warnings; slog.Default() if nil.
 	Logger *slog.Logger
+	// FS is the file system; OS if nil. Tests inject faults through it.
+	FS FS
+	// QuarantineDir receives the bytes of damaged records that Replay
+	// cuts out of the log; dir/quarantine if empty.
+	QuarantineDir string
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -88,6 +93,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.FS == nil {
+		o.FS = OS
+	}
 	return o, nil
 }
 
@@ -99,6 +107,7 @@ func (o Options) withDefaults() (Options, error) {
 // per segment touched and fsyncs once. While it fsyncs, the next batch
 // fills up, which is what makes group commit pay off.
 type WAL struct {
+	fs   FS
 	dir  string
 	opts Options
 	log  *slog.Logger
@@ -127,7 +136,7 @@ type WAL struct {
 	done chan struct{} // closed when the writer goroutine exits
 
 	// Owned by the writer goroutine (and by Close after it exits).
-	f     *os.File
+	f     File
 	fseg  SegmentID
 	dirty bool // written since the last fsync
 
@@ -159,18 +168,22 @@ func Open(dir string, opts Options) (*WAL, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if opts.QuarantineDir == "" {
+		opts.QuarantineDir = filepath.Join(dir, "quarantine")
+	}
+	if err := opts.FS.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("wal: create dir: %w", err)
 	}
 	// Make a freshly created dir itself survive a crash, not only its files.
-	if err := syncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
+	if err := opts.FS.SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
 		return nil, fmt.Errorf("wal: open %s: %w", dir, err)
 	}
-	segs, err := listSegments(dir)
+	segs, err := listSegments(opts.FS, dir)
 	if err != nil {
 		return nil, fmt.Errorf("wal: open %s: %w", dir, err)
 	}
 	w := &WAL{
+		fs:     opts.FS,
 		dir:    dir,
 		opts:   opts,
 		log:    opts.Logger,
@@ -287,7 +300,7 @@ func (w *WAL) Truncate(before SegmentID) error {
 	if open != 0 && open < limit {
 		limit = open
 	}
-	segs, err := listSegments(w.dir)
+	segs, err := listSegments(w.fs, w.dir)
 	if err != nil {
 		return fmt.Errorf("wal: truncate: %w", err)
 	}
@@ -297,7 +310,7 @@ func (w *WAL) Truncate(before SegmentID) error {
 		if s.id >= limit {
 			break
 		}
-		if err := os.Remove(segmentPath(w.dir, s.id)); err != nil {
+		if err := w.fs.Remove(segmentPath(w.dir, s.id)); err != nil {
 			return fmt.Errorf("wal: truncate segment %d: %w", s.id, err)
 		}
 		w.size.Add(-s.size)
@@ -306,7 +319,7 @@ func (w *WAL) Truncate(before SegmentID) error {
 	if removed == 0 {
 		return nil
 	}
-	if err := syncDir(w.dir); err != nil {
+	if err := w.fs.SyncDir(w.dir); err != nil {
 		return fmt.Errorf("wal: truncate: %w", err)
 	}
 	return nil
@@ -495,7 +508,7 @@ func (w *WAL) rotate(id SegmentID) error {
 		}
 		w.f = nil
 	}
-	f, err := os.OpenFile(segmentPath(w.dir, id), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := w.fs.OpenFile(segmentPath(w.dir, id), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return fmt.Errorf("wal: create segment %d: %w", id, err)
 	}
@@ -505,7 +518,7 @@ func (w *WAL) rotate(id SegmentID) error {
 		_ = f.Close()
 		return fmt.Errorf("wal: write header of segment %d: %w", id, err)
 	}
-	if err := syncDir(w.dir); err != nil {
+	if err := w.fs.SyncDir(w.dir); err != nil {
 		_ = f.Close()
 		return fmt.Errorf("wal: create segment %d: %w", id, err)
 	}

@@ -73,7 +73,7 @@ func readAll(t *testing.T, dir string) ([]entry, ReplayStats) {
 
 func diskSize(t *testing.T, dir string) int64 {
 	t.Helper()
-	segs, err := listSegments(dir)
+	segs, err := listSegments(OS, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestRoundTrip(t *testing.T) {
 				t.Errorf("Size() = %d, files hold %d", got, diskSize(t, dir))
 			}
 
-			segs, err := listSegments(dir)
+			segs, err := listSegments(OS, dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -157,8 +157,8 @@ func TestRoundTrip(t *testing.T) {
 			}
 
 			got, st := readAll(t, dir)
-			if st.Corruption != nil {
-				t.Fatalf("unexpected corruption: %v", st.Corruption)
+			if st.Damage != nil {
+				t.Fatalf("unexpected corruption: %v", st.Damage)
 			}
 			if st.Records != int64(len(want)) || st.Segments != len(segs) {
 				t.Errorf("stats = %+v, want %d records in %d segments", st, len(want), len(segs))
@@ -300,8 +300,8 @@ func TestConcurrentAppend(t *testing.T) {
 	}
 
 	got, st := readAll(t, dir)
-	if st.Corruption != nil {
-		t.Fatalf("corruption: %v", st.Corruption)
+	if st.Damage != nil {
+		t.Fatalf("corruption: %v", st.Damage)
 	}
 	seen := map[uint64]bool{}
 	for _, e := range got {
