@@ -26,6 +26,7 @@ import (
 	jaegerapi "github.com/clewtrace/clew/internal/api/jaeger"
 	"github.com/clewtrace/clew/internal/api/logsapi"
 	"github.com/clewtrace/clew/internal/api/spm"
+	tempoapi "github.com/clewtrace/clew/internal/api/tempo"
 	"github.com/clewtrace/clew/internal/config"
 	"github.com/clewtrace/clew/internal/consumer"
 	"github.com/clewtrace/clew/internal/logstore"
@@ -59,6 +60,7 @@ type App struct {
 	zipkin   *zipkin.Receiver
 	legacy   []legacyReceiver
 	query    *server
+	tempo    *server
 	admin    *server
 	ready    atomic.Bool
 }
@@ -70,7 +72,7 @@ type legacyReceiver interface {
 
 // Addrs are the addresses the app actually listens on (useful with port 0).
 type Addrs struct {
-	OTLPGRPC, OTLPHTTP, Query, Admin                string
+	OTLPGRPC, OTLPHTTP, Query, Admin, Tempo         string
 	JaegerHTTP, JaegerCompact, JaegerBinary, Zipkin string
 }
 
@@ -166,6 +168,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	api.Handle("/api/", jaegerapi.NewHandler(queryWithGraph{qs, graph}, logger.With("component", "api")))
 	api.Handle("/", ui.Handler())
 	a.query = newServer("query", cfg.QueryAddr, requireToken(cfg.QueryToken, "/api/", api), logger)
+	// Grafana's Tempo data source, on Tempo's own port: same query service,
+	// same token (/ready stays open for probes).
+	tempo := tempoapi.NewHandler(qs, tempoapi.BuildInfo{Version: Version}, logger.With("component", "tempo-api"))
+	a.tempo = newServer("tempo", cfg.TempoAddr, requireToken(cfg.QueryToken, "/api/", tempo), logger)
 
 	admin := http.NewServeMux()
 	admin.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
@@ -202,7 +208,7 @@ func walSync(s string) wal.SyncPolicy {
 // Start listens everywhere: admin and query first, receivers last, so
 // nothing is accepted before it can be stored and read.
 func (a *App) Start(ctx context.Context) error {
-	for _, s := range []*server{a.admin, a.query} {
+	for _, s := range []*server{a.admin, a.query, a.tempo} {
 		if err := s.start(); err != nil {
 			return err
 		}
@@ -229,6 +235,7 @@ func (a *App) Addrs() Addrs {
 		OTLPGRPC: addrString(a.otlp.GRPCAddr()),
 		OTLPHTTP: addrString(a.otlp.HTTPAddr()),
 		Query:    a.query.addr(),
+		Tempo:    a.tempo.addr(),
 		Admin:    a.admin.addr(),
 	}
 	if a.jaeger != nil {
@@ -265,7 +272,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	}
 	errs = append(errs, a.metrics.Close(ctx))
 	errs = append(errs, a.store.Close(ctx), a.logs.Close(ctx))
-	errs = append(errs, a.query.stop(ctx), a.admin.stop(ctx))
+	errs = append(errs, a.query.stop(ctx), a.tempo.stop(ctx), a.admin.stop(ctx))
 	err := errors.Join(errs...)
 	if err != nil {
 		a.log.Error("shutdown", "err", err)

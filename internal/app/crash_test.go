@@ -77,7 +77,7 @@ func startChild(t *testing.T, dir string) *child {
 	cmd.Env = append(os.Environ(), childEnv+"=1",
 		"CLEW_DATA_DIR="+dir,
 		"CLEW_OTLP_GRPC_ADDR=127.0.0.1:0", "CLEW_OTLP_HTTP_ADDR=127.0.0.1:0",
-		"CLEW_QUERY_ADDR=127.0.0.1:0", "CLEW_ADMIN_ADDR=127.0.0.1:0",
+		"CLEW_QUERY_ADDR=127.0.0.1:0", "CLEW_ADMIN_ADDR=127.0.0.1:0", "CLEW_TEMPO_ADDR=",
 		"CLEW_JAEGER_HTTP_ADDR=", "CLEW_JAEGER_COMPACT_ADDR=", "CLEW_JAEGER_BINARY_ADDR=", "CLEW_ZIPKIN_ADDR=")
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()

@@ -28,7 +28,7 @@ func startApp(t *testing.T, dir string, mutate ...func(*config.Config)) *App {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = dir
-	for _, p := range []*string{&cfg.OTLPGRPCAddr, &cfg.OTLPHTTPAddr, &cfg.QueryAddr, &cfg.AdminAddr} {
+	for _, p := range []*string{&cfg.OTLPGRPCAddr, &cfg.OTLPHTTPAddr, &cfg.QueryAddr, &cfg.AdminAddr, &cfg.TempoAddr} {
 		*p = "127.0.0.1:0"
 	}
 	cfg.JaegerHTTPAddr, cfg.JaegerCompactAddr, cfg.JaegerBinaryAddr, cfg.ZipkinAddr = "", "", "", ""

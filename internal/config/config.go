@@ -24,6 +24,7 @@ type Config struct {
 	OTLPHTTPAddr       string   `yaml:"otlp_http_addr"`
 	QueryAddr          string   `yaml:"query_addr"`
 	AdminAddr          string   `yaml:"admin_addr"`
+	TempoAddr          string   `yaml:"tempo_addr"`
 	JaegerHTTPAddr     string   `yaml:"jaeger_http_addr"`
 	JaegerCompactAddr  string   `yaml:"jaeger_compact_addr"`
 	JaegerBinaryAddr   string   `yaml:"jaeger_binary_addr"`
@@ -54,6 +55,7 @@ func Default() Config {
 		OTLPHTTPAddr:       ":4318",
 		QueryAddr:          ":16686",
 		AdminAddr:          ":14269",
+		TempoAddr:          ":3200",
 		JaegerHTTPAddr:     ":14268",
 		JaegerCompactAddr:  ":6831",
 		JaegerBinaryAddr:   ":6832",
@@ -131,6 +133,7 @@ func bind(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.OTLPGRPCAddr, "otlp-grpc-addr", c.OTLPGRPCAddr, "OTLP gRPC listen address (host:port; port 0 picks one; empty disables)")
 	fs.StringVar(&c.OTLPHTTPAddr, "otlp-http-addr", c.OTLPHTTPAddr, "OTLP/HTTP listen address")
 	fs.StringVar(&c.QueryAddr, "query-addr", c.QueryAddr, "query API and UI listen address")
+	fs.StringVar(&c.TempoAddr, "tempo-addr", c.TempoAddr, "Grafana Tempo query API listen address (TraceQL search, traces, tags, TraceQL metrics; empty disables)")
 	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "admin listen address (/metrics, /healthz, /readyz)")
 	fs.StringVar(&c.JaegerHTTPAddr, "jaeger-http-addr", c.JaegerHTTPAddr, "Jaeger Thrift over HTTP listen address (empty disables)")
 	fs.StringVar(&c.JaegerCompactAddr, "jaeger-compact-addr", c.JaegerCompactAddr, "Jaeger agent UDP compact-protocol address (empty disables)")

@@ -1,0 +1,318 @@
+package query
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/clewtrace/clew/internal/model"
+	"github.com/clewtrace/clew/internal/store/block"
+	"github.com/clewtrace/clew/internal/traceql"
+)
+
+// ErrBadQuery marks a query the caller must fix (an HTTP 400).
+var ErrBadQuery = errors.New("bad query")
+
+// Bounds on the work one TraceQL request may do.
+const (
+	// MaxTraceQLCandidates is how many candidate traces a search evaluates
+	// at most before answering with what it found.
+	MaxTraceQLCandidates = 20000
+	// MaxMetricsTraces is how many traces a metrics query reads at most;
+	// beyond it the answer is marked partial.
+	MaxMetricsTraces = 200000
+	// tagSampleTraces is how many recent traces tag autocomplete reads.
+	tagSampleTraces = 200
+	// MaxTagValues bounds the values one tag lookup returns.
+	MaxTagValues = 1000
+)
+
+// TraceQLMatch is one trace a TraceQL search matched, with the span sets
+// the query selected.
+type TraceQLMatch struct {
+	Trace *traceql.Trace
+	Sets  []traceql.Set
+}
+
+// TraceQLStats says how much a TraceQL request read.
+type TraceQLStats struct {
+	InspectedTraces int
+	InspectedSpans  int
+	Partial         bool // a bound was hit; the answer covers part of the range
+}
+
+// predicateFor turns a query's hints and a time range into the store's
+// search predicate.
+func predicateFor(q *traceql.Query, start, end time.Time) block.Predicate {
+	h := q.Hints()
+	p := block.Predicate{
+		Service: h.Service, Operation: h.Name, Kind: h.Kind,
+		MinDuration: h.MinDuration, MaxDuration: h.MaxDuration, Attributes: h.Attributes,
+	}
+	if !start.IsZero() {
+		p.StartMin = start.UnixNano()
+	}
+	if !end.IsZero() {
+		p.StartMax = end.UnixNano()
+	}
+	return p
+}
+
+// SearchTraceQL returns up to limit traces matching q, most recent first.
+// The store's search narrows the candidates with the conditions it can
+// check (service, span name, kind, duration, attribute equality, time);
+// the whole query is then evaluated on each candidate trace. Candidates are
+// fetched in growing batches until limit traces match, the store has no
+// more, or MaxTraceQLCandidates were evaluated.
+func (s *Service) SearchTraceQL(ctx context.Context, q *traceql.Query, start, end time.Time, limit int) ([]TraceQLMatch, TraceQLStats, error) {
+	var st TraceQLStats
+	if q.IsMetrics() {
+		return nil, st, fmt.Errorf("%w: a metrics query needs the metrics endpoints", ErrBadQuery)
+	}
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	p := predicateFor(q, start, end)
+	seen := map[model.TraceID]bool{}
+	var out []TraceQLMatch
+	want := max(4*limit, 64)
+	for {
+		ids, err := s.store.FindTraceIDs(ctx, p, want)
+		if err != nil {
+			return nil, st, err
+		}
+		for _, id := range ids {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			if err := ctx.Err(); err != nil {
+				return nil, st, err
+			}
+			spans, err := s.store.Trace(ctx, id)
+			if err != nil {
+				return nil, st, err
+			}
+			st.InspectedTraces++
+			st.InspectedSpans += len(spans)
+			if len(spans) == 0 {
+				continue
+			}
+			t := traceql.NewTrace(spans)
+			if sets := q.Eval(t); len(sets) > 0 {
+				out = append(out, TraceQLMatch{Trace: t, Sets: sets})
+				if len(out) >= limit {
+					return out, st, nil
+				}
+			}
+		}
+		if len(ids) < want {
+			return out, st, nil // the store has no more candidates
+		}
+		if len(seen) >= MaxTraceQLCandidates {
+			st.Partial = true
+			return out, st, nil
+		}
+		want = min(want*4, MaxTraceQLCandidates)
+	}
+}
+
+// MetricsTraceQL evaluates a metrics query over [start, end) in steps.
+func (s *Service) MetricsTraceQL(ctx context.Context, q *traceql.Query, start, end time.Time, step time.Duration) ([]traceql.Series, TraceQLStats, error) {
+	var st TraceQLStats
+	m, err := q.NewMetrics(start.UnixNano(), end.UnixNano(), int64(step))
+	if err != nil {
+		return nil, st, fmt.Errorf("%w: %v", ErrBadQuery, err)
+	}
+	ids, err := s.store.FindTraceIDs(ctx, predicateFor(q, start, end), MaxMetricsTraces)
+	if err != nil {
+		return nil, st, err
+	}
+	st.Partial = len(ids) >= MaxMetricsTraces
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return nil, st, err
+		}
+		spans, err := s.store.Trace(ctx, id)
+		if err != nil {
+			return nil, st, err
+		}
+		st.InspectedTraces++
+		st.InspectedSpans += len(spans)
+		t := traceql.NewTrace(spans)
+		if err := m.Observe(t, q.Eval(t)); err != nil {
+			return nil, st, fmt.Errorf("%w: %v", ErrBadQuery, err)
+		}
+	}
+	series, err := m.Series()
+	if err != nil {
+		return nil, st, fmt.Errorf("%w: %v", ErrBadQuery, err)
+	}
+	return series, st, nil
+}
+
+// TagScope lists attribute names of one scope.
+type TagScope struct {
+	Name string // span, resource, event, link, instrumentation or intrinsic
+	Tags []string
+}
+
+// TagNames lists attribute names seen in recent traces of [start, end]
+// (the most recent few hundred), by scope, plus the intrinsics. scope
+// limits the answer to one scope ("" or "all": every one).
+func (s *Service) TagNames(ctx context.Context, scope string, start, end time.Time) ([]TagScope, error) {
+	sets := map[string]map[string]bool{}
+	add := func(sc, k string) {
+		if sets[sc] == nil {
+			sets[sc] = map[string]bool{}
+		}
+		sets[sc][k] = true
+	}
+	err := s.sampleSpans(ctx, nil, start, end, func(t *traceql.Trace, i int) {
+		sp := &t.Spans[i]
+		for _, a := range sp.Attributes {
+			add("span", a.Key)
+		}
+		if sp.Resource != nil {
+			add("resource", "service.name")
+			for _, a := range sp.Resource.Attributes {
+				add("resource", a.Key)
+			}
+		}
+		for _, e := range sp.Events {
+			for _, a := range e.Attributes {
+				add("event", a.Key)
+			}
+		}
+		for _, l := range sp.Links {
+			for _, a := range l.Attributes {
+				add("link", a.Key)
+			}
+		}
+		if sp.Scope != nil {
+			for _, a := range sp.Scope.Attributes {
+				add("instrumentation", a.Key)
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []TagScope
+	for _, sc := range []string{"span", "resource", "event", "link", "instrumentation"} {
+		if scope != "" && scope != "all" && scope != sc {
+			continue
+		}
+		if len(sets[sc]) == 0 {
+			continue
+		}
+		tags := make([]string, 0, len(sets[sc]))
+		for k := range sets[sc] {
+			tags = append(tags, k)
+		}
+		sort.Strings(tags)
+		out = append(out, TagScope{Name: sc, Tags: tags})
+	}
+	if scope == "" || scope == "all" || scope == "intrinsic" {
+		out = append(out, TagScope{Name: "intrinsic", Tags: traceql.IntrinsicNames()})
+	}
+	return out, nil
+}
+
+// TagValues lists distinct values of one attribute or intrinsic, from the
+// spans matching filter (nil: every span) in recent traces of [start,
+// end]. Service and span names come from the store's catalogue without
+// reading traces.
+func (s *Service) TagValues(ctx context.Context, field *traceql.Attr, filter *traceql.Query, start, end time.Time) ([]traceql.Value, error) {
+	seen := map[string]traceql.Value{}
+	switch {
+	case field.Intrinsic == traceql.IStatus:
+		for _, w := range []string{"error", "ok", "unset"} {
+			seen[w] = traceql.Value{T: traceql.TStatus, N: map[string]int64{"unset": 0, "ok": 1, "error": 2}[w]}
+		}
+	case field.Intrinsic == traceql.IKind:
+		for k := model.KindUnspecified; k <= model.KindConsumer; k++ {
+			seen[k.String()] = traceql.Value{T: traceql.TKind, N: int64(k)}
+		}
+	case filter == nil && field.Intrinsic == traceql.INone && field.Name == "service.name" && field.Scope != traceql.ScopeSpan:
+		names, err := s.Services(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			seen[n] = traceql.Value{T: traceql.TString, S: n}
+		}
+	case filter == nil && field.Intrinsic == traceql.IName:
+		ops, err := s.store.Operations(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, list := range ops {
+			for _, op := range list {
+				seen[op.Name] = traceql.Value{T: traceql.TString, S: op.Name}
+			}
+		}
+	default:
+		err := s.sampleSpans(ctx, filter, start, end, func(t *traceql.Trace, i int) {
+			if len(seen) >= MaxTagValues {
+				return
+			}
+			if v := t.Value(field, i); v.T != traceql.TNil {
+				seen[v.String()+"\x00"+v.TypeName()] = v
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	out := make([]traceql.Value, 0, len(seen))
+	for _, v := range seen {
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	if len(out) > MaxTagValues {
+		out = out[:MaxTagValues]
+	}
+	return out, nil
+}
+
+// sampleSpans calls fn for the spans of recent traces in [start, end]; with
+// a filter query, only for the spans of the span sets it selects.
+func (s *Service) sampleSpans(ctx context.Context, filter *traceql.Query, start, end time.Time, fn func(t *traceql.Trace, span int)) error {
+	p := block.Predicate{Kind: -1}
+	if filter != nil {
+		p = predicateFor(filter, start, end)
+	} else {
+		if !start.IsZero() {
+			p.StartMin = start.UnixNano()
+		}
+		if !end.IsZero() {
+			p.StartMax = end.UnixNano()
+		}
+	}
+	ids, err := s.store.FindTraceIDs(ctx, p, tagSampleTraces)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		spans, err := s.store.Trace(ctx, id)
+		if err != nil {
+			return err
+		}
+		t := traceql.NewTrace(spans)
+		if filter == nil {
+			for i := range t.Spans {
+				fn(t, i)
+			}
+			continue
+		}
+		for _, set := range filter.Eval(t) {
+			for _, i := range set.Spans {
+				fn(t, i)
+			}
+		}
+	}
+	return nil
+}
