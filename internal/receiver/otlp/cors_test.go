@@ -73,9 +73,13 @@ func TestCORSPreflight(t *testing.T) {
 				if h.Get("Access-Control-Allow-Methods") != "POST" || h.Get("Access-Control-Max-Age") == "" {
 					t.Errorf("methods %q max-age %q", h.Get("Access-Control-Allow-Methods"), h.Get("Access-Control-Max-Age"))
 				}
-				if h.Get("Access-Control-Allow-Credentials") != "" {
-					t.Error("credentials must not be allowed")
+				// sendBeacon exports are credentialed: without this
+				// Chromium drops them (PreflightInvalidAllowCredentials).
+				if h.Get("Access-Control-Allow-Credentials") != "true" {
+					t.Errorf("Allow-Credentials %q, want true", h.Get("Access-Control-Allow-Credentials"))
 				}
+			} else if h.Get("Access-Control-Allow-Credentials") != "" {
+				t.Errorf("denied preflight allows credentials %q", h.Get("Access-Control-Allow-Credentials"))
 			}
 		})
 	}
@@ -109,6 +113,13 @@ func TestCORSOnPost(t *testing.T) {
 			}
 			if got := rec.Header().Get("Access-Control-Allow-Origin"); got != tc.wantACAO {
 				t.Errorf("ACAO %q, want %q", got, tc.wantACAO)
+			}
+			wantCreds := ""
+			if tc.wantACAO != "" {
+				wantCreds = "true"
+			}
+			if got := rec.Header().Get("Access-Control-Allow-Credentials"); got != wantCreds {
+				t.Errorf("Allow-Credentials %q, want %q", got, wantCreds)
 			}
 			if got := rec.Header().Get("Access-Control-Expose-Headers"); got != tc.wantExpose {
 				t.Errorf("expose %q, want %q", got, tc.wantExpose)

@@ -63,6 +63,7 @@ func (h httpHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	if allowed {
 		w.Header().Set("Access-Control-Allow-Origin", origin)
+		w.Header().Set("Access-Control-Allow-Credentials", "true")
 		// Retry-After is not a CORS-safelisted response header: without this
 		// a browser exporter cannot honour the delay on 503.
 		w.Header().Set("Access-Control-Expose-Headers", "Retry-After")
@@ -131,10 +132,15 @@ func (h httpHandler) preflight(w http.ResponseWriter, req *http.Request, origin 
 	}
 	hdr := w.Header()
 	hdr.Set("Access-Control-Allow-Origin", origin)
+	// navigator.sendBeacon (the OTel JS exporter's transport before 0.200
+	// when no headers are set) always sends in credentials mode, and
+	// Chromium drops the request unless the answer allows credentials. The
+	// origin is always echoed, never "*" (browsers refuse "*" with
+	// credentials). Clew reads no cookies, so this grants nothing.
+	hdr.Set("Access-Control-Allow-Credentials", "true")
 	hdr.Set("Access-Control-Allow-Methods", http.MethodPost)
 	// Echo what the browser asked for (content-type, and Authorization or an
-	// API-key header when the page sends one); nothing here is a credential
-	// grant, since credentials mode is never allowed.
+	// API-key header when the page sends one).
 	if reqHeaders := req.Header.Values("Access-Control-Request-Headers"); len(reqHeaders) > 0 {
 		hdr.Set("Access-Control-Allow-Headers", strings.Join(reqHeaders, ", "))
 	}
