@@ -6,13 +6,11 @@ package app
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -20,13 +18,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/clewtrace/clew/internal/api/clewapi"
 	jaegerapi "github.com/clewtrace/clew/internal/api/jaeger"
 	"github.com/clewtrace/clew/internal/api/logsapi"
 	"github.com/clewtrace/clew/internal/api/spm"
 	tempoapi "github.com/clewtrace/clew/internal/api/tempo"
+	"github.com/clewtrace/clew/internal/auth"
 	"github.com/clewtrace/clew/internal/config"
 	"github.com/clewtrace/clew/internal/consumer"
 	"github.com/clewtrace/clew/internal/logstore"
@@ -173,24 +171,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	tempo := tempoapi.NewHandler(qs, tempoapi.BuildInfo{Version: Version}, logger.With("component", "tempo-api"))
 	a.tempo = newServer("tempo", cfg.TempoAddr, requireToken(cfg.QueryToken, "/api/", tempo), logger)
 
-	admin := http.NewServeMux()
-	admin.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
-	// Profiles on the admin port (never the public ones), so "where does the
-	// time go" can be answered on a running Clew.
-	admin.HandleFunc("/debug/pprof/", pprof.Index)
-	admin.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	admin.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	admin.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	admin.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	admin.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	admin.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !a.ready.Load() {
-			http.Error(w, "starting or stopping", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ready\n"))
-	})
-	a.admin = newServer("admin", cfg.AdminAddr, admin, logger)
+	a.admin = newServer("admin", cfg.AdminAddr, a.adminHandler(), logger)
 	built = true
 	return a, nil
 }
@@ -225,6 +206,7 @@ func (a *App) Start(ctx context.Context) error {
 	a.stopRun = cancel
 	go a.metrics.Run(runCtx, 0)
 	a.ready.Store(true)
+	a.warnExposed()
 	a.log.Info("clew started", "version", Version, "data_dir", a.cfg.DataDir)
 	return nil
 }
@@ -299,17 +281,18 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	return a.Shutdown(shutdownCtx)
 }
 
-// requireToken guards paths under prefix with a bearer token when token is set.
+// requireToken guards paths under prefix with the bearer token when one is
+// set; other paths (the UI's static files) stay open, since the UI asks for
+// the token itself.
 func requireToken(token, prefix string, next http.Handler) http.Handler {
-	if token == "" {
-		return next
-	}
-	want := []byte("Bearer " + token)
+	guarded := auth.Require(auth.NewToken(token), next, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"errors":[{"code":401,"msg":"missing or wrong bearer token"}]}` + "\n"))
+	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, prefix) &&
-			subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="clew"`)
-			http.Error(w, `{"errors":[{"code":401,"msg":"missing or wrong bearer token"}]}`, http.StatusUnauthorized)
+		if strings.HasPrefix(r.URL.Path, prefix) {
+			guarded.ServeHTTP(w, r)
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -33,6 +33,8 @@ type Config struct {
 	CORSAllowedOrigins []string `yaml:"cors_allowed_origins"`
 	IngestToken        string   `yaml:"ingest_token"`
 	QueryToken         string   `yaml:"query_token"`
+	IngestTokenFile    string   `yaml:"ingest_token_file"`
+	QueryTokenFile     string   `yaml:"query_token_file"`
 	WALSync            string   `yaml:"wal_sync"`
 	WALSyncInterval    Duration `yaml:"wal_sync_interval"`
 	BlockMaxSpans      int      `yaml:"block_max_spans"`
@@ -54,7 +56,7 @@ func Default() Config {
 		OTLPGRPCAddr:       ":4317",
 		OTLPHTTPAddr:       ":4318",
 		QueryAddr:          ":16686",
-		AdminAddr:          ":14269",
+		AdminAddr:          "127.0.0.1:14269", // loopback: see docs/security.md
 		TempoAddr:          ":3200",
 		JaegerHTTPAddr:     ":14268",
 		JaegerCompactAddr:  ":6831",
@@ -114,6 +116,9 @@ func Load(args []string, lookupEnv func(string) (string, bool)) (Config, error) 
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	if err := readTokenFiles(&cfg); err != nil {
+		return Config{}, err
+	}
 	return cfg, cfg.Validate()
 }
 
@@ -141,8 +146,10 @@ func bind(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.ZipkinAddr, "zipkin-addr", c.ZipkinAddr, "Zipkin v2 listen address (empty disables)")
 	fs.Var(&c.Retention, "retention", "how long traces are kept (e.g. 168h or 7d)")
 	fs.Var((*stringList)(&c.CORSAllowedOrigins), "cors-allowed-origins", "comma-separated origins allowed to send OTLP/HTTP from a browser (* in the port matches any port; * alone allows all)")
-	fs.StringVar(&c.IngestToken, "ingest-token", c.IngestToken, "if set, receivers require Authorization: Bearer <token>")
-	fs.StringVar(&c.QueryToken, "query-token", c.QueryToken, "if set, the query API requires Authorization: Bearer <token>")
+	fs.StringVar(&c.IngestToken, "ingest-token", c.IngestToken, "if set, receivers require Authorization: Bearer <token> (prefer CLEW_INGEST_TOKEN or --ingest-token-file: command lines are visible to other users)")
+	fs.StringVar(&c.QueryToken, "query-token", c.QueryToken, "if set, the query API and the admin profiles require Authorization: Bearer <token> (prefer CLEW_QUERY_TOKEN or --query-token-file)")
+	fs.StringVar(&c.IngestTokenFile, "ingest-token-file", c.IngestTokenFile, "read the ingest token from this file (surrounding whitespace ignored)")
+	fs.StringVar(&c.QueryTokenFile, "query-token-file", c.QueryTokenFile, "read the query token from this file")
 	fs.StringVar(&c.WALSync, "wal-sync", c.WALSync, "when the WAL is fsynced: always (before acknowledging, group commit), interval, never")
 	fs.Var(&c.WALSyncInterval, "wal-sync-interval", "fsync period with --wal-sync=interval")
 	fs.IntVar(&c.BlockMaxSpans, "block-max-spans", c.BlockMaxSpans, "cut the in-memory head into a block at this many spans")
@@ -150,6 +157,30 @@ func bind(fs *flag.FlagSet, c *Config) {
 	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", c.MaxRequestBytes, "largest accepted request body, after decompression")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
+}
+
+// readTokenFiles fills the tokens from their files, so a token need not
+// appear on a command line (visible in ps and /proc) or in the environment.
+func readTokenFiles(c *Config) error {
+	for _, t := range []struct {
+		name, file string
+		token      *string
+	}{{"ingest-token", c.IngestTokenFile, &c.IngestToken}, {"query-token", c.QueryTokenFile, &c.QueryToken}} {
+		if t.file == "" {
+			continue
+		}
+		if *t.token != "" {
+			return fmt.Errorf("set either --%s or --%s-file, not both", t.name, t.name)
+		}
+		b, err := os.ReadFile(t.file)
+		if err != nil {
+			return fmt.Errorf("%s-file: %w", t.name, err)
+		}
+		if *t.token = strings.TrimSpace(string(b)); *t.token == "" {
+			return fmt.Errorf("%s-file %s is empty", t.name, t.file)
+		}
+	}
+	return nil
 }
 
 func findConfigArg(args []string) string {

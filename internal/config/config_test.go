@@ -24,7 +24,7 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("Load with nothing = %+v, want defaults %+v", cfg, want)
 	}
 	if cfg.DataDir != "./clew-data" || cfg.OTLPGRPCAddr != ":4317" || cfg.OTLPHTTPAddr != ":4318" ||
-		cfg.QueryAddr != ":16686" || cfg.AdminAddr != ":14269" || time.Duration(cfg.Retention) != 7*24*time.Hour {
+		cfg.QueryAddr != ":16686" || cfg.AdminAddr != "127.0.0.1:14269" || time.Duration(cfg.Retention) != 7*24*time.Hour {
 		t.Errorf("documented defaults changed: %+v", cfg)
 	}
 }
@@ -115,5 +115,34 @@ func TestUsageListsInterfaceFlags(t *testing.T) {
 		if !strings.Contains(b.String(), "-"+f) {
 			t.Errorf("usage lacks --%s", f)
 		}
+	}
+}
+
+// Tokens can come from the environment or a file, so they need not appear on
+// a command line; a file and a value together are a mistake.
+func TestTokensFromEnvAndFile(t *testing.T) {
+	cfg, err := Load(nil, env(map[string]string{"CLEW_INGEST_TOKEN": "from-env", "CLEW_QUERY_TOKEN": "q-env"}))
+	if err != nil || cfg.IngestToken != "from-env" || cfg.QueryToken != "q-env" {
+		t.Fatalf("tokens from env: %q %q, %v", cfg.IngestToken, cfg.QueryToken, err)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "token")
+	if err := os.WriteFile(file, []byte("  from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = Load([]string{"--ingest-token-file", file}, env(map[string]string{"CLEW_QUERY_TOKEN_FILE": file}))
+	if err != nil || cfg.IngestToken != "from-file" || cfg.QueryToken != "from-file" {
+		t.Fatalf("tokens from file: %q %q, %v", cfg.IngestToken, cfg.QueryToken, err)
+	}
+	if _, err := Load([]string{"--ingest-token-file", file, "--ingest-token", "x"}, env(nil)); err == nil {
+		t.Error("token and token file together: no error")
+	}
+	if _, err := Load([]string{"--query-token-file", filepath.Join(dir, "missing")}, env(nil)); err == nil {
+		t.Error("missing token file: no error")
+	}
+	empty := filepath.Join(dir, "empty")
+	_ = os.WriteFile(empty, []byte("\n"), 0o600)
+	if _, err := Load([]string{"--query-token-file", empty}, env(nil)); err == nil {
+		t.Error("empty token file: no error (it would silently switch the token off)")
 	}
 }

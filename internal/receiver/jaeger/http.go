@@ -1,8 +1,6 @@
 package jaeger
 
 import (
-	"github.com/clewtrace/clew/internal/receiver/httpedge"
-
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +13,7 @@ import (
 	"github.com/jaegertracing/jaeger-idl/thrift-gen/jaeger"
 
 	"github.com/clewtrace/clew/internal/consumer"
+	"github.com/clewtrace/clew/internal/receiver/httpedge"
 )
 
 // Content types the Jaeger collector accepts for a binary-protocol Batch.

@@ -1,8 +1,6 @@
 package jaeger
 
 import (
-	"github.com/clewtrace/clew/internal/receiver/httpedge"
-
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/clewtrace/clew/internal/auth"
 	"github.com/clewtrace/clew/internal/consumer"
 )
 
@@ -177,7 +176,7 @@ func (r *Receiver) Start(ctx context.Context) error {
 	r.cancel = cancel
 	if r.httpLn != nil {
 		r.server = &http.Server{
-			Handler:           httpedge.Bearer(r.cfg.AuthToken, r.Handler()),
+			Handler:           auth.Require(auth.NewToken(r.cfg.AuthToken), r.Handler(), nil),
 			ReadHeaderTimeout: 10 * time.Second,
 			BaseContext:       func(net.Listener) context.Context { return runCtx },
 		}

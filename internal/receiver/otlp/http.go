@@ -2,7 +2,6 @@ package otlp
 
 import (
 	"compress/gzip"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/clewtrace/clew/internal/auth"
 	"github.com/clewtrace/clew/internal/consumer"
 )
 
@@ -77,7 +77,7 @@ func (h httpHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	// The response uses the request's encoding; until that is known, JSON.
 	ct, ok := requestContentType(req.Header.Get("Content-Type"))
 	if !r.authorized(req.Header.Values("Authorization")) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="clew"`)
+		w.Header().Set("WWW-Authenticate", auth.Challenge)
 		h.refuse(w, req, contentTypeOr(ct, ok), unauthorized())
 		return
 	}
@@ -148,21 +148,9 @@ func (h httpHandler) preflight(w http.ResponseWriter, req *http.Request, origin 
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// authorized checks the bearer token in constant time. With no token
-// configured every request is authorized.
-func (r *Receiver) authorized(values []string) bool {
-	if r.cfg.AuthToken == "" {
-		return true
-	}
-	for _, v := range values {
-		scheme, tok, ok := strings.Cut(strings.TrimSpace(v), " ")
-		if ok && strings.EqualFold(scheme, "Bearer") &&
-			subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(r.cfg.AuthToken)) == 1 {
-			return true
-		}
-	}
-	return false
-}
+// authorized checks the bearer token (internal/auth, the check every
+// listener shares). With no token configured every request is authorized.
+func (r *Receiver) authorized(values []string) bool { return r.token.Allows(values) }
 
 // requestContentType returns the supported media type of a Content-Type
 // header, ignoring parameters such as charset.

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
+	"github.com/clewtrace/clew/internal/auth"
 	"github.com/clewtrace/clew/internal/consumer"
 )
 
@@ -26,6 +27,7 @@ type Receiver struct {
 	metrics  *receiverMetrics
 	logger   *slog.Logger
 	inFlight *budget
+	token    auth.Token
 	handler  http.Handler
 
 	mu         sync.Mutex // guards the fields below
@@ -72,6 +74,7 @@ func New(cfg Config, traces consumer.Traces, logs consumer.Logs, reg prometheus.
 		metrics:  m,
 		logger:   logger,
 		inFlight: newBudget(cfg.MaxInFlightBytes),
+		token:    auth.NewToken(cfg.AuthToken),
 	}
 	r.handler = httpHandler{r: r}
 	return r, nil

@@ -1,8 +1,6 @@
 package zipkin
 
 import (
-	"github.com/clewtrace/clew/internal/receiver/httpedge"
-
 	"compress/gzip"
 	"context"
 	"errors"
@@ -17,7 +15,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/clewtrace/clew/internal/auth"
 	"github.com/clewtrace/clew/internal/consumer"
+	"github.com/clewtrace/clew/internal/receiver/httpedge"
 )
 
 // DefaultMaxRequestBytes caps a request body, measured after decompression.
@@ -121,7 +121,7 @@ func (r *Receiver) Start(ctx context.Context) error {
 		base := context.WithoutCancel(ctx)
 		r.ln = ln
 		r.server = &http.Server{
-			Handler:           httpedge.Bearer(r.cfg.AuthToken, r.Handler()),
+			Handler:           auth.Require(auth.NewToken(r.cfg.AuthToken), r.Handler(), nil),
 			ReadHeaderTimeout: 10 * time.Second,
 			BaseContext:       func(net.Listener) context.Context { return base },
 		}
