@@ -162,13 +162,16 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	api.Handle("/api/metrics/", metricsAPI)
 	api.Handle("/api/clew/metrics/", metricsAPI)
 	api.Handle("/api/clew/servicegraph", metricsAPI)
+	tempo := tempoapi.NewHandler(qs, tempoapi.BuildInfo{Version: Version}, logger.With("component", "tempo-api"))
+	// The UI's TraceQL box reads the Tempo API on its own origin.
+	api.Handle("/api/tempo/", http.StripPrefix("/api/tempo", tempo))
+	api.Handle(tempoapi.MatchPath, tempoapi.NewMatchHandler(qs, logger.With("component", "api")))
 	api.Handle("/api/clew/", clewapi.NewHandler(qs, logger.With("component", "api")))
 	api.Handle("/api/", jaegerapi.NewHandler(queryWithGraph{qs, graph}, logger.With("component", "api")))
 	api.Handle("/", ui.Handler())
 	a.query = newServer("query", cfg.QueryAddr, requireToken(cfg.QueryToken, "/api/", api), logger)
 	// Grafana's Tempo data source, on Tempo's own port: same query service,
 	// same token (/ready stays open for probes).
-	tempo := tempoapi.NewHandler(qs, tempoapi.BuildInfo{Version: Version}, logger.With("component", "tempo-api"))
 	a.tempo = newServer("tempo", cfg.TempoAddr, requireToken(cfg.QueryToken, "/api/", tempo), logger)
 
 	a.admin = newServer("admin", cfg.AdminAddr, a.adminHandler(), logger)

@@ -316,3 +316,18 @@ func (s *Service) sampleSpans(ctx context.Context, filter *traceql.Query, start,
 	}
 	return nil
 }
+
+// MatchTraceQL evaluates q on one trace (for highlighting the spans a
+// search matched). It returns the trace's spans and the span sets; no sets
+// means the trace does not match. An unknown trace is ErrNotFound.
+func (s *Service) MatchTraceQL(ctx context.Context, id model.TraceID, q *traceql.Query) (*traceql.Trace, []traceql.Set, error) {
+	if q.IsMetrics() {
+		return nil, nil, fmt.Errorf("%w: a metrics query selects no spans", ErrBadQuery)
+	}
+	spans, err := s.GetTrace(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	t := traceql.NewTrace(spans)
+	return t, q.Eval(t), nil
+}

@@ -407,3 +407,54 @@ func TestMetricsEndpoints(t *testing.T) {
 		t.Fatalf("instant: %+v, want %d", inst, exp)
 	}
 }
+
+func TestMatchHandler(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close(ctx)
+	traces := testTraces(time.Now(), 4)
+	for _, sp := range traces {
+		if _, err := st.ConsumeTraces(ctx, model.ToTraces(sp)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := httptest.NewServer(NewMatchHandler(query.NewService(st), nil))
+	defer srv.Close()
+	sp := traces[0]
+	var got struct {
+		SpanIDs []string `json:"spanIDs"`
+	}
+	resp, err := http.Get(srv.URL + MatchPath + "traces/" + sp[0].TraceID.String() + "?q=" + urlq(`{ .service.name = "gateway" } >> { kind = client }`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&got)
+	resp.Body.Close()
+	var want []string
+	for i := range sp {
+		if sp[i].Kind == model.KindClient {
+			want = append(want, sp[i].SpanID.String())
+		}
+	}
+	sort.Strings(want)
+	if resp.StatusCode != 200 || fmt.Sprint(got.SpanIDs) != fmt.Sprint(want) {
+		t.Fatalf("%d %v, want %v", resp.StatusCode, got.SpanIDs, want)
+	}
+	for path, code := range map[string]int{
+		"traces/" + sp[0].TraceID.String() + "?q=" + urlq("{ nope }"): 400,
+		"traces/zz?q={}": 400,
+		"traces/0000000000000000000000000000dead?q={}": 404,
+	} {
+		resp, err := http.Get(srv.URL + MatchPath + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != code {
+			t.Errorf("%s: %d, want %d", path, resp.StatusCode, code)
+		}
+	}
+}

@@ -92,10 +92,12 @@ export async function getJSON(path, signal, retried = false) {
       return getJSON(path, signal, true);
     }
   }
-  let body = null;
-  try { body = await resp.json(); } catch (e) { /* non-JSON error page */ }
+  let body = null, text = '';
+  try { text = await resp.text(); body = JSON.parse(text); } catch (e) { /* non-JSON error page */ }
   if (!resp.ok) {
-    const msg = body?.errors?.[0]?.msg || body?.error?.message || `${resp.status} ${resp.statusText}`;
+    // Tempo's API (under /api/tempo) answers errors in plain text.
+    const plain = !body && text.trim().length < 500 ? text.trim() : '';
+    const msg = body?.errors?.[0]?.msg || body?.error?.message || plain || `${resp.status} ${resp.statusText}`;
     throw new APIError(resp.status, msg);
   }
   if (body && Array.isArray(body.errors) && body.errors.length) throw new APIError(resp.status, body.errors[0].msg);

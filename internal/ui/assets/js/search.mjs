@@ -3,6 +3,7 @@
 import { useState, useEffect, useMemo } from '../vendor/preact-hooks.mjs';
 import { html, navigate, getJSON, fmtDuration, fmtTime, fmtAgo, parseDuration, serviceColor, niceTicks, normID } from './lib.mjs';
 import { summarize } from './tracemodel.mjs';
+import { TraceQLBox, TEMPO, fromTempo } from './traceql.mjs';
 
 const LOOKBACKS = [['15m', 'Last 15 minutes', 15 * 60e6], ['1h', 'Last hour', 3600e6], ['6h', 'Last 6 hours', 6 * 3600e6],
   ['24h', 'Last 24 hours', 24 * 3600e6], ['2d', 'Last 2 days', 48 * 3600e6], ['custom', 'Custom range', 0]];
@@ -29,6 +30,7 @@ function formFromParams(p) {
     start: p.get('start') || '',
     end: p.get('end') || '',
     limit: p.get('limit') || '20',
+    q: p.get('q') || '', // TraceQL; when set it replaces the form's filters
   };
 }
 
@@ -74,7 +76,7 @@ export function SearchPage({ params }) {
       const list = (b.data || []).slice().sort();
       setServices(list);
       // A bare /search (or /) opens the first service's recent traces.
-      if (!params.get('service') && list.length) {
+      if (!params.get('service') && !params.get('q') && list.length) {
         const p = new URLSearchParams(params);
         p.set('service', list[0]);
         navigate(`/search?${p}`, { replace: true });
@@ -97,11 +99,19 @@ export function SearchPage({ params }) {
   // Run the search the URL describes.
   useEffect(() => {
     const f = formFromParams(params);
-    if (!f.service) { setState({ loading: false, error: null, results: null }); return; }
+    if (!f.service && !f.q) { setState({ loading: false, error: null, results: null }); return; }
     const ac = new AbortController();
     setState(s => ({ ...s, loading: true, error: null }));
-    getJSON(`/api/traces?${apiQuery(f)}`, ac.signal)
-      .then(b => setState({ loading: false, error: null, results: (b.data || []).map(summarize) }))
+    let req;
+    if (f.q) {
+      // Tempo's search takes Unix seconds.
+      const a = apiQuery(f), t = new URLSearchParams({ q: f.q, limit: a.get('limit') });
+      for (const k of ['start', 'end']) if (a.get(k)) t.set(k, String(Math.floor(Number(a.get(k)) / 1e6)));
+      req = getJSON(`${TEMPO}/api/search?${t}`, ac.signal).then(b => (b.traces || []).map(tr => fromTempo(tr, f.q)));
+    } else {
+      req = getJSON(`/api/traces?${apiQuery(f)}`, ac.signal).then(b => (b.data || []).map(summarize));
+    }
+    req.then(results => setState({ loading: false, error: null, results }))
       .catch(e => { if (e.name !== 'AbortError') setState({ loading: false, error: e.message, results: null }); });
     return () => ac.abort();
   }, [paramKey]);
@@ -123,7 +133,7 @@ export function SearchPage({ params }) {
     e.preventDefault();
     const p = new URLSearchParams();
     for (const [k, v] of Object.entries(form)) {
-      if (!v) continue;
+      if (!v || k === 'q') continue;
       if ((k === 'start' || k === 'end') && form.lookback !== 'custom') continue;
       if (k === 'lookback' && v === '1h') continue;
       if (k === 'limit' && v === '20') continue;
@@ -152,7 +162,15 @@ export function SearchPage({ params }) {
 
   const toggleSel = id => setSelected(sel => sel.includes(id) ? sel.filter(x => x !== id) : [...sel, id].slice(-2));
 
-  return html`<div class="page"><div class="search">
+  const runTraceQL = q => {
+    const p = new URLSearchParams();
+    p.set('q', q);
+    for (const k of ['lookback', 'start', 'end', 'limit']) if (params.get(k)) p.set(k, params.get(k));
+    navigate(`/search?${p}`);
+  };
+
+  return html`<div class="page"><div class="search"><div class="search-side">
+    <${TraceQLBox} value=${form.q} onRun=${runTraceQL} />
     <form class="card" onSubmit=${submit} data-testid="search-form">
       <h3>Find traces</h3>
       <div class="field"><label for="f-service">Service</label>
@@ -186,7 +204,7 @@ export function SearchPage({ params }) {
         <div class="field"><label for="f-end">To</label><input id="f-end" type="datetime-local" value=${form.end} onInput=${set('end')} /></div></div>`}
       <div class="field"><label for="f-limit">Limit</label><input id="f-limit" type="number" min="1" max="1500" value=${form.limit} onInput=${set('limit')} /></div>
       <button class="primary" type="submit" disabled=${!form.service || durErr} data-testid="search-submit">Find traces</button>
-    </form>
+    </form></div>
     <section>
       ${state.error && html`<div class="error-box" role="alert">${state.error}</div>`}
       ${state.loading && !results && html`<div class="loading">Searching…</div>`}
@@ -210,11 +228,12 @@ export function SearchPage({ params }) {
 }
 
 function ResultItem({ r, max, checked, onCheck, logs }) {
-  const open = () => navigate(`/trace/${r.traceID}`);
+  const href = r.href || `/trace/${r.traceID}`;
+  const open = () => navigate(href);
   return html`<div class="card result" onClick=${open} data-testid="result" data-trace-id=${r.traceID}>
     <input type="checkbox" checked=${checked} onClick=${e => { e.stopPropagation(); onCheck(); }} aria-label="Select for compare" />
     <div class="title">
-      <a href="/trace/${r.traceID}" onClick=${e => {
+      <a href=${href} onClick=${e => {
         // The card handles plain clicks; modified clicks keep the browser's
         // own behaviour (new tab).
         e.stopPropagation();
@@ -227,6 +246,7 @@ function ResultItem({ r, max, checked, onCheck, logs }) {
     <div></div>
     <div class="meta">
       <span class="badge muted">${r.spanCount} span${r.spanCount === 1 ? '' : 's'}</span>
+      ${r.matched > 0 && html`<span class="badge" data-testid="matched-badge" title="Spans the TraceQL query matched">${r.matched} matched</span>`}
       ${logs !== undefined && html`<a class="badge ${logs ? 'logs' : 'muted'}" data-testid="log-count" data-count=${logs} href="/trace/${r.traceID}?tab=logs"
         title="${logs} log line${logs === 1 ? '' : 's'} carry this trace's ID" onClick=${e => {
           e.stopPropagation();

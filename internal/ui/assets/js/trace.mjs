@@ -24,13 +24,17 @@ export function TracePage({ id, params }) {
       getJSON(`/api/clew/traces/${encodeURIComponent(id)}/analysis`, ac.signal).catch(e => (e.name === 'AbortError' ? Promise.reject(e) : { failed: e.message })),
       // So are the trace's logs.
       getJSON(`/api/clew/logs?traceID=${encodeURIComponent(id)}&limit=${LOGS_LIMIT}`, ac.signal).catch(e => (e.name === 'AbortError' ? Promise.reject(e) : { failed: e.message })),
-    ]).then(([body, analysis, logs]) => {
+      // Opened from a TraceQL search: the spans the query matched.
+      params.get('q') ? getJSON(`/api/clew/traceql/traces/${encodeURIComponent(normID(id))}?q=${encodeURIComponent(params.get('q'))}`, ac.signal)
+        .catch(e => (e.name === 'AbortError' ? Promise.reject(e) : { failed: e.message })) : null,
+    ]).then(([body, analysis, logs, tql]) => {
       const jt = body.data?.[0];
       if (!jt || !jt.spans?.length) { setData({ error: 'Trace not found.', notFound: true }); return; }
       const fetched = performance.now();
       const trace = buildTrace(jt);
       setData({ trace, analysis: analysis.failed ? null : analysis, analysisError: analysis.failed,
         logs: logs.failed ? null : normLogs(logs.logs), logsError: logs.failed,
+        tql: tql && !tql.failed ? { q: params.get('q'), ids: new Set((tql.spanIDs || []).map(s => normID(s, 16))) } : null,
         timing: { fetch: fetched - t0.current, build: performance.now() - fetched } });
     }).catch(e => {
       if (e.name === 'AbortError') return;
@@ -43,7 +47,7 @@ export function TracePage({ id, params }) {
   if (data.error) return html`<div class="page"><div class="card empty" data-testid="trace-error"><h2>${data.notFound ? 'Trace not found' : 'Cannot load trace'}</h2>
     <p>${data.error}</p><p><a href="/search">Back to search</a></p></div></div>`;
   return html`<${TraceView} trace=${data.trace} analysis=${data.analysis} analysisError=${data.analysisError} logs=${data.logs} logsError=${data.logsError}
-    timing=${data.timing} t0=${t0.current} params=${params} />`;
+    timing=${data.timing} t0=${t0.current} params=${params} tql=${data.tql} />`;
 }
 
 function index(analysis) {
@@ -68,7 +72,7 @@ function indexLogs(trace, logs) {
   return { bySpan, other, of: s => bySpan.get(normID(s.spanID, 16)) };
 }
 
-function TraceView({ trace, analysis, analysisError, logs, logsError, timing, t0, params }) {
+function TraceView({ trace, analysis, analysisError, logs, logsError, timing, t0, params, tql }) {
   const [collapsed, setCollapsed] = useState(() => new Set());
   const [selected, setSelected] = useState(() => params.get('span') || null);
   const [view, setView] = useState([0, 1]); // visible fraction of the trace
@@ -101,7 +105,10 @@ function TraceView({ trace, analysis, analysisError, logs, logsError, timing, t0
   }, [rows, logsOpen, logIdx]);
   const itemsRef = useRef(items);
   itemsRef.current = items;
-  const matches = useMemo(() => find.trim() ? trace.spans.filter(s => spanMatches(s, find.trim())) : [], [trace, find]);
+  // Find-in-trace matches; with the box empty, the spans of the TraceQL
+  // query the trace was opened from.
+  const matches = useMemo(() => find.trim() ? trace.spans.filter(s => spanMatches(s, find.trim()))
+    : tql ? trace.spans.filter(s => tql.ids.has(normID(s.spanID, 16))) : [], [trace, find, tql]);
   const matchSet = useMemo(() => new Set(matches.map(s => s.spanID)), [matches]);
   const sel = selected ? trace.byId.get(selected) : null;
 
@@ -235,6 +242,8 @@ function TraceView({ trace, analysis, analysisError, logs, logsError, timing, t0
         <input class="find" ref=${findRef} placeholder="Find in trace (/) — name, service, key=value" value=${find} data-testid="find"
           onInput=${e => { setFind(e.target.value); setMatchIdx(-1); }}
           onKeyDown=${e => { if (e.key === 'Enter') { gotoMatch(e.shiftKey ? -1 : 1); e.preventDefault(); } if (e.key === 'Escape') { setFind(''); e.target.blur(); } }} />
+        ${!find && tql && html`<span class="badge" data-testid="traceql-count" title=${tql.q}>TraceQL: ${matches.length} span${matches.length === 1 ? '' : 's'}</span>
+          <button class="icon" onClick=${() => gotoMatch(-1)} aria-label="Previous match">▲</button><button class="icon" onClick=${() => gotoMatch(1)} aria-label="Next match">▼</button>`}
         ${find && html`<span class="muted" data-testid="find-count">${matches.length ? `${matchIdx >= 0 ? matchIdx + 1 : '–'} of ${matches.length}` : 'no match'}</span>
           <button class="icon" onClick=${() => gotoMatch(-1)} aria-label="Previous match">▲</button><button class="icon" onClick=${() => gotoMatch(1)} aria-label="Next match">▼</button>`}
         <button onClick=${expandAll}>Expand all</button>
