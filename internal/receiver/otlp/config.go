@@ -5,12 +5,20 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 )
 
 // Defaults for Config fields left at their zero value.
 const (
 	DefaultMaxRequestBytes  int64 = 64 << 20
 	DefaultMaxInFlightBytes int64 = 256 << 20
+	// DefaultMinBodyRate and DefaultBodyGrace: an OTLP/HTTP body must arrive
+	// at 32 KiB/s on average after the first 10 s, or the request is answered
+	// 408 and its connection closed. A 64 MiB body may take 34 minutes that
+	// way, the server's 2-minute read timeout cuts it first; a 1 MiB batch
+	// over a slow mobile link still fits easily.
+	DefaultMinBodyRate int64 = 32 << 10
+	DefaultBodyGrace         = 10 * time.Second
 )
 
 // DefaultCORSAllowedOrigins lets a web page served from the developer's own
@@ -38,6 +46,12 @@ type Config struct {
 	// origin. nil means DefaultCORSAllowedOrigins; an empty non-nil slice
 	// allows no cross-origin requests.
 	CORSAllowedOrigins []string
+	// MinBodyRate (bytes per second, default DefaultMinBodyRate) and
+	// BodyGrace (default DefaultBodyGrace): an OTLP/HTTP body that has not
+	// delivered MinBodyRate×(elapsed−BodyGrace) bytes is cut
+	// off with 408, so slow uploads cannot hold connections and budget.
+	MinBodyRate int64
+	BodyGrace   time.Duration
 	// AuthToken, when set, requires "Authorization: Bearer <token>" on every
 	// export (HTTP 401 / gRPC UNAUTHENTICATED). It is never logged.
 	AuthToken string
@@ -63,6 +77,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	// than silently truncate.
 	if cfg.MaxRequestBytes > int64(^uint32(0)>>1) {
 		return cfg, fmt.Errorf("otlp: MaxRequestBytes %d exceeds 2 GiB", cfg.MaxRequestBytes)
+	}
+	if cfg.MinBodyRate <= 0 {
+		cfg.MinBodyRate = DefaultMinBodyRate
+	}
+	if cfg.BodyGrace <= 0 {
+		cfg.BodyGrace = DefaultBodyGrace
 	}
 	if cfg.CORSAllowedOrigins == nil {
 		cfg.CORSAllowedOrigins = DefaultCORSAllowedOrigins()

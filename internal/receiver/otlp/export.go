@@ -40,6 +40,13 @@ func tooLarge(limit int64) *refusal {
 		code: codes.ResourceExhausted, msg: fmt.Sprintf("request exceeds %d bytes after decompression", limit)}
 }
 
+func tooSlow(minRate int64) *refusal {
+	// Retrying on a faster link may work; no Retry-After, because this
+	// client, not the server, is the bottleneck.
+	return &refusal{reason: reasonTooSlow, httpStatus: http.StatusRequestTimeout,
+		code: codes.DeadlineExceeded, msg: fmt.Sprintf("request body arrived slower than %d bytes/s", minRate)}
+}
+
 func overloaded() *refusal {
 	return &refusal{reason: reasonOverloaded, httpStatus: http.StatusServiceUnavailable,
 		code: codes.Unavailable, retryable: true, msg: "server overloaded, retry later"}

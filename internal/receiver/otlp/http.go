@@ -88,7 +88,10 @@ func (h httpHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 
-	body, l, ref := h.readBody(req)
+	inFlight := r.metrics.inFlightRequests.WithLabelValues(transportHTTP)
+	inFlight.Inc()
+	defer inFlight.Dec()
+	body, l, ref := h.readBody(w, req)
 	defer l.close() // held until the consumer returns: the batch is still in memory until then
 	if ref != nil {
 		h.refuse(w, req, ct, ref)
@@ -174,14 +177,19 @@ func contentTypeOr(ct string, ok bool) string {
 }
 
 // readBody reads the (decompressed) body into memory, growing a lease on the
-// in-flight budget before each allocation. The returned lease must be closed
-// by the caller, even when a refusal is returned.
-func (h httpHandler) readBody(req *http.Request) ([]byte, *lease, *refusal) {
+// in-flight budget as bytes arrive (never the whole Content-Length up
+// front, so a client that announces 64 MiB and sends nothing holds almost
+// nothing). The body must keep up with Config.MinBodyRate, or the read is cut
+// off. The returned lease must be closed by the caller, even when a refusal
+// is returned.
+func (h httpHandler) readBody(w http.ResponseWriter, req *http.Request) ([]byte, *lease, *refusal) {
 	r := h.r
 	l := &lease{b: r.inFlight}
 	limit := r.cfg.MaxRequestBytes
 
-	var src io.Reader = req.Body
+	paced := newPacedReader(req.Body, http.NewResponseController(w), r.cfg.MinBodyRate, r.cfg.BodyGrace)
+	defer paced.done()
+	var src io.Reader = paced
 	hint := int64(0)
 	switch enc := strings.ToLower(strings.TrimSpace(req.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
@@ -190,8 +198,11 @@ func (h httpHandler) readBody(req *http.Request) ([]byte, *lease, *refusal) {
 		}
 		hint = req.ContentLength
 	case "gzip", "x-gzip":
-		gz, err := gzip.NewReader(req.Body)
+		gz, err := gzip.NewReader(src)
 		if err != nil {
+			if errors.Is(err, errTooSlow) {
+				return nil, l, tooSlow(r.cfg.MinBodyRate)
+			}
 			return nil, l, badRequest("invalid gzip body: %v", err)
 		}
 		defer gz.Close()
@@ -207,6 +218,8 @@ func (h httpHandler) readBody(req *http.Request) ([]byte, *lease, *refusal) {
 		return nil, l, tooLarge(limit)
 	case errors.Is(err, errNoBudget):
 		return nil, l, overloaded()
+	case errors.Is(err, errTooSlow):
+		return nil, l, tooSlow(r.cfg.MinBodyRate)
 	case err != nil:
 		return nil, l, badRequest("reading request body: %v", err)
 	}
@@ -216,17 +229,25 @@ func (h httpHandler) readBody(req *http.Request) ([]byte, *lease, *refusal) {
 var (
 	errTooLarge = errors.New("body too large")
 	errNoBudget = errors.New("in-flight budget exhausted")
+	errTooSlow  = errors.New("body arrived too slowly")
 )
+
+// firstChunkMax caps the first buffer when the Content-Length is known: a
+// typical batch (tens of KiB) is read in one allocation, a large one grows
+// with what actually arrives.
+const firstChunkMax = 256 << 10
 
 // readLimited reads src to EOF into a buffer of at most limit bytes. Every
 // buffer allocation is first reserved on l, so neither a gzip bomb nor many
-// concurrent uploads can allocate past the configured bounds. hint (the
-// Content-Length, when known) sizes the first allocation.
+// concurrent uploads can allocate past the configured bounds; buffers double
+// as data arrives, so a request holds at most about twice what it has sent.
+// hint (the Content-Length, when known) sizes the buffers so a body that
+// matches it is read without a final over-allocation.
 func readLimited(src io.Reader, limit, hint int64, l *lease) ([]byte, error) {
 	const minChunk = 32 << 10
-	next := int64(minChunk)
+	want := limit // the largest buffer this body can need
 	if hint > 0 {
-		next = hint + 1 // +1 so the EOF read does not force a grow
+		want = min(hint+1, limit) // +1 so the EOF read does not force a grow
 	}
 	var buf []byte
 	for {
@@ -243,7 +264,19 @@ func readLimited(src io.Reader, limit, hint int64, l *lease) ([]byte, error) {
 				}
 				return nil, err
 			}
-			newCap := min(max(next, 2*int64(cap(buf))), limit)
+			var newCap int64
+			switch {
+			case cap(buf) == 0 && hint > 0:
+				newCap = min(want, firstChunkMax)
+			case cap(buf) == 0:
+				newCap = minChunk
+			default:
+				newCap = 2 * int64(cap(buf))
+			}
+			if int64(cap(buf)) < want {
+				newCap = min(newCap, want) // the announced size, unless it lied
+			}
+			newCap = min(newCap, limit)
 			if !l.grow(newCap - int64(cap(buf))) {
 				return nil, errNoBudget
 			}

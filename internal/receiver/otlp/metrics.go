@@ -20,6 +20,7 @@ const (
 	reasonOverloaded   = "overloaded"
 	reasonUnavailable  = "unavailable" // the consumer failed for a non-overload, retryable reason
 	reasonUnauthorized = "unauthorized"
+	reasonTooSlow      = "too_slow" // the body arrived slower than Config.MinBodyRate
 )
 
 // receiverMetrics are the receiver's Prometheus counters. They live on the
@@ -33,9 +34,13 @@ type receiverMetrics struct {
 	rejectedMetricPoints *prometheus.CounterVec
 	refusedRequests      *prometheus.CounterVec
 	requestBytes         *prometheus.CounterVec
+	inFlightRequests     *prometheus.GaugeVec
+	inFlightBytes        prometheus.GaugeFunc
 }
 
-func newReceiverMetrics(reg prometheus.Registerer) (*receiverMetrics, error) {
+// newReceiverMetrics builds the metrics; inFlightBytes reads the budget's
+// current use.
+func newReceiverMetrics(reg prometheus.Registerer, inFlightBytes func() float64) (*receiverMetrics, error) {
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "clew", Subsystem: "receiver_otlp", Name: name, Help: help,
@@ -49,13 +54,21 @@ func newReceiverMetrics(reg prometheus.Registerer) (*receiverMetrics, error) {
 		rejectedMetricPoints: counter("rejected_metric_points_total", "Metric data points rejected because Clew does not store application metrics.", "transport"),
 		refusedRequests:      counter("refused_requests_total", "Export requests refused as a whole, by reason.", "transport", "reason"),
 		requestBytes:         counter("request_bytes_total", "Request bytes after decompression, of requests whose body was read in full.", "transport", "signal"),
+		inFlightRequests: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "clew", Subsystem: "receiver_otlp", Name: "in_flight_requests",
+			Help: "Export requests being received or processed now.",
+		}, []string{"transport"}),
+		inFlightBytes: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "clew", Subsystem: "receiver_otlp", Name: "in_flight_bytes",
+			Help: "Bytes of the in-flight budget held by requests now (bodies as they arrive, decoded batches until stored).",
+		}, inFlightBytes),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{
 		m.acceptedSpans, m.rejectedSpans, m.acceptedLogRecords, m.rejectedLogRecords,
-		m.rejectedMetricPoints, m.refusedRequests, m.requestBytes,
+		m.rejectedMetricPoints, m.refusedRequests, m.requestBytes, m.inFlightRequests, m.inFlightBytes,
 	} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError

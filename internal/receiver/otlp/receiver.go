@@ -62,7 +62,8 @@ func New(cfg Config, traces consumer.Traces, logs consumer.Logs, reg prometheus.
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	m, err := newReceiverMetrics(reg)
+	inFlight := newBudget(cfg.MaxInFlightBytes)
+	m, err := newReceiverMetrics(reg, func() float64 { return float64(inFlight.used.Load()) })
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +74,7 @@ func New(cfg Config, traces consumer.Traces, logs consumer.Logs, reg prometheus.
 		logs:     logs,
 		metrics:  m,
 		logger:   logger,
-		inFlight: newBudget(cfg.MaxInFlightBytes),
+		inFlight: inFlight,
 		token:    auth.NewToken(cfg.AuthToken),
 	}
 	r.handler = httpHandler{r: r}
