@@ -10,7 +10,7 @@ import (
 	"github.com/clewtrace/clew/internal/model"
 )
 
-// Minute object format, version 1. Integers are unsigned varints unless
+// Minute object format, version 2. Integers are unsigned varints unless
 // noted; strings are a varint length and UTF-8 bytes.
 //
 //	+--------+---------+------------------------------------+-----------+
@@ -19,15 +19,18 @@ import (
 //	+--------+---------+------------------------------------+-----------+
 //	body   = start (signed varint, Unix seconds) nSeries series* nEdges edge*
 //	series = service operation kind(1 B) status(1 B) calls errors hist
+//	         (kind's bit 7 is set for root spans, Series.Root; version 2 only)
 //	edge   = client server connectionType virtual(1 B) calls errors hist
 //	hist   = count sumNs nBuckets (idxDelta n hasExemplar(1 B) [traceID 16 B])*
 //
 // The CRC covers magic, version and body. Bucket indexes are deltas from the
 // previous bucket's index (the first from 0); see histogram.go for their
 // bounds. Series and edges are sorted, so equal minutes encode identically.
+// Version 1 objects (no root bit) still decode, with Root false.
 const (
 	codecMagic   = "CLSM"
-	codecVersion = 1
+	codecVersion = 2
+	rootKindBit  = 0x80
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -58,7 +61,11 @@ func encodeMinute(m *minute) []byte {
 		d := m.Series[k]
 		b = appendString(b, k.Service)
 		b = appendString(b, k.Operation)
-		b = append(b, byte(k.Kind), byte(k.Status))
+		kind := byte(k.Kind)
+		if k.Root {
+			kind |= rootKindBit
+		}
+		b = append(b, kind, byte(k.Status))
 		b = binary.AppendUvarint(b, d.Calls)
 		b = binary.AppendUvarint(b, d.Errors)
 		b = appendHist(b, &d.Hist)
@@ -93,7 +100,10 @@ func lessSeries(a, b seriesKey) bool {
 	if a.Kind != b.Kind {
 		return a.Kind < b.Kind
 	}
-	return a.Status < b.Status
+	if a.Status != b.Status {
+		return a.Status < b.Status
+	}
+	return !a.Root && b.Root
 }
 
 func lessEdge(a, b edgeKey) bool {
@@ -254,7 +264,8 @@ func decodeMinute(data []byte) (*minute, error) {
 	if len(data) < len(codecMagic)+1+4 || string(data[:4]) != codecMagic {
 		return nil, &CorruptionError{Reason: "not a span-metrics minute object"}
 	}
-	if data[4] != codecVersion {
+	version := data[4]
+	if version != 1 && version != codecVersion {
 		return nil, &CorruptionError{Offset: 4, Reason: fmt.Sprintf("unsupported version %d", data[4])}
 	}
 	body := data[:len(data)-4]
@@ -264,7 +275,12 @@ func decodeMinute(data []byte) (*minute, error) {
 	d := &decoder{b: body, off: 5}
 	m := newMinute(time.Unix(d.varint(), 0).UTC())
 	for n := d.count(8); n > 0 && d.err == nil; n-- {
-		k := seriesKey{Service: d.string(), Operation: d.string(), Kind: model.SpanKind(d.byte()), Status: model.StatusCode(d.byte())}
+		k := seriesKey{Service: d.string(), Operation: d.string()}
+		kind := d.byte()
+		if version >= 2 && kind&rootKindBit != 0 {
+			k.Root, kind = true, kind&^rootKindBit
+		}
+		k.Kind, k.Status = model.SpanKind(kind), model.StatusCode(d.byte())
 		sd := &seriesData{Calls: d.uvarint(), Errors: d.uvarint()}
 		d.hist(&sd.Hist)
 		m.Series[k] = sd

@@ -30,7 +30,7 @@ var (
 		"Service-graph call durations as seen by the server (or consumer) span.",
 		[]string{"client", "server", "connection_type"}, nil)
 	descOverflow = prometheus.NewDesc("clew_spanmetrics_overflow_spans_total",
-		"Spans and calls counted under __overflow__ because the series or edge cap was reached.",
+		"Spans and calls counted under __overflow__ because a cap was reached: operations (distinct operations per service), series or edges.",
 		[]string{"kind"}, nil)
 	descUnpaired = prometheus.NewDesc("clew_servicegraph_unpaired_total",
 		"Span halves that found no partner: expired after the wait, or dropped because the pending store was full.",
@@ -85,6 +85,7 @@ func (s *Store) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetricWithCreatedTimestamp(descFailed, prometheus.CounterValue, float64(t.Errors), t.created, lv...)
 		ch <- promHistogram(descServerSeconds, &t.Hist, t, lv)
 	}
+	ch <- prometheus.MustNewConstMetric(descOverflow, prometheus.CounterValue, float64(s.overflowOperations), "operations")
 	ch <- prometheus.MustNewConstMetric(descOverflow, prometheus.CounterValue, float64(s.overflowSeries), "series")
 	ch <- prometheus.MustNewConstMetric(descOverflow, prometheus.CounterValue, float64(s.overflowEdges), "edges")
 	ch <- prometheus.MustNewConstMetric(descUnpaired, prometheus.CounterValue, float64(s.pairs.expired), "expired")

@@ -22,19 +22,7 @@ func TestCollectorOpenMetricsWithExemplars(t *testing.T) {
 		sp{service: "orders", name: "GET /orders", kind: ptrace.SpanKindServer, trace: 7, id: 2, parent: 1, dur: 40 * time.Millisecond, err: true},
 		sp{service: "orders", name: "GET /orders", kind: ptrace.SpanKindServer, trace: 8, id: 3, dur: 3 * time.Millisecond},
 	))
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(s)
-	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
-	defer srv.Close()
-	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
-	req.Header.Set("Accept", "application/openmetrics-text; version=1.0.0")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	text := string(body)
+	text := scrape(t, s)
 	traceHex := "01000000000000000000000000000007"
 	for _, want := range []string{
 		`clew_spanmetrics_calls_total{operation="GET /orders",service="orders",span_kind="SPAN_KIND_SERVER",status_code="STATUS_CODE_ERROR"} 1.0`,
@@ -49,4 +37,22 @@ func TestCollectorOpenMetricsWithExemplars(t *testing.T) {
 			t.Errorf("missing %q in:\n%s", want, text)
 		}
 	}
+}
+
+// scrape returns s's metrics in the OpenMetrics text format.
+func scrape(t *testing.T, s *Store) string {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s)
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	req.Header.Set("Accept", "application/openmetrics-text; version=1.0.0")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return string(body)
 }

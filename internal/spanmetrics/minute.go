@@ -16,6 +16,11 @@ type seriesKey struct {
 	Operation string
 	Kind      model.SpanKind
 	Status    model.StatusCode
+	// Root marks spans without a parent. A service with no SERVER or
+	// CONSUMER spans (a load generator, a cron job) is measured by its
+	// roots: counting all its spans would count each action once per
+	// span it contains. Prometheus series do not carry it.
+	Root bool
 }
 
 // seriesData is one series' counts in one minute (or since start, for the
@@ -46,6 +51,36 @@ type minute struct {
 	Start  time.Time // truncated to the minute, UTC
 	Series map[seriesKey]*seriesData
 	Edges  map[edgeKey]*edgeData
+	ops    opTracker // the open minute's operations per service (not persisted)
+}
+
+// opTracker counts the distinct operations of each service, so that a
+// service naming spans after raw URLs or IDs cannot flood the metrics: past
+// the cap, new operations are counted as OverflowOperation, as the
+// OpenTelemetry Collector's spanmetrics connector does past its cardinality
+// limit.
+type opTracker struct {
+	seen       map[[2]string]struct{}
+	perService map[string]int
+}
+
+// admit reports whether service's operation op is, or may become, one of
+// its at most limit tracked operations.
+func (t *opTracker) admit(service, op string, limit int) bool {
+	if t.seen == nil {
+		t.seen = map[[2]string]struct{}{}
+		t.perService = map[string]int{}
+	}
+	k := [2]string{service, op}
+	if _, ok := t.seen[k]; ok {
+		return true
+	}
+	if t.perService[service] >= limit {
+		return false
+	}
+	t.seen[k] = struct{}{}
+	t.perService[service]++
+	return true
 }
 
 func newMinute(start time.Time) *minute {

@@ -24,8 +24,9 @@ type Stats struct {
 	Hist       *Histogram // merged latencies, for other quantiles
 }
 
-// ServiceStats are a service's entry spans (SERVER and CONSUMER; all its
-// spans if it has none) over a window.
+// ServiceStats are a service's entry spans over a window: its SERVER and
+// CONSUMER spans; for a service with none (a load generator, a batch job),
+// its root spans, each one action; all its spans only if it has neither.
 type ServiceStats struct {
 	Service string
 	Stats
@@ -52,7 +53,7 @@ type EdgeStats struct {
 type SeriesQuery struct {
 	Service          string // required
 	Operation        string // empty: all operations
-	SpanKind         string // comma-separated kinds ("server,consumer"); empty: entry spans if the service has any (all kinds when Operation is set)
+	SpanKind         string // comma-separated kinds ("server,consumer"); empty: entry spans as in ServiceStats (all kinds when Operation is set)
 	From, To         time.Time
 	Step             time.Duration // rounded up to a whole number of minutes; default 1 minute
 	GroupByOperation bool          // one series per operation instead of one for the service
@@ -180,7 +181,7 @@ func (s *Store) Services(ctx context.Context, from, to time.Time) ([]ServiceStat
 	if err != nil {
 		return nil, err
 	}
-	type svcAcc struct{ entry, all acc }
+	type svcAcc struct{ entry, roots, all acc }
 	by := map[string]*svcAcc{}
 	for _, m := range ms {
 		for k, d := range m.Series {
@@ -193,14 +194,20 @@ func (s *Store) Services(ctx context.Context, from, to time.Time) ([]ServiceStat
 			if isEntry(k.Kind) {
 				a.entry.add(d.Calls, d.Errors, &d.Hist)
 			}
+			if k.Root {
+				a.roots.add(d.Calls, d.Errors, &d.Hist)
+			}
 		}
 	}
 	secs := s.elapsed(from, to)
 	out := make([]ServiceStats, 0, len(by))
 	for name, a := range by {
 		src := &a.all
-		if a.entry.calls > 0 {
+		switch {
+		case a.entry.calls > 0:
 			src = &a.entry
+		case a.roots.calls > 0:
+			src = &a.roots
 		}
 		out = append(out, ServiceStats{Service: name, Stats: src.stats(secs)})
 	}
@@ -289,15 +296,19 @@ func (s *Store) Series(ctx context.Context, q SeriesQuery) ([]Series, error) {
 	if err != nil {
 		return nil, err
 	}
+	rootsOnly := false
 	if kinds == nil && q.Operation == "" {
-		// Entry spans, if the service has any in the window.
+		// Entry spans, if the service has any in the window; else its roots.
+		hasRoots := false
 		for _, m := range ms {
 			for k := range m.Series {
 				if k.Service == q.Service && isEntry(k.Kind) {
 					kinds = map[model.SpanKind]bool{model.KindServer: true, model.KindConsumer: true}
 				}
+				hasRoots = hasRoots || (k.Service == q.Service && k.Root)
 			}
 		}
+		rootsOnly = kinds == nil && hasRoots
 	}
 	by := map[string][]acc{}
 	for _, m := range ms {
@@ -306,7 +317,7 @@ func (s *Store) Series(ctx context.Context, q SeriesQuery) ([]Series, error) {
 			continue
 		}
 		for k, d := range m.Series {
-			if k.Service != q.Service || (q.Operation != "" && k.Operation != q.Operation) || (kinds != nil && !kinds[k.Kind]) {
+			if k.Service != q.Service || (q.Operation != "" && k.Operation != q.Operation) || (kinds != nil && !kinds[k.Kind]) || (rootsOnly && !k.Root) {
 				continue
 			}
 			op := ""

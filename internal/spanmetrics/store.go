@@ -27,20 +27,24 @@ func (SystemClock) Now() time.Time { return time.Now() }
 // Config configures a Store. Only Dir (or Bucket) and Retention matter in
 // production; the rest have defaults.
 type Config struct {
-	Dir          string          // <data-dir>/metrics; ignored when Bucket is set
-	Bucket       objstore.Bucket // where closed minutes go; nil: objstore.NewLocal(Dir)
-	Retention    time.Duration   // how long minutes are kept; 0 keeps them forever
-	MaxSeries    int             // RED series per minute (and in the Prometheus totals); default 10,000
-	MaxEdges     int             // service-graph edges per minute; default 10,000
-	PairWait     time.Duration   // how long a half of a call waits for the other; default 10 s
-	MaxPending   int             // unmatched halves held; default 100,000
-	MemoryWindow time.Duration   // closed minutes also kept in memory; default 2 h
-	Clock        Clock           // default SystemClock
+	Dir           string          // <data-dir>/metrics; ignored when Bucket is set
+	Bucket        objstore.Bucket // where closed minutes go; nil: objstore.NewLocal(Dir)
+	Retention     time.Duration   // how long minutes are kept; 0 keeps them forever
+	MaxSeries     int             // RED series per minute (and in the Prometheus totals); default 10,000
+	MaxEdges      int             // service-graph edges per minute; default 10,000
+	MaxOperations int             // distinct operations per service, per minute and in the Prometheus totals; default 500
+	PairWait      time.Duration   // how long a half of a call waits for the other; default 10 s
+	MaxPending    int             // unmatched halves held; default 100,000
+	MemoryWindow  time.Duration   // closed minutes also kept in memory; default 2 h
+	Clock         Clock           // default SystemClock
 }
 
 func (c *Config) setDefaults() {
 	if c.MaxSeries <= 0 {
 		c.MaxSeries = 10_000
+	}
+	if c.MaxOperations <= 0 {
+		c.MaxOperations = 500
 	}
 	if c.MaxEdges <= 0 {
 		c.MaxEdges = 10_000
@@ -76,12 +80,14 @@ type Store struct {
 	unsaved   []*minute // closed minutes not yet written, oldest first
 	persisted []time.Time
 	totals    map[seriesKey]*seriesTotal
+	totalOps  opTracker
 	edgeTot   map[edgeKey]*edgeTotal
 	pairs     *pairer
 
-	overflowSeries uint64
-	overflowEdges  uint64
-	persistErrors  uint64
+	overflowOperations uint64
+	overflowSeries     uint64
+	overflowEdges      uint64
+	persistErrors      uint64
 }
 
 // seriesTotal and edgeTotal are the since-start counts the Prometheus
@@ -147,6 +153,9 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 		}
 		if t.Equal(s.open.Start) {
 			s.open = m // restarted within the minute Close wrote: keep adding to it
+			for k := range m.Series {
+				m.ops.admit(k.Service, k.Operation, int(^uint(0)>>1))
+			}
 		} else if t.Before(s.open.Start) {
 			s.recent = append(s.recent, m)
 		}
@@ -194,7 +203,11 @@ func (s *Store) record(obs []spanObs) {
 	emit := s.emitLocked(now)
 	for i := range obs {
 		o := &obs[i]
-		k := seriesKey{Service: o.service, Operation: o.name, Kind: o.kind, Status: o.status}
+		k := seriesKey{Service: o.service, Operation: o.name, Kind: o.kind, Status: o.status, Root: o.root}
+		if !s.open.ops.admit(k.Service, k.Operation, s.cfg.MaxOperations) {
+			k.Operation = OverflowOperation
+			s.overflowOperations++
+		}
 		sd := seriesFor(s.open.Series, k, s.cfg.MaxSeries, &s.overflowSeries)
 		sd.Calls++
 		if o.failed {
@@ -202,13 +215,18 @@ func (s *Store) record(obs []spanObs) {
 		}
 		sd.Hist.Observe(o.dur, o.traceID)
 
-		t := s.totals[k]
+		tk := k
+		tk.Root, tk.Operation = false, o.name // Prometheus series have no root label
+		if !s.totalOps.admit(tk.Service, tk.Operation, s.cfg.MaxOperations) {
+			tk.Operation = OverflowOperation
+		}
+		t := s.totals[tk]
 		if t == nil {
 			if len(s.totals) >= s.cfg.MaxSeries {
-				t = s.totalOverflow(k, now)
+				t = s.totalOverflow(tk, now)
 			} else {
 				t = &seriesTotal{created: now}
-				s.totals[k] = t
+				s.totals[tk] = t
 			}
 		}
 		t.Calls++

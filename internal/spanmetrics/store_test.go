@@ -2,6 +2,8 @@ package spanmetrics
 
 import (
 	"bytes"
+	"encoding/binary"
+	"hash/crc32"
 	"context"
 	"errors"
 	"testing"
@@ -140,6 +142,31 @@ func TestCodecRoundTripAndCorruption(t *testing.T) {
 	}
 	if _, err := decodeMinute(data[:len(data)-1]); err == nil {
 		t.Error("truncated object decoded")
+	}
+}
+
+// Objects written before the root flag (version 1) still open.
+func TestCodecReadsVersion1(t *testing.T) {
+	m := newMinute(t0)
+	sd := &seriesData{Calls: 2, Errors: 1}
+	sd.Hist.Observe(time.Millisecond, [16]byte{})
+	sd.Hist.Observe(time.Millisecond, [16]byte{})
+	m.Series[seriesKey{Service: "a", Operation: "x", Kind: 2, Status: 2}] = sd
+	data := encodeMinute(m)
+	data[4] = 1
+	data = binary.LittleEndian.AppendUint32(data[:len(data)-4], crc32.Checksum(data[:len(data)-4], crcTable))
+	got, err := decodeMinute(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := got.Series[seriesKey{Service: "a", Operation: "x", Kind: 2, Status: 2}]; d == nil || d.Calls != 2 {
+		t.Errorf("decoded %+v", got.Series)
+	}
+	root := newMinute(t0)
+	root.Series[seriesKey{Service: "a", Operation: "x", Kind: 1, Root: true}] = sd
+	got, err = decodeMinute(encodeMinute(root))
+	if err != nil || got.Series[seriesKey{Service: "a", Operation: "x", Kind: 1, Root: true}] == nil {
+		t.Errorf("root flag lost: %+v %v", got, err)
 	}
 }
 

@@ -59,6 +59,7 @@ type spanObs struct {
 	traceID  model.TraceID
 	spanID   model.SpanID
 	parentID model.SpanID
+	root     bool // no parent: the action a client-only service is measured by
 	connType string
 	dbSystem string    // CLIENT spans: database system, for a virtual node
 	peer     string    // CLIENT/PRODUCER spans: peer.service or server.address
@@ -93,6 +94,7 @@ func observe(s ptrace.Span, service string) spanObs {
 		traceID:  model.TraceID(s.TraceID()),
 		spanID:   model.SpanID(s.SpanID()),
 		parentID: model.SpanID(s.ParentSpanID()),
+		root:     s.ParentSpanID().IsEmpty(),
 	}
 	if end, start := s.EndTimestamp(), s.StartTimestamp(); end > start {
 		o.dur = time.Duration(end - start)

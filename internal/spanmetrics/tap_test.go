@@ -3,6 +3,8 @@ package spanmetrics
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,17 +90,100 @@ func TestTapDoesNotCountOverloadedBatches(t *testing.T) {
 	}
 }
 
-func TestServiceWithoutEntrySpansCountsAll(t *testing.T) {
-	clock := &fakeClock{t: t0}
-	s, _ := newTestStore(t, clock, nil)
+// A client-only service (the demo's loadgen) is measured by its root spans:
+// one per action. Counting every span counted each action once per HTTP call
+// it made (issue 13: 1,172 calls for 586 actions).
+func TestClientOnlyServiceCountsEachActionOnce(t *testing.T) {
+	ctx := context.Background()
+	clock := &fakeClock{t: t0.Add(time.Second)}
+	s, b := newTestStore(t, clock, nil)
 	tap := NewTap(s, dropAll)
-	consume(t, tap, batch(
-		sp{service: "cron", name: "tick", kind: ptrace.SpanKindInternal, trace: 1, id: 1},
-		sp{service: "cron", name: "call", kind: ptrace.SpanKindClient, trace: 1, id: 2, parent: 1},
-	))
-	svcs, _ := s.Services(context.Background(), t0, t0.Add(time.Minute))
-	if len(svcs) != 1 || svcs[0].Calls != 2 {
-		t.Errorf("services %+v, want cron with 2 calls", svcs)
+	for a := range byte(3) {
+		failed := a == 2
+		consume(t, tap, batch(
+			sp{service: "loadgen", name: "GET /orders", kind: ptrace.SpanKindClient, trace: a + 1, id: 2, parent: 1, dur: 10 * time.Millisecond, err: failed},
+			sp{service: "orders", name: "GET /orders", kind: ptrace.SpanKindServer, trace: a + 1, id: 3, parent: 2, dur: 9 * time.Millisecond, err: failed},
+			sp{service: "loadgen", name: "POST /login", kind: ptrace.SpanKindClient, trace: a + 1, id: 4, parent: 1, dur: 5 * time.Millisecond},
+			sp{service: "loadgen", name: "browse", kind: ptrace.SpanKindInternal, trace: a + 1, id: 1, dur: 20 * time.Millisecond, err: failed},
+		))
+	}
+	check := func(s *Store, when string) {
+		t.Helper()
+		svcs, err := s.Services(ctx, t0, t0.Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string][2]uint64{"loadgen": {3, 1}, "orders": {3, 1}}
+		for _, sv := range svcs {
+			if w := want[sv.Service]; sv.Calls != w[0] || sv.Errors != w[1] {
+				t.Errorf("%s: %s has %d calls, %d errors; want %d, %d", when, sv.Service, sv.Calls, sv.Errors, w[0], w[1])
+			}
+		}
+		if len(svcs) != 2 {
+			t.Errorf("%s: services %+v", when, svcs)
+		}
+		if p95 := svcs[0].P95; p95 < 19*time.Millisecond || p95 > 21*time.Millisecond {
+			t.Errorf("%s: loadgen p95 %v, want the action's 20ms", when, p95)
+		}
+		series, err := s.Series(ctx, SeriesQuery{Service: "loadgen", From: t0, To: t0.Add(time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(series) != 1 || series[0].Points[0].Calls != 3 || series[0].Points[0].Errors != 1 {
+			t.Errorf("%s: loadgen series %+v, want 3 calls, 1 error", when, series)
+		}
+		// All spans stay visible per operation.
+		ops, _ := s.Operations(ctx, "loadgen", t0, t0.Add(time.Minute))
+		if len(ops) != 3 {
+			t.Errorf("%s: loadgen operations %+v", when, ops)
+		}
+	}
+	check(s, "in memory")
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(3 * time.Hour) // past the memory window: read back from the bucket
+	s2, err := Open(ctx, Config{Bucket: b, Clock: clock}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(s2, "after reopen")
+}
+
+// A service naming spans after raw paths gets at most MaxOperations
+// operations; the rest are counted under __overflow__, in the API and in
+// /metrics, and other services are unaffected.
+func TestOperationsCapPerService(t *testing.T) {
+	ctx := context.Background()
+	clock := &fakeClock{t: t0}
+	s, _ := newTestStore(t, clock, func(c *Config) { c.MaxOperations = 3 })
+	tap := NewTap(s, dropAll)
+	for i := range 10 {
+		consume(t, tap, batch(
+			sp{service: "shipping", name: fmt.Sprintf("GET /v2/parcels/PX%06d", i), kind: ptrace.SpanKindServer, trace: 1, id: byte(i + 1)},
+			sp{service: "orders", name: "GET /orders/{id}", kind: ptrace.SpanKindServer, trace: 2, id: byte(i + 1)},
+		))
+	}
+	ops, _ := s.Operations(ctx, "shipping", t0, t0.Add(time.Minute))
+	if len(ops) != 4 || ops[3].Operation != OverflowOperation || ops[3].Calls != 7 {
+		t.Errorf("shipping operations %+v, want 3 and __overflow__ with 7 calls", ops)
+	}
+	ops, _ = s.Operations(ctx, "orders", t0, t0.Add(time.Minute))
+	if len(ops) != 1 || ops[0].Calls != 10 {
+		t.Errorf("orders operations %+v", ops)
+	}
+	text := scrape(t, s)
+	for _, want := range []string{
+		`clew_spanmetrics_calls_total{operation="__overflow__",service="shipping",span_kind="SPAN_KIND_SERVER",status_code="STATUS_CODE_UNSET"} 7`,
+		`clew_spanmetrics_calls_total{operation="GET /v2/parcels/PX000002",service="shipping",span_kind="SPAN_KIND_SERVER",status_code="STATUS_CODE_UNSET"} 1`,
+		`clew_spanmetrics_overflow_spans_total{kind="operations"} 7`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(text, "PX000003") {
+		t.Error("/metrics has a fourth shipping operation")
 	}
 }
 

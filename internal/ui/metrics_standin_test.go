@@ -61,7 +61,12 @@ func newMetricsStandIn(t *testing.T, app *testApp) *metricsStandIn {
 				if i%9 == 0 {
 					errs = 12
 				}
-				pts = append(pts, map[string]any{"time": end.Add(-time.Duration(i) * time.Minute).UTC().Format(time.RFC3339), "calls": 60 + i%7*5, "errors": errs,
+				at := end.Add(-time.Duration(i) * time.Minute).UTC().Format(time.RFC3339)
+				if i >= 20 && i < 30 { // idle minutes: no quantiles, as the real API answers
+					pts = append(pts, map[string]any{"time": at, "calls": 0, "errors": 0, "ratePerSec": 0.0, "p50Ms": nil, "p95Ms": nil, "p99Ms": nil})
+					continue
+				}
+				pts = append(pts, map[string]any{"time": at, "calls": 60 + i%7*5, "errors": errs,
 					"ratePerSec": float64(60+i%7*5) / 60, "p50Ms": 180.0, "p95Ms": 380.0 + float64(i%11*12), "p99Ms": 900.0})
 			}
 			body = map[string]any{"stepSeconds": 60, "points": pts}

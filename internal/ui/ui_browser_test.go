@@ -440,7 +440,7 @@ func TestBrowserServicesPage(t *testing.T) {
 	}
 	run(t, ctx, "service detail",
 		click(`[data-testid=service-row][data-service=payment]`),
-		waitJS(`location.search === '?service=payment' && document.querySelectorAll('[data-testid=operation-row]').length === 2 && document.querySelectorAll('[data-testid=chart] path').length === 6`),
+		waitJS(`location.search === '?service=payment' && document.querySelectorAll('[data-testid=operation-row]').length === 2 && document.querySelectorAll('[data-testid=chart] path.series').length >= 3`),
 		text(&detail, `[data-testid=service-detail]`),
 		eval(&charts, `document.querySelectorAll('[data-testid=chart]').length`),
 		eval(&slow, `document.querySelector('[data-testid=operation-row][data-operation=Charge] [data-testid=slow-traces]').getAttribute('href')`),
@@ -454,6 +454,26 @@ func TestBrowserServicesPage(t *testing.T) {
 	}
 	if charts != 3 {
 		t.Errorf("%d charts, want rate, errors and p95", charts)
+	}
+	// Idle minutes (p95 null) are a gap in the p95 line, not a drop to 0 ms;
+	// the rate axis has one unit.
+	var p95Runs int
+	var rateTicks []string
+	run(t, ctx, "chart gaps and units",
+		eval(&p95Runs, `document.querySelectorAll('[data-testid=chart][data-field=p95Ms] path.series').length`),
+		eval(&rateTicks, `[...document.querySelectorAll('[data-testid=chart][data-field=ratePerSec] .ytick')].map(e => e.textContent)`),
+	)
+	if p95Runs != 2 {
+		t.Errorf("p95 chart has %d line runs, want 2 (a gap for the idle minutes)", p95Runs)
+	}
+	if len(rateTicks) < 2 {
+		t.Errorf("rate ticks %q", rateTicks)
+	}
+	for _, tick := range rateTicks {
+		if !strings.HasSuffix(tick, "/s") {
+			t.Errorf("rate axis mixes units: %q", rateTicks)
+			break
+		}
 	}
 	if slow != "/search?service=payment&operation=Charge&minDuration=412500us&sort=longest" {
 		t.Errorf("slow traces link %s", slow)

@@ -40,14 +40,25 @@ type operationJSON struct {
 	statsJSON
 }
 
+// pointJSON is one step; its quantiles are null when the step had no calls
+// (no data is not 0 ms: charts draw a gap).
 type pointJSON struct {
-	Time       string  `json:"time"`
-	Calls      uint64  `json:"calls"`
-	Errors     uint64  `json:"errors"`
-	RatePerSec float64 `json:"ratePerSec"`
-	P50Ms      float64 `json:"p50Ms"`
-	P95Ms      float64 `json:"p95Ms"`
-	P99Ms      float64 `json:"p99Ms"`
+	Time       string   `json:"time"`
+	Calls      uint64   `json:"calls"`
+	Errors     uint64   `json:"errors"`
+	RatePerSec float64  `json:"ratePerSec"`
+	P50Ms      *float64 `json:"p50Ms"`
+	P95Ms      *float64 `json:"p95Ms"`
+	P99Ms      *float64 `json:"p99Ms"`
+}
+
+// msOrNull is ms, or nil when there were no calls to measure.
+func msOrNull(calls uint64, d time.Duration) *float64 {
+	if calls == 0 {
+		return nil
+	}
+	v := ms(d)
+	return &v
 }
 
 type nodeJSON struct {
@@ -192,7 +203,7 @@ func (h *handler) clewTimeseries(w http.ResponseWriter, r *http.Request) {
 	if len(series) > 0 {
 		for _, p := range series[0].Points {
 			points = append(points, pointJSON{Time: p.Time.UTC().Format(time.RFC3339), Calls: p.Calls, Errors: p.Errors,
-				RatePerSec: p.RatePerSec, P50Ms: ms(p.P50), P95Ms: ms(p.P95), P99Ms: ms(p.P99)})
+				RatePerSec: p.RatePerSec, P50Ms: msOrNull(p.Calls, p.P50), P95Ms: msOrNull(p.Calls, p.P95), P99Ms: msOrNull(p.Calls, p.P99)})
 		}
 	}
 	h.writeJSON(w, r, http.StatusOK, struct {

@@ -166,6 +166,21 @@ func TestClewOperationsTimeseriesGraph(t *testing.T) {
 		t.Errorf("point %v", p)
 	}
 
+	// Idle minutes have no quantiles: null, not 0 ms.
+	get(t, h, "/api/clew/metrics/timeseries?service=orders&operation=GET%20/orders&start=2026-11-21T10:08:00Z&end=2026-11-21T10:12:00Z&step=60s", 200, &ts)
+	if len(ts.Points) != 4 {
+		t.Fatalf("timeseries %+v", ts)
+	}
+	for i, p := range ts.Points {
+		busy := i < 2
+		for _, k := range []string{"p50Ms", "p95Ms", "p99Ms"} {
+			v, present := p[k]
+			if !present || (v == nil) == busy {
+				t.Errorf("point %d (%v calls): %s = %v (present %v), want null only without calls", i, p["calls"], k, v, present)
+			}
+		}
+	}
+
 	var g struct {
 		Nodes []map[string]any `json:"nodes"`
 		Edges []map[string]any `json:"edges"`

@@ -27,10 +27,29 @@ function trim(x) {
   return a >= 100 ? Math.round(x).toString() : a >= 10 ? x.toFixed(1).replace(/\.0$/, '') : x.toFixed(2).replace(/\.?0+$/, '');
 }
 
-export function fmtTime(us) {
+// One time format everywhere: 24-hour clock, ISO date, in the browser's
+// time zone, which fmtTime names (Jaeger shows local time the same way).
+const pad = (n, w = 2) => String(n).padStart(w, '0');
+export function fmtTime(us, { zone = true } = {}) {
   const d = new Date(us / 1000);
-  const pad = (n, w = 2) => String(n).padStart(w, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+  const s = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+  return zone ? `${s} ${tzName(d)}` : s;
+}
+
+// fmtClock is the time of day, 24-hour: "14:57:00" (or "14:57").
+export function fmtClock(us, seconds = true) {
+  const d = new Date(us / 1000);
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}${seconds ? `:${pad(d.getSeconds())}` : ''}`;
+}
+
+// tzName is the browser's short zone name at d ("UTC", "CET", "GMT+2").
+export function tzName(d = new Date()) {
+  try {
+    const p = new Intl.DateTimeFormat('en-GB', { timeZoneName: 'short' }).formatToParts(d).find(x => x.type === 'timeZoneName');
+    if (p) return p.value;
+  } catch (e) { /* very old browser */ }
+  const off = -d.getTimezoneOffset();
+  return `UTC${off >= 0 ? '+' : '-'}${pad(Math.floor(Math.abs(off) / 60))}:${pad(Math.abs(off) % 60)}`;
 }
 
 export function fmtAgo(us) {

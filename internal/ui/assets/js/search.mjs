@@ -1,7 +1,7 @@
 // Search page: the form (mirrored in the URL so searches can be shared),
 // a duration-over-time scatter plot and the result list.
 import { useState, useEffect, useMemo } from '../vendor/preact-hooks.mjs';
-import { html, navigate, getJSON, fmtDuration, fmtTime, fmtAgo, parseDuration, serviceColor, niceTicks, normID } from './lib.mjs';
+import { html, navigate, getJSON, fmtDuration, fmtTime, fmtAgo, fmtClock, parseDuration, serviceColor, niceTicks, normID } from './lib.mjs';
 import { summarize } from './tracemodel.mjs';
 import { TraceQLBox, TEMPO, fromTempo } from './traceql.mjs';
 
@@ -267,7 +267,6 @@ function Scatter({ results }) {
   const x = t => L + (W - L - R) * (t - t0) / (t1 - t0);
   const y = d => H - B - (H - T - B) * d / dmax;
   const yt = niceTicks(0, dmax, 4), xt = niceTicks(t0, t1, 6);
-  const fmtClock = us => new Date(us / 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
   return html`<div class="card scatter" data-testid="scatter">
     <svg viewBox="0 0 ${W} ${H}" role="img" aria-label="Trace duration over time">
       <g class="axis">

@@ -3,7 +3,7 @@
 // links to slow and failed traces. Without that API (404) it explains why
 // the page is empty.
 import { useState, useEffect, useMemo } from '../vendor/preact-hooks.mjs';
-import { html, navigate, getJSON, fmtDuration, serviceColor, niceTicks, parseTimeUs } from './lib.mjs';
+import { html, navigate, getJSON, fmtDuration, serviceColor, niceTicks, parseTimeUs, fmtClock } from './lib.mjs';
 
 export const LOOKBACKS = [['15m', 'Last 15 minutes', 15 * 60e6], ['1h', 'Last hour', 3600e6], ['6h', 'Last 6 hours', 6 * 3600e6],
   ['24h', 'Last 24 hours', 24 * 3600e6], ['2d', 'Last 2 days', 48 * 3600e6]];
@@ -33,6 +33,18 @@ function timeUs(t) {
 export const fmtMs = ms => (ms == null || isNaN(ms) ? '—' : fmtDuration(ms * 1000));
 export const fmtPct = r => (r == null || isNaN(r) ? '—' : r === 0 ? '0%' : r < 0.001 ? '<0.1%' : `${(r * 100).toFixed(r < 0.1 ? 1 : 0)}%`);
 export const fmtRate = r => (r == null || isNaN(r) ? '—' : r >= 100 ? `${Math.round(r)}/s` : r >= 1 ? `${r.toFixed(1)}/s` : r >= 1 / 60 ? `${(r * 60).toFixed(1)}/min` : `${(r * 3600).toFixed(1)}/h`);
+// rateIn returns a rate formatter with one unit for every value of an axis
+// or column, chosen by its largest value (a mixed "0.0/h … 5.0/s" axis
+// cannot be read at a glance).
+export function rateIn(maxPerSec) {
+  const [mult, unit] = maxPerSec >= 1 ? [1, '/s'] : maxPerSec >= 1 / 60 ? [60, '/min'] : [3600, '/h'];
+  return r => {
+    if (r == null || isNaN(r)) return '—';
+    const v = r * mult;
+    return `${v >= 100 ? Math.round(v) : v.toFixed(v >= 10 || v === 0 ? (Number.isInteger(v) ? 0 : 1) : 1)}${unit}`;
+  };
+}
+const maxOf = (rows, k) => Math.max(0, ...rows.map(r => Number(r[k]) || 0));
 
 // A metrics request that found no endpoint: the server has no span metrics.
 const isMissing = e => e && e.status === 404;
@@ -105,12 +117,13 @@ function useSort(initial) {
 function ServicesTable({ services, onPick }) {
   const { th, apply } = useSort({ key: 'ratePerSec', desc: true });
   const rows = apply(services);
+  const rate = rateIn(maxOf(services, 'ratePerSec'));
   return html`<div class="card tablecard"><table class="cmp metrics" data-testid="services-table"><thead><tr>
       ${th('service', 'Service', '')}${th('ratePerSec', 'Rate')}${th('errorRate', 'Error rate')}${th('p50Ms', 'p50')}${th('p95Ms', 'p95')}${th('p99Ms', 'p99')}${th('calls', 'Calls')}
     </tr></thead><tbody>${rows.map(s => html`<tr data-testid="service-row" data-service=${s.service} class="clickable" tabindex="0"
         onClick=${() => onPick(s.service)} onKeyDown=${e => { if (e.key === 'Enter') onPick(s.service); }}>
       <td><a href="/services?service=${encodeURIComponent(s.service)}" onClick=${e => e.preventDefault()}><span class="svc"><i style="background:${serviceColor(s.service)}"></i>${s.service}</span></a></td>
-      <td class="num">${fmtRate(s.ratePerSec)}</td>
+      <td class="num">${rate(s.ratePerSec)}</td>
       <td class="num ${s.errorRate > 0 ? 'err-text' : ''}">${fmtPct(s.errorRate)}${s.errors ? html` <span class="muted">(${s.errors})</span>` : ''}</td>
       <td class="num">${fmtMs(s.p50Ms)}</td><td class="num">${fmtMs(s.p95Ms)}</td><td class="num">${fmtMs(s.p99Ms)}</td>
       <td class="num muted">${s.calls}</td></tr>`)}</tbody></table></div>`;
@@ -172,6 +185,7 @@ function ServiceDetail({ service, lb, params, summary }) {
     navigate(`/services?${p}`, { replace: true });
   };
   const opSummary = operation && ops.list ? ops.list.find(o => o.operation === operation) : null;
+  const opRate = rateIn(maxOf(ops.list || [], 'ratePerSec'));
   const head = opSummary || summary;
   return html`<div data-testid="service-detail">
     <div class="svchead card">
@@ -191,7 +205,7 @@ function ServiceDetail({ service, lb, params, summary }) {
     <div class="charts">
       ${series.error ? html`<div class="error-box">Cannot load the time series: ${series.error}</div>`
         : series.loading ? html`<div class="loading">Loading charts…</div>`
-        : [['ratePerSec', 'Rate', fmtRate, 'var(--accent)'], ['errors', 'Errors', v => String(Math.round(v)), 'var(--error)'], ['p95Ms', 'p95 duration', fmtMs, 'var(--warn)']]
+        : [['ratePerSec', 'Rate', rateIn, 'var(--accent)'], ['errors', 'Errors', () => v => String(Math.round(v)), 'var(--error)'], ['p95Ms', 'p95 duration', () => fmtMs, 'var(--warn)']]
           .map(([k, label, fmt, color]) => html`<${Chart} key=${k} label=${label} points=${series.points} field=${k} fmt=${fmt} color=${color} start=${series.start} end=${series.end} />`)}
     </div>
     <div class="card tablecard">
@@ -203,7 +217,7 @@ function ServiceDetail({ service, lb, params, summary }) {
         </tr></thead><tbody>${apply(ops.list).map(o => html`<tr data-testid="operation-row" data-operation=${o.operation}
             class="clickable ${o.operation === operation ? 'selrow' : ''}" onClick=${() => pickOp(o.operation)} title="Chart this operation">
           <td>${o.operation}</td><td class="muted">${o.spanKind || ''}</td>
-          <td class="num">${fmtRate(o.ratePerSec)}</td>
+          <td class="num">${opRate(o.ratePerSec)}</td>
           <td class="num ${o.errorRate > 0 ? 'err-text' : ''}">${fmtPct(o.errorRate)}${o.errors ? html` <span class="muted">(${o.errors})</span>` : ''}</td>
           <td class="num">${fmtMs(o.p50Ms)}</td><td class="num">${fmtMs(o.p95Ms)}</td><td class="num">${fmtMs(o.p99Ms)}</td><td class="num muted">${o.calls}</td>
           <td onClick=${e => e.stopPropagation()}><${TraceLinks} service=${service} operation=${o.operation} p95Ms=${o.p95Ms} lb=${lb} /></td></tr>`)}
@@ -213,25 +227,37 @@ function ServiceDetail({ service, lb, params, summary }) {
 }
 
 // Chart is a small SVG line chart of one field over the page's range.
-function Chart({ label, points, field, fmt, color, start, end }) {
+// fmtFor(max) gives the formatter for every label of the chart, so an axis
+// has one unit. A point without a value (null: no calls that step) is a gap
+// in the line, not a zero.
+function Chart({ label, points, field, fmt: fmtFor, color, start, end }) {
   const W = 360, H = 120, L = 44, R = 8, T = 8, B = 18;
-  const vals = points.map(p => Number(p[field]) || 0);
-  const max = Math.max(0, ...vals);
+  const vals = points.map(p => (p[field] == null || isNaN(Number(p[field])) ? null : Number(p[field])));
+  const known = vals.filter(v => v != null);
+  const max = Math.max(0, ...known);
   const top = max > 0 ? niceTicks(0, max * 1.1, 3).slice(-1)[0] || max : 1;
   const yMax = Math.max(top, max) || 1;
+  const fmt = fmtFor(yMax);
   const t0 = points.length ? Math.min(start, points[0].t) : start, t1 = points.length ? Math.max(end, points[points.length - 1].t) : end;
   const x = t => L + (W - L - R) * (t - t0) / Math.max(1, t1 - t0);
   const y = v => H - B - (H - T - B) * v / yMax;
-  const line = points.map((p, i) => `${i ? 'L' : 'M'}${x(p.t).toFixed(1)},${y(vals[i]).toFixed(1)}`).join('');
-  const area = points.length ? `${line}L${x(points[points.length - 1].t).toFixed(1)},${y(0)}L${x(points[0].t).toFixed(1)},${y(0)}Z` : '';
-  const clock = us => new Date(us / 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-  const last = vals.length ? vals[vals.length - 1] : null;
+  // Runs of consecutive known values, each drawn as its own line and area.
+  const runs = [];
+  points.forEach((p, i) => {
+    if (vals[i] == null) return;
+    if (i === 0 || vals[i - 1] == null) runs.push([]);
+    runs[runs.length - 1].push([x(p.t), y(vals[i])]);
+  });
+  const line = r => r.map(([px, py], i) => `${i ? 'L' : 'M'}${px.toFixed(1)},${py.toFixed(1)}`).join('');
+  const area = r => `${line(r)}L${r[r.length - 1][0].toFixed(1)},${y(0)}L${r[0][0].toFixed(1)},${y(0)}Z`;
+  const clock = us => fmtClock(us, false);
+  const lastIdx = vals.findLastIndex(v => v != null);
   return html`<div class="card chart" data-testid="chart" data-field=${field}>
-    <div class="charthead"><b>${label}</b><span class="muted">${last != null ? `latest ${fmt(last)} · max ${fmt(max)}` : 'no data'}</span></div>
+    <div class="charthead"><b>${label}</b><span class="muted">${lastIdx >= 0 ? `latest ${fmt(vals[lastIdx])} · max ${fmt(max)}` : 'no data'}</span></div>
     <svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${label} over time">
-      <g class="axis">${niceTicks(0, yMax, 3).map(v => html`<line x1=${L} x2=${W - R} y1=${y(v)} y2=${y(v)} /><text x=${L - 4} y=${y(v) + 3} text-anchor="end">${fmt(v)}</text>`)}
+      <g class="axis">${niceTicks(0, yMax, 3).map(v => html`<line x1=${L} x2=${W - R} y1=${y(v)} y2=${y(v)} /><text class="ytick" x=${L - 4} y=${y(v) + 3} text-anchor="end">${fmt(v)}</text>`)}
         <text x=${L} y=${H - 4}>${clock(t0)}</text><text x=${W - R} y=${H - 4} text-anchor="end">${clock(t1)}</text></g>
-      ${points.length > 0 && html`<path d=${area} style="fill:${color};fill-opacity:.12;stroke:none" /><path d=${line} style="fill:none;stroke:${color};stroke-width:1.6" />`}
-      ${points.length === 1 && html`<circle cx=${x(points[0].t)} cy=${y(vals[0])} r="3" style="fill:${color}" />`}
+      ${runs.map(r => html`<path d=${area(r)} style="fill:${color};fill-opacity:.12;stroke:none" /><path class="series" d=${line(r)} style="fill:none;stroke:${color};stroke-width:1.6" />
+        ${r.length === 1 && html`<circle cx=${r[0][0]} cy=${r[0][1]} r="2.5" style="fill:${color}" />`}`)}
     </svg></div>`;
 }
