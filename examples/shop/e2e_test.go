@@ -93,7 +93,7 @@ func login(t *testing.T, c *testClient, shop *Shop, user string) string {
 	ctx, span := c.tracer.Start(context.Background(), "click Log in")
 	defer span.End()
 	var resp loginResponse
-	if err := callJSON(ctx, c.http, "gateway", http.MethodPost, shop.GatewayURL()+"/api/login", nil, loginRequest{Username: user}, &resp); err != nil {
+	if err := callJSON(ctx, c.http, "gateway", http.MethodPost, shop.GatewayURL()+"/api/login", "/api/login", nil, loginRequest{Username: user}, &resp); err != nil {
 		t.Fatalf("login: %v", err)
 	}
 	return resp.Token
@@ -108,7 +108,7 @@ func placeOrder(t *testing.T, c *testClient, shop *Shop, token, forceFail string
 	if forceFail != "" {
 		hdr.Set("X-Demo-Fail", forceFail)
 	}
-	err := callJSON(ctx, c.http, "gateway", http.MethodPost, shop.GatewayURL()+"/api/orders", hdr,
+	err := callJSON(ctx, c.http, "gateway", http.MethodPost, shop.GatewayURL()+"/api/orders", "/api/orders", hdr,
 		placeOrderRequest{Item: "teapot", Quantity: 2}, nil)
 	root.End()
 	return root.SpanContext().TraceID().String(), err

@@ -90,7 +90,7 @@ func (s *gatewayService) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var resp loginResponse
-	if err := callJSON(r.Context(), s.client, "auth", http.MethodPost, s.authURL+"/login", nil, req, &resp); err != nil {
+	if err := callJSON(r.Context(), s.client, "auth", http.MethodPost, s.authURL+"/login", "/login", nil, req, &resp); err != nil {
 		failUpstream(w, r, s.tel.log, err)
 		return
 	}
@@ -102,7 +102,7 @@ func (s *gatewayService) login(w http.ResponseWriter, r *http.Request) {
 // (revocation, account state... in a real shop).
 func (s *gatewayService) checkToken(ctx context.Context, r *http.Request) error {
 	hdr := http.Header{"Authorization": r.Header.Values("Authorization")}
-	return callJSON(ctx, s.client, "auth", http.MethodPost, s.authURL+"/check", hdr, nil, nil)
+	return callJSON(ctx, s.client, "auth", http.MethodPost, s.authURL+"/check", "/check", hdr, nil, nil)
 }
 
 func (s *gatewayService) user(r *http.Request) string {
@@ -117,7 +117,7 @@ func (s *gatewayService) me(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var orders []order
-	if err := callJSON(ctx, s.client, "orders", http.MethodGet, s.ordersURL+"/users/"+url.PathEscape(s.user(r))+"/orders", nil, nil, &orders); err != nil {
+	if err := callJSON(ctx, s.client, "orders", http.MethodGet, s.ordersURL+"/users/"+url.PathEscape(s.user(r))+"/orders", "/users/{user}/orders", nil, nil, &orders); err != nil {
 		failUpstream(w, r, s.tel.log, err)
 		return
 	}
@@ -146,7 +146,7 @@ func (s *gatewayService) placeOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	in := newOrderRequest{User: s.user(r), Item: req.Item, Quantity: req.Quantity}
 	var placed placedOrder
-	if err := callJSON(ctx, s.client, "orders", http.MethodPost, s.ordersURL+"/orders", nil, in, &placed); err != nil {
+	if err := callJSON(ctx, s.client, "orders", http.MethodPost, s.ordersURL+"/orders", "/orders", nil, in, &placed); err != nil {
 		failUpstream(w, r, s.tel.log, err)
 		return
 	}
@@ -162,7 +162,7 @@ func (s *gatewayService) tracking(w http.ResponseWriter, r *http.Request) {
 	}
 	u := s.ordersURL + "/orders/" + url.PathEscape(r.PathValue("id")) + "/tracking?user=" + url.QueryEscape(s.user(r))
 	var t trackingInfo
-	if err := callJSON(ctx, s.client, "orders", http.MethodGet, u, nil, nil, &t); err != nil {
+	if err := callJSON(ctx, s.client, "orders", http.MethodGet, u, "/orders/{id}/tracking", nil, nil, &t); err != nil {
 		failUpstream(w, r, s.tel.log, err)
 		return
 	}

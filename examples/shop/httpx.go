@@ -30,9 +30,11 @@ func (e *upstreamError) Error() string {
 }
 
 // callJSON sends in (nil: no body) to url and decodes a 2xx answer into out
-// (nil: discard). Headers in hdr are copied. Non-2xx answers are returned as
-// *upstreamError carrying the callee's {"error": ...} message.
-func callJSON(ctx context.Context, client *http.Client, service, method, url string, hdr http.Header, in, out any) error {
+// (nil: discard). route is url's path as a template ("/orders/{id}"), which
+// names the client span. Headers in hdr are copied. Non-2xx answers are
+// returned as *upstreamError carrying the callee's {"error": ...} message.
+func callJSON(ctx context.Context, client *http.Client, service, method, url, route string, hdr http.Header, in, out any) error {
+	ctx = withRoute(ctx, route)
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)

@@ -176,7 +176,7 @@ func (g *loadGenerator) do(ctx context.Context, user, action, token string) erro
 	switch action {
 	case "Log in":
 		var resp loginResponse
-		if err := callJSON(ctx, g.client, "gateway", http.MethodPost, base+"/api/login", nil, loginRequest{Username: user}, &resp); err != nil {
+		if err := callJSON(ctx, g.client, "gateway", http.MethodPost, base+"/api/login", "/api/login", nil, loginRequest{Username: user}, &resp); err != nil {
 			return err
 		}
 		g.mu.Lock()
@@ -184,17 +184,17 @@ func (g *loadGenerator) do(ctx context.Context, user, action, token string) erro
 		g.mu.Unlock()
 		return nil
 	case "Fetch my data":
-		return callJSON(ctx, g.client, "gateway", http.MethodGet, base+"/api/me", hdr, nil, nil)
+		return callJSON(ctx, g.client, "gateway", http.MethodGet, base+"/api/me", "/api/me", hdr, nil, nil)
 	case "Track order":
-		return callJSON(ctx, g.client, "gateway", http.MethodGet, base+"/api/orders/latest/tracking", hdr, nil, nil)
+		return callJSON(ctx, g.client, "gateway", http.MethodGet, base+"/api/orders/latest/tracking", "/api/orders/{id}/tracking", hdr, nil, nil)
 	case "Place order":
 		items := []string{"teapot", "kettle", "mug", "tea towel", "strainer"}
 		in := placeOrderRequest{Item: items[rand.N(len(items))], Quantity: 1 + rand.N(3)}
-		return callJSON(ctx, g.client, "gateway", http.MethodPost, base+"/api/orders", hdr, in, nil)
+		return callJSON(ctx, g.client, "gateway", http.MethodPost, base+"/api/orders", "/api/orders", hdr, in, nil)
 	case "Reuse old token":
 		// Well-formed, but signed with another run's secret.
 		stale := http.Header{"Authorization": {"Bearer " + staleToken}}
-		return callJSON(ctx, g.client, "gateway", http.MethodGet, base+"/api/me", stale, nil, nil)
+		return callJSON(ctx, g.client, "gateway", http.MethodGet, base+"/api/me", "/api/me", stale, nil, nil)
 	}
 	return fmt.Errorf("unknown action %q", action)
 }

@@ -175,7 +175,7 @@ func (s *ordersService) create(w http.ResponseWriter, r *http.Request) {
 	}
 	var booked shipmentBooked
 	in := bookShipmentRequest{OrderID: id, User: req.User, Item: req.Item}
-	if err := callJSON(ctx, s.client, "shipping", http.MethodPost, s.shippingURL+"/shipments", nil, in, &booked); err != nil {
+	if err := callJSON(ctx, s.client, "shipping", http.MethodPost, s.shippingURL+"/shipments", "/shipments", nil, in, &booked); err != nil {
 		// The order stays, marked, so support can retry the booking.
 		if _, uerr := s.db.Exec(ctx, `UPDATE orders SET status = 'shipping failed' WHERE id = ?`, id); uerr != nil {
 			err = errors.Join(err, uerr)
@@ -225,7 +225,7 @@ func (s *ordersService) tracking(w http.ResponseWriter, r *http.Request) {
 	info := trackingInfo{OrderID: o.ID, Item: o.Item, Status: o.Status, Tracking: tracking}
 	if tracking != "" {
 		var st shipmentStatus
-		if err := callJSON(ctx, s.client, "shipping", http.MethodGet, s.shippingURL+"/shipments/"+url.PathEscape(tracking), nil, nil, &st); err != nil {
+		if err := callJSON(ctx, s.client, "shipping", http.MethodGet, s.shippingURL+"/shipments/"+url.PathEscape(tracking), "/shipments/{tracking}", nil, nil, &st); err != nil {
 			failUpstream(w, r, s.tel.log, err)
 			return
 		}

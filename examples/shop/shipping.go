@@ -62,7 +62,7 @@ func (s *shippingService) book(w http.ResponseWriter, r *http.Request) {
 	}
 	var booked shipmentBooked
 	in := map[string]any{"reference": fmt.Sprintf("order-%d", req.OrderID), "parcels": 1}
-	if err := callJSON(ctx, s.client, "partner", http.MethodPost, s.partnerURL+"/v2/bookings", nil, in, &booked); err != nil {
+	if err := callJSON(ctx, s.client, "partner", http.MethodPost, s.partnerURL+"/v2/bookings", "/v2/bookings", nil, in, &booked); err != nil {
 		failUpstream(w, r, s.tel.log, fmt.Errorf("booking with partner: %w", err))
 		return
 	}
@@ -78,7 +78,7 @@ func (s *shippingService) book(w http.ResponseWriter, r *http.Request) {
 func (s *shippingService) status(w http.ResponseWriter, r *http.Request) {
 	var st shipmentStatus
 	u := s.partnerURL + "/v2/parcels/" + url.PathEscape(r.PathValue("tracking"))
-	if err := callJSON(r.Context(), s.client, "partner", http.MethodGet, u, nil, nil, &st); err != nil {
+	if err := callJSON(r.Context(), s.client, "partner", http.MethodGet, u, "/v2/parcels/{tracking}", nil, nil, &st); err != nil {
 		failUpstream(w, r, s.tel.log, fmt.Errorf("asking partner for parcel status: %w", err))
 		return
 	}

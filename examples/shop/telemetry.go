@@ -104,19 +104,37 @@ func (t *telemetry) middleware() func(http.Handler) http.Handler {
 	return kithttp.Middleware(kithttp.WithTracerProvider(t.tp), kithttp.WithPropagator(t.prop))
 }
 
-// client returns an HTTP client whose requests get CLIENT spans named
-// "METHOD /path" and carry traceparent and baggage.
-func (t *telemetry) client() *http.Client {
+// client returns an HTTP client whose requests get CLIENT spans and carry
+// traceparent and baggage.
+func (t *telemetry) client() *http.Client { return newClient(t.tp, t.prop) }
+
+// newClient's CLIENT spans are named "{method} {url.template}", as the
+// OpenTelemetry HTTP semantic conventions say: "GET /v2/parcels/{tracking}",
+// never the raw path "GET /v2/parcels/PX004974", which would make one
+// operation per parcel and flood the operation list and the span metrics.
+// Without a template (see withRoute) the name is the method alone.
+func newClient(tp trace.TracerProvider, prop propagation.TextMapPropagator) *http.Client {
 	return &http.Client{
 		Timeout: 10 * time.Second,
 		Transport: kithttp.NewTransport(nil,
-			kithttp.WithTracerProvider(t.tp),
-			kithttp.WithPropagator(t.prop),
+			kithttp.WithTracerProvider(tp),
+			kithttp.WithPropagator(prop),
 			kithttp.WithOTelHTTPOptions(otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
-				return r.Method + " " + r.URL.Path
+				if route, ok := r.Context().Value(routeKey{}).(string); ok && route != "" {
+					return r.Method + " " + route
+				}
+				return r.Method
 			})),
 		),
 	}
+}
+
+type routeKey struct{}
+
+// withRoute tells newClient's span namer the route template of the request
+// about to be sent with ctx.
+func withRoute(ctx context.Context, route string) context.Context {
+	return context.WithValue(ctx, routeKey{}, route)
 }
 
 // queueOptions binds kitqueue spans to this service.
