@@ -123,12 +123,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	}
 	a.reg.MustRegister(a.metrics)
 
-	pcfg := pipeline.DefaultConfig()
-	if !cfg.Pipeline.IsZero() {
-		if err := cfg.Pipeline.Decode(&pcfg); err != nil {
-			return nil, fmt.Errorf("pipeline config: %w", err)
-		}
-	}
+	pcfg := cfg.Pipeline
 	a.pipeline, a.stopPipe, err = pipeline.New(pcfg, st, a.reg, logger.With("component", "pipeline"),
 		func(next consumer.Traces) consumer.Traces { return spanmetrics.NewTap(a.metrics, next) })
 	if err != nil {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/clewtrace/clew/internal/pipeline"
 )
 
 // Config is everything Clew can be told. YAML keys are the flag names with
@@ -43,8 +45,10 @@ type Config struct {
 	LogLevel           string   `yaml:"log_level"`
 	LogFormat          string   `yaml:"log_format"`
 
-	// Pipeline is passed to the processing pipeline as it is.
-	Pipeline yaml.Node `yaml:"pipeline"`
+	// Pipeline configures the processing pipeline (YAML only). It is decoded
+	// with the rest of the file, so a typo at any depth is an error with its
+	// line number, not a silently ignored key.
+	Pipeline pipeline.Config `yaml:"pipeline"`
 
 	ConfigFile string `yaml:"-"`
 }
@@ -71,6 +75,7 @@ func Default() Config {
 		MaxRequestBytes:    64 << 20,
 		LogLevel:           "info",
 		LogFormat:          "text",
+		Pipeline:           pipeline.DefaultConfig(),
 	}
 }
 
@@ -236,6 +241,9 @@ func (c Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("log-level must be debug, info, warn or error, not %q", c.LogLevel))
+	}
+	if err := c.Pipeline.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("pipeline: %w", err))
 	}
 	return errors.Join(errs...)
 }

@@ -19,7 +19,6 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Default()
-	cfg.Pipeline, want.Pipeline = want.Pipeline, cfg.Pipeline
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Load with nothing = %+v, want defaults %+v", cfg, want)
 	}
@@ -57,8 +56,8 @@ func TestPrecedence(t *testing.T) {
 			t.Errorf("%s: got %q, want %q", c.name, c.got, c.want)
 		}
 	}
-	if cfg.Pipeline.IsZero() {
-		t.Error("pipeline section not kept for the pipeline")
+	if cfg.Pipeline.Redaction.Emails != "mask" || cfg.Pipeline.Limits != Default().Pipeline.Limits {
+		t.Errorf("pipeline section: redaction %+v, limits %+v (want the file's emails and default limits)", cfg.Pipeline.Redaction, cfg.Pipeline.Limits)
 	}
 }
 
@@ -103,6 +102,26 @@ func TestErrors(t *testing.T) {
 		_, err := Load(c.args, env(c.env))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err = %v, want it to mention %q", c.name, err, c.want)
+		}
+	}
+}
+
+// A typo at any depth is an error naming the key and its line; a top-level
+// typo always was, one under pipeline: was silently ignored (issue 13).
+func TestUnknownKeysAtEveryLevel(t *testing.T) {
+	for _, c := range []struct{ name, yaml, want string }{
+		{"top level", "data_dir: /x\ndata_dri: /typo\n", "line 2: field data_dri not found"},
+		{"pipeline", "pipeline:\n  tail_samplng:\n    enabled: true\n", "line 2: field tail_samplng not found"},
+		{"pipeline section", "pipeline:\n  tail_sampling:\n    enabeld: true\n", "line 3: field enabeld not found"},
+		{"deep", "pipeline:\n  limits:\n    max_attrs_per_span: 10\n", "line 3: field max_attrs_per_span not found"},
+	} {
+		file := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(file, []byte(c.yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load([]string{"--config", file}, env(nil))
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), file) {
+			t.Errorf("%s: err = %v, want the file name and %q", c.name, err, c.want)
 		}
 	}
 }
