@@ -16,6 +16,7 @@ import (
 
 	"github.com/clewtrace/clew/internal/consumer"
 	"github.com/clewtrace/clew/internal/objstore"
+	"github.com/clewtrace/clew/internal/otlpwire"
 	"github.com/clewtrace/clew/internal/store/block"
 	"github.com/clewtrace/clew/internal/store/wal"
 )
@@ -197,6 +198,11 @@ func (s *Store) openBlock(ctx context.Context, id string) (*logBlock, error) {
 func decodeRecord(rec []byte) ([]Record, error) {
 	if len(rec) == 0 || rec[0] != recordLogs {
 		return nil, errors.New("unknown record type")
+	}
+	// Receivers refuse deeper values, but a record written before they did
+	// (or by hand) must not end the process at startup.
+	if err := otlpwire.CheckNesting(rec[1:], otlpwire.Logs); err != nil {
+		return nil, err
 	}
 	ld, err := (&plog.ProtoUnmarshaler{}).UnmarshalLogs(rec[1:])
 	if err != nil {

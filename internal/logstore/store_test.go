@@ -13,6 +13,7 @@ import (
 
 	"github.com/clewtrace/clew/internal/consumer"
 	"github.com/clewtrace/clew/internal/model"
+	"github.com/clewtrace/clew/internal/otlpwire/otlptest"
 )
 
 // richLogs is one record using every field, with a structured body and
@@ -262,5 +263,33 @@ func TestCountByTrace(t *testing.T) {
 	want := map[model.TraceID]int{traceID(1): 3, traceID(2): 1, traceID(3): 1}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+// TestReplaySkipsDeeplyNestedRecord: a WAL record whose log body nests a
+// million levels is skipped at replay (converting it would overflow the
+// stack); the records around it are kept.
+func TestReplaySkipsDeeplyNestedRecord(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: t0}
+	dir := t.TempDir()
+	s := openTest(t, dir, clk, nil)
+	consume(t, s, spec{at: time.Second, trace: 1, svc: "a", body: "before"})
+	deep := append([]byte{recordLogs}, otlptest.LogsProto(1_000_000, otlptest.Array)...)
+	if _, err := s.wal.Append(ctx, deep); err != nil {
+		t.Fatal(err)
+	}
+	consume(t, s, spec{at: 2 * time.Second, trace: 1, svc: "a", body: "after"})
+	if err := s.wal.Close(); err != nil { // crash
+		t.Fatal(err)
+	}
+
+	s2 := openTest(t, dir, clk, nil)
+	got, err := s2.Search(ctx, LogQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"after", "before"}; !slices.Equal(bodies(got), want) && !slices.Equal(bodies(got), []string{"before", "after"}) {
+		t.Fatalf("after replay: %q, want only %q", bodies(got), want)
 	}
 }

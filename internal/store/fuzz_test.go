@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/clewtrace/clew/internal/otlpwire/otlptest"
 )
 
 // FuzzDecodeRecord: a WAL record that passed its checksum but holds anything
@@ -14,6 +16,9 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add([]byte{recordTraces})
 	f.Add([]byte{9, 1, 2, 3})
 	f.Add([]byte{})
+	for _, levels := range []int{64, 65, 5000} {
+		f.Add(append([]byte{recordTraces}, otlptest.TracesProto(levels, otlptest.KVList)...))
+	}
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		spans, err := decodeRecord(rec)
 		if err != nil && spans != nil {

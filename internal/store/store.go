@@ -17,6 +17,7 @@ import (
 	"github.com/clewtrace/clew/internal/consumer"
 	"github.com/clewtrace/clew/internal/model"
 	"github.com/clewtrace/clew/internal/objstore"
+	"github.com/clewtrace/clew/internal/otlpwire"
 	"github.com/clewtrace/clew/internal/store/block"
 	"github.com/clewtrace/clew/internal/store/wal"
 )
@@ -218,6 +219,11 @@ func sortBlocks(bs []*block.Block) {
 func decodeRecord(rec []byte) ([]model.Span, error) {
 	if len(rec) == 0 || rec[0] != recordTraces {
 		return nil, errors.New("unknown record type")
+	}
+	// Receivers refuse deeper values, but a record written before they did
+	// (or by hand) must not end the process at startup.
+	if err := otlpwire.CheckNesting(rec[1:], otlpwire.Traces); err != nil {
+		return nil, err
 	}
 	td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(rec[1:])
 	if err != nil {

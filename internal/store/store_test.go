@@ -14,6 +14,7 @@ import (
 
 	"github.com/clewtrace/clew/internal/consumer"
 	"github.com/clewtrace/clew/internal/model"
+	"github.com/clewtrace/clew/internal/otlpwire/otlptest"
 	"github.com/clewtrace/clew/internal/store/block"
 	"github.com/clewtrace/clew/internal/store/wal"
 )
@@ -425,5 +426,31 @@ func TestOpenDeletesIncompleteBlocks(t *testing.T) {
 	}
 	if len(s2.snapshot().blocks) != 1 || traceLen(t, s2, 1) != 1 {
 		t.Fatal("the complete block was not kept")
+	}
+}
+
+// TestReplaySkipsDeeplyNestedRecord: a WAL record whose attribute value nests
+// a million levels (receivers refuse those now, but a WAL written before they
+// did can hold one) is skipped at replay instead of ending the process with a
+// stack overflow while it is converted; the records around it are kept.
+func TestReplaySkipsDeeplyNestedRecord(t *testing.T) {
+	dir := t.TempDir()
+	clk := &clock{now: t0}
+	s := openStore(t, dir, clk)
+	mustConsume(t, s, batch(1, spanSpec{service: "a", name: "before", idx: 1, parent: -1, durMs: 1}))
+	deep := append([]byte{recordTraces}, otlptest.TracesProto(1_000_000, otlptest.KVList)...)
+	if _, err := s.wal.Append(context.Background(), deep); err != nil {
+		t.Fatal(err)
+	}
+	mustConsume(t, s, batch(2, spanSpec{service: "a", name: "after", idx: 1, parent: -1, durMs: 1}))
+	crash(t, s)
+
+	s2 := openStore(t, dir, clk)
+	defer s2.Close(context.Background())
+	if traceLen(t, s2, 1) != 1 || traceLen(t, s2, 2) != 1 {
+		t.Errorf("records around the deep one were not replayed")
+	}
+	if spans, err := s2.Trace(context.Background(), model.TraceID(otlptest.TraceID)); err != nil || len(spans) != 0 {
+		t.Errorf("deep record replayed: %d spans, %v", len(spans), err)
 	}
 }

@@ -12,6 +12,9 @@ func FuzzThriftBinary(f *testing.F) {
 	f.Add(readFixture(f, "jaeger-client-http.thrift"))
 	f.Add(readFixture(f, "jaeger-client-udp.udp"))
 	f.Add([]byte{})
+	f.Add(deepBinaryBatch(5000))
+	f.Add(deepBinaryLists(5000))
+	f.Add(deepDatagram(f, false, 5000))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ctx := context.Background()
 		if batch, err := decodeBatch(ctx, b); err == nil {
@@ -26,6 +29,7 @@ func FuzzThriftBinary(f *testing.F) {
 func FuzzThriftCompact(f *testing.F) {
 	f.Add(compactDatagram(f, fixtureBatch(f)))
 	f.Add(readFixture(f, "jaeger-client-udp.udp"))
+	f.Add(deepDatagram(f, true, 5000))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if batch, err := decodeEmitBatch(context.Background(), b, true); err == nil {
 			_ = toTraces(batch)

@@ -4,7 +4,10 @@
 // maps the consumer's answer to OTLP responses: partial success for rejected
 // items, 400/INVALID_ARGUMENT for permanent errors, 503/UNAVAILABLE with a
 // retry delay for everything retryable. It also enforces the edge limits
-// (request size after decompression, bytes in flight, bearer token, CORS).
+// (request size after decompression, bytes in flight, value nesting depth,
+// bearer token, CORS). The gRPC services are registered by hand, on raw
+// message bytes, so both transports decode the same way and a decode error is
+// INVALID_ARGUMENT.
 // Clew stores no application metrics, so metrics requests are answered with a
 // partial success that rejects every data point.
 package otlp

@@ -7,6 +7,9 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/clewtrace/clew/internal/otlpwire"
+	"github.com/clewtrace/clew/internal/otlpwire/otlptest"
 )
 
 // FuzzHTTPTraces feeds arbitrary bodies, content types and gzip flags to the
@@ -25,6 +28,16 @@ func FuzzHTTPTraces(f *testing.F) {
 	f.Add([]byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"x"},"traceId":"0102"}]}]}]}`), "application/json", false, uint8(1))
 	f.Add([]byte(`{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"m","gauge":{"dataPoints":[{"asInt":"1"}]}}]}]}]}`), "application/json", false, uint8(2))
 	f.Add([]byte("\x1f\x8b"), "application/json; charset=utf-8", true, uint8(0))
+	// Nesting at and past otlpwire.MaxValueDepth, in every signal and encoding.
+	for _, levels := range []int{otlpwire.MaxValueDepth, otlpwire.MaxValueDepth + 1, 5000} {
+		for _, kind := range []otlptest.Nesting{otlptest.Array, otlptest.KVList} {
+			f.Add(otlptest.TracesProto(levels, kind), "application/x-protobuf", false, uint8(0))
+			f.Add(otlptest.TracesJSON(levels, kind), "application/json", false, uint8(0))
+			f.Add(otlptest.LogsProto(levels, kind), "application/x-protobuf", false, uint8(1))
+			f.Add(otlptest.LogsJSON(levels, kind), "application/json", true, uint8(1))
+			f.Add(otlptest.MetricsProto(levels, kind), "application/x-protobuf", false, uint8(2))
+		}
+	}
 
 	allowed := map[int]bool{200: true, 400: true, 413: true, 415: true, 503: true}
 	s := &sink{}

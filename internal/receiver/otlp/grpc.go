@@ -5,18 +5,19 @@ import (
 	"log/slog"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
-	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/encoding"
 	_ "google.golang.org/grpc/encoding/gzip" // SDKs may send grpc-encoding: gzip; this registers the decompressor
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/tap"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/clewtrace/clew/internal/otlpwire"
 )
 
 // newGRPCServer builds the :4317 server with the three OTLP services.
@@ -26,10 +27,11 @@ func (r *Receiver) newGRPCServer() *grpc.Server {
 		// RESOURCE_EXHAUSTED without RetryInfo, as OTLP wants.
 		grpc.MaxRecvMsgSize(int(r.cfg.MaxRequestBytes)),
 		grpc.InTapHandle(r.tap),
+		grpc.ForceServerCodecV2(wireCodec{proto: encoding.GetCodecV2("proto")}),
 	)
-	ptraceotlp.RegisterGRPCServer(s, &traceService{r: r})
-	plogotlp.RegisterGRPCServer(s, &logsService{r: r})
-	pmetricotlp.RegisterGRPCServer(s, &metricsService{r: r})
+	s.RegisterService(&traceServiceDesc, r)
+	s.RegisterService(&logsServiceDesc, r)
+	s.RegisterService(&metricsServiceDesc, r)
 	return s
 }
 
@@ -79,80 +81,137 @@ func methodName(ctx context.Context) string {
 	return m
 }
 
-type traceService struct {
-	ptraceotlp.UnimplementedGRPCServer
-	r *Receiver
+// The three OTLP services are registered by hand rather than with pdata's
+// Register*Server: pdata's handlers decode inside gRPC, which answers a decode
+// error with INTERNAL (OTLP wants INVALID_ARGUMENT) and gives no chance to
+// bound the nesting before the recursive decoder runs. Ours receive the
+// message bytes (see wireCodec) and decode them like the HTTP handler does.
+var (
+	traceServiceDesc = grpc.ServiceDesc{
+		ServiceName: "opentelemetry.proto.collector.trace.v1.TraceService",
+		HandlerType: (*any)(nil),
+		Methods:     []grpc.MethodDesc{{MethodName: "Export", Handler: exportHandler((*Receiver).exportTracesGRPC)}},
+		Metadata:    "opentelemetry/proto/collector/trace/v1/trace_service.proto",
+	}
+	logsServiceDesc = grpc.ServiceDesc{
+		ServiceName: "opentelemetry.proto.collector.logs.v1.LogsService",
+		HandlerType: (*any)(nil),
+		Methods:     []grpc.MethodDesc{{MethodName: "Export", Handler: exportHandler((*Receiver).exportLogsGRPC)}},
+		Metadata:    "opentelemetry/proto/collector/logs/v1/logs_service.proto",
+	}
+	metricsServiceDesc = grpc.ServiceDesc{
+		ServiceName: "opentelemetry.proto.collector.metrics.v1.MetricsService",
+		HandlerType: (*any)(nil),
+		Methods:     []grpc.MethodDesc{{MethodName: "Export", Handler: exportHandler((*Receiver).exportMetricsGRPC)}},
+		Metadata:    "opentelemetry/proto/collector/metrics/v1/metrics_service.proto",
+	}
+)
+
+// wireMessage is a protobuf message kept as its encoded bytes: the request
+// and response type of the services above.
+type wireMessage []byte
+
+// wireCodec passes wireMessages through as bytes and leaves everything else
+// (health checks, reflection, should they be added) to the proto codec.
+type wireCodec struct{ proto encoding.CodecV2 }
+
+func (c wireCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if m, ok := v.(*wireMessage); ok {
+		return mem.BufferSlice{mem.SliceBuffer(*m)}, nil
+	}
+	return c.proto.Marshal(v)
 }
 
-func (s *traceService) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
-	r := s.r
-	td := req.Traces()
-	size := (&ptrace.ProtoMarshaler{}).TracesSize(td)
-	l, ref := r.admit(size)
+func (c wireCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	if m, ok := v.(*wireMessage); ok {
+		*m = data.Materialize() // a copy: gRPC frees data's buffers on return
+		return nil
+	}
+	return c.proto.Unmarshal(data, v)
+}
+
+func (wireCodec) Name() string { return "proto" }
+
+// exportHandler adapts an export method to gRPC's unary handler signature.
+func exportHandler(export func(*Receiver, context.Context, []byte) ([]byte, *refusal)) grpc.MethodHandler {
+	return func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+		var in wireMessage
+		if err := dec(&in); err != nil {
+			return nil, err
+		}
+		r := srv.(*Receiver)
+		handle := func(ctx context.Context, req any) (any, error) {
+			out, ref := export(r, ctx, *req.(*wireMessage))
+			if ref != nil {
+				return nil, r.grpcStatus(ctx, methodName(ctx), ref)
+			}
+			resp := wireMessage(out)
+			return &resp, nil
+		}
+		if interceptor == nil {
+			return handle(ctx, &in)
+		}
+		return interceptor(ctx, &in, &grpc.UnaryServerInfo{Server: srv, FullMethod: methodName(ctx)}, handle)
+	}
+}
+
+func (r *Receiver) exportTracesGRPC(ctx context.Context, msg []byte) ([]byte, *refusal) {
+	l, ref := r.admit(len(msg))
 	defer l.close()
 	if ref != nil {
-		return ptraceotlp.NewExportResponse(), r.grpcStatus(ctx, methodName(ctx), ref)
+		return nil, ref
 	}
-	r.metrics.requestBytes.WithLabelValues(transportGRPC, "traces").Add(float64(size))
-	p, ref := r.exportTraces(ctx, transportGRPC, td)
+	r.metrics.requestBytes.WithLabelValues(transportGRPC, "traces").Add(float64(len(msg)))
+	er := ptraceotlp.NewExportRequest()
+	if err := unmarshal(contentTypeProto, msg, otlpwire.Traces, er.UnmarshalProto, nil); err != nil {
+		return nil, badRequest("cannot decode ExportTraceServiceRequest: %v", err)
+	}
+	p, ref := r.exportTraces(ctx, transportGRPC, er.Traces())
 	if ref != nil {
-		return ptraceotlp.NewExportResponse(), r.grpcStatus(ctx, methodName(ctx), ref)
+		return nil, ref
 	}
 	resp := ptraceotlp.NewExportResponse()
 	if p.rejected != 0 || p.message != "" {
 		resp.PartialSuccess().SetRejectedSpans(p.rejected)
 		resp.PartialSuccess().SetErrorMessage(p.message)
 	}
-	return resp, nil
+	return marshal(contentTypeProto, p, resp.MarshalProto, nil)
 }
 
-type logsService struct {
-	plogotlp.UnimplementedGRPCServer
-	r *Receiver
-}
-
-func (s *logsService) Export(ctx context.Context, req plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
-	r := s.r
-	ld := req.Logs()
-	size := (&plog.ProtoMarshaler{}).LogsSize(ld)
-	l, ref := r.admit(size)
+func (r *Receiver) exportLogsGRPC(ctx context.Context, msg []byte) ([]byte, *refusal) {
+	l, ref := r.admit(len(msg))
 	defer l.close()
 	if ref != nil {
-		return plogotlp.NewExportResponse(), r.grpcStatus(ctx, methodName(ctx), ref)
+		return nil, ref
 	}
-	r.metrics.requestBytes.WithLabelValues(transportGRPC, "logs").Add(float64(size))
-	p, ref := r.exportLogs(ctx, transportGRPC, ld)
+	r.metrics.requestBytes.WithLabelValues(transportGRPC, "logs").Add(float64(len(msg)))
+	er := plogotlp.NewExportRequest()
+	if err := unmarshal(contentTypeProto, msg, otlpwire.Logs, er.UnmarshalProto, nil); err != nil {
+		return nil, badRequest("cannot decode ExportLogsServiceRequest: %v", err)
+	}
+	p, ref := r.exportLogs(ctx, transportGRPC, er.Logs())
 	if ref != nil {
-		return plogotlp.NewExportResponse(), r.grpcStatus(ctx, methodName(ctx), ref)
+		return nil, ref
 	}
 	resp := plogotlp.NewExportResponse()
 	if p.rejected != 0 || p.message != "" {
 		resp.PartialSuccess().SetRejectedLogRecords(p.rejected)
 		resp.PartialSuccess().SetErrorMessage(p.message)
 	}
-	return resp, nil
+	return marshal(contentTypeProto, p, resp.MarshalProto, nil)
 }
 
-type metricsService struct {
-	pmetricotlp.UnimplementedGRPCServer
-	r *Receiver
-}
-
-func (s *metricsService) Export(ctx context.Context, req pmetricotlp.ExportRequest) (pmetricotlp.ExportResponse, error) {
-	md := req.Metrics()
-	s.r.metrics.requestBytes.WithLabelValues(transportGRPC, "metrics").Add(float64((&pmetric.ProtoMarshaler{}).MetricsSize(md)))
-	p := s.r.exportMetrics(transportGRPC, md)
+func (r *Receiver) exportMetricsGRPC(_ context.Context, msg []byte) ([]byte, *refusal) {
+	r.metrics.requestBytes.WithLabelValues(transportGRPC, "metrics").Add(float64(len(msg)))
+	er := pmetricotlp.NewExportRequest()
+	if err := unmarshal(contentTypeProto, msg, otlpwire.Metrics, er.UnmarshalProto, nil); err != nil {
+		return nil, badRequest("cannot decode ExportMetricsServiceRequest: %v", err)
+	}
+	p := r.exportMetrics(transportGRPC, er.Metrics())
 	resp := pmetricotlp.NewExportResponse()
 	if p.rejected != 0 {
 		resp.PartialSuccess().SetRejectedDataPoints(p.rejected)
 		resp.PartialSuccess().SetErrorMessage(p.message)
 	}
-	return resp, nil
+	return marshal(contentTypeProto, p, resp.MarshalProto, nil)
 }
-
-// Compile-time checks that the services implement pdata's server interfaces.
-var (
-	_ ptraceotlp.GRPCServer  = (*traceService)(nil)
-	_ plogotlp.GRPCServer    = (*logsService)(nil)
-	_ pmetricotlp.GRPCServer = (*metricsService)(nil)
-)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -217,5 +218,29 @@ func TestGRPCInFlightLimit(t *testing.T) {
 	}
 	if got := counterValue(t, r.metrics.refusedRequests.WithLabelValues(transportGRPC, reasonOverloaded)); got != 1 {
 		t.Errorf("refused{grpc,overloaded} = %v", got)
+	}
+}
+
+// TestGRPCDecodeErrorIsInvalidArgument: a message that is not protobuf is the
+// client's fault, so OTLP wants INVALID_ARGUMENT (gRPC's own decoding said
+// INTERNAL, which clients may retry), with a message saying what failed.
+func TestGRPCDecodeErrorIsInvalidArgument(t *testing.T) {
+	s := &sink{}
+	_, cc := startGRPC(t, Config{}, s, s)
+	for _, method := range []string{
+		"/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+		"/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+		"/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+	} {
+		msg := []byte{0x0a, 0x10, 0x01} // resource_spans of 16 bytes, 1 present
+		var out []byte
+		err := cc.Invoke(t.Context(), method, &msg, &out, grpc.ForceCodec(rawCodec{}))
+		st := status.Convert(err)
+		if st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), "cannot decode") {
+			t.Errorf("%s: %v, want INVALID_ARGUMENT saying it cannot decode", method, err)
+		}
+	}
+	if len(s.spans()) != 0 || s.logRecordCount() != 0 {
+		t.Error("undecodable requests reached the consumer")
 	}
 }

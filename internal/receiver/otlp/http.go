@@ -21,6 +21,7 @@ import (
 
 	"github.com/clewtrace/clew/internal/auth"
 	"github.com/clewtrace/clew/internal/consumer"
+	"github.com/clewtrace/clew/internal/otlpwire"
 )
 
 const (
@@ -297,7 +298,7 @@ func readLimited(src io.Reader, limit, hint int64, l *lease) ([]byte, error) {
 
 func (h httpHandler) traces(req *http.Request, ct string, body []byte) ([]byte, *refusal) {
 	er := ptraceotlp.NewExportRequest()
-	if err := unmarshal(ct, body, er.UnmarshalProto, er.UnmarshalJSON); err != nil {
+	if err := unmarshal(ct, body, otlpwire.Traces, er.UnmarshalProto, er.UnmarshalJSON); err != nil {
 		return nil, badRequest("cannot decode ExportTraceServiceRequest as %s: %v", ct, err)
 	}
 	p, ref := h.r.exportTraces(req.Context(), transportHTTP, er.Traces())
@@ -314,7 +315,7 @@ func (h httpHandler) traces(req *http.Request, ct string, body []byte) ([]byte, 
 
 func (h httpHandler) logs(req *http.Request, ct string, body []byte) ([]byte, *refusal) {
 	er := plogotlp.NewExportRequest()
-	if err := unmarshal(ct, body, er.UnmarshalProto, er.UnmarshalJSON); err != nil {
+	if err := unmarshal(ct, body, otlpwire.Logs, er.UnmarshalProto, er.UnmarshalJSON); err != nil {
 		return nil, badRequest("cannot decode ExportLogsServiceRequest as %s: %v", ct, err)
 	}
 	p, ref := h.r.exportLogs(req.Context(), transportHTTP, er.Logs())
@@ -331,7 +332,7 @@ func (h httpHandler) logs(req *http.Request, ct string, body []byte) ([]byte, *r
 
 func (h httpHandler) metrics(ct string, body []byte) ([]byte, *refusal) {
 	er := pmetricotlp.NewExportRequest()
-	if err := unmarshal(ct, body, er.UnmarshalProto, er.UnmarshalJSON); err != nil {
+	if err := unmarshal(ct, body, otlpwire.Metrics, er.UnmarshalProto, er.UnmarshalJSON); err != nil {
 		return nil, badRequest("cannot decode ExportMetricsServiceRequest as %s: %v", ct, err)
 	}
 	p := h.r.exportMetrics(transportHTTP, er.Metrics())
@@ -343,9 +344,17 @@ func (h httpHandler) metrics(ct string, body []byte) ([]byte, *refusal) {
 	return marshal(ct, p, resp.MarshalProto, resp.MarshalJSON)
 }
 
-func unmarshal(ct string, body []byte, fromProto, fromJSON func([]byte) error) error {
+// unmarshal decodes body, a request of type root, after checking its nesting
+// (see otlpwire.MaxValueDepth): the decoders and everything after them recurse.
+func unmarshal(ct string, body []byte, root otlpwire.Message, fromProto, fromJSON func([]byte) error) error {
 	if ct == contentTypeJSON {
+		if err := otlpwire.CheckJSONNesting(body); err != nil {
+			return err
+		}
 		return fromJSON(body)
+	}
+	if err := otlpwire.CheckNesting(body, root); err != nil {
+		return err
 	}
 	return fromProto(body)
 }

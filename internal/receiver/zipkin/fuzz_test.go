@@ -9,6 +9,8 @@ func FuzzZipkinJSON(f *testing.F) {
 	f.Add(readFixture(f))
 	f.Add([]byte(`[{"traceId":"1","id":"1","kind":"SERVER","shared":true,"remoteEndpoint":{"ipv6":"::1","port":1}}]`))
 	f.Add([]byte(`[]`))
+	f.Add(deepJSON(20_000, "tag"))
+	f.Add(deepJSON(20_000, "unknown"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if spans, err := decodeJSON(b); err == nil {
 			_ = toTraces(spans)
@@ -19,6 +21,7 @@ func FuzzZipkinJSON(f *testing.F) {
 func FuzzZipkinProto(f *testing.F) {
 	f.Add(fixtureProto(f))
 	f.Add([]byte{})
+	f.Add(deepProto(20_000))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if spans, err := decodeProto(b); err == nil {
 			_ = toTraces(spans)
