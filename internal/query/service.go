@@ -88,13 +88,21 @@ func (s *Service) FindTraces(ctx context.Context, q TraceQuery) ([][]model.Span,
 		return nil, err
 	}
 	traces := make([][]model.Span, 0, len(ids))
+	total := 0
 	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return nil, err // the caller's deadline bounds the CPU a search may take
+		}
 		spans, err := s.store.Trace(ctx, id)
 		if err != nil {
 			return nil, err
 		}
 		if len(spans) > 0 {
 			traces = append(traces, spans)
+			total += len(spans)
+		}
+		if q.MaxSpans > 0 && total >= q.MaxSpans {
+			break
 		}
 	}
 	return traces, nil

@@ -22,6 +22,10 @@ type TraceQuery struct {
 	StartTimeMin  time.Time         // span start time window; zero: unbounded
 	StartTimeMax  time.Time
 	Limit         int // maximum number of traces; <= 0 means DefaultLimit
+	// MaxSpans bounds a search's memory: traces are added, most recent
+	// first, until their spans reach MaxSpans (the trace that crosses it is
+	// kept whole, so at least one trace comes back). <= 0: no bound.
+	MaxSpans int
 }
 
 // DefaultLimit is the number of traces a search returns when no limit is given.

@@ -36,6 +36,9 @@ type handler struct {
 	logger *slog.Logger
 	now    func() time.Time
 	mux    *http.ServeMux
+	// timeout bounds each request (queryTimeout; a field so tests need not
+	// wait for it).
+	timeout time.Duration
 }
 
 // NewHandler returns the handler for Jaeger's query API. It serves paths
@@ -49,7 +52,7 @@ func newHandler(q Querier, logger *slog.Logger, now func() time.Time) *handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{q: q, logger: logger, now: now, mux: http.NewServeMux()}
+	h := &handler{q: q, logger: logger, now: now, mux: http.NewServeMux(), timeout: queryTimeout}
 
 	// Legacy JSON API (Grafana, Jaeger UI's trace page).
 	h.mux.HandleFunc("GET /api/services", h.legacyServices)
@@ -79,23 +82,56 @@ func newHandler(q Querier, logger *slog.Logger, now func() time.Time) *handler {
 }
 
 // ServeHTTP recovers from panics in the conversion code so that one bad span
-// costs the client a 500 with a message, not a dropped connection.
+// costs the client a 500 with a message, not a dropped connection. A panic
+// after the response has started cannot become a 500 any more: writing an
+// error body then would append JSON to JSON. Then the connection is dropped
+// (http.ErrAbortHandler), so the client sees a broken response rather than a
+// well-formed wrong one.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	tw := &trackingWriter{ResponseWriter: w}
 	defer func() {
-		if p := recover(); p != nil {
-			if p == http.ErrAbortHandler {
-				panic(p)
-			}
-			err := fmt.Errorf("internal error: %v", p)
-			if strings.HasPrefix(r.URL.Path, "/api/v3/") {
-				h.v3Error(w, r, http.StatusInternalServerError, err)
-			} else {
-				h.legacyError(w, r, http.StatusInternalServerError, err)
-			}
+		p := recover()
+		if p == nil {
+			return
+		}
+		if p == http.ErrAbortHandler {
+			panic(p)
+		}
+		err := fmt.Errorf("internal error: %v", p)
+		if tw.started {
+			h.logger.ErrorContext(r.Context(), "Jaeger API handler failed after the response started; dropping the connection",
+				"method", r.Method, "path", r.URL.Path, "err", err)
+			panic(http.ErrAbortHandler)
+		}
+		if strings.HasPrefix(r.URL.Path, "/api/v3/") {
+			h.v3Error(w, r, http.StatusInternalServerError, err)
+		} else {
+			h.legacyError(w, r, http.StatusInternalServerError, err)
 		}
 	}()
-	h.mux.ServeHTTP(w, r)
+	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
+	defer cancel()
+	h.mux.ServeHTTP(tw, r.WithContext(ctx))
 }
+
+// trackingWriter records whether the response has started.
+type trackingWriter struct {
+	http.ResponseWriter
+	started bool
+}
+
+func (t *trackingWriter) WriteHeader(code int) {
+	t.started = true
+	t.ResponseWriter.WriteHeader(code)
+}
+
+func (t *trackingWriter) Write(b []byte) (int, error) {
+	t.started = true
+	return t.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (t *trackingWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
 
 // writeJSON encodes v completely before writing anything, so an encoding
 // failure can still become a 500 instead of a truncated 200.

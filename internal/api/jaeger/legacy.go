@@ -1,6 +1,7 @@
 package jaeger
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +24,16 @@ const (
 	maxTraceIDsPerRequest = 1000           // repeated traceID= values accepted at once
 	maxAttributeFilters   = 64             // tag filters accepted in one search
 	maxQueryStringBytes   = 64 << 10       // whole query string
+
+	// MaxSearchLimit is the largest number of traces one search may ask for
+	// (legacy limit, api_v3 query.search_depth); above it the answer is 400.
+	MaxSearchLimit = 1500
+	// maxSearchSpans bounds one search's memory: traces are returned, most
+	// recent first, until they hold this many spans (docs/api.md).
+	maxSearchSpans = 100_000
+	// queryTimeout bounds the CPU one request may take; a search that runs
+	// longer is answered 503 and should be narrowed.
+	queryTimeout = 30 * time.Second
 )
 
 // structuredResponse is the wrapper of every legacy response, errors included.
@@ -78,6 +89,23 @@ func (h *handler) legacyFail(w http.ResponseWriter, r *http.Request, err error) 
 	default:
 		h.legacyError(w, r, http.StatusInternalServerError, err)
 	}
+}
+
+// searchFailureStatus is 503 for a search that ran out of time (narrowing it
+// helps), 500 otherwise.
+func searchFailureStatus(err error) int {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func spanCount(traces [][]model.Span) int {
+	n := 0
+	for _, t := range traces {
+		n += len(t)
+	}
+	return n
 }
 
 func (h *handler) legacyServices(w http.ResponseWriter, r *http.Request) {
@@ -173,8 +201,13 @@ func (h *handler) legacySearch(w http.ResponseWriter, r *http.Request) {
 		traces, err = h.q.FindTraces(r.Context(), s.query)
 		if err != nil {
 			// A not-found from a search is not the client's 404; keep it a 500.
-			h.legacyError(w, r, http.StatusInternalServerError, fmt.Errorf("searching traces: %w", err))
+			h.legacyError(w, r, searchFailureStatus(err), fmt.Errorf("searching traces: %w", err))
 			return
+		}
+		if n := spanCount(traces); n >= maxSearchSpans {
+			uiErrors = append(uiErrors, structuredError{Msg: fmt.Sprintf(
+				"result cut at %d traces holding %d spans (at most %d spans per search); narrow the search or lower the limit",
+				len(traces), n, maxSearchSpans)})
 		}
 	}
 	data := make([]uiTrace, 0, len(traces))
@@ -237,8 +270,12 @@ func parseLegacySearch(u *url.URL, now time.Time) (legacySearchParams, error) {
 		if n < 0 {
 			return p, badRequestf("unable to parse param 'limit': must not be negative")
 		}
+		if n > MaxSearchLimit {
+			return p, badRequestf("param 'limit' must be at most %d, got %d", MaxSearchLimit, n)
+		}
 		q.Limit = int(n) // 0 means the query layer's default
 	}
+	q.MaxSpans = maxSearchSpans
 
 	if q.DurationMin, err = parseLegacyDuration("minDuration", v.Get("minDuration")); err != nil {
 		return p, err

@@ -22,6 +22,7 @@ func TestLegacySearchParams(t *testing.T) {
 		if q.Limit == 0 {
 			q.Limit = 100
 		}
+		q.MaxSpans = maxSearchSpans
 		return q
 	}
 	tests := []struct {
@@ -38,6 +39,7 @@ func TestLegacySearchParams(t *testing.T) {
 		{name: "start only keeps end now", params: "start=1795000000000000",
 			want: query.TraceQuery{StartTimeMin: time.UnixMicro(1795000000000000)}},
 		{name: "limit", params: "limit=7", want: query.TraceQuery{Limit: 7}},
+		{name: "largest limit", params: "limit=1500", want: query.TraceQuery{Limit: 1500}},
 		{name: "go durations", params: "minDuration=1.2s&maxDuration=2m",
 			want: query.TraceQuery{DurationMin: 1200 * time.Millisecond, DurationMax: 2 * time.Minute}},
 		{name: "microsecond durations", params: "minDuration=500us&maxDuration=1500",
@@ -58,6 +60,8 @@ func TestLegacySearchParams(t *testing.T) {
 		{name: "bad limit", params: "limit=ten", wantErr: "unable to parse param 'limit'"},
 		{name: "negative limit", params: "limit=-1", wantErr: "unable to parse param 'limit'"},
 		{name: "limit beyond int32", params: "limit=3000000000", wantErr: "unable to parse param 'limit'"},
+		{name: "limit over the cap", params: "limit=1501", wantErr: "must be at most 1500"},
+		{name: "huge limit", params: "limit=1000000", wantErr: "must be at most 1500"},
 		{name: "bad duration", params: "minDuration=fast", wantErr: "unable to parse param 'minDuration'"},
 		{name: "negative duration", params: "maxDuration=-1s", wantErr: "unable to parse param 'maxDuration'"},
 		{name: "max below min", params: "minDuration=2s&maxDuration=1s", wantErr: "'maxDuration' should be greater than 'minDuration'"},
@@ -120,6 +124,9 @@ func TestV3SearchParams(t *testing.T) {
 		{name: "bad duration", params: window + "&query.duration_min=10", wantErr: "malformed parameter query.duration_min"},
 		{name: "duration max below min", params: window + "&query.duration_min=2s&query.duration_max=1s", wantErr: "must not be less than"},
 		{name: "bad depth", params: window + "&query.search_depth=many", wantErr: "malformed parameter query.search_depth"},
+		{name: "largest depth", params: window + "&query.search_depth=1500", want: query.TraceQuery{Limit: 1500}},
+		{name: "depth over the cap", params: window + "&query.search_depth=1501", wantErr: "at most 1500"},
+		{name: "huge depth", params: window + "&query.search_depth=1000000", wantErr: "at most 1500"},
 		{name: "bad attributes", params: window + "&query.attributes=error", wantErr: "malformed parameter query.attributes"},
 	}
 	for _, tt := range tests {
@@ -139,6 +146,7 @@ func TestV3SearchParams(t *testing.T) {
 				}
 				want := tt.want
 				want.StartTimeMin, want.StartTimeMax = winMin, winMax
+				want.MaxSpans = maxSearchSpans
 				// Compare instants, not time.Location pointers.
 				got := f.lastQuery
 				if got.StartTimeMin.Equal(winMin) && got.StartTimeMax.Equal(winMax) {

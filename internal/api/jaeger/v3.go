@@ -166,7 +166,7 @@ func (h *handler) v3Search(w http.ResponseWriter, r *http.Request) ([][]model.Sp
 	}
 	traces, err := h.q.FindTraces(r.Context(), q)
 	if err != nil {
-		h.v3Error(w, r, http.StatusInternalServerError, fmt.Errorf("searching traces: %w", err))
+		h.v3Error(w, r, searchFailureStatus(err), fmt.Errorf("searching traces: %w", err))
 		return nil, false
 	}
 	return traces, true
@@ -263,8 +263,12 @@ func parseV3Query(u *url.URL) (query.TraceQuery, error) {
 		if err != nil || n < 0 {
 			return q, badRequestf("malformed parameter query.search_depth: want a non-negative integer, got %q", s)
 		}
+		if n > MaxSearchLimit {
+			return q, badRequestf("query.search_depth must be at most %d, got %d", MaxSearchLimit, n)
+		}
 		q.Limit = int(n)
 	}
+	q.MaxSpans = maxSearchSpans
 
 	if s := firstParam(v, "query.attributes"); s != "" {
 		attrs, err := parseAttributesJSON(s)
