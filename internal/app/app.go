@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/clewtrace/clew/internal/api/clewapi"
+	"github.com/clewtrace/clew/internal/api/errorsapi"
 	jaegerapi "github.com/clewtrace/clew/internal/api/jaeger"
 	"github.com/clewtrace/clew/internal/api/logsapi"
 	"github.com/clewtrace/clew/internal/api/spm"
@@ -27,6 +28,7 @@ import (
 	"github.com/clewtrace/clew/internal/auth"
 	"github.com/clewtrace/clew/internal/config"
 	"github.com/clewtrace/clew/internal/consumer"
+	"github.com/clewtrace/clew/internal/errgroups"
 	"github.com/clewtrace/clew/internal/logstore"
 	"github.com/clewtrace/clew/internal/pipeline"
 	"github.com/clewtrace/clew/internal/query"
@@ -50,6 +52,7 @@ type App struct {
 	store    *store.Store
 	logs     *logstore.Store
 	metrics  *spanmetrics.Store
+	errors   *errgroups.Store
 	stopRun  context.CancelFunc // stops background loops started by the app
 	pipeline consumer.Traces
 	stopPipe func(context.Context) error
@@ -110,6 +113,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 			if a.metrics != nil {
 				_ = a.metrics.Close(ctx)
 			}
+			if a.errors != nil {
+				_ = a.errors.Close(ctx)
+			}
 			_ = a.logs.Close(ctx)
 			_ = a.store.Close(ctx)
 		}
@@ -122,14 +128,24 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		return nil, fmt.Errorf("span metrics: %w", err)
 	}
 	a.reg.MustRegister(a.metrics)
+	a.errors, err = errgroups.Open(ctx, errgroups.Config{
+		Dir:       filepath.Join(cfg.DataDir, "errors"),
+		Retention: time.Duration(cfg.Retention),
+	}, logger.With("component", "errgroups"))
+	if err != nil {
+		return nil, fmt.Errorf("error groups: %w", err)
+	}
 
 	pcfg := cfg.Pipeline
 	a.pipeline, a.stopPipe, err = pipeline.New(pcfg, st, a.reg, logger.With("component", "pipeline"),
-		func(next consumer.Traces) consumer.Traces { return spanmetrics.NewTap(a.metrics, next) })
+		func(next consumer.Traces) consumer.Traces {
+			return errgroups.NewTap(a.errors, spanmetrics.NewTap(a.metrics, next))
+		})
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
-	logsPipeline, err := pipeline.NewLogs(pcfg, a.logs)
+	// Error logs join error groups after redaction, like spans.
+	logsPipeline, err := pipeline.NewLogs(pcfg, errgroups.NewLogTap(a.errors, a.logs))
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
@@ -161,6 +177,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	// The UI's TraceQL box reads the Tempo API on its own origin.
 	api.Handle("/api/tempo/", http.StripPrefix("/api/tempo", tempo))
 	api.Handle(tempoapi.MatchPath, tempoapi.NewMatchHandler(qs, logger.With("component", "api")))
+	errorsAPI := errorsapi.NewHandler(a.errors, qs, logger.With("component", "api"))
+	api.Handle(errorsapi.Path, errorsAPI)
+	api.Handle(errorsapi.Path+"/", errorsAPI)
 	api.Handle("/api/clew/", clewapi.NewHandler(qs, logger.With("component", "api")))
 	api.Handle("/api/", jaegerapi.NewHandler(queryWithGraph{qs, graph}, logger.With("component", "api")))
 	api.Handle("/", ui.Handler())
@@ -203,6 +222,7 @@ func (a *App) Start(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.stopRun = cancel
 	go a.metrics.Run(runCtx, 0)
+	go a.errors.Run(runCtx, 0)
 	a.ready.Store(true)
 	a.warnExposed()
 	a.log.Info("clew started", "version", Version, "data_dir", a.cfg.DataDir)
@@ -250,7 +270,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	if a.stopRun != nil {
 		a.stopRun()
 	}
-	errs = append(errs, a.metrics.Close(ctx))
+	errs = append(errs, a.metrics.Close(ctx), a.errors.Close(ctx))
 	errs = append(errs, a.store.Close(ctx), a.logs.Close(ctx))
 	errs = append(errs, a.query.stop(ctx), a.tempo.stop(ctx), a.admin.stop(ctx))
 	err := errors.Join(errs...)

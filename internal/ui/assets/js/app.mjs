@@ -7,6 +7,8 @@ import { TracePage } from './trace.mjs';
 import { MapPage } from './map.mjs';
 import { ComparePage } from './compare.mjs';
 import { ServicesPage } from './services.mjs';
+import { ErrorsPage } from './errors.mjs';
+import { UserPage } from './user.mjs';
 
 function useLocation() {
   const [loc, setLoc] = useState(() => ({ path: location.pathname, search: location.search }));
@@ -32,6 +34,9 @@ function route(loc) {
     case '/services': return { name: 'services', el: html`<${ServicesPage} params=${params} />` };
     case '/map': return { name: 'map', el: html`<${MapPage} params=${params} />` };
     case '/compare': return { name: 'compare', el: html`<${ComparePage} params=${params} />` };
+    case '/errors': return { name: 'errors', el: html`<${ErrorsPage} params=${params} />` };
+    case '/user': return { name: 'user', el: html`<${UserPage} kind="user" params=${params} />` };
+    case '/session': return { name: 'session', el: html`<${UserPage} kind="session" params=${params} />` };
   }
   return { name: '', el: html`<div class="page"><div class="empty"><h2>Page not found</h2><p><a href="/search">Search traces</a></p></div></div>` };
 }
@@ -64,7 +69,7 @@ function App() {
   const loc = useLocation();
   const r = route(loc);
   useEffect(() => {
-    document.title = { search: 'Search · Clew', trace: 'Trace · Clew', services: 'Services · Clew', map: 'Service map · Clew', compare: 'Compare · Clew' }[r.name] || 'Clew';
+    document.title = { search: 'Search · Clew', trace: 'Trace · Clew', services: 'Services · Clew', map: 'Service map · Clew', compare: 'Compare · Clew', errors: 'Errors · Clew', user: 'User · Clew', session: 'Session · Clew' }[r.name] || 'Clew';
   }, [r.name]);
   const nav = (href, name, label) => html`<a href=${href} class=${r.name === name ? 'active' : ''} aria-current=${r.name === name ? 'page' : undefined}>${label}</a>`;
   return html`
@@ -73,6 +78,7 @@ function App() {
       <nav class="nav">
         ${nav('/search', 'search', 'Search')}
         ${nav('/services', 'services', 'Services')}
+        ${nav('/errors', 'errors', 'Errors')}
         ${nav('/map', 'map', 'Service map')}
         ${nav('/compare', 'compare', 'Compare')}
       </nav>

@@ -24,6 +24,8 @@ function formFromParams(p) {
     service: p.get('service') || '',
     operation: p.get('operation') || '',
     tags: p.get('tags') || '',
+    user: p.get('user') || '',
+    session: p.get('session') || '',
     minDuration: p.get('minDuration') || '',
     maxDuration: p.get('maxDuration') || '',
     lookback: p.get('lookback') || '1h',
@@ -44,6 +46,8 @@ function apiQuery(f) {
   q.set('service', f.service);
   if (f.operation) q.set('operation', f.operation);
   const tags = parseTags(f.tags);
+  if (f.user) tags['enduser.id'] = f.user;
+  if (f.session) tags['session.id'] = f.session;
   if (Object.keys(tags).length) q.set('tags', JSON.stringify(tags));
   if (f.minDuration) q.set('minDuration', f.minDuration);
   if (f.maxDuration) q.set('maxDuration', f.maxDuration);
@@ -187,6 +191,10 @@ export function SearchPage({ params }) {
         <input id="f-tags" placeholder="error=true http.response.status_code=500" value=${form.tags} onInput=${set('tags')} />
         <span class="hint">key=value, space-separated; quote values with spaces</span></div>
       <div class="row2">
+        <div class="field"><label for="f-user">User</label><input id="f-user" placeholder="enduser.id" value=${form.user} onInput=${set('user')} /></div>
+        <div class="field"><label for="f-session">Session</label><input id="f-session" placeholder="session.id" value=${form.session} onInput=${set('session')} /></div>
+      </div>
+      <div class="row2">
         <div class="field"><label for="f-min">Min duration</label><input id="f-min" placeholder="e.g. 100ms" value=${form.minDuration} onInput=${set('minDuration')} /></div>
         <div class="field"><label for="f-max">Max duration</label><input id="f-max" placeholder="e.g. 2s" value=${form.maxDuration} onInput=${set('maxDuration')} /></div>
       </div>
@@ -212,6 +220,8 @@ export function SearchPage({ params }) {
         <div class="results-head">
           <h2 data-testid="result-count">${results.length} trace${results.length === 1 ? '' : 's'}</h2>
           ${state.loading && html`<span class="muted">refreshing…</span>`}
+          ${params.get('user') && html`<a href="/user?id=${encodeURIComponent(params.get('user'))}" data-testid="search-user-link">all traces of user ${params.get('user')} →</a>`}
+          ${params.get('session') && html`<a href="/session?id=${encodeURIComponent(params.get('session'))}">session timeline →</a>`}
           <div class="spacer"></div>
           <button disabled=${selected.length !== 2} onClick=${() => navigate(`/compare?a=${selected[0]}&b=${selected[1]}`)} data-testid="compare-selected"
             title="Tick two traces to compare them">Compare ${selected.length}/2</button>

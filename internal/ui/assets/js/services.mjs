@@ -76,6 +76,7 @@ export function ServicesPage({ params }) {
     <button class="icon" onClick=${() => setReload(r => r + 1)} title="Reload">↻ Refresh</button>
     ${service && html`<span class="muted">/</span><a href="/services?${new URLSearchParams({ ...(lb !== '1h' ? { lookback: lb } : {}) })}">all services</a>
       <span class="muted">/</span><span class="svc"><i style="background:${serviceColor(service)}"></i>${service}</span>`}
+    <a href="/errors?${new URLSearchParams(service ? { service } : {})}" data-testid="services-errors-link">${service ? `${service} error groups` : 'error groups'}</a>
     <span class="spacer"></span>
     <span class="muted">Rate, errors and duration (RED) from every span Clew stores.</span></div>`;
 

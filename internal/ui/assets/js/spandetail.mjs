@@ -17,11 +17,15 @@ function fmtValue(t) {
   return String(t.value);
 }
 
+// Values that open a page of their own: the user's and the session's.
+const VALUE_PAGES = { 'enduser.id': 'user', 'user.id': 'user', 'session.id': 'session' };
+
 function KV({ tags, testid }) {
   if (!tags || !tags.length) return html`<div class="muted">none</div>`;
   const sorted = tags.slice().sort((a, b) => a.key.localeCompare(b.key));
   return html`<table class="kv" data-testid=${testid}><tbody>
-    ${sorted.map(t => html`<tr><td title=${t.key}>${t.key}</td><td>${fmtValue(t)}</td></tr>`)}
+    ${sorted.map(t => html`<tr><td title=${t.key}>${t.key}</td><td>${VALUE_PAGES[t.key] && fmtValue(t)
+      ? html`<a href="/${VALUE_PAGES[t.key]}?id=${encodeURIComponent(fmtValue(t))}" data-testid="${VALUE_PAGES[t.key]}-link">${fmtValue(t)}</a>` : fmtValue(t)}</td></tr>`)}
   </tbody></table>`;
 }
 
@@ -52,6 +56,8 @@ export function SpanDetail({ span, trace, analysis, logs, onClose }) {
       <span class="svc"><i style="background:${serviceColor(span.service)}"></i>${span.service}</span>
       <span class="badge muted">${span.kind}</span>
       ${span.error && html`<span class="badge err">error</span>`}
+      ${(span.error || span.logs.some(l => tagValue(l.fields, 'event') === 'exception')) &&
+        html`<a class="badge err" href="/errors?trace=${span.traceID}&span=${span.spanID}" data-testid="error-group-link" title="All occurrences of this error">error group →</a>`}
       ${crit > 0 && html`<span class="badge muted" title="Time this span spent on the critical path">critical ${fmtDuration(crit)}</span>`}
     </div>
     <h3>Identifiers</h3>
