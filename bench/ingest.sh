@@ -12,7 +12,7 @@ trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 go build -o "$work/clew" ./cmd/clew
 go build -o "$work/clewbench" ./bench/clewbench
 args=(--data-dir "$work/data" --log-level warn --otlp-grpc-addr 127.0.0.1:4317 --otlp-http-addr 127.0.0.1:4318
-  --query-addr 127.0.0.1:16686 --admin-addr 127.0.0.1:14269 --jaeger-http-addr= --jaeger-compact-addr=
+  --query-addr 127.0.0.1:16686 --admin-addr 127.0.0.1:14269 --tempo-addr 127.0.0.1:3200 --jaeger-http-addr= --jaeger-compact-addr=
   --jaeger-binary-addr= --zipkin-addr=)
 [ $# -gt 0 ] && args+=(--config "$1")
 "$work/clew" "${args[@]}" 2>"$work/clew.log" &
@@ -22,4 +22,7 @@ for _ in $(seq 100); do curl -sf 127.0.0.1:14269/readyz >/dev/null && break; sle
   --conns 4 --concurrency 4 --ids-out "${IDS_OUT:-$work/ids.txt}" | tail -3
 if [ -n "${QUERY:-}" ]; then
   "$work/clewbench" query --query http://127.0.0.1:16686 --ids "${IDS_OUT:-$work/ids.txt}" --n 200
+fi
+if [ -n "${TRACEQL:-}" ]; then
+  "$work/clewbench" traceql --tempo http://127.0.0.1:3200 ${TRACEQL_ARGS:-}
 fi

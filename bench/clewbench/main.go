@@ -2,6 +2,7 @@
 //
 //	clewbench ingest --target 127.0.0.1:4317 --duration 2m --conns 4
 //	clewbench query  --query http://127.0.0.1:16686 --ids trace-ids.txt
+//	clewbench traceql --tempo http://127.0.0.1:3200
 //
 // ingest replays pre-encoded OTLP requests over several gRPC connections: the
 // requests are built once, and each send only stamps fresh trace IDs into a
@@ -16,7 +17,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: clewbench ingest|query [flags]")
+		fmt.Fprintln(os.Stderr, "usage: clewbench ingest|query|traceql [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -25,6 +26,8 @@ func main() {
 		err = ingest(os.Args[2:])
 	case "query":
 		err = queryBench(os.Args[2:])
+	case "traceql":
+		err = traceqlBench(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}

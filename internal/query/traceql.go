@@ -46,7 +46,10 @@ type TraceQLStats struct {
 // predicateFor turns a query's hints and a time range into the store's
 // search predicate.
 func predicateFor(q *traceql.Query, start, end time.Time) block.Predicate {
-	h := q.Hints()
+	return predicateOf(q.Hints(), start, end)
+}
+
+func predicateOf(h traceql.Hints, start, end time.Time) block.Predicate {
 	p := block.Predicate{
 		Service: h.Service, Operation: h.Name, Kind: h.Kind,
 		MinDuration: h.MinDuration, MaxDuration: h.MaxDuration, Attributes: h.Attributes,
@@ -74,49 +77,140 @@ func (s *Service) SearchTraceQL(ctx context.Context, q *traceql.Query, start, en
 	if limit <= 0 {
 		limit = DefaultLimit
 	}
-	p := predicateFor(q, start, end)
+	preds := requiredPredicates(q, start, end)
 	seen := map[model.TraceID]bool{}
 	var out []TraceQLMatch
 	want := max(4*limit, 64)
 	for {
-		ids, err := s.store.FindTraceIDs(ctx, p, want)
+		ids, complete, err := s.candidates(ctx, preds, want)
 		if err != nil {
 			return nil, st, err
 		}
+		fresh := make([]model.TraceID, 0, len(ids))
 		for _, id := range ids {
-			if seen[id] {
-				continue
+			if !seen[id] {
+				seen[id] = true
+				fresh = append(fresh, id)
 			}
-			seen[id] = true
-			if err := ctx.Err(); err != nil {
-				return nil, st, err
-			}
-			spans, err := s.store.Trace(ctx, id)
+		}
+		// Candidates are evaluated in chunks, most recent first, so a search
+		// stops reading soon after it has limit matches.
+		for len(fresh) > 0 {
+			chunk := fresh[:min(len(fresh), 2*fetchWorkers)]
+			fresh = fresh[len(chunk):]
+			err := s.eachTrace(ctx, chunk, func(spans []model.Span) {
+				st.InspectedTraces++
+				st.InspectedSpans += len(spans)
+				if len(spans) == 0 || len(out) >= limit {
+					return
+				}
+				t := traceql.NewTrace(spans)
+				if sets := q.Eval(t); len(sets) > 0 {
+					out = append(out, TraceQLMatch{Trace: t, Sets: sets})
+				}
+			})
 			if err != nil {
 				return nil, st, err
 			}
-			st.InspectedTraces++
-			st.InspectedSpans += len(spans)
-			if len(spans) == 0 {
-				continue
-			}
-			t := traceql.NewTrace(spans)
-			if sets := q.Eval(t); len(sets) > 0 {
-				out = append(out, TraceQLMatch{Trace: t, Sets: sets})
-				if len(out) >= limit {
-					return out, st, nil
-				}
+			if len(out) >= limit {
+				return out, st, nil
 			}
 		}
-		if len(ids) < want {
-			return out, st, nil // the store has no more candidates
+		if complete {
+			return out, st, nil // every candidate the store has was evaluated
 		}
-		if len(seen) >= MaxTraceQLCandidates {
+		if want >= MaxTraceQLCandidates {
 			st.Partial = true
 			return out, st, nil
 		}
 		want = min(want*4, MaxTraceQLCandidates)
 	}
+}
+
+// requiredPredicates is one store predicate per span a matching trace must
+// have (at least one: the time range alone).
+func requiredPredicates(q *traceql.Query, start, end time.Time) []block.Predicate {
+	var out []block.Predicate
+	for _, h := range q.RequiredHints() {
+		out = append(out, predicateOf(h, start, end))
+	}
+	if len(out) == 0 {
+		out = append(out, predicateOf(traceql.Hints{Kind: -1}, start, end))
+	}
+	return out
+}
+
+// candidates asks the store for up to want traces per predicate, most
+// recent first. When one predicate's list is complete (shorter than want),
+// it holds every trace that can match, and is the answer (complete). Else
+// the answer is the traces on every list, in the first list's order: a
+// matching trace has a span for each predicate.
+func (s *Service) candidates(ctx context.Context, preds []block.Predicate, want int) ([]model.TraceID, bool, error) {
+	var inAll []model.TraceID
+	for k := range preds {
+		ids, err := s.store.FindTraceIDs(ctx, preds[k], want)
+		if err != nil {
+			return nil, false, err
+		}
+		if len(ids) < want {
+			return ids, true, nil
+		}
+		if k == 0 {
+			inAll = ids
+			continue
+		}
+		has := make(map[model.TraceID]bool, len(ids))
+		for _, id := range ids {
+			has[id] = true
+		}
+		kept := inAll[:0]
+		for _, id := range inAll {
+			if has[id] {
+				kept = append(kept, id)
+			}
+		}
+		inAll = kept
+	}
+	return inAll, false, nil
+}
+
+// fetchWorkers is how many traces are read at once: reads wait on block
+// I/O and decompression, so a few in flight keep the cores busy.
+const fetchWorkers = 4
+
+// eachTrace reads the traces of ids concurrently and calls fn with each
+// one's spans, in the order of ids, from the calling goroutine.
+func (s *Service) eachTrace(ctx context.Context, ids []model.TraceID, fn func([]model.Span)) error {
+	type result struct {
+		spans []model.Span
+		err   error
+	}
+	results := make([]chan result, len(ids))
+	sem := make(chan struct{}, fetchWorkers)
+	for i, id := range ids {
+		results[i] = make(chan result, 1)
+		go func(i int, id model.TraceID) {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if err := ctx.Err(); err != nil {
+				results[i] <- result{err: err}
+				return
+			}
+			spans, err := s.store.Trace(ctx, id)
+			results[i] <- result{spans, err}
+		}(i, id)
+	}
+	var firstErr error
+	for _, ch := range results {
+		r := <-ch // drain every result so no goroutine is left blocked
+		if firstErr == nil && r.err != nil {
+			firstErr = r.err
+		}
+		if firstErr == nil {
+			fn(r.spans)
+		}
+	}
+	return firstErr
 }
 
 // MetricsTraceQL evaluates a metrics query over [start, end) in steps.
@@ -131,20 +225,25 @@ func (s *Service) MetricsTraceQL(ctx context.Context, q *traceql.Query, start, e
 		return nil, st, err
 	}
 	st.Partial = len(ids) >= MaxMetricsTraces
-	for _, id := range ids {
-		if err := ctx.Err(); err != nil {
-			return nil, st, err
-		}
-		spans, err := s.store.Trace(ctx, id)
+	var observeErr error
+	for len(ids) > 0 && observeErr == nil {
+		chunk := ids[:min(len(ids), 256)]
+		ids = ids[len(chunk):]
+		err := s.eachTrace(ctx, chunk, func(spans []model.Span) {
+			st.InspectedTraces++
+			st.InspectedSpans += len(spans)
+			if observeErr != nil {
+				return
+			}
+			t := traceql.NewTrace(spans)
+			observeErr = m.Observe(t, q.Eval(t))
+		})
 		if err != nil {
 			return nil, st, err
 		}
-		st.InspectedTraces++
-		st.InspectedSpans += len(spans)
-		t := traceql.NewTrace(spans)
-		if err := m.Observe(t, q.Eval(t)); err != nil {
-			return nil, st, fmt.Errorf("%w: %v", ErrBadQuery, err)
-		}
+	}
+	if observeErr != nil {
+		return nil, st, fmt.Errorf("%w: %v", ErrBadQuery, observeErr)
 	}
 	series, err := m.Series()
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clewtrace/clew/internal/model"
 )
 
 func TestParseErrorsNamePositionAndExpectation(t *testing.T) {
@@ -101,30 +103,54 @@ func TestHintsAreSound(t *testing.T) {
 		`{ kind = server } !> { span.http.status_code = 500 && duration < 900ms }`,
 	} {
 		q := mustParse(t, src)
-		h := q.Hints()
+		hints := append([]Hints{q.Hints()}, q.RequiredHints()...)
+		if len(q.RequiredHints()) < 1 {
+			t.Fatalf("%s: no required hints", src)
+		}
 		for _, sp := range traces {
 			if len(q.Eval(NewTrace(sp))) == 0 {
 				continue
 			}
-			ok := false
-			for i := range sp {
-				s := &sp[i]
-				d := s.EndUnixNano - s.StartUnixNano
-				match := (h.Service == "" || s.Service() == h.Service) && (h.Name == "" || s.Name == h.Name) &&
-					(h.Kind < 0 || int(s.Kind) == h.Kind) && (h.MinDuration == 0 || d >= h.MinDuration) &&
-					(h.MaxDuration == 0 || d <= h.MaxDuration)
-				for k, v := range h.Attributes {
-					a, found := bAny(s, k)
-					if k == "error" && isErr(s) {
-						continue
-					}
-					match = match && found && a.String() == v
+			for _, h := range hints {
+				if !traceHas(sp, h) {
+					t.Fatalf("%s: hints %+v exclude a matching trace", src, h)
 				}
-				ok = ok || match
-			}
-			if !ok {
-				t.Fatalf("%s: hints %+v exclude a matching trace", src, h)
 			}
 		}
+	}
+}
+
+func traceHas(sp []model.Span, h Hints) bool {
+	for i := range sp {
+		s := &sp[i]
+		d := s.EndUnixNano - s.StartUnixNano
+		match := (h.Service == "" || s.Service() == h.Service) && (h.Name == "" || s.Name == h.Name) &&
+			(h.Kind < 0 || int(s.Kind) == h.Kind) && (h.MinDuration == 0 || d >= h.MinDuration) &&
+			(h.MaxDuration == 0 || d <= h.MaxDuration)
+		for k, v := range h.Attributes {
+			if k == "error" && isErr(s) {
+				continue
+			}
+			a, found := bAny(s, k)
+			match = match && found && a.String() == v
+		}
+		if match {
+			return true
+		}
+	}
+	return false
+}
+
+func TestRequiredHints(t *testing.T) {
+	q := mustParse(t, `{ .service.name = "gateway" } >> { status = error } && { name = "x" } | count() > 1`)
+	h := q.RequiredHints()
+	if len(h) != 3 || h[0].Service != "gateway" || h[1].Attributes["error"] != "true" || h[2].Name != "x" {
+		t.Fatalf("%+v", h)
+	}
+	if h := mustParse(t, `{ } >> { .a = 1 } || { .b = 2 }`).RequiredHints(); len(h) != 0 {
+		t.Fatalf("||: %+v", h)
+	}
+	if h := mustParse(t, `{ .a = 1 } !~ { }`).RequiredHints(); len(h) != 0 {
+		t.Fatalf("negated with an empty right side: %+v", h)
 	}
 }

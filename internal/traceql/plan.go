@@ -151,3 +151,39 @@ func setAttr(h *Hints, k, v string) {
 }
 
 var flip = map[string]string{"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<=", "=~": "", "!~": ""}
+
+// RequiredHints lists hints for every span a matching trace must have: one
+// per side of && and of plain or union structural operators (the right side
+// only for negated ones), none under ||. Hints that constrain nothing are
+// left out. A caller may intersect the candidate traces of all of them.
+func (q *Query) RequiredHints() []Hints {
+	var out []Hints
+	for _, cond := range requiredConds(q.Root) {
+		h := Hints{Kind: -1}
+		if cond != nil {
+			addHints(&h, cond)
+		}
+		if h.Service != "" || h.Name != "" || h.Kind >= 0 || h.MinDuration > 0 || h.MaxDuration > 0 || len(h.Attributes) > 0 {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+func requiredConds(s Spanset) []Field {
+	switch s := s.(type) {
+	case *Filter:
+		return []Field{s.Cond}
+	case *Pipeline:
+		return requiredConds(s.Source)
+	case *SpansetOp:
+		switch s.Op {
+		case "||":
+			return nil
+		case "!>", "!>>", "!<", "!<<", "!~":
+			return requiredConds(s.R)
+		}
+		return append(requiredConds(s.L), requiredConds(s.R)...)
+	}
+	return nil
+}
