@@ -8,7 +8,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"time"
+
+	"github.com/clewtrace/clew/internal/listen"
 )
 
 // server is an HTTP listener with a name for logs.
@@ -24,7 +25,7 @@ func newServer(name, addr string, h http.Handler, logger *slog.Logger) *server {
 	return &server{
 		name: name,
 		want: addr,
-		srv:  &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute},
+		srv:  listen.HTTPServer(h, listen.DefaultLimits(), logger),
 		log:  logger,
 	}
 }
@@ -33,7 +34,7 @@ func (s *server) start() error {
 	if s.want == "" {
 		return nil
 	}
-	ln, err := net.Listen("tcp", s.want)
+	ln, err := listen.TCP(context.Background(), s.want, listen.DefaultLimits())
 	if err != nil {
 		return fmt.Errorf("%s: listen %s: %w", s.name, s.want, err)
 	}

@@ -8,12 +8,12 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/clewtrace/clew/internal/auth"
 	"github.com/clewtrace/clew/internal/consumer"
+	"github.com/clewtrace/clew/internal/listen"
 )
 
 // Defaults for the zero values of Config.
@@ -156,7 +156,7 @@ func (r *Receiver) Start(ctx context.Context) error {
 		}
 	}()
 	if r.cfg.HTTPAddr != "" {
-		if r.httpLn, err = lc.Listen(ctx, "tcp", r.cfg.HTTPAddr); err != nil {
+		if r.httpLn, err = listen.TCP(ctx, r.cfg.HTTPAddr, listen.DefaultLimits()); err != nil {
 			return fmt.Errorf("jaeger receiver: listen http %s: %w", r.cfg.HTTPAddr, err)
 		}
 	}
@@ -175,11 +175,8 @@ func (r *Receiver) Start(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.cancel = cancel
 	if r.httpLn != nil {
-		r.server = &http.Server{
-			Handler:           auth.Require(auth.NewToken(r.cfg.AuthToken), r.Handler(), nil),
-			ReadHeaderTimeout: 10 * time.Second,
-			BaseContext:       func(net.Listener) context.Context { return runCtx },
-		}
+		r.server = listen.HTTPServer(auth.Require(auth.NewToken(r.cfg.AuthToken), r.Handler(), nil), listen.DefaultLimits(), r.logger)
+		r.server.BaseContext = func(net.Listener) context.Context { return runCtx }
 		go func(srv *http.Server, ln net.Listener) {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				r.logger.Error("http server stopped", "err", err)

@@ -17,18 +17,19 @@ import (
 	"google.golang.org/grpc/tap"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/clewtrace/clew/internal/listen"
 	"github.com/clewtrace/clew/internal/otlpwire"
 )
 
 // newGRPCServer builds the :4317 server with the three OTLP services.
 func (r *Receiver) newGRPCServer() *grpc.Server {
-	s := grpc.NewServer(
+	s := grpc.NewServer(append(listen.GRPCOptions(listen.DefaultLimits()),
 		// gRPC checks this after decompression and answers
 		// RESOURCE_EXHAUSTED without RetryInfo, as OTLP wants.
 		grpc.MaxRecvMsgSize(int(r.cfg.MaxRequestBytes)),
 		grpc.InTapHandle(r.tap),
 		grpc.ForceServerCodecV2(wireCodec{proto: encoding.GetCodecV2("proto")}),
-	)
+	)...)
 	s.RegisterService(&traceServiceDesc, r)
 	s.RegisterService(&logsServiceDesc, r)
 	s.RegisterService(&metricsServiceDesc, r)

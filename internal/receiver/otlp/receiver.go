@@ -8,13 +8,13 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
 	"github.com/clewtrace/clew/internal/auth"
 	"github.com/clewtrace/clew/internal/consumer"
+	"github.com/clewtrace/clew/internal/listen"
 )
 
 // Receiver serves OTLP over gRPC and HTTP. Create it with New, then Start;
@@ -97,17 +97,16 @@ func (r *Receiver) Start(ctx context.Context) error {
 	if r.stopped {
 		return errors.New("otlp: receiver already shut down")
 	}
-	var lc net.ListenConfig
 	var grpcLis, httpLis net.Listener
 	if r.cfg.GRPCAddr != "" {
-		l, err := lc.Listen(ctx, "tcp", r.cfg.GRPCAddr)
+		l, err := listen.TCP(ctx, r.cfg.GRPCAddr, listen.DefaultLimits())
 		if err != nil {
 			return fmt.Errorf("otlp: listen gRPC on %s: %w", r.cfg.GRPCAddr, err)
 		}
 		grpcLis = l
 	}
 	if r.cfg.HTTPAddr != "" {
-		l, err := lc.Listen(ctx, "tcp", r.cfg.HTTPAddr)
+		l, err := listen.TCP(ctx, r.cfg.HTTPAddr, listen.DefaultLimits())
 		if err != nil {
 			if grpcLis != nil {
 				_ = grpcLis.Close() // the listen error is the one worth reporting
@@ -130,15 +129,8 @@ func (r *Receiver) Start(ctx context.Context) error {
 	}
 	if httpLis != nil {
 		r.httpLis = httpLis
-		r.httpServer = &http.Server{
-			Handler: r.handler,
-			// Bound slow clients; a body upload may take a while on a slow
-			// link, so only headers and idle connections get short limits.
-			ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout:       2 * time.Minute,
-			IdleTimeout:       2 * time.Minute,
-			ErrorLog:          slog.NewLogLogger(r.logger.Handler(), slog.LevelWarn),
-		}
+		// Slow bodies are also cut by the minimum rate (paced.go).
+		r.httpServer = listen.HTTPServer(r.handler, listen.DefaultLimits(), r.logger)
 		r.serving.Go(func() {
 			if err := r.httpServer.Serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				r.logger.Error("otlp: HTTP server stopped", slog.Any("error", err))

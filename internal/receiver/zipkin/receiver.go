@@ -11,13 +11,13 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/clewtrace/clew/internal/auth"
 	"github.com/clewtrace/clew/internal/consumer"
 	"github.com/clewtrace/clew/internal/receiver/httpedge"
+	"github.com/clewtrace/clew/internal/listen"
 )
 
 // DefaultMaxRequestBytes caps a request body, measured after decompression.
@@ -113,18 +113,14 @@ func (r *Receiver) Start(ctx context.Context) error {
 		return errors.New("zipkin receiver: already started or shut down")
 	}
 	if r.cfg.HTTPAddr != "" {
-		var lc net.ListenConfig
-		ln, err := lc.Listen(ctx, "tcp", r.cfg.HTTPAddr)
+		ln, err := listen.TCP(ctx, r.cfg.HTTPAddr, listen.DefaultLimits())
 		if err != nil {
 			return fmt.Errorf("zipkin receiver: listen %s: %w", r.cfg.HTTPAddr, err)
 		}
 		base := context.WithoutCancel(ctx)
 		r.ln = ln
-		r.server = &http.Server{
-			Handler:           auth.Require(auth.NewToken(r.cfg.AuthToken), r.Handler(), nil),
-			ReadHeaderTimeout: 10 * time.Second,
-			BaseContext:       func(net.Listener) context.Context { return base },
-		}
+		r.server = listen.HTTPServer(auth.Require(auth.NewToken(r.cfg.AuthToken), r.Handler(), nil), listen.DefaultLimits(), r.logger)
+		r.server.BaseContext = func(net.Listener) context.Context { return base }
 		go func(srv *http.Server) {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				r.logger.Error("http server stopped", "err", err)
