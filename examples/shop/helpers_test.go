@@ -41,6 +41,12 @@ func (w testLogWriter) Write(p []byte) (int, error) {
 // so only forced failures (X-Demo-Fail) happen.
 func startShop(t *testing.T, clew app.Addrs) *Shop {
 	t.Helper()
+	return startShopWith(t, clew)
+}
+
+// startShopWith is startShop with changes to the configuration.
+func startShopWith(t *testing.T, clew app.Addrs, mutate ...func(*Config)) *Shop {
+	t.Helper()
 	cfg := Config{
 		Listen:       "127.0.0.1:0",
 		OTLPGRPC:     clew.OTLPGRPC,
@@ -49,6 +55,9 @@ func startShop(t *testing.T, clew app.Addrs) *Shop {
 		BatchTimeout: 200 * time.Millisecond,
 		OTLPLogs:     true,
 		LogOutput:    testLogWriter{t},
+	}
+	for _, m := range mutate {
+		m(&cfg)
 	}
 	s, err := Start(context.Background(), cfg)
 	if err != nil {
