@@ -1,9 +1,16 @@
 package app
 
 import (
+	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -90,5 +97,71 @@ func TestDeepNestingDoesNotKillClew(t *testing.T) {
 	}
 	if n := strings.Count(deep, `{"k":`); n != 64 {
 		t.Errorf("stored value has %d nested maps, want 64: %.300s", n, deep)
+	}
+}
+
+// TestInvalidUTF8IsRepairedEverywhere: a span and service name that are not
+// UTF-8 used to make every /metrics scrape fail for the life of the process.
+// Now the pipeline replaces each bad run with U+FFFD at ingest, so metrics,
+// the query API and the store all show the same repaired text.
+func TestInvalidUTF8IsRepairedEverywhere(t *testing.T) {
+	a := startApp(t, t.TempDir())
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "svc\xff")
+	s := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	s.SetTraceID(pcommon.TraceID{0x0f, 0xff})
+	s.SetSpanID(pcommon.SpanID{1})
+	s.SetName("op\xff")
+	s.SetKind(ptrace.SpanKindServer)
+	s.SetStartTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+	s.SetEndTimestamp(pcommon.NewTimestampFromTime(time.Now().Add(time.Millisecond)))
+	s.Attributes().PutStr("k", "v\xfe")
+	body, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, resp := post(t, "http://"+a.Addrs().OTLPHTTP+"/v1/traces", "application/x-protobuf", body, nil); got != 200 {
+		t.Fatalf("export: %d %s", got, resp)
+	}
+
+	const r = "\uFFFD"
+	metrics := "http://" + a.Addrs().Admin + "/metrics"
+	want := `operation="op` + r + `",service="svc` + r + `"`
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(metrics)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("/metrics: %d %.300s", resp.StatusCode, text)
+		}
+		if strings.Contains(string(text), want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics never showed %s", want)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition, not synchronising on time
+	}
+
+	var services jaegerResponse[[]string]
+	getJSON(t, "http://"+a.Addrs().Query+"/api/services", 200, &services)
+	if !slices.Contains(services.Data, "svc"+r) {
+		t.Errorf("services %q, want svc%s", services.Data, r)
+	}
+	var tr jaegerResponse[[]jaegerTrace]
+	getJSON(t, "http://"+a.Addrs().Query+"/api/traces/0fff0000000000000000000000000000", 200, &tr)
+	sp := tr.Data[0].Spans[0]
+	if sp.OperationName != "op"+r || tr.Data[0].Processes[sp.ProcessID].ServiceName != "svc"+r {
+		t.Errorf("trace shows %q in %q", sp.OperationName, tr.Data[0].Processes[sp.ProcessID].ServiceName)
+	}
+	for _, tag := range sp.Tags {
+		if tag.Key == "k" && tag.Value != "v"+r {
+			t.Errorf("tag k = %q, want v%s", tag.Value, r)
+		}
 	}
 }

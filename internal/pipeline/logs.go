@@ -3,29 +3,56 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/clewtrace/clew/internal/consumer"
+	"github.com/clewtrace/clew/internal/pipeline/limits"
 	"github.com/clewtrace/clew/internal/pipeline/redact"
 )
 
-// NewLogs returns the log pipeline: the same redaction rules as spans, applied
-// to resource, scope and record attributes and to string bodies, then next.
-// Logs have no limits or sampling stage.
+// NewLogs returns the log pipeline: text that is not UTF-8 repaired as in
+// spans (see limits.RepairMap), then the same redaction rules as spans,
+// applied to resource, scope and record attributes and to string bodies, then
+// next. Logs have no limits or sampling stage.
 func NewLogs(cfg Config, next consumer.Logs) (consumer.Logs, error) {
-	if !cfg.Redaction.Enabled {
-		return next, nil
-	}
-	r, err := redact.NewRedactor(cfg.Redaction)
-	if err != nil {
-		return nil, fmt.Errorf("log redaction: %w", err)
+	var r *redact.Redactor
+	if cfg.Redaction.Enabled {
+		var err error
+		if r, err = redact.NewRedactor(cfg.Redaction); err != nil {
+			return nil, fmt.Errorf("log redaction: %w", err)
+		}
 	}
 	return consumer.LogsFunc(func(ctx context.Context, ld plog.Logs) (consumer.Result, error) {
-		redactLogs(r, ld)
+		repairLogs(ld)
+		if r != nil {
+			redactLogs(r, ld)
+		}
 		return next.ConsumeLogs(ctx, ld)
 	}), nil
+}
+
+// repairLogs replaces invalid UTF-8 in every text field of ld.
+func repairLogs(ld plog.Logs) {
+	for _, rl := range ld.ResourceLogs().All() {
+		limits.RepairResource(rl.Resource())
+		for _, sl := range rl.ScopeLogs().All() {
+			limits.RepairScope(sl.Scope())
+			for _, rec := range sl.LogRecords().All() {
+				limits.RepairMap(rec.Attributes())
+				limits.RepairValue(rec.Body())
+				if s := rec.SeverityText(); !utf8.ValidString(s) {
+					rec.SetSeverityText(strings.ToValidUTF8(s, "\uFFFD"))
+				}
+				if s := rec.EventName(); !utf8.ValidString(s) {
+					rec.SetEventName(strings.ToValidUTF8(s, "\uFFFD"))
+				}
+			}
+		}
+	}
 }
 
 func redactLogs(r *redact.Redactor, ld plog.Logs) {

@@ -3,6 +3,7 @@ package spanmetrics
 import (
 	"math"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -75,12 +76,12 @@ func (s *Store) Collect(ch chan<- prometheus.Metric) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, t := range s.totals {
-		lv := []string{k.Service, k.Operation, spanKindLabel(uint8(k.Kind)), statusLabel(uint8(k.Status))}
+		lv := labelValues(k.Service, k.Operation, spanKindLabel(uint8(k.Kind)), statusLabel(uint8(k.Status)))
 		ch <- prometheus.MustNewConstMetricWithCreatedTimestamp(descCalls, prometheus.CounterValue, float64(t.Calls), t.created, lv...)
 		ch <- promHistogram(descDuration, &t.Hist, t, lv)
 	}
 	for k, t := range s.edgeTot {
-		lv := []string{k.Client, k.Server, k.ConnectionType}
+		lv := labelValues(k.Client, k.Server, k.ConnectionType)
 		ch <- prometheus.MustNewConstMetricWithCreatedTimestamp(descRequests, prometheus.CounterValue, float64(t.Calls), t.created, lv...)
 		ch <- prometheus.MustNewConstMetricWithCreatedTimestamp(descFailed, prometheus.CounterValue, float64(t.Errors), t.created, lv...)
 		ch <- promHistogram(descServerSeconds, &t.Hist, t, lv)
@@ -91,6 +92,17 @@ func (s *Store) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descUnpaired, prometheus.CounterValue, float64(s.pairs.expired), "expired")
 	ch <- prometheus.MustNewConstMetric(descUnpaired, prometheus.CounterValue, float64(s.pairs.dropped), "store_full")
 	ch <- prometheus.MustNewConstMetric(descPersistErrors, prometheus.CounterValue, float64(s.persistErrors))
+}
+
+// labelValues makes vs valid label values. The pipeline already replaces
+// text that is not UTF-8, but one such value in a series (from minutes
+// persisted before it did, say) would fail every scrape, so the collector
+// does not rely on it.
+func labelValues(vs ...string) []string {
+	for i, v := range vs {
+		vs[i] = strings.ToValidUTF8(v, "\uFFFD")
+	}
+	return vs
 }
 
 type createdAt interface{ createdTime() time.Time }

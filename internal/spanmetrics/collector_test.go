@@ -56,3 +56,26 @@ func scrape(t *testing.T, s *Store) string {
 	body, _ := io.ReadAll(resp.Body)
 	return string(body)
 }
+
+// TestCollectorInvalidUTF8: a service or operation name that is not UTF-8
+// (one recorded before the pipeline repaired such names, say) must not fail
+// the scrape: Prometheus label values must be UTF-8, and one bad series used
+// to turn every /metrics answer into a 500.
+func TestCollectorInvalidUTF8(t *testing.T) {
+	clock := &fakeClock{t: t0}
+	s, _ := newTestStore(t, clock, nil)
+	tap := NewTap(s, dropAll)
+	consume(t, tap, batch(
+		sp{service: "gate\xffway", name: "GET", kind: ptrace.SpanKindClient, trace: 7, id: 1, attrs: map[string]string{"http.request.method": "GET"}},
+		sp{service: "orders", name: "op\xff", kind: ptrace.SpanKindServer, trace: 7, id: 2, parent: 1, dur: 40 * time.Millisecond},
+	))
+	text := scrape(t, s)
+	for _, want := range []string{
+		`clew_spanmetrics_calls_total{operation="op` + "\uFFFD" + `",service="orders",span_kind="SPAN_KIND_SERVER",status_code="STATUS_CODE_UNSET"} 1.0`,
+		`clew_servicegraph_requests_total{client="gate` + "\uFFFD" + `way",connection_type="http",server="orders"} 1.0`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("missing %q in:\n%s", want, text)
+		}
+	}
+}

@@ -1,4 +1,5 @@
-// Package limits is the first pipeline stage: it removes invalid spans (zero
+// Package limits is the first pipeline stage: it replaces text that is not
+// UTF-8 with U+FFFD (also exported for the logs pipeline), removes invalid spans (zero
 // IDs, no start time, end before start) and reports them as OTLP partial
 // success, and it enforces per-span size limits (attributes, value length,
 // events, links) and a per-trace span count, truncating or dropping what is over

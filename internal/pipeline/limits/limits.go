@@ -119,6 +119,8 @@ type Processor struct {
 	limited [numLimits]prometheus.Counter // spans that hit the limit
 	dropped [numLimits]prometheus.Counter // spans dropped because of the limit
 
+	repairedUTF8 prometheus.Counter // strings whose invalid UTF-8 was replaced
+
 	counts *spanCounts
 }
 
@@ -142,6 +144,10 @@ func New(cfg Config, next consumer.Traces, reg prometheus.Registerer, logger *sl
 		Name: "clew_pipeline_limited_spans_total",
 		Help: "Spans over a size limit, by limit and by what was done (truncated or dropped).",
 	}, []string{"limit", "action"})
+	p.repairedUTF8 = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "clew_pipeline_repaired_utf8_strings_total",
+		Help: "Names, keys and string values whose bytes that were not UTF-8 were replaced with U+FFFD.",
+	})
 	for i := range p.invalid {
 		p.invalid[i] = invalid.WithLabelValues(reasonText[i].label)
 	}
@@ -150,7 +156,7 @@ func New(cfg Config, next consumer.Traces, reg prometheus.Registerer, logger *sl
 		p.dropped[i] = limited.WithLabelValues(limitLabel[i], "dropped")
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{invalid, limited} {
+		for _, c := range []prometheus.Collector{invalid, limited, p.repairedUTF8} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("limits: register metrics: %w", err)
 			}
@@ -164,13 +170,17 @@ func New(cfg Config, next consumer.Traces, reg prometheus.Registerer, logger *sl
 func (p *Processor) ConsumeTraces(ctx context.Context, td ptrace.Traces) (consumer.Result, error) {
 	var invalid [numReasons]int64
 	var droppedByLimit int64
+	repaired := 0
 	td.ResourceSpans().RemoveIf(func(rs ptrace.ResourceSpans) bool {
+		repaired += RepairResource(rs.Resource()) + repairSchemaURLs(rs)
 		rs.ScopeSpans().RemoveIf(func(ss ptrace.ScopeSpans) bool {
+			repaired += RepairScope(ss.Scope())
 			ss.Spans().RemoveIf(func(s ptrace.Span) bool {
 				if r := invalidReason(s); r >= 0 {
 					invalid[r]++
 					return true
 				}
+				repaired += repairSpan(s)
 				// Per-span limits first, so a span dropped for its size does
 				// not use up its trace's span budget.
 				if !p.applySpanLimits(s) {
@@ -189,6 +199,9 @@ func (p *Processor) ConsumeTraces(ctx context.Context, td ptrace.Traces) (consum
 		return rs.ScopeSpans().Len() == 0
 	})
 
+	if repaired > 0 {
+		p.repairedUTF8.Add(float64(repaired))
+	}
 	res := invalidResult(invalid)
 	for r, n := range invalid {
 		if n > 0 {

@@ -421,7 +421,7 @@ func TestLuhn(t *testing.T) {
 // FuzzRedactString checks that redaction never panics, never lengthens a value
 // beyond what masks and hashes explain, and is idempotent.
 func FuzzRedactString(f *testing.F) {
-	for _, s := range []string{"Bearer abcdefghij", jwt, "/x?token=a&key=b", "4111 1111 1111 1111", "a@b.example", "eyJ.eyJ.", "basic "} {
+	for _, s := range []string{"Bearer abcdefghij", jwt, "/x?token=a&key=b", "4111 1111 1111 1111", "a@b.example", "eyJ.eyJ.", "basic ", "Bearer \xff\xfe", "a\xff@b.example", "?token=\xc3"} {
 		f.Add(s)
 	}
 	cfg := DefaultConfig()

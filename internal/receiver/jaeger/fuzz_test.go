@@ -1,6 +1,7 @@
 package jaeger
 
 import (
+	"bytes"
 	"context"
 	"testing"
 )
@@ -12,6 +13,7 @@ func FuzzThriftBinary(f *testing.F) {
 	f.Add(readFixture(f, "jaeger-client-http.thrift"))
 	f.Add(readFixture(f, "jaeger-client-udp.udp"))
 	f.Add([]byte{})
+	f.Add(invalidUTF8(readFixture(f, "jaeger-client-http.thrift")))
 	f.Add(deepBinaryBatch(5000))
 	f.Add(deepBinaryLists(5000))
 	f.Add(deepDatagram(f, false, 5000))
@@ -35,4 +37,16 @@ func FuzzThriftCompact(f *testing.F) {
 			_ = toTraces(batch)
 		}
 	})
+}
+
+// invalidUTF8 replaces the letters of the fixture's strings with bytes that
+// are not UTF-8, keeping every length as it was.
+func invalidUTF8(b []byte) []byte {
+	b = bytes.Clone(b)
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' && i%3 == 0 {
+			b[i] = 0xff
+		}
+	}
+	return b
 }

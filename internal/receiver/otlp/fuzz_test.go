@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
 	"github.com/clewtrace/clew/internal/otlpwire"
 	"github.com/clewtrace/clew/internal/otlpwire/otlptest"
 )
@@ -28,6 +31,16 @@ func FuzzHTTPTraces(f *testing.F) {
 	f.Add([]byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"x"},"traceId":"0102"}]}]}]}`), "application/json", false, uint8(1))
 	f.Add([]byte(`{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"m","gauge":{"dataPoints":[{"asInt":"1"}]}}]}]}]}`), "application/json", false, uint8(2))
 	f.Add([]byte("\x1f\x8b"), "application/json; charset=utf-8", true, uint8(0))
+	// Text that is not UTF-8, in names, keys and values.
+	f.Add([]byte("{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":{\"stringValue\":\"svc\xff\"}}]},"+
+		"\"scopeSpans\":[{\"spans\":[{\"traceId\":\"01\",\"spanId\":\"02\",\"name\":\"op\xff\xfe\",\"attributes\":[{\"key\":\"k\xc3\",\"value\":{\"stringValue\":\"\x80\"}}]}]}]}]}"), "application/json", false, uint8(0))
+	utf8Bad := ptrace.NewTraces()
+	badSpan := utf8Bad.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	badSpan.SetName("op\xff")
+	badSpan.Attributes().PutStr("k\xfe", "v\xc3")
+	if b, err := ptraceotlp.NewExportRequestFromTraces(utf8Bad).MarshalProto(); err == nil {
+		f.Add(b, "application/x-protobuf", false, uint8(0))
+	}
 	// Nesting at and past otlpwire.MaxValueDepth, in every signal and encoding.
 	for _, levels := range []int{otlpwire.MaxValueDepth, otlpwire.MaxValueDepth + 1, 5000} {
 		for _, kind := range []otlptest.Nesting{otlptest.Array, otlptest.KVList} {

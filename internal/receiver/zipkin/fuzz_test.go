@@ -9,6 +9,7 @@ func FuzzZipkinJSON(f *testing.F) {
 	f.Add(readFixture(f))
 	f.Add([]byte(`[{"traceId":"1","id":"1","kind":"SERVER","shared":true,"remoteEndpoint":{"ipv6":"::1","port":1}}]`))
 	f.Add([]byte(`[]`))
+	f.Add([]byte("[{\"traceId\":\"1\",\"id\":\"1\",\"name\":\"op\xff\",\"localEndpoint\":{\"serviceName\":\"s\xfe\"},\"tags\":{\"k\xc3\":\"\x80\"}}]"))
 	f.Add(deepJSON(20_000, "tag"))
 	f.Add(deepJSON(20_000, "unknown"))
 	f.Fuzz(func(t *testing.T, b []byte) {
