@@ -30,6 +30,7 @@ import (
 	"github.com/clewtrace/clew/internal/consumer"
 	"github.com/clewtrace/clew/internal/errgroups"
 	"github.com/clewtrace/clew/internal/logstore"
+	"github.com/clewtrace/clew/internal/objstore"
 	"github.com/clewtrace/clew/internal/pipeline"
 	"github.com/clewtrace/clew/internal/query"
 	"github.com/clewtrace/clew/internal/receiver/jaeger"
@@ -82,8 +83,13 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	a := &App{cfg: cfg, log: logger, reg: prometheus.NewRegistry()}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	blocks, err := openBucket(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
 	st, err := store.Open(ctx, store.Options{
 		Dir:           cfg.DataDir,
+		Bucket:        blocks,
 		Retention:     time.Duration(cfg.Retention),
 		BlockMaxSpans: cfg.BlockMaxSpans,
 		BlockMaxAge:   time.Duration(cfg.BlockMaxAge),
@@ -377,4 +383,23 @@ type queryWithGraph struct {
 
 func (q queryWithGraph) Dependencies(ctx context.Context, endTs time.Time, lookback time.Duration) ([]query.Dependency, error) {
 	return q.graph.Dependencies(ctx, endTs, lookback)
+}
+
+// openBucket returns the bucket trace blocks go to with --storage s3, or
+// nil for the store's own local directory.
+func openBucket(ctx context.Context, cfg config.Config) (objstore.Bucket, error) {
+	if cfg.Storage != "s3" {
+		return nil, nil
+	}
+	b, err := objstore.NewS3(ctx, objstore.S3Options{
+		Bucket:   cfg.S3Bucket,
+		Endpoint: cfg.S3Endpoint,
+		Region:   cfg.S3Region,
+		Prefix:   cfg.S3Prefix,
+		Insecure: cfg.S3Insecure,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	return b, nil
 }

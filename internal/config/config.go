@@ -45,6 +45,17 @@ type Config struct {
 	LogLevel           string   `yaml:"log_level"`
 	LogFormat          string   `yaml:"log_format"`
 
+	// Storage is where trace blocks go: "local" (below DataDir) or "s3".
+	// The WAL always stays in DataDir. S3 credentials are not settings:
+	// they come from the standard AWS environment variables, the shared
+	// credentials file or the instance role, so they never show in ps.
+	Storage    string `yaml:"storage"`
+	S3Bucket   string `yaml:"s3_bucket"`
+	S3Endpoint string `yaml:"s3_endpoint"`
+	S3Region   string `yaml:"s3_region"`
+	S3Prefix   string `yaml:"s3_prefix"`
+	S3Insecure bool   `yaml:"s3_insecure"`
+
 	// Pipeline configures the processing pipeline (YAML only). It is decoded
 	// with the rest of the file, so a typo at any depth is an error with its
 	// line number, not a silently ignored key.
@@ -76,6 +87,7 @@ func Default() Config {
 		LogLevel:           "info",
 		LogFormat:          "text",
 		Pipeline:           pipeline.DefaultConfig(),
+		Storage:            "local",
 	}
 }
 
@@ -162,6 +174,12 @@ func bind(fs *flag.FlagSet, c *Config) {
 	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", c.MaxRequestBytes, "largest accepted request body, after decompression")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
+	fs.StringVar(&c.Storage, "storage", c.Storage, "where trace blocks are kept: local (in data-dir) or s3 (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or the instance role)")
+	fs.StringVar(&c.S3Bucket, "s3-bucket", c.S3Bucket, "S3 bucket name (with --storage s3)")
+	fs.StringVar(&c.S3Endpoint, "s3-endpoint", c.S3Endpoint, "S3 endpoint host[:port]; empty means AWS S3 in --s3-region")
+	fs.StringVar(&c.S3Region, "s3-region", c.S3Region, "S3 region, e.g. us-east-1")
+	fs.StringVar(&c.S3Prefix, "s3-prefix", c.S3Prefix, "object name prefix inside the bucket, e.g. clew/")
+	fs.BoolVar(&c.S3Insecure, "s3-insecure", c.S3Insecure, "talk plain HTTP to the S3 endpoint (a test server on loopback only)")
 }
 
 // readTokenFiles fills the tokens from their files, so a token need not
@@ -236,6 +254,15 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRequestBytes <= 0 {
 		errs = append(errs, errors.New("max-request-bytes must be positive"))
+	}
+	switch c.Storage {
+	case "local":
+	case "s3":
+		if c.S3Bucket == "" {
+			errs = append(errs, errors.New("storage s3 needs s3-bucket"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("storage must be local or s3, not %q", c.Storage))
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":

@@ -274,11 +274,14 @@ func openBlock(ctx context.Context, b objstore.Bucket, id string) (*logBlock, er
 	if _, err := filter.ReadFrom(bytes.NewReader(raw)); err != nil {
 		return nil, fmt.Errorf("open log block %s: bloom: %w", id, err)
 	}
-	ra, err := objstore.NewReaderAt(ctx, b, id+"/"+dataName)
+	// The reader is not closed when a block is dropped: a local bucket's
+	// descriptor is released by the *os.File finaliser, remote readers
+	// hold nothing.
+	data, err := b.Open(ctx, id+"/"+dataName)
 	if err != nil {
 		return nil, fmt.Errorf("open log block %s: %w", id, err)
 	}
-	f, err := parquet.OpenFile(ra, ra.Size(), parquet.ReadBufferSize(64<<10))
+	f, err := parquet.OpenFile(objstore.ReaderAt(ctx, data), data.Size(), parquet.ReadBufferSize(64<<10))
 	if err != nil {
 		return nil, fmt.Errorf("open log block %s: %w", id, err)
 	}

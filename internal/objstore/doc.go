@@ -1,7 +1,7 @@
 // Package objstore owns the small object-storage interface that immutable
 // blocks live on, and its local-directory implementation. An object is a
 // named, immutable byte string; names are slash-separated paths such as
-// "01J.../data.parquet". The interface is deliberately small (six methods,
+// "01J.../data.parquet". The interface is deliberately small (five methods,
 // after Pebble's remote.Storage and Tempo's RawReader/RawWriter) so that an
 // S3 or GCS bucket can implement it; caching wraps a Bucket from outside.
 //

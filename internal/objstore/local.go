@@ -36,8 +36,8 @@ func NewLocal(dir string) (*Local, error) {
 func (l *Local) Dir() string { return l.dir }
 
 func (l *Local) path(name string) (string, error) {
-	if !ValidName(name) {
-		return "", fmt.Errorf("%w: %q", ErrInvalidName, name)
+	if err := checkName(name); err != nil {
+		return "", err
 	}
 	return filepath.Join(l.dir, filepath.FromSlash(name)), nil
 }
@@ -146,43 +146,42 @@ func (l *Local) Get(ctx context.Context, name string) (io.ReadCloser, error) {
 	return f, nil
 }
 
-// GetRange reads part of the object.
-func (l *Local) GetRange(ctx context.Context, name string, off, length int64) (io.ReadCloser, error) {
-	if off < 0 || length < 0 {
-		return nil, fmt.Errorf("get %s: invalid range off=%d length=%d", name, off, length)
-	}
+// Open opens the object's file; its reads are preads.
+func (l *Local) Open(ctx context.Context, name string) (Reader, error) {
 	rc, err := l.Get(ctx, name)
 	if err != nil {
 		return nil, err
 	}
 	f := rc.(*os.File)
-	return sectionCloser{io.NewSectionReader(f, off, length), f}, nil
-}
-
-type sectionCloser struct {
-	*io.SectionReader
-	f *os.File
-}
-
-func (s sectionCloser) Close() error { return s.f.Close() }
-
-// Size stats the object.
-func (l *Local) Size(ctx context.Context, name string) (int64, error) {
-	p, err := l.path(name)
+	fi, err := f.Stat()
 	if err != nil {
-		return 0, err
+		_ = f.Close()
+		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
+	return &localReader{f: f, size: fi.Size()}, nil
+}
+
+type localReader struct {
+	f    *os.File
+	size int64
+}
+
+func (r *localReader) Size() int64  { return r.size }
+func (r *localReader) Close() error { return r.f.Close() }
+
+func (r *localReader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	fi, err := os.Stat(p)
-	if err != nil {
-		return 0, notExist(name, err)
+	p, eof := clip(p, off, r.size)
+	if len(p) == 0 {
+		return 0, eof
 	}
-	if fi.IsDir() {
-		return 0, fmt.Errorf("%s: %w", name, ErrNotExist)
+	n, err := r.f.ReadAt(p, off)
+	if err == nil {
+		err = eof
 	}
-	return fi.Size(), nil
+	return n, err
 }
 
 // List walks the directory tree, skipping temporary files, and reports names

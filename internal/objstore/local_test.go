@@ -16,3 +16,7 @@ func TestLocalConformance(t *testing.T) {
 		return b
 	})
 }
+
+func TestMemoryConformance(t *testing.T) {
+	objstoretest.Run(t, func(t *testing.T) objstore.Bucket { return objstore.NewMemory() })
+}

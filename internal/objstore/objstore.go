@@ -14,20 +14,33 @@ type Bucket interface {
 	// Put stores the whole of r under name, replacing any previous object.
 	// It is atomic: readers see either the old object or the complete new one.
 	Put(ctx context.Context, name string, r io.Reader) error
-	// Get opens the object for reading. A missing object gives an error
-	// matching ErrNotExist.
+	// Get reads a whole object in one request; it suits small objects
+	// (metas, indexes). A missing object gives an error matching ErrNotExist.
 	Get(ctx context.Context, name string) (io.ReadCloser, error)
-	// GetRange reads length bytes from offset off. The range is clipped at
-	// the end of the object; an offset past the end gives an empty reader.
-	GetRange(ctx context.Context, name string, off, length int64) (io.ReadCloser, error)
-	// Size is the object's length in bytes.
-	Size(ctx context.Context, name string) (int64, error)
+	// Open prepares the object for range reads and learns its size. A
+	// missing object gives an error matching ErrNotExist. The context bounds
+	// only Open itself; every read takes its own.
+	Open(ctx context.Context, name string) (Reader, error)
 	// List calls fn for every object whose name starts with prefix, in
 	// lexical order. An error from fn stops the listing and is returned.
 	List(ctx context.Context, prefix string, fn func(name string) error) error
 	// Delete removes the object. Deleting a missing object is not an error,
 	// as in S3, so that garbage collection can be retried blindly.
 	Delete(ctx context.Context, name string) error
+}
+
+// Reader reads ranges of one object. It carries the object's size, so a
+// reader never asks past the end, and takes the caller's context on every
+// read, so a cancelled query stops its remote reads. It is safe for
+// concurrent use.
+type Reader interface {
+	// ReadAt has the contract of io.ReaderAt: it reads len(p) bytes at off,
+	// and fewer only with an error (io.EOF at the end of the object).
+	ReadAt(ctx context.Context, p []byte, off int64) (int, error)
+	// Size is the object's length in bytes.
+	Size() int64
+	// Close releases what Open took (a file descriptor for a local bucket).
+	Close() error
 }
 
 // ErrNotExist is returned (wrapped) for missing objects. It matches
@@ -52,6 +65,13 @@ func ValidName(name string) bool {
 	return true
 }
 
+func checkName(name string) error {
+	if !ValidName(name) {
+		return fmt.Errorf("%w: %q", ErrInvalidName, name)
+	}
+	return nil
+}
+
 // ReadAll is a convenience: Get plus io.ReadAll.
 func ReadAll(ctx context.Context, b Bucket, name string) ([]byte, error) {
 	rc, err := b.Get(ctx, name)
@@ -66,41 +86,31 @@ func ReadAll(ctx context.Context, b Bucket, name string) ([]byte, error) {
 	return data, nil
 }
 
-// ReaderAt adapts an object to io.ReaderAt using GetRange, so that formats
-// that read footers and column chunks (Parquet) work on any Bucket.
-type ReaderAt struct {
-	ctx  context.Context
-	b    Bucket
-	name string
-	size int64
+// ReaderAt binds a context to r, giving the io.ReaderAt that formats such
+// as Parquet expect. Every read through it is bounded by ctx.
+func ReaderAt(ctx context.Context, r Reader) io.ReaderAt {
+	return boundReader{ctx: ctx, r: r}
 }
 
-// NewReaderAt returns a ReaderAt over the object, and its size. The context
-// bounds every later ReadAt.
-func NewReaderAt(ctx context.Context, b Bucket, name string) (*ReaderAt, error) {
-	size, err := b.Size(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	return &ReaderAt{ctx: ctx, b: b, name: name, size: size}, nil
+type boundReader struct {
+	ctx context.Context
+	r   Reader
 }
 
-// Size is the object's size.
-func (r *ReaderAt) Size() int64 { return r.size }
+func (b boundReader) ReadAt(p []byte, off int64) (int, error) { return b.r.ReadAt(b.ctx, p, off) }
 
-// ReadAt implements io.ReaderAt.
-func (r *ReaderAt) ReadAt(p []byte, off int64) (int, error) {
-	if off >= r.size {
-		return 0, io.EOF
+// clip turns a read of len(p) bytes at off into the part inside an object of
+// size bytes, and the error to return with it: io.EOF when the read reaches
+// past the end. Every Reader uses it, so every backend ends reads alike.
+func clip(p []byte, off, size int64) ([]byte, error) {
+	if off < 0 {
+		return nil, fmt.Errorf("read at negative offset %d", off)
 	}
-	rc, err := r.b.GetRange(r.ctx, r.name, off, int64(len(p)))
-	if err != nil {
-		return 0, err
+	if off >= size {
+		return p[:0], io.EOF
 	}
-	defer rc.Close()
-	n, err := io.ReadFull(rc, p)
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		err = io.EOF
+	if rest := size - off; int64(len(p)) > rest {
+		return p[:rest], io.EOF
 	}
-	return n, err
+	return p, nil
 }

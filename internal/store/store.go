@@ -24,7 +24,10 @@ import (
 
 // Options configures a Store. Zero values take the defaults in brackets.
 type Options struct {
-	Dir           string        // data directory: wal/ and blocks/ below it
+	Dir string // data directory: wal/ and blocks/ below it
+	// Bucket holds the blocks instead of Dir/blocks when set (an S3
+	// bucket); the WAL stays in Dir.
+	Bucket        objstore.Bucket
 	Retention     time.Duration // whole blocks older than this are deleted [7 days]
 	BlockMaxSpans int           // cut the head into a block at this many spans [200,000]
 	BlockMaxAge   time.Duration // ... or when the head is this old [5 minutes]
@@ -120,10 +123,14 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	bucket, err := objstore.NewLocal(filepath.Join(opts.Dir, "blocks"))
-	if err != nil {
-		lock.Close()
-		return nil, fmt.Errorf("store: blocks: %w", err)
+	bucket := opts.Bucket
+	if bucket == nil {
+		local, err := objstore.NewLocal(filepath.Join(opts.Dir, "blocks"))
+		if err != nil {
+			lock.Close()
+			return nil, fmt.Errorf("store: blocks: %w", err)
+		}
+		bucket = local
 	}
 	s := &Store{
 		opts:   opts,

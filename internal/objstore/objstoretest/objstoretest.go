@@ -29,6 +29,8 @@ func Run(t *testing.T, newBucket func(t *testing.T) objstore.Bucket) {
 	t.Run("FailedPutLeavesNothing", func(t *testing.T) { testFailedPut(t, newBucket(t)) })
 	t.Run("ConcurrentReadersSeeWholeObjects", func(t *testing.T) { testAtomic(t, newBucket(t)) })
 	t.Run("ReaderAt", func(t *testing.T) { testReaderAt(t, newBucket(t)) })
+	t.Run("Cancelled", func(t *testing.T) { testCancelled(t, newBucket(t)) })
+	t.Run("Large", func(t *testing.T) { testLarge(t, newBucket(t)) })
 }
 
 func put(t *testing.T, b objstore.Bucket, name, data string) {
@@ -60,10 +62,14 @@ func testPutGet(t *testing.T, b objstore.Bucket) {
 		if got := get(t, b, tc.name); got != tc.data {
 			t.Errorf("Get(%q) = %d bytes, want %d", tc.name, len(got), len(tc.data))
 		}
-		size, err := b.Size(ctx, tc.name)
-		if err != nil || size != int64(len(tc.data)) {
-			t.Errorf("Size(%q) = %d, %v; want %d", tc.name, size, err, len(tc.data))
+		r, err := b.Open(ctx, tc.name)
+		if err != nil {
+			t.Fatalf("Open(%q): %v", tc.name, err)
 		}
+		if r.Size() != int64(len(tc.data)) {
+			t.Errorf("Open(%q).Size() = %d, want %d", tc.name, r.Size(), len(tc.data))
+		}
+		r.Close()
 	}
 }
 
@@ -74,43 +80,44 @@ func testMissing(t *testing.T, b objstore.Bucket) {
 		if _, err := b.Get(ctx, name); !errors.Is(err, objstore.ErrNotExist) || !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("Get(%q) err = %v, want ErrNotExist", name, err)
 		}
-		if _, err := b.GetRange(ctx, name, 0, 1); !errors.Is(err, objstore.ErrNotExist) {
-			t.Errorf("GetRange(%q) err = %v, want ErrNotExist", name, err)
-		}
-		if _, err := b.Size(ctx, name); !errors.Is(err, objstore.ErrNotExist) {
-			t.Errorf("Size(%q) err = %v, want ErrNotExist", name, err)
+		if _, err := b.Open(ctx, name); !errors.Is(err, objstore.ErrNotExist) {
+			t.Errorf("Open(%q) err = %v, want ErrNotExist", name, err)
 		}
 	}
 }
 
+// testGetRange checks range reads: the io.ReaderAt contract (short reads
+// only with io.EOF) on every backend.
 func testGetRange(t *testing.T, b objstore.Bucket) {
 	ctx := context.Background()
 	put(t, b, "r", "0123456789")
+	r, err := b.Open(ctx, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
 	tests := []struct {
 		off, length int64
 		want        string
+		eof         bool
 	}{
-		{0, 10, "0123456789"},
-		{0, 0, ""},
-		{3, 4, "3456"},
-		{8, 100, "89"}, // clipped
-		{10, 5, ""},    // at end
-		{20, 5, ""},    // past end
+		{0, 10, "0123456789", false},
+		{0, 0, "", false},
+		{3, 4, "3456", false},
+		{9, 1, "9", false},
+		{8, 100, "89", true}, // clipped
+		{10, 5, "", true},    // at end
+		{20, 5, "", true},    // past end
 	}
 	for _, tc := range tests {
-		rc, err := b.GetRange(ctx, "r", tc.off, tc.length)
-		if err != nil {
-			t.Errorf("GetRange(%d,%d): %v", tc.off, tc.length, err)
-			continue
-		}
-		got, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil || string(got) != tc.want {
-			t.Errorf("GetRange(%d,%d) = %q, %v; want %q", tc.off, tc.length, got, err, tc.want)
+		p := make([]byte, tc.length)
+		n, err := r.ReadAt(ctx, p, tc.off)
+		if string(p[:n]) != tc.want || (err == io.EOF) != tc.eof || (err != nil && err != io.EOF) {
+			t.Errorf("ReadAt(%d, len %d) = %q, %v; want %q (EOF %v)", tc.off, tc.length, p[:n], err, tc.want, tc.eof)
 		}
 	}
-	if _, err := b.GetRange(ctx, "r", -1, 2); err == nil {
-		t.Error("GetRange with negative offset: no error")
+	if _, err := r.ReadAt(ctx, make([]byte, 2), -1); err == nil || err == io.EOF {
+		t.Errorf("ReadAt with negative offset: %v, want an error", err)
 	}
 }
 
@@ -264,15 +271,104 @@ func testAtomic(t *testing.T, b objstore.Bucket) {
 func testReaderAt(t *testing.T, b objstore.Bucket) {
 	ctx := context.Background()
 	put(t, b, "ra", "abcdef")
-	r, err := objstore.NewReaderAt(ctx, b, "ra")
+	r, err := b.Open(ctx, "ra")
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer r.Close()
+	ra := objstore.ReaderAt(ctx, r)
 	p := make([]byte, 4)
-	if n, err := r.ReadAt(p, 1); n != 4 || err != nil || !bytes.Equal(p, []byte("bcde")) {
+	if n, err := ra.ReadAt(p, 1); n != 4 || err != nil || !bytes.Equal(p, []byte("bcde")) {
 		t.Errorf("ReadAt(1) = %d %v %q", n, err, p)
 	}
-	if n, err := r.ReadAt(p, 4); n != 2 || err != io.EOF {
+	if n, err := ra.ReadAt(p, 4); n != 2 || err != io.EOF {
 		t.Errorf("ReadAt(4) = %d %v, want 2 EOF", n, err)
+	}
+	// Concurrent readers of one Reader each get their own range.
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			q := make([]byte, 1)
+			if n, err := r.ReadAt(ctx, q, int64(i)); n != 1 || err != nil || q[0] != "abcdef"[i] {
+				t.Errorf("concurrent ReadAt(%d) = %d %v %q", i, n, err, q)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// testCancelled: a cancelled context stops every operation with an error
+// that says so.
+func testCancelled(t *testing.T, b objstore.Bucket) {
+	put(t, b, "c/x", "data")
+	r, err := b.Open(context.Background(), "c/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := r.ReadAt(ctx, make([]byte, 2), 0); !errors.Is(err, context.Canceled) {
+		t.Errorf("ReadAt with cancelled context: %v", err)
+	}
+	if _, err := b.Get(ctx, "c/x"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Get with cancelled context: %v", err)
+	}
+	if _, err := b.Open(ctx, "c/x"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Open with cancelled context: %v", err)
+	}
+	if err := b.List(ctx, "c/", func(string) error { return nil }); !errors.Is(err, context.Canceled) {
+		t.Errorf("List with cancelled context: %v", err)
+	}
+	if err := b.Delete(ctx, "c/x"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Delete with cancelled context: %v", err)
+	}
+	if get(t, b, "c/x") != "data" {
+		t.Error("object lost after cancelled Delete")
+	}
+}
+
+// LargeSize is the size of the object testLarge writes: larger than the
+// smallest multipart part size S3 allows (5 MiB) twice over, so a remote
+// backend configured with 5 MiB parts uploads it in three parts.
+const LargeSize = 11<<20 + 12345
+
+// testLarge writes an object that a remote backend uploads in parts, from
+// a reader of unknown length and from one of known length, and reads it
+// back whole and in ranges across part boundaries.
+func testLarge(t *testing.T, b objstore.Bucket) {
+	ctx := context.Background()
+	data := make([]byte, LargeSize)
+	for i := range data {
+		data[i] = byte(i*7 + i>>13)
+	}
+	for _, tc := range []struct {
+		name string
+		r    io.Reader
+	}{
+		{"large/stream", io.MultiReader(bytes.NewReader(data[:1000]), bytes.NewReader(data[1000:]))}, // length unknown
+		{"large/sized", bytes.NewReader(data)},
+	} {
+		if err := b.Put(ctx, tc.name, tc.r); err != nil {
+			t.Fatalf("Put(%s): %v", tc.name, err)
+		}
+		got, err := objstore.ReadAll(ctx, b, tc.name)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("Get(%s) = %d bytes, %v; want %d equal bytes", tc.name, len(got), err, len(data))
+		}
+		r, err := b.Open(ctx, tc.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, off := range []int64{0, 5<<20 - 10, 10<<20 - 1, LargeSize - 100} {
+			p := make([]byte, 100)
+			n, err := r.ReadAt(ctx, p, off)
+			if n != 100 || (err != nil && err != io.EOF) || !bytes.Equal(p, data[off:off+100]) {
+				t.Errorf("%s: ReadAt(%d) = %d, %v, equal %v", tc.name, off, n, err, bytes.Equal(p[:n], data[off:off+int64(n)]))
+			}
+		}
+		r.Close()
 	}
 }

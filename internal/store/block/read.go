@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 
@@ -28,14 +25,14 @@ type Block struct {
 	cols     columns
 	services []string // service name of each resource, for Scan
 
-	closer    io.Closer // the data file, for local buckets
+	data      objstore.Reader // the data object; queries read it with their own context
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// Open reads a block's meta and index and the Parquet footer. Column data
-// is read lazily through b.GetRange; ctx bounds those reads too, so pass a
-// context that lives as long as the Block.
+// Open reads a block's meta and index and the Parquet footer; ctx bounds
+// those reads. Column data is read lazily by each query, bounded by the
+// query's own context.
 func Open(ctx context.Context, b objstore.Bucket, id string) (*Block, error) {
 	if !validID(id) {
 		return nil, fmt.Errorf("open block %q: invalid ID", id)
@@ -52,18 +49,21 @@ func Open(ctx context.Context, b objstore.Bucket, id string) (*Block, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open block %s: %w", id, err)
 	}
-	ra, size, closer, err := openData(ctx, b, id)
+	data, err := b.Open(ctx, id+"/"+dataName)
 	if err != nil {
 		return nil, fmt.Errorf("open block %s: %w", id, err)
 	}
-	f, err := parquet.OpenFile(ra, size, parquet.ReadBufferSize(readBuffer))
+	// The File keeps this reader for reads that no query asked for; they
+	// happen only here, while the footer is read, so Open's ctx bounds them.
+	f, err := parquet.OpenFile(objstore.ReaderAt(ctx, data), data.Size(), parquet.ReadBufferSize(readBuffer))
 	if err != nil {
-		if closer != nil {
-			_ = closer.Close()
+		_ = data.Close()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("open block %s: %w", id, ctx.Err())
 		}
 		return nil, fmt.Errorf("open block %s: %w: %v", id, ErrCorrupt, err)
 	}
-	bl := &Block{meta: meta, ix: ix, file: f, closer: closer}
+	bl := &Block{meta: meta, ix: ix, file: f, data: data}
 	if err := bl.check(); err != nil {
 		_ = bl.Close()
 		return nil, fmt.Errorf("open block %s: %w", id, err)
@@ -76,31 +76,36 @@ func Open(ctx context.Context, b objstore.Bucket, id string) (*Block, error) {
 // compressed size.
 const readBuffer = 16 << 10
 
-// openData opens the data object for ranged reads. A local bucket gets an
-// *os.File, whose ReadAt is one pread; other buckets get a GetRange per
-// read. closer is nil when there is nothing to release.
-func openData(ctx context.Context, b objstore.Bucket, id string) (io.ReaderAt, int64, io.Closer, error) {
-	if l, ok := b.(*objstore.Local); ok {
-		f, err := os.Open(filepath.Join(l.Dir(), id, dataName))
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil, 0, nil, fmt.Errorf("%s/%s: %w", id, dataName, objstore.ErrNotExist)
-			}
-			return nil, 0, nil, err
-		}
-		fi, err := f.Stat()
-		if err != nil {
-			_ = f.Close()
-			return nil, 0, nil, err
-		}
-		return f, fi.Size(), f, nil
+// rowGroup returns row group i of the data file with its column chunks
+// reading through r, so every page a query reads is bounded by the query's
+// context (and goes through whatever r coalesces or caches).
+func (bl *Block) rowGroup(i int, r io.ReaderAt) parquet.RowGroup {
+	rg := bl.file.RowGroups()[i]
+	chunks := rg.ColumnChunks()
+	wrapped := make([]parquet.ColumnChunk, len(chunks))
+	for j, c := range chunks {
+		wrapped[j] = readerChunk{c.(*parquet.FileColumnChunk), r}
 	}
-	ra, err := objstore.NewReaderAt(ctx, b, id+"/"+dataName)
-	if err != nil {
-		return nil, 0, nil, err
-	}
-	return ra, ra.Size(), nil, nil
+	return readerRowGroup{rg, wrapped}
 }
+
+// queryReader is the data object seen through ctx.
+func (bl *Block) queryReader(ctx context.Context) io.ReaderAt { return objstore.ReaderAt(ctx, bl.data) }
+
+type readerRowGroup struct {
+	parquet.RowGroup
+	chunks []parquet.ColumnChunk
+}
+
+func (g readerRowGroup) ColumnChunks() []parquet.ColumnChunk { return g.chunks }
+func (g readerRowGroup) Rows() parquet.Rows                  { return parquet.NewRowGroupRowReader(g) }
+
+type readerChunk struct {
+	*parquet.FileColumnChunk
+	r io.ReaderAt
+}
+
+func (c readerChunk) Pages() parquet.Pages { return c.PagesFrom(c.r) }
 
 // check ties the index to the data file so later lookups can trust it.
 func (bl *Block) check() error {
@@ -137,14 +142,11 @@ func (bl *Block) check() error {
 // Meta returns the block's meta.
 func (bl *Block) Meta() Meta { return bl.meta }
 
-// Close releases the block's file descriptor (local buckets only). The
-// Block must not be used afterwards. An unclosed Block's descriptor is
-// released when the *os.File is garbage collected.
+// Close releases the data object's reader (a file descriptor for a local
+// bucket). The Block must not be used afterwards.
 func (bl *Block) Close() error {
 	bl.closeOnce.Do(func() {
-		if bl.closer != nil {
-			bl.closeErr = bl.closer.Close()
-		}
+		bl.closeErr = bl.data.Close()
 	})
 	return bl.closeErr
 }
@@ -172,7 +174,7 @@ func (bl *Block) Trace(ctx context.Context, id model.TraceID) ([]model.Span, err
 		to = g[i+1].row
 	}
 	rgi := sortSearch(len(bl.rgFirst), func(k int) bool { return bl.rgFirst[k] > from }) - 1
-	rg := bl.file.RowGroups()[rgi]
+	rg := bl.rowGroup(rgi, bl.queryReader(ctx))
 	local := from - bl.rgFirst[rgi]
 	rows, err := bl.readRows(ctx, rg, local, int(to-from), func(r *spanRow) bool { return r.TraceID == id })
 	if err != nil {
@@ -237,7 +239,9 @@ func (bl *Block) readRows(ctx context.Context, rg parquet.RowGroup, from int64, 
 // meant for compaction and tests; queries use Trace and Scan.
 func (bl *Block) All(ctx context.Context) ([]model.Span, error) {
 	out := make([]model.Span, 0, bl.meta.SpanCount)
-	for _, rg := range bl.file.RowGroups() {
+	r := bl.queryReader(ctx)
+	for i := range bl.file.RowGroups() {
+		rg := bl.rowGroup(i, r)
 		rows, err := bl.readRows(ctx, rg, 0, int(rg.NumRows()), nil)
 		if err != nil {
 			return nil, fmt.Errorf("block %s: %w", bl.meta.ID, err)

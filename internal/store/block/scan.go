@@ -112,14 +112,15 @@ func (bl *Block) Scan(ctx context.Context, pred Predicate, fn func(traceID model
 		return nil
 	}
 	sc := &scanner{bl: bl, pred: pred, attrs: attrs, resOK: resOK, resBits: resBits}
-	for g, rg := range bl.file.RowGroups() {
+	r := bl.queryReader(ctx)
+	for g := range bl.file.RowGroups() {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if !sc.rowGroupMayMatch(&bl.ix.rowGroups[g]) {
 			continue
 		}
-		more, err := sc.scanRowGroup(ctx, rg, fn)
+		more, err := sc.scanRowGroup(ctx, bl.rowGroup(g, r), fn)
 		if err != nil {
 			return fmt.Errorf("block %s: scan: %w", bl.meta.ID, err)
 		}
