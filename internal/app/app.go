@@ -83,7 +83,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	a := &App{cfg: cfg, log: logger, reg: prometheus.NewRegistry()}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	blocks, err := openBucket(ctx, cfg)
+	blocks, err := openBucket(ctx, cfg, a.reg)
 	if err != nil {
 		return nil, err
 	}
@@ -385,13 +385,14 @@ func (q queryWithGraph) Dependencies(ctx context.Context, endTs time.Time, lookb
 	return q.graph.Dependencies(ctx, endTs, lookback)
 }
 
-// openBucket returns the bucket trace blocks go to with --storage s3, or
-// nil for the store's own local directory.
-func openBucket(ctx context.Context, cfg config.Config) (objstore.Bucket, error) {
+// openBucket returns the bucket trace blocks go to with --storage s3 —
+// requests counted, range reads cached — or nil for the store's own local
+// directory.
+func openBucket(ctx context.Context, cfg config.Config, reg prometheus.Registerer) (objstore.Bucket, error) {
 	if cfg.Storage != "s3" {
 		return nil, nil
 	}
-	b, err := objstore.NewS3(ctx, objstore.S3Options{
+	s3, err := objstore.NewS3(ctx, objstore.S3Options{
 		Bucket:   cfg.S3Bucket,
 		Endpoint: cfg.S3Endpoint,
 		Region:   cfg.S3Region,
@@ -401,5 +402,42 @@ func openBucket(ctx context.Context, cfg config.Config) (objstore.Bucket, error)
 	if err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
-	return b, nil
+	counting := objstore.NewCounting(s3)
+	cache, err := objstore.NewCache(counting, objstore.CacheOptions{Dir: cfg.CacheDir, DirBytes: cfg.CacheMaxBytes})
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	registerBucketMetrics(reg, counting, cache)
+	return cache, nil
+}
+
+func registerBucketMetrics(reg prometheus.Registerer, counting *objstore.Counting, cache *objstore.Cache) {
+	ops := map[string]func(objstore.RequestCounts) int64{
+		"put":    func(c objstore.RequestCounts) int64 { return c.Put },
+		"get":    func(c objstore.RequestCounts) int64 { return c.Get },
+		"open":   func(c objstore.RequestCounts) int64 { return c.Open },
+		"range":  func(c objstore.RequestCounts) int64 { return c.RangeRead },
+		"list":   func(c objstore.RequestCounts) int64 { return c.List },
+		"delete": func(c objstore.RequestCounts) int64 { return c.Delete },
+	}
+	for op, get := range ops {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "clew_objstore_requests_total",
+			Help:        "Requests sent to the object store, by kind (get and range are GETs, open is a HEAD).",
+			ConstLabels: prometheus.Labels{"op": op},
+		}, func() float64 { return float64(get(counting.Counts())) }))
+	}
+	stat := func(name, help string, get func(objstore.CacheStats) int64, counter bool) {
+		f := func() float64 { return float64(get(cache.Stats())) }
+		if counter {
+			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
+		} else {
+			reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+		}
+	}
+	stat("clew_objstore_cache_memory_hits_total", "Block data chunks served from the memory cache.", func(s objstore.CacheStats) int64 { return s.MemoryHits }, true)
+	stat("clew_objstore_cache_disk_hits_total", "Block data chunks served from the disk cache (--cache-dir).", func(s objstore.CacheStats) int64 { return s.DiskHits }, true)
+	stat("clew_objstore_cache_misses_total", "Block data chunks fetched from the bucket.", func(s objstore.CacheStats) int64 { return s.Misses }, true)
+	stat("clew_objstore_cache_memory_bytes", "Bytes held by the memory cache.", func(s objstore.CacheStats) int64 { return s.MemoryBytes }, false)
+	stat("clew_objstore_cache_disk_bytes", "Bytes held by the disk cache.", func(s objstore.CacheStats) int64 { return s.DiskBytes }, false)
 }

@@ -55,6 +55,10 @@ type Config struct {
 	S3Region   string `yaml:"s3_region"`
 	S3Prefix   string `yaml:"s3_prefix"`
 	S3Insecure bool   `yaml:"s3_insecure"`
+	// CacheDir, if set, keeps a disk cache of block data read from the
+	// bucket, bounded by CacheMaxBytes.
+	CacheDir      string `yaml:"cache_dir"`
+	CacheMaxBytes int64  `yaml:"cache_max_bytes"`
 
 	// Pipeline configures the processing pipeline (YAML only). It is decoded
 	// with the rest of the file, so a typo at any depth is an error with its
@@ -88,6 +92,7 @@ func Default() Config {
 		LogFormat:          "text",
 		Pipeline:           pipeline.DefaultConfig(),
 		Storage:            "local",
+		CacheMaxBytes:      10 << 30,
 	}
 }
 
@@ -179,6 +184,8 @@ func bind(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.S3Endpoint, "s3-endpoint", c.S3Endpoint, "S3 endpoint host[:port]; empty means AWS S3 in --s3-region")
 	fs.StringVar(&c.S3Region, "s3-region", c.S3Region, "S3 region, e.g. us-east-1")
 	fs.StringVar(&c.S3Prefix, "s3-prefix", c.S3Prefix, "object name prefix inside the bucket, e.g. clew/")
+	fs.StringVar(&c.CacheDir, "cache-dir", c.CacheDir, "directory for a disk cache of block data read from the bucket (with --storage s3; empty: memory cache only)")
+	fs.Int64Var(&c.CacheMaxBytes, "cache-max-bytes", c.CacheMaxBytes, "size bound of --cache-dir; least recently used data goes first")
 	fs.BoolVar(&c.S3Insecure, "s3-insecure", c.S3Insecure, "talk plain HTTP to the S3 endpoint (a test server on loopback only)")
 }
 
@@ -263,6 +270,9 @@ func (c Config) Validate() error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("storage must be local or s3, not %q", c.Storage))
+	}
+	if c.CacheMaxBytes <= 0 {
+		errs = append(errs, errors.New("cache-max-bytes must be positive"))
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":

@@ -167,13 +167,13 @@ func TestTokensFromEnvAndFile(t *testing.T) {
 }
 
 func TestStorage(t *testing.T) {
-	cfg, err := Load([]string{"--storage", "s3", "--s3-bucket", "traces", "--s3-endpoint", "127.0.0.1:9000", "--s3-insecure"},
+	cfg, err := Load([]string{"--storage", "s3", "--s3-bucket", "traces", "--s3-endpoint", "127.0.0.1:9000", "--s3-insecure", "--cache-dir", "/var/cache/clew"},
 		env(map[string]string{"CLEW_S3_PREFIX": "clew/", "CLEW_S3_REGION": "eu-west-1"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Storage != "s3" || cfg.S3Bucket != "traces" || cfg.S3Endpoint != "127.0.0.1:9000" || !cfg.S3Insecure ||
-		cfg.S3Prefix != "clew/" || cfg.S3Region != "eu-west-1" {
+		cfg.S3Prefix != "clew/" || cfg.S3Region != "eu-west-1" || cfg.CacheDir != "/var/cache/clew" || cfg.CacheMaxBytes != 10<<30 {
 		t.Errorf("storage settings = %+v", cfg)
 	}
 	for _, tc := range []struct {
@@ -182,6 +182,7 @@ func TestStorage(t *testing.T) {
 	}{
 		{[]string{"--storage", "s3"}, "s3-bucket"},
 		{[]string{"--storage", "gcs"}, "storage must be local or s3"},
+		{[]string{"--cache-max-bytes", "0"}, "cache-max-bytes"},
 	} {
 		if _, err := Load(tc.args, env(nil)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Load(%v) = %v, want an error mentioning %q", tc.args, err, tc.want)
