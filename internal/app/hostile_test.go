@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -162,6 +163,84 @@ func TestInvalidUTF8IsRepairedEverywhere(t *testing.T) {
 	for _, tag := range sp.Tags {
 		if tag.Key == "k" && tag.Value != "v"+r {
 			t.Errorf("tag k = %q, want v%s", tag.Value, r)
+		}
+	}
+}
+
+// TestHugeNamesAndResourcesAreCut: names and resources used to be stored
+// whole (a 10 MB span name came back from every operations call, a 1 MB
+// service name from every services call); now they are cut like attributes
+// and the cut is marked.
+func TestHugeNamesAndResourcesAreCut(t *testing.T) {
+	a := startApp(t, t.TempDir())
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", strings.Repeat("s", 1<<20))
+	many := map[string]any{} // FromRaw: Put checks every key already there
+	for i := range 100_000 {
+		many[strconv.Itoa(i)] = i
+	}
+	if err := rs.Resource().Attributes().PutEmptyMap("many").FromRaw(many); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		rs.Resource().Attributes().PutStr("r"+strconv.Itoa(i), "x")
+	}
+	s := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	s.SetTraceID(pcommon.TraceID{0xb1, 0x9})
+	s.SetSpanID(pcommon.SpanID{1})
+	s.SetName(strings.Repeat("n", 10<<20))
+	s.SetStartTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+	s.SetEndTimestamp(pcommon.NewTimestampFromTime(time.Now().Add(time.Millisecond)))
+	body, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, resp := post(t, "http://"+a.Addrs().OTLPHTTP+"/v1/traces", "application/x-protobuf", body, nil); got != 200 {
+		t.Fatalf("export: %d %.300s", got, resp)
+	}
+
+	var services jaegerResponse[[]string]
+	getJSON(t, "http://"+a.Addrs().Query+"/api/services", 200, &services)
+	if len(services.Data) != 1 || services.Data[0] != strings.Repeat("s", 1024) {
+		t.Errorf("services: %d names, first %d bytes; want the service name cut to 1024 bytes", len(services.Data), len(services.Data[0]))
+	}
+	var ops jaegerResponse[[]string]
+	getJSON(t, "http://"+a.Addrs().Query+"/api/services/"+services.Data[0]+"/operations", 200, &ops)
+	if len(ops.Data) != 1 || len(ops.Data[0]) != 1024 {
+		t.Errorf("operations: %d, want one name of 1024 bytes", len(ops.Data))
+	}
+	var tr jaegerResponse[[]jaegerTrace]
+	getJSON(t, "http://"+a.Addrs().Query+"/api/traces/b1090000000000000000000000000000", 200, &tr)
+	sp := tr.Data[0].Spans[0]
+	tags := map[string]any{}
+	for _, tag := range sp.Tags {
+		tags[tag.Key] = tag.Value
+	}
+	if len(sp.OperationName) != 1024 || tags["clew.truncated_names_count"] != float64(1) {
+		t.Errorf("span name %d bytes, marker %v", len(sp.OperationName), tags["clew.truncated_names_count"])
+	}
+	var process struct {
+		Data []struct {
+			Processes map[string]struct {
+				Tags []struct {
+					Key   string `json:"key"`
+					Value any    `json:"value"`
+				} `json:"tags"`
+			} `json:"processes"`
+		} `json:"data"`
+	}
+	getJSON(t, "http://"+a.Addrs().Query+"/api/traces/b1090000000000000000000000000000", 200, &process)
+	for _, p := range process.Data[0].Processes {
+		rtags := map[string]any{}
+		for _, tag := range p.Tags {
+			rtags[tag.Key] = tag.Value
+		}
+		if len(p.Tags) > 128+2 || rtags["clew.dropped_attributes_count"] == nil || rtags["clew.truncated_attribute_values_count"] == nil {
+			t.Errorf("process has %d tags, markers %v %v", len(p.Tags), rtags["clew.dropped_attributes_count"], rtags["clew.truncated_attribute_values_count"])
+		}
+		if m, ok := rtags["many"].(string); ok && len(m) > 16<<10 {
+			t.Errorf("resource map kept %d bytes", len(m))
 		}
 	}
 }

@@ -32,12 +32,17 @@ const (
 	AttrTruncatedValues   = "clew.truncated_attribute_values_count"
 	AttrDroppedEvents     = "clew.dropped_events_count"
 	AttrDroppedLinks      = "clew.dropped_links_count"
+	// AttrTruncatedNames counts cut span and event names (on the span) or a
+	// cut scope name and version (on the scope).
+	AttrTruncatedNames = "clew.truncated_names_count"
 )
 
 // Config is the `limits` section.
 type Config struct {
 	MaxAttributes           int    `yaml:"max_attributes"`
 	MaxAttributeValueLength int    `yaml:"max_attribute_value_length"` // bytes
+	MaxValueEntries         int    `yaml:"max_value_entries"`          // entries of one array or map value, at any depth
+	MaxNameLength           int    `yaml:"max_name_length"`            // bytes of span, event and scope names, scope versions, service.name
 	MaxEvents               int    `yaml:"max_events"`
 	MaxLinks                int    `yaml:"max_links"`
 	MaxSpansPerTrace        int    `yaml:"max_spans_per_trace"`
@@ -50,6 +55,8 @@ func DefaultConfig() Config {
 	return Config{
 		MaxAttributes:           128,
 		MaxAttributeValueLength: 16 << 10,
+		MaxValueEntries:         128,
+		MaxNameLength:           1024,
 		MaxEvents:               128,
 		MaxLinks:                128,
 		MaxSpansPerTrace:        10_000,
@@ -66,6 +73,8 @@ func (c Config) Validate() error {
 	}{
 		{"max_attributes", c.MaxAttributes},
 		{"max_attribute_value_length", c.MaxAttributeValueLength},
+		{"max_value_entries", c.MaxValueEntries},
+		{"max_name_length", c.MaxNameLength},
 		{"max_events", c.MaxEvents},
 		{"max_links", c.MaxLinks},
 		{"max_spans_per_trace", c.MaxSpansPerTrace},
@@ -104,10 +113,12 @@ const (
 	limitEvents
 	limitLinks
 	limitSpansPerTrace
+	limitValueEntries
+	limitNameLength
 	numLimits
 )
 
-var limitLabel = [numLimits]string{"attributes", "attribute_value_length", "events", "links", "spans_per_trace"}
+var limitLabel = [numLimits]string{"attributes", "attribute_value_length", "events", "links", "spans_per_trace", "value_entries", "name_length"}
 
 // Processor is the validation and limits stage.
 type Processor struct {
@@ -120,6 +131,8 @@ type Processor struct {
 	dropped [numLimits]prometheus.Counter // spans dropped because of the limit
 
 	repairedUTF8 prometheus.Counter // strings whose invalid UTF-8 was replaced
+
+	limitedResources [numLimits]prometheus.Counter // resources and scopes cut by a limit
 
 	counts *spanCounts
 }
@@ -151,12 +164,19 @@ func New(cfg Config, next consumer.Traces, reg prometheus.Registerer, logger *sl
 	for i := range p.invalid {
 		p.invalid[i] = invalid.WithLabelValues(reasonText[i].label)
 	}
+	limitedResources := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "clew_pipeline_limited_resources_total",
+		Help: "Resources and instrumentation scopes over a size limit, by limit; they are always truncated.",
+	}, []string{"limit"})
+	for i := range p.limitedResources {
+		p.limitedResources[i] = limitedResources.WithLabelValues(limitLabel[i])
+	}
 	for i := range p.limited {
 		p.limited[i] = limited.WithLabelValues(limitLabel[i], "truncated")
 		p.dropped[i] = limited.WithLabelValues(limitLabel[i], "dropped")
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{invalid, limited, p.repairedUTF8} {
+		for _, c := range []prometheus.Collector{invalid, limited, limitedResources, p.repairedUTF8} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("limits: register metrics: %w", err)
 			}
@@ -173,8 +193,10 @@ func (p *Processor) ConsumeTraces(ctx context.Context, td ptrace.Traces) (consum
 	repaired := 0
 	td.ResourceSpans().RemoveIf(func(rs ptrace.ResourceSpans) bool {
 		repaired += RepairResource(rs.Resource()) + repairSchemaURLs(rs)
+		p.limitResource(rs.Resource())
 		rs.ScopeSpans().RemoveIf(func(ss ptrace.ScopeSpans) bool {
 			repaired += RepairScope(ss.Scope())
+			p.limitScope(ss.Scope())
 			ss.Spans().RemoveIf(func(s ptrace.Span) bool {
 				if r := invalidReason(s); r >= 0 {
 					invalid[r]++
@@ -264,13 +286,25 @@ func invalidResult(invalid [numReasons]int64) consumer.Result {
 func (p *Processor) applySpanLimits(s ptrace.Span) bool {
 	c := p.cfg
 	attrs, events, links := s.Attributes(), s.Events(), s.Links()
+	var values valueCheck
+	values.maps(c, attrs)
+	for _, e := range events.All() {
+		values.maps(c, e.Attributes())
+	}
+	for _, l := range links.All() {
+		values.maps(c, l.Attributes())
+	}
+	nameOver := len(s.Name()) > c.MaxNameLength
+	for _, e := range events.All() {
+		nameOver = nameOver || len(e.Name()) > c.MaxNameLength
+	}
 	over := [numLimits]bool{
-		limitAttributes: attrs.Len() > c.MaxAttributes,
-		limitEvents:     events.Len() > c.MaxEvents,
-		limitLinks:      links.Len() > c.MaxLinks,
-		limitValueLength: overLength(attrs, c.MaxAttributeValueLength) ||
-			eventsOverLength(events, c.MaxAttributeValueLength) ||
-			linksOverLength(links, c.MaxAttributeValueLength),
+		limitAttributes:   attrs.Len() > c.MaxAttributes,
+		limitEvents:       events.Len() > c.MaxEvents,
+		limitLinks:        links.Len() > c.MaxLinks,
+		limitValueLength:  values.long,
+		limitValueEntries: values.many,
+		limitNameLength:   nameOver,
 	}
 	hit := false
 	for l, o := range over {
@@ -296,8 +330,15 @@ func (p *Processor) applySpanLimits(s ptrace.Span) bool {
 		droppedAttrs = keepFirst(attrs, c.MaxAttributes)
 		s.SetDroppedAttributesCount(s.DroppedAttributesCount() + uint32(droppedAttrs))
 	}
-	if over[limitValueLength] {
-		truncated += truncateValues(attrs, c.MaxAttributeValueLength)
+	if over[limitValueLength] || over[limitValueEntries] {
+		truncated += truncateValues(attrs, c)
+	}
+	var truncatedNames int64
+	if over[limitNameLength] {
+		if name := s.Name(); len(name) > c.MaxNameLength {
+			s.SetName(truncateUTF8(name, c.MaxNameLength))
+			truncatedNames++
+		}
 	}
 	var droppedEvents, droppedLinks int64
 	if over[limitEvents] {
@@ -312,19 +353,108 @@ func (p *Processor) applySpanLimits(s ptrace.Span) bool {
 		links.RemoveIf(func(ptrace.SpanLink) bool { i++; return i > c.MaxLinks })
 		s.SetDroppedLinksCount(s.DroppedLinksCount() + uint32(droppedLinks))
 	}
-	if over[limitValueLength] {
+	if over[limitValueLength] || over[limitValueEntries] {
 		for i := 0; i < events.Len(); i++ {
-			truncated += truncateValues(events.At(i).Attributes(), c.MaxAttributeValueLength)
+			truncated += truncateValues(events.At(i).Attributes(), c)
 		}
 		for i := 0; i < links.Len(); i++ {
-			truncated += truncateValues(links.At(i).Attributes(), c.MaxAttributeValueLength)
+			truncated += truncateValues(links.At(i).Attributes(), c)
+		}
+	}
+	if over[limitNameLength] {
+		for _, e := range events.All() {
+			if name := e.Name(); len(name) > c.MaxNameLength {
+				e.SetName(truncateUTF8(name, c.MaxNameLength))
+				truncatedNames++
+			}
 		}
 	}
 	mark(attrs, AttrDroppedAttributes, droppedAttrs)
 	mark(attrs, AttrTruncatedValues, truncated)
 	mark(attrs, AttrDroppedEvents, droppedEvents)
 	mark(attrs, AttrDroppedLinks, droppedLinks)
+	mark(attrs, AttrTruncatedNames, truncatedNames)
 	return true
+}
+
+// limitResource applies the attribute limits to a resource, and the name
+// length to its service.name. A resource is always truncated, whatever the
+// action: dropping every span of a service for its resource would be out of
+// all proportion. The cuts are marked on the resource.
+func (p *Processor) limitResource(r pcommon.Resource) {
+	attrs := r.Attributes()
+	var truncated int64
+	if v, ok := attrs.Get("service.name"); ok && v.Type() == pcommon.ValueTypeStr && len(v.Str()) > p.cfg.MaxNameLength {
+		v.SetStr(truncateUTF8(v.Str(), p.cfg.MaxNameLength))
+		p.limitedResources[limitNameLength].Inc()
+		truncated++
+	}
+	dropped, cut := p.limitAttributes(attrs, "service.name")
+	truncated += cut
+	r.SetDroppedAttributesCount(r.DroppedAttributesCount() + uint32(dropped))
+	mark(attrs, AttrDroppedAttributes, dropped)
+	mark(attrs, AttrTruncatedValues, truncated)
+}
+
+// limitScope applies the attribute limits and the name length to an
+// instrumentation scope; like a resource, it is always truncated.
+func (p *Processor) limitScope(sc pcommon.InstrumentationScope) {
+	attrs := sc.Attributes()
+	dropped, truncated := p.limitAttributes(attrs, "")
+	sc.SetDroppedAttributesCount(sc.DroppedAttributesCount() + uint32(dropped))
+	var names int64
+	if n := sc.Name(); len(n) > p.cfg.MaxNameLength {
+		sc.SetName(truncateUTF8(n, p.cfg.MaxNameLength))
+		names++
+	}
+	if v := sc.Version(); len(v) > p.cfg.MaxNameLength {
+		sc.SetVersion(truncateUTF8(v, p.cfg.MaxNameLength))
+		names++
+	}
+	if names > 0 {
+		p.limitedResources[limitNameLength].Inc()
+	}
+	mark(attrs, AttrDroppedAttributes, dropped)
+	mark(attrs, AttrTruncatedValues, truncated)
+	mark(attrs, AttrTruncatedNames, names)
+}
+
+// limitAttributes keeps the first MaxAttributes of a resource's or scope's
+// attributes (and always the attribute named keep, if any) and cuts long or
+// large values; it counts what it did.
+func (p *Processor) limitAttributes(attrs pcommon.Map, keep string) (dropped, truncated int64) {
+	c := p.cfg
+	if attrs.Len() > c.MaxAttributes {
+		others := c.MaxAttributes // how many attributes besides keep stay
+		if _, ok := attrs.Get(keep); keep != "" && ok {
+			others--
+		}
+		i := 0
+		attrs.RemoveIf(func(k string, _ pcommon.Value) bool {
+			if keep != "" && k == keep {
+				return false
+			}
+			i++
+			if i > others {
+				dropped++
+				return true
+			}
+			return false
+		})
+		p.limitedResources[limitAttributes].Inc()
+	}
+	var values valueCheck
+	values.maps(c, attrs)
+	if values.long {
+		p.limitedResources[limitValueLength].Inc()
+	}
+	if values.many {
+		p.limitedResources[limitValueEntries].Inc()
+	}
+	if values.long || values.many {
+		truncated = truncateValues(attrs, c)
+	}
+	return dropped, truncated
 }
 
 // mark adds n to the span's marker attribute, so a span that went through the
@@ -353,84 +483,83 @@ func keepFirst(m pcommon.Map, n int) int64 {
 	return removed
 }
 
-func eventsOverLength(es ptrace.SpanEventSlice, max int) bool {
-	for i := 0; i < es.Len(); i++ {
-		if overLength(es.At(i).Attributes(), max) {
-			return true
+// valueCheck finds values over the length or entry limits.
+type valueCheck struct {
+	long bool // a string or bytes value over MaxAttributeValueLength
+	many bool // an array or map over MaxValueEntries
+}
+
+func (vc *valueCheck) maps(c Config, m pcommon.Map) {
+	for _, v := range m.All() {
+		vc.value(c, v)
+		if vc.long && vc.many {
+			return
 		}
 	}
-	return false
 }
 
-func linksOverLength(ls ptrace.SpanLinkSlice, max int) bool {
-	for i := 0; i < ls.Len(); i++ {
-		if overLength(ls.At(i).Attributes(), max) {
-			return true
-		}
-	}
-	return false
-}
-
-func overLength(m pcommon.Map, max int) bool {
-	over := false
-	m.Range(func(_ string, v pcommon.Value) bool {
-		over = valueOverLength(v, max)
-		return !over
-	})
-	return over
-}
-
-func valueOverLength(v pcommon.Value, max int) bool {
+// value checks v and what it contains. Receivers bound the nesting depth
+// (otlpwire.MaxValueDepth), so the recursion is bounded.
+func (vc *valueCheck) value(c Config, v pcommon.Value) {
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
-		return len(v.Str()) > max
+		vc.long = vc.long || len(v.Str()) > c.MaxAttributeValueLength
 	case pcommon.ValueTypeBytes:
-		return v.Bytes().Len() > max
+		vc.long = vc.long || v.Bytes().Len() > c.MaxAttributeValueLength
 	case pcommon.ValueTypeSlice:
 		sl := v.Slice()
-		for i := 0; i < sl.Len(); i++ {
-			if valueOverLength(sl.At(i), max) {
-				return true
-			}
+		vc.many = vc.many || sl.Len() > c.MaxValueEntries
+		for _, e := range sl.All() {
+			vc.value(c, e)
 		}
 	case pcommon.ValueTypeMap:
-		return overLength(v.Map(), max)
+		vc.many = vc.many || v.Map().Len() > c.MaxValueEntries
+		vc.maps(c, v.Map())
 	}
-	return false
 }
 
 // truncateValues cuts string and byte values (also inside arrays and maps) to
-// max bytes and returns how many it cut.
-func truncateValues(m pcommon.Map, max int) int64 {
+// MaxAttributeValueLength bytes and arrays and maps to their first
+// MaxValueEntries entries, and returns how many values it cut.
+func truncateValues(m pcommon.Map, c Config) int64 {
 	var n int64
-	m.Range(func(_ string, v pcommon.Value) bool {
-		n += truncateValue(v, max)
-		return true
-	})
+	for _, v := range m.All() {
+		n += truncateValue(v, c)
+	}
 	return n
 }
 
-func truncateValue(v pcommon.Value, max int) int64 {
+func truncateValue(v pcommon.Value, c Config) int64 {
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
-		if s := v.Str(); len(s) > max {
-			v.SetStr(truncateUTF8(s, max))
+		if s := v.Str(); len(s) > c.MaxAttributeValueLength {
+			v.SetStr(truncateUTF8(s, c.MaxAttributeValueLength))
 			return 1
 		}
 	case pcommon.ValueTypeBytes:
-		if b := v.Bytes(); b.Len() > max {
-			b.FromRaw(b.AsRaw()[:max])
+		if b := v.Bytes(); b.Len() > c.MaxAttributeValueLength {
+			b.FromRaw(b.AsRaw()[:c.MaxAttributeValueLength])
 			return 1
 		}
 	case pcommon.ValueTypeSlice:
 		var n int64
 		sl := v.Slice()
-		for i := 0; i < sl.Len(); i++ {
-			n += truncateValue(sl.At(i), max)
+		if sl.Len() > c.MaxValueEntries {
+			i := 0
+			sl.RemoveIf(func(pcommon.Value) bool { i++; return i > c.MaxValueEntries })
+			n++
+		}
+		for _, e := range sl.All() {
+			n += truncateValue(e, c)
 		}
 		return n
 	case pcommon.ValueTypeMap:
-		return truncateValues(v.Map(), max)
+		var n int64
+		if m := v.Map(); m.Len() > c.MaxValueEntries {
+			keepFirst(m, c.MaxValueEntries)
+			n++
+		}
+		return n + truncateValues(v.Map(), c)
 	}
 	return 0
 }

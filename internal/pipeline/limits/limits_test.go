@@ -134,7 +134,7 @@ func addAttrs(m pcommon.Map, n int) {
 
 func TestSpanLimits(t *testing.T) {
 	small := Config{MaxAttributes: 3, MaxAttributeValueLength: 5, MaxEvents: 2, MaxLinks: 1,
-		MaxSpansPerTrace: 100, TraceCacheSize: 10, Action: Truncate}
+		MaxValueEntries: 2, MaxNameLength: 8, MaxSpansPerTrace: 100, TraceCacheSize: 10, Action: Truncate}
 	tests := []struct {
 		name      string
 		fill      func(ptrace.Span)
@@ -187,6 +187,51 @@ func TestSpanLimits(t *testing.T) {
 				}
 			},
 			wantAttrs: map[string]int64{AttrTruncatedValues: 5},
+		},
+		{
+			name: "value entries, at any depth and in events and links",
+			fill: func(s ptrace.Span) {
+				arr := s.Attributes().PutEmptySlice("arr")
+				for _, v := range []string{"a", "b", "c"} {
+					arr.AppendEmpty().SetStr(v)
+				}
+				m := arr.At(0)
+				m.SetEmptyMap()
+				for _, k := range []string{"x", "y", "z"} {
+					m.Map().PutInt(k, 1)
+				}
+				s.Events().AppendEmpty().Attributes().PutEmptyMap("em").FromRaw(map[string]any{"1": 1, "2": 2, "3": 3})
+				s.Links().AppendEmpty().Attributes().PutEmptySlice("ls").FromRaw([]any{1, 2, 3, 4})
+			},
+			limit: "value_entries",
+			check: func(t *testing.T, s ptrace.Span) {
+				v, _ := s.Attributes().Get("arr")
+				if v.Slice().Len() != 2 || v.Slice().At(0).Map().Len() != 2 {
+					t.Errorf("arr = %v, want 2 entries, the first a map of 2", v.AsRaw())
+				}
+				if v, _ := s.Events().At(0).Attributes().Get("em"); v.Map().Len() != 2 {
+					t.Errorf("event map = %v", v.AsRaw())
+				}
+				if v, _ := s.Links().At(0).Attributes().Get("ls"); v.Slice().Len() != 2 {
+					t.Errorf("link array = %v", v.AsRaw())
+				}
+			},
+			wantAttrs: map[string]int64{AttrTruncatedValues: 4},
+		},
+		{
+			name: "name length, span and event names",
+			fill: func(s ptrace.Span) {
+				s.SetName("GET /a/very/long/route")
+				s.Events().AppendEmpty().SetName("exceptionally long")
+				s.Events().AppendEmpty().SetName("short")
+			},
+			limit: "name_length",
+			check: func(t *testing.T, s ptrace.Span) {
+				if s.Name() != "GET /a/v" || s.Events().At(0).Name() != "exceptio" || s.Events().At(1).Name() != "short" {
+					t.Errorf("names %q, %q, %q", s.Name(), s.Events().At(0).Name(), s.Events().At(1).Name())
+				}
+			},
+			wantAttrs: map[string]int64{AttrTruncatedNames: 2},
 		},
 		{
 			name: "events",
@@ -403,4 +448,56 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels ..
 	}
 	t.Fatalf("no %s%v", name, labels)
 	return 0
+}
+
+// TestResourceAndScopeLimits: resources and scopes get the attribute limits
+// too (count, value length, entries), service.name and the scope name and
+// version the name length; they are always truncated, never dropped, and the
+// cuts are marked on the resource or scope.
+func TestResourceAndScopeLimits(t *testing.T) {
+	for _, action := range []Action{Truncate, Drop} {
+		cfg := Config{MaxAttributes: 3, MaxAttributeValueLength: 10, MaxEvents: 2, MaxLinks: 1,
+			MaxValueEntries: 2, MaxNameLength: 8, MaxSpansPerTrace: 100, TraceCacheSize: 10, Action: action}
+		p, next, reg := newTest(t, cfg)
+		td := ptrace.NewTraces()
+		rs := td.ResourceSpans().AppendEmpty()
+		ra := rs.Resource().Attributes()
+		ra.PutStr("long", "0123456789abc")
+		ra.PutEmptySlice("many").FromRaw([]any{1, 2, 3})
+		ra.PutStr("fourth", "x")
+		ra.PutStr("fifth", "x")
+		ra.PutStr("service.name", "a-very-long-service-name") // last, and kept
+		ss := rs.ScopeSpans().AppendEmpty()
+		ss.Scope().SetName("io.opentelemetry.contrib")
+		ss.Scope().SetVersion("1.2.3")
+		ss.Scope().Attributes().PutStr("s", "0123456789abc")
+		validSpan(ss.Spans().AppendEmpty(), 1, "op")
+		if _, err := p.ConsumeTraces(context.Background(), td); err != nil {
+			t.Fatal(err)
+		}
+		if len(next.spans()) != 1 {
+			t.Fatalf("%s: %d spans passed on, want the span whatever its resource", action, len(next.spans()))
+		}
+		out := next.batches[0].ResourceSpans().At(0)
+		got := out.Resource().Attributes().AsRaw()
+		want := map[string]any{"service.name": "a-very-l", "long": "0123456789", "many": []any{int64(1), int64(2)},
+			AttrDroppedAttributes: int64(2), AttrTruncatedValues: int64(3)}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: resource %v, want %v", action, got, want)
+		}
+		if out.Resource().DroppedAttributesCount() != 2 {
+			t.Errorf("dropped_attributes_count = %d", out.Resource().DroppedAttributesCount())
+		}
+		sc := out.ScopeSpans().At(0).Scope()
+		scAttrs := sc.Attributes().AsRaw()
+		if sc.Name() != "io.opent" || sc.Version() != "1.2.3" || scAttrs["s"] != "0123456789" ||
+			scAttrs[AttrTruncatedNames] != int64(1) || scAttrs[AttrTruncatedValues] != int64(1) {
+			t.Errorf("scope %q %q %v", sc.Name(), sc.Version(), scAttrs)
+		}
+		for _, l := range []string{"attributes", "attribute_value_length", "value_entries", "name_length"} {
+			if n := counterValue(t, reg, "clew_pipeline_limited_resources_total", "limit", l); n == 0 {
+				t.Errorf("%s: resource limit %s not counted", action, l)
+			}
+		}
+	}
 }
