@@ -521,7 +521,7 @@ func TestNaNNeverEqual(t *testing.T) {
 	}
 }
 
-func mustParse(t *testing.T, q string) *Query {
+func mustParse(t testing.TB, q string) *Query {
 	t.Helper()
 	p, err := Parse(q)
 	if err != nil {
