@@ -30,6 +30,12 @@ func newMetrics(s *Store, reg prometheus.Registerer) *metrics {
 		func() float64 { return float64(s.wal.Size()) }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clew_store_block_bytes", Help: "Bytes of blocks on disk."},
 		func() float64 { return float64(s.blockBytes()) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clew_store_upload_backlog_blocks",
+		Help: "Heads cut and waiting to be written as blocks (uploaded, with --storage s3); grows while writes fail."},
+		func() float64 { n, _ := s.backlog(); return float64(n) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clew_store_upload_backlog_spans",
+		Help: "Spans in heads waiting to be written as blocks: acknowledged, in the WAL and queryable, not yet in a block."},
+		func() float64 { _, n := s.backlog(); return float64(n) }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clew_store_blocks", Help: "Blocks stored."},
 		func() float64 { return float64(len(s.snapshot().blocks)) }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clew_store_head_spans", Help: "Spans in memory, not yet in a block."},
@@ -50,4 +56,15 @@ func (s *Store) blockBytes() int64 {
 		n += b.Meta().Bytes
 	}
 	return n
+}
+
+// backlog is what waits to be written as blocks: cut heads and their spans.
+func (s *Store) backlog() (heads, spans int) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, f := range s.flushing {
+		n, _ := f.h.size()
+		spans += n
+	}
+	return len(s.flushing), spans
 }

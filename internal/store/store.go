@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -95,13 +96,17 @@ type Store struct {
 	flushing []flushingHead // cut, being written as blocks, still queried
 	blocks   []*block.Block // sorted by MinStartUnixNano
 
-	flushMu   sync.Mutex // one cut/flush pass at a time
-	compactMu sync.Mutex // one compaction/retention pass at a time
-	stop      chan struct{}
-	done      chan struct{}
-	closeOnce sync.Once
-	closeErr  error
-	metrics   *metrics
+	flushMu sync.Mutex // one cut/flush pass at a time
+	// While block writes fail (a bucket that is down), retries back off:
+	// failedWrites in a row, next attempt not before retryAt. Under flushMu.
+	failedWrites int
+	retryAt      time.Time
+	compactMu    sync.Mutex // one compaction/retention pass at a time
+	stop         chan struct{}
+	done         chan struct{}
+	closeOnce    sync.Once
+	closeErr     error
+	metrics      *metrics
 }
 
 type flushingHead struct {
@@ -322,7 +327,27 @@ func (s *Store) Maintain(ctx context.Context, force bool) error {
 func (s *Store) flush(ctx context.Context, force bool) error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
-	return errors.Join(s.cutIfDue(force), s.flushAll(ctx))
+	cutErr := s.cutIfDue(force)
+	if !force && s.opts.Now().Before(s.retryAt) {
+		return cutErr // backing off; cut heads are still queried and in the WAL
+	}
+	err := s.flushAll(ctx)
+	if err == nil {
+		s.failedWrites, s.retryAt = 0, time.Time{}
+		return cutErr
+	}
+	s.failedWrites++
+	delay := writeBackoff(s.failedWrites)
+	s.retryAt = s.opts.Now().Add(delay)
+	return errors.Join(cutErr, fmt.Errorf("%w (failed %d times in a row; next attempt in %s)", err, s.failedWrites, delay.Round(time.Millisecond)))
+}
+
+// writeBackoff is the wait after the n-th block write failure in a row: 1 s
+// doubling to a minute, plus up to a fifth more at random so that nodes
+// sharing a bucket that comes back do not retry in step.
+func writeBackoff(n int) time.Duration {
+	d := min(time.Second<<min(n-1, 6), time.Minute)
+	return d + rand.N(d/5+1)
 }
 
 func (s *Store) compactAndExpire(ctx context.Context) error {

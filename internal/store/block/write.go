@@ -207,6 +207,15 @@ func Write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []E
 	meta.Bytes = int64(w.data.Len() + len(idx))
 
 	prefix := meta.ID + "/"
+	written := false
+	defer func() {
+		if !written { // best effort; the next open also removes blocks without meta.json
+			cleanup := context.WithoutCancel(ctx)
+			for _, name := range []string{metaName, indexName, dataName} {
+				_ = b.Delete(cleanup, prefix+name)
+			}
+		}
+	}()
 	if err := b.Put(ctx, prefix+dataName, bytes.NewReader(w.data.Bytes())); err != nil {
 		return Meta{}, fmt.Errorf("write block %s: %w", meta.ID, err)
 	}
@@ -220,6 +229,7 @@ func Write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []E
 	if err := b.Put(ctx, prefix+metaName, bytes.NewReader(mj)); err != nil {
 		return Meta{}, fmt.Errorf("write block %s: %w", meta.ID, err)
 	}
+	written = true
 	return meta, nil
 }
 
