@@ -70,12 +70,23 @@ func NormalizeMessage(msg string) string {
 
 // Fingerprint returns the group key of an occurrence: 16 hex digits.
 func Fingerprint(o Occurrence) string {
+	id, _ := fingerprint(o)
+	return id
+}
+
+// fingerprint returns the group key and the group's description, each
+// normalisation done once (they are the costly part of the taps).
+func fingerprint(o Occurrence) (string, Info) {
+	info := Info{Type: o.Type, Message: o.Message, Pattern: NormalizeMessage(o.Message), Service: o.Service, Operation: o.Operation, Frame: TopInAppFrame(o.Stacktrace)}
+	if len(info.Message) > 2*maxMessage {
+		info.Message = info.Message[:2*maxMessage]
+	}
 	h := sha256.New()
-	for _, part := range []string{o.Type, NormalizeMessage(o.Message), o.Service, o.Operation, TopInAppFrame(o.Stacktrace)} {
+	for _, part := range []string{info.Type, info.Pattern, info.Service, info.Operation, info.Frame} {
 		h.Write([]byte(part))
 		h.Write([]byte{0})
 	}
-	return hex.EncodeToString(h.Sum(nil)[:8])
+	return hex.EncodeToString(h.Sum(nil)[:8]), info
 }
 
 var (

@@ -354,3 +354,43 @@ func TestOverflowBoundsGroups(t *testing.T) {
 		t.Errorf("%d groups, %d occurrences, %d in overflow; want 4, 10, 7", len(gs), total, overflow)
 	}
 }
+
+type dropAll struct{}
+
+func (dropAll) ConsumeTraces(context.Context, ptrace.Traces) (consumer.Result, error) {
+	return consumer.Result{}, nil
+}
+
+// BenchmarkTap: batches of 100 spans, every one carrying a session (as in
+// the demo shop, where it travels as baggage), one in ten with the user
+// and five in a hundred failing with an exception.
+func BenchmarkTap(b *testing.B) {
+	clk := &fakeClock{t: t0}
+	s, err := Open(context.Background(), Config{Dir: b.TempDir(), Clock: clk}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tap := NewTap(s, dropAll{})
+	const n = 100
+	var ss []errSpan
+	for i := range n {
+		e := errSpan{service: "svc" + string(rune('a'+i%5)), name: "op" + string(rune('a'+i%20)), kind: ptrace.SpanKindServer,
+			trace: byte(i / 10), span: byte(i + 1), session: "sess-" + string(rune('a'+i%7))}
+		if i%10 == 0 {
+			e.user = "user-" + string(rune('a'+i%7))
+		}
+		if i%20 == 3 {
+			e.excType, e.msg = "PaymentDeclined", "card declined for order "+string(rune('0'+i%10))+"1234"
+		}
+		ss = append(ss, e)
+	}
+	td := spans(ss...)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := tap.ConsumeTraces(context.Background(), td); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "spans/s")
+}

@@ -103,8 +103,9 @@ func spanOccurrences(td ptrace.Traces) ([]obs, []ident) {
 				if !ok {
 					continue
 				}
+				id, info := fingerprint(occ)
 				out = append(out, obs{
-					id: Fingerprint(occ), info: infoOf(occ), release: release,
+					id: id, info: info, release: release,
 					ex: Example{
 						TraceID: model.TraceID(s.TraceID()).String(),
 						SpanID:  model.SpanID(s.SpanID()).String(),
@@ -117,14 +118,6 @@ func spanOccurrences(td ptrace.Traces) ([]obs, []ident) {
 		}
 	}
 	return out, ids
-}
-
-func infoOf(o Occurrence) Info {
-	msg := o.Message
-	if len(msg) > 2*maxMessage {
-		msg = msg[:2*maxMessage]
-	}
-	return Info{Type: o.Type, Message: msg, Pattern: NormalizeMessage(o.Message), Service: o.Service, Operation: o.Operation, Frame: TopInAppFrame(o.Stacktrace)}
 }
 
 // fromPdataSpan is SpanOccurrence for an OTLP span.
@@ -226,7 +219,8 @@ func logOccurrences(ld plog.Logs) ([]obs, []spanKey) {
 					ex.SpanID = model.SpanID(r.SpanID()).String()
 					key.span = ex.SpanID
 				}
-				out = append(out, obs{id: Fingerprint(occ), info: infoOf(occ), release: release, ex: ex})
+				id, info := fingerprint(occ)
+				out = append(out, obs{id: id, info: info, release: release, ex: ex})
 				keys = append(keys, key)
 			}
 		}
