@@ -56,7 +56,7 @@ export function SpanDetail({ span, trace, analysis, logs, onClose }) {
       <span class="svc"><i style="background:${serviceColor(span.service)}"></i>${span.service}</span>
       <span class="badge muted">${span.kind}</span>
       ${span.error && html`<span class="badge err">error</span>`}
-      ${(span.logs.some(l => tagValue(l.fields, 'event') === 'exception') || (span.error && span.kind !== 'client' && span.kind !== 'producer')) &&
+      ${(span.logs.some(l => tagValue(l.fields, 'event') === 'exception' || tagValue(l.fields, 'exception.type') !== undefined) || (span.error && span.kind !== 'client' && span.kind !== 'producer')) &&
         html`<a class="badge err" href="/errors?trace=${span.traceID}&span=${span.spanID}" data-testid="error-group-link" title="All occurrences of this error">error group →</a>`}
       ${crit > 0 && html`<span class="badge muted" title="Time this span spent on the critical path">critical ${fmtDuration(crit)}</span>`}
     </div>
