@@ -18,12 +18,19 @@ import (
 // Retry-After — overload, or the store briefly failing; nothing was
 // acknowledged, so the client should send the batch again.
 func Refuse(w http.ResponseWriter, err error) int {
-	status := http.StatusServiceUnavailable
 	if consumer.IsPermanent(err) && !errors.Is(err, consumer.ErrOverloaded) {
-		status = http.StatusBadRequest
-	} else {
-		w.Header().Set("Retry-After", strconv.Itoa(int(consumer.RetryAfter.Seconds())))
+		// A permanent error's text is written for the client (what was wrong
+		// with the data).
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return http.StatusBadRequest
 	}
-	http.Error(w, err.Error(), status)
-	return status
+	// Anything else is Clew's trouble: its text (file paths, the store's
+	// state) stays in Clew's log and metrics.
+	msg := "temporarily unable to store data, retry later"
+	if errors.Is(err, consumer.ErrOverloaded) {
+		msg = "server overloaded, retry later"
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int(consumer.RetryAfter.Seconds())))
+	http.Error(w, msg, http.StatusServiceUnavailable)
+	return http.StatusServiceUnavailable
 }

@@ -70,8 +70,10 @@ func (r *Receiver) handleTraces(w http.ResponseWriter, req *http.Request) {
 	if err != nil {
 		r.metrics.refused.WithLabelValues(transportHTTP).Add(float64(n))
 		status := httpedge.Refuse(w, err)
-		r.logger.LogAttrs(req.Context(), slog.LevelWarn, "batch refused",
-			slog.Int("spans", n), slog.Int("status", status), slog.Any("err", err))
+		if ok, suppressed := r.warns.Allow(); ok {
+			r.logger.LogAttrs(req.Context(), slog.LevelWarn, "batch refused",
+				slog.Int("spans", n), slog.Int("status", status), slog.Any("err", err), slog.Int("suppressed", suppressed))
+		}
 		return
 	}
 	r.countResult(transportHTTP, n, res)
@@ -85,7 +87,9 @@ func (r *Receiver) countResult(transport string, n int, res consumer.Result) {
 	r.metrics.accepted.WithLabelValues(transport).Add(float64(int64(n) - rejected))
 	if rejected > 0 {
 		r.metrics.refused.WithLabelValues(transport).Add(float64(rejected))
-		r.logger.Warn("spans rejected", "transport", transport, "rejected", rejected, "msg", res.Message)
+		if ok, suppressed := r.warns.Allow(); ok {
+			r.logger.Warn("spans rejected", "transport", transport, "rejected", rejected, "msg", res.Message, "suppressed", suppressed)
+		}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/clewtrace/clew/internal/auth"
 	"github.com/clewtrace/clew/internal/consumer"
 	"github.com/clewtrace/clew/internal/listen"
+	"github.com/clewtrace/clew/internal/receiver/ratelog"
 )
 
 // Defaults for the zero values of Config.
@@ -58,6 +59,7 @@ type Receiver struct {
 	next    consumer.Traces
 	logger  *slog.Logger
 	metrics *metrics
+	warns   *ratelog.Limiter // refusals are logged at most once per interval, and counted always
 
 	// afterDatagram, when set (tests only), runs after each datagram has been
 	// decoded and queued, dropped or counted as malformed.
@@ -136,6 +138,7 @@ func New(cfg Config, next consumer.Traces, reg prometheus.Registerer, logger *sl
 		cfg:     cfg,
 		next:    next,
 		logger:  logger.With("component", "receiver/jaeger"),
+		warns:   ratelog.New(ratelog.DefaultInterval, nil),
 		metrics: m,
 	}, nil
 }

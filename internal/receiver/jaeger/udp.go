@@ -83,7 +83,9 @@ func (r *Receiver) consumeLoop(ctx context.Context) {
 		if err != nil {
 			// UDP has no way to ask the client to retry: the batch is lost.
 			r.metrics.refused.WithLabelValues(q.transport).Add(float64(q.spans))
-			r.logger.Warn("udp batch refused", "transport", q.transport, "spans", q.spans, "err", err)
+			if ok, suppressed := r.warns.Allow(); ok {
+				r.logger.Warn("udp batch refused", "transport", q.transport, "spans", q.spans, "err", err, "suppressed", suppressed)
+			}
 			continue
 		}
 		r.countResult(q.transport, q.spans, res)

@@ -68,7 +68,9 @@ func (r *Receiver) consumerRefusal(ctx context.Context, err error) *refusal {
 		// Anything else is treated as retryable: the store may be briefly
 		// failing, and the data was not acknowledged, so the client must keep
 		// it. The detail stays in our log; clients get a generic message.
-		r.logger.WarnContext(ctx, "otlp: consumer failed; asking client to retry", slog.Any("error", err))
+		if ok, suppressed := r.warns.Allow(); ok {
+			r.logger.WarnContext(ctx, "otlp: consumer failed; asking client to retry", slog.Any("error", err), slog.Int("suppressed", suppressed))
+		}
 		return &refusal{reason: reasonUnavailable, httpStatus: http.StatusServiceUnavailable,
 			code: codes.Unavailable, retryable: true, msg: "temporarily unable to store data, retry later"}
 	}

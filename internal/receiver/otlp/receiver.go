@@ -15,6 +15,7 @@ import (
 	"github.com/clewtrace/clew/internal/auth"
 	"github.com/clewtrace/clew/internal/consumer"
 	"github.com/clewtrace/clew/internal/listen"
+	"github.com/clewtrace/clew/internal/receiver/ratelog"
 )
 
 // Receiver serves OTLP over gRPC and HTTP. Create it with New, then Start;
@@ -26,6 +27,7 @@ type Receiver struct {
 	logs     consumer.Logs // nil: logs are rejected with a partial success
 	metrics  *receiverMetrics
 	logger   *slog.Logger
+	warns    *ratelog.Limiter // refusals are logged at most once per interval, and counted always
 	inFlight *budget
 	token    auth.Token
 	handler  http.Handler
@@ -74,6 +76,7 @@ func New(cfg Config, traces consumer.Traces, logs consumer.Logs, reg prometheus.
 		logs:     logs,
 		metrics:  m,
 		logger:   logger,
+		warns:    ratelog.New(ratelog.DefaultInterval, nil),
 		inFlight: inFlight,
 		token:    auth.NewToken(cfg.AuthToken),
 	}

@@ -16,8 +16,9 @@ import (
 
 	"github.com/clewtrace/clew/internal/auth"
 	"github.com/clewtrace/clew/internal/consumer"
-	"github.com/clewtrace/clew/internal/receiver/httpedge"
 	"github.com/clewtrace/clew/internal/listen"
+	"github.com/clewtrace/clew/internal/receiver/httpedge"
+	"github.com/clewtrace/clew/internal/receiver/ratelog"
 )
 
 // DefaultMaxRequestBytes caps a request body, measured after decompression.
@@ -45,6 +46,7 @@ type Receiver struct {
 	next    consumer.Traces
 	logger  *slog.Logger
 	metrics *metrics
+	warns   *ratelog.Limiter // refusals are logged at most once per interval, and counted always
 
 	mu      sync.Mutex
 	started bool
@@ -101,7 +103,8 @@ func New(cfg Config, next consumer.Traces, reg prometheus.Registerer, logger *sl
 	if err != nil {
 		return nil, err
 	}
-	return &Receiver{cfg: cfg, next: next, logger: logger.With("component", "receiver/zipkin"), metrics: m}, nil
+	return &Receiver{cfg: cfg, next: next, logger: logger.With("component", "receiver/zipkin"), metrics: m,
+		warns: ratelog.New(ratelog.DefaultInterval, nil)}, nil
 }
 
 // Start opens the listener and serves Handler on it. ctx bounds only the
@@ -201,8 +204,10 @@ func (r *Receiver) handleSpans(w http.ResponseWriter, req *http.Request) {
 	if err != nil {
 		r.metrics.refused.Add(float64(n))
 		status := httpedge.Refuse(w, err)
-		r.logger.LogAttrs(req.Context(), slog.LevelWarn, "batch refused",
-			slog.Int("spans", n), slog.Int("status", status), slog.Any("err", err))
+		if ok, suppressed := r.warns.Allow(); ok {
+			r.logger.LogAttrs(req.Context(), slog.LevelWarn, "batch refused",
+				slog.Int("spans", n), slog.Int("status", status), slog.Any("err", err), slog.Int("suppressed", suppressed))
+		}
 		return
 	}
 	// Zipkin has no partial-success answer: rejected spans are counted and logged.
@@ -210,7 +215,9 @@ func (r *Receiver) handleSpans(w http.ResponseWriter, req *http.Request) {
 	r.metrics.accepted.Add(float64(int64(n) - rejected))
 	if rejected > 0 {
 		r.metrics.refused.Add(float64(rejected))
-		r.logger.Warn("spans rejected", "rejected", rejected, "msg", res.Message)
+		if ok, suppressed := r.warns.Allow(); ok {
+			r.logger.Warn("spans rejected", "rejected", rejected, "msg", res.Message, "suppressed", suppressed)
+		}
 	}
 	w.WriteHeader(http.StatusAccepted)
 }
