@@ -262,47 +262,83 @@ func addrString(a net.Addr) string {
 
 // Shutdown stops sources first: receivers stop accepting and drain into the
 // pipeline, the pipeline flushes into the store, the store writes its head
-// as a block and closes the WAL; the query and admin servers go last.
+// as a block and closes the WAL; the query and admin servers go last. Each
+// step is logged with the time it took.
 func (a *App) Shutdown(ctx context.Context) error {
+	return a.shutdown(ctx, "shutdown requested", false)
+}
+
+// shutdown is Shutdown; after a failed start it closes what was opened
+// without claiming a clean stop.
+func (a *App) shutdown(ctx context.Context, reason string, failedStart bool) error {
+	begin := time.Now()
 	a.ready.Store(false)
-	var errs []error
-	errs = append(errs, a.otlp.Shutdown(ctx))
-	for _, r := range a.legacy {
-		errs = append(errs, r.Shutdown(ctx))
+	if failedStart {
+		a.log.Warn("start failed: closing what was opened")
+	} else {
+		a.log.Info("clew stopping", "reason", reason)
 	}
+	var errs []error
+	step := func(done string, f func() error) {
+		t := time.Now()
+		err := f()
+		errs = append(errs, err)
+		if err == nil {
+			a.log.Info(done, "took", time.Since(t).Round(time.Millisecond))
+		}
+	}
+	step("receivers stopped and drained", func() error {
+		errs := []error{a.otlp.Shutdown(ctx)}
+		for _, r := range a.legacy {
+			errs = append(errs, r.Shutdown(ctx))
+		}
+		return errors.Join(errs...)
+	})
 	if a.stopPipe != nil {
-		errs = append(errs, a.stopPipe(ctx))
+		step("pipeline flushed (traces held for tail sampling decided)", func() error { return a.stopPipe(ctx) })
 	}
 	if a.stopRun != nil {
 		a.stopRun()
 	}
-	errs = append(errs, a.metrics.Close(ctx), a.errors.Close(ctx))
-	errs = append(errs, a.store.Close(ctx), a.logs.Close(ctx))
+	step("span metrics written", func() error { return a.metrics.Close(ctx) })
+	step("error groups written", func() error { return a.errors.Close(ctx) })
+	step("trace store closed (head written as a block)", func() error { return a.store.Close(ctx) })
+	step("log store closed", func() error { return a.logs.Close(ctx) })
 	errs = append(errs, a.query.stop(ctx), a.tempo.stop(ctx), a.admin.stop(ctx))
 	err := errors.Join(errs...)
-	if err != nil {
-		a.log.Error("shutdown", "err", err)
-	} else {
-		a.log.Info("clew stopped cleanly")
+	took := time.Since(begin).Round(time.Millisecond)
+	switch {
+	case err != nil:
+		a.log.Error("clew stopped with errors", "err", err, "took", took)
+	case failedStart:
+		a.log.Warn("closed after the failed start", "took", took)
+	default:
+		a.log.Info("clew stopped cleanly", "took", took)
 	}
 	return err
 }
 
-// Run starts the app and blocks until ctx is cancelled, then shuts down.
+// Run starts the app and blocks until ctx is cancelled, then shuts down,
+// logging why (context.Cause: "terminated signal received" for a SIGTERM
+// through signal.NotifyContext).
 func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	a, err := New(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	if err := a.Start(ctx); err != nil {
-		_ = a.Shutdown(context.Background())
+		_ = a.shutdown(context.Background(), "", true)
 		return err
 	}
 	<-ctx.Done()
+	reason := "context cancelled"
+	if c := context.Cause(ctx); c != nil {
+		reason = c.Error()
+	}
 	// Writing a full head as a block can take a while on a busy machine.
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	return a.Shutdown(shutdownCtx)
+	return a.shutdown(shutdownCtx, reason, false)
 }
 
 // requireToken guards paths under prefix with the bearer token when one is

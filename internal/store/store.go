@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -105,6 +106,7 @@ type Store struct {
 	stop         chan struct{}
 	done         chan struct{}
 	closeOnce    sync.Once
+	closing      atomic.Bool // set by Close: its final flush is logged at info
 	closeErr     error
 	metrics      *metrics
 }
@@ -413,7 +415,11 @@ func (s *Store) flushAll(ctx context.Context) error {
 			return fmt.Errorf("truncate wal: %w", err)
 		}
 		s.metrics.blocksWritten.Inc()
-		s.log.Debug("block written", "block", meta.ID, "spans", meta.SpanCount, "bytes", meta.Bytes,
+		level := slog.LevelDebug
+		if s.closing.Load() {
+			level = slog.LevelInfo
+		}
+		s.log.Log(ctx, level, "block written", "block", meta.ID, "spans", meta.SpanCount, "bytes", meta.Bytes,
 			"took", time.Since(start).Round(time.Millisecond))
 	}
 }
@@ -513,6 +519,7 @@ func (s *Store) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
 		<-s.done
+		s.closing.Store(true) // the block written now is worth an info line
 		err := s.Maintain(ctx, true)
 		s.closeErr = errors.Join(err, s.wal.Close(), s.lock.Close())
 	})
