@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -25,9 +26,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
 	}
+	if cmd == "serve" && slices.ContainsFunc(args, func(a string) bool { return a == "--version" || a == "-version" }) {
+		cmd = "version"
+	}
 	switch cmd {
 	case "version":
-		fmt.Fprintln(stdout, "clew", app.Version)
+		fmt.Fprintln(stdout, app.ReadBuild())
 		return 0
 	case "help":
 		config.Usage(stdout)

@@ -42,9 +42,6 @@ import (
 	"github.com/clewtrace/clew/internal/ui"
 )
 
-// Version is set at build time with -ldflags "-X .../internal/app.Version=...".
-var Version = "dev"
-
 // App is one running Clew.
 type App struct {
 	cfg      config.Config
@@ -81,7 +78,7 @@ type Addrs struct {
 // New opens the store and builds every component; nothing listens yet.
 func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, error) {
 	a := &App{cfg: cfg, log: logger, reg: prometheus.NewRegistry()}
-	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfoGauge(ReadBuild()))
 
 	blocks, err := openBucket(ctx, cfg, a.reg)
 	if err != nil {
@@ -179,7 +176,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	api.Handle("/api/metrics/", metricsAPI)
 	api.Handle("/api/clew/metrics/", metricsAPI)
 	api.Handle("/api/clew/servicegraph", metricsAPI)
-	tempo := tempoapi.NewHandler(qs, tempoapi.BuildInfo{Version: Version}, logger.With("component", "tempo-api"))
+	tempo := tempoapi.NewHandler(qs, tempoapi.BuildInfo{Version: ReadBuild().Version}, logger.With("component", "tempo-api"))
 	// The UI's TraceQL box reads the Tempo API on its own origin.
 	api.Handle("/api/tempo/", http.StripPrefix("/api/tempo", tempo))
 	api.Handle(tempoapi.MatchPath, tempoapi.NewMatchHandler(qs, logger.With("component", "api")))
@@ -231,7 +228,8 @@ func (a *App) Start(ctx context.Context) error {
 	go a.errors.Run(runCtx, 0)
 	a.ready.Store(true)
 	a.warnExposed()
-	a.log.Info("clew started", "version", Version, "data_dir", a.cfg.DataDir)
+	b := ReadBuild()
+	a.log.Info("clew started", "version", b.Version, "revision", b.Revision, "data_dir", a.cfg.DataDir)
 	return nil
 }
 
