@@ -16,7 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/clewtrace/clew/internal/api/clewapi"
@@ -46,7 +45,7 @@ import (
 type App struct {
 	cfg      config.Config
 	log      *slog.Logger
-	reg      *prometheus.Registry
+	reg      *registry
 	store    *store.Store
 	logs     *logstore.Store
 	metrics  *spanmetrics.Store
@@ -77,7 +76,7 @@ type Addrs struct {
 
 // New opens the store and builds every component; nothing listens yet.
 func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, error) {
-	a := &App{cfg: cfg, log: logger, reg: prometheus.NewRegistry()}
+	a := &App{cfg: cfg, log: logger, reg: newRegistry()}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfoGauge(ReadBuild()))
 
 	blocks, err := openBucket(ctx, cfg, a.reg)
@@ -186,10 +185,11 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	api.Handle("/api/clew/", clewapi.NewHandler(qs, logger.With("component", "api")))
 	api.Handle("/api/", jaegerapi.NewHandler(queryWithGraph{qs, graph}, logger.With("component", "api")))
 	api.Handle("/", ui.Handler())
-	a.query = newServer("query", cfg.QueryAddr, requireToken(cfg.QueryToken, "/api/", api), logger)
+	apiMetrics := newAPIMetrics(a.reg)
+	a.query = newServer("query", cfg.QueryAddr, apiMetrics.wrap("query", requireToken(cfg.QueryToken, "/api/", api)), logger)
 	// Grafana's Tempo data source, on Tempo's own port: same query service,
 	// same token (/ready stays open for probes).
-	a.tempo = newServer("tempo", cfg.TempoAddr, requireToken(cfg.QueryToken, "/api/", tempo), logger)
+	a.tempo = newServer("tempo", cfg.TempoAddr, apiMetrics.wrap("tempo", requireToken(cfg.QueryToken, "/api/", tempo)), logger)
 
 	a.admin = newServer("admin", cfg.AdminAddr, a.adminHandler(), logger)
 	built = true

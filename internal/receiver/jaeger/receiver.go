@@ -88,19 +88,19 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "clew_jaeger_receiver_accepted_spans_total",
+			Name: "clew_receiver_jaeger_accepted_spans_total",
 			Help: "Spans received from Jaeger clients and accepted by the pipeline.",
 		}, []string{"transport"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "clew_jaeger_receiver_refused_spans_total",
+			Name: "clew_receiver_jaeger_refused_spans_total",
 			Help: "Spans decoded but refused or rejected by the pipeline.",
 		}, []string{"transport"}),
 		malformed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "clew_jaeger_receiver_malformed_total",
+			Name: "clew_receiver_jaeger_malformed_total",
 			Help: "HTTP requests or UDP datagrams that could not be decoded.",
 		}, []string{"transport"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "clew_jaeger_receiver_dropped_spans_total",
+			Name: "clew_receiver_jaeger_dropped_spans_total",
 			Help: "Spans from UDP datagrams dropped because the queue to the pipeline was full.",
 		}, []string{"transport"}),
 	}

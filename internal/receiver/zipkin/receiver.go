@@ -64,15 +64,15 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		accepted: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "clew_zipkin_receiver_accepted_spans_total",
+			Name: "clew_receiver_zipkin_accepted_spans_total",
 			Help: "Spans received from Zipkin clients and accepted by the pipeline.",
 		}),
 		refused: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "clew_zipkin_receiver_refused_spans_total",
+			Name: "clew_receiver_zipkin_refused_spans_total",
 			Help: "Spans decoded but refused or rejected by the pipeline.",
 		}),
 		malformed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "clew_zipkin_receiver_malformed_requests_total",
+			Name: "clew_receiver_zipkin_malformed_requests_total",
 			Help: "Requests whose body could not be decoded.",
 		}),
 	}
