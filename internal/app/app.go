@@ -343,9 +343,13 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 // set; other paths (the UI's static files) stay open, since the UI asks for
 // the token itself.
 func requireToken(token, prefix string, next http.Handler) http.Handler {
-	guarded := auth.Require(auth.NewToken(token), next, func(w http.ResponseWriter, _ *http.Request) {
+	guarded := auth.Require(auth.NewToken(token), next, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusUnauthorized)
+		if strings.HasPrefix(r.URL.Path, "/api/clew/") { // Clew's own error shape (docs/api.md)
+			_, _ = w.Write([]byte(`{"error":"missing or wrong bearer token"}` + "\n"))
+			return
+		}
 		_, _ = w.Write([]byte(`{"errors":[{"code":401,"msg":"missing or wrong bearer token"}]}` + "\n"))
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

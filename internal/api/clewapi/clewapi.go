@@ -151,19 +151,14 @@ func parseOptions(r *http.Request) (analysis.Options, error) {
 	return opt, nil
 }
 
+// errorBody is the one error shape of every endpoint under /api/clew/
+// (docs/api.md): {"error": "message"}, the status in the HTTP status line.
 type errorBody struct {
-	Error struct {
-		HTTPCode int    `json:"httpCode"`
-		Message  string `json:"message"`
-	} `json:"error"`
+	Error string `json:"error"`
 }
 
-// writeError uses api_v3's error shape so clients handle both APIs alike.
 func writeError(w http.ResponseWriter, code int, msg string) {
-	var b errorBody
-	b.Error.HTTPCode = code
-	b.Error.Message = msg
-	writeJSON(w, code, b)
+	writeJSON(w, code, errorBody{Error: msg})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

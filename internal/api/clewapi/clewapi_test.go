@@ -118,7 +118,7 @@ func TestAnalysisErrors(t *testing.T) {
 		if err := json.Unmarshal(body, &e); err != nil {
 			t.Fatalf("%s: %v: %s", tc.path, err, body)
 		}
-		if code != tc.code || e.Error.HTTPCode != tc.code || !strings.Contains(e.Error.Message, tc.msg) {
+		if code != tc.code || !strings.Contains(e.Error, tc.msg) {
 			t.Errorf("%s: got %d %+v, want %d containing %q", tc.path, code, e, tc.code, tc.msg)
 		}
 	}

@@ -116,7 +116,8 @@ export async function getJSON(path, signal, retried = false) {
   if (!resp.ok) {
     // Tempo's API (under /api/tempo) answers errors in plain text.
     const plain = !body && text.trim().length < 500 ? text.trim() : '';
-    const msg = body?.errors?.[0]?.msg || body?.error?.message || plain || `${resp.status} ${resp.statusText}`;
+    // Clew's own API: {"error": "message"}; Jaeger's: {"errors": [{msg}]} or api_v3's {"error": {message}}.
+    const msg = (typeof body?.error === 'string' ? body.error : '') || body?.errors?.[0]?.msg || body?.error?.message || plain || `${resp.status} ${resp.statusText}`;
     throw new APIError(resp.status, msg);
   }
   if (body && Array.isArray(body.errors) && body.errors.length) throw new APIError(resp.status, body.errors[0].msg);
