@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/clewtrace/clew/internal/api/clewapi"
@@ -183,7 +184,16 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	api.Handle(errorsapi.Path, errorsAPI)
 	api.Handle(errorsapi.Path+"/", errorsAPI)
 	api.Handle("/api/clew/", clewapi.NewHandler(qs, logger.With("component", "api")))
-	api.Handle("/api/", jaegerapi.NewHandler(queryWithGraph{qs, graph}, logger.With("component", "api")))
+	jaegerAPI := jaegerapi.NewHandler(queryWithGraph{qs, graph}, logger.With("component", "api"))
+	api.Handle("/api/", jaegerAPI)
+	// The same handler under its endpoints' patterns, only so that the query
+	// API metrics have an endpoint label finer than "/api/" (the handler's
+	// own mux works on a copy of the request, whose pattern is not seen here).
+	for _, p := range []string{"/api/services", "/api/services/{service}/operations", "/api/operations", "/api/traces",
+		"/api/traces/{traceID}", "/api/dependencies", "/api/v3/services", "/api/v3/operations", "/api/v3/traces",
+		"/api/v3/traces/{traceID}", "/api/v3/trace-summaries"} {
+		api.Handle(p, jaegerAPI)
+	}
 	api.Handle("/", ui.Handler())
 	apiMetrics := newAPIMetrics(a.reg)
 	a.query = newServer("query", cfg.QueryAddr, apiMetrics.wrap("query", requireToken(cfg.QueryToken, "/api/", api)), logger)

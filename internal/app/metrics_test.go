@@ -16,7 +16,7 @@ import (
 // metricScheme is Clew's one naming scheme: clew_<component>_<what>[_<unit>],
 // counters ending in _total (docs/metrics.md). The span-metrics and
 // service-graph names follow the OpenTelemetry Collector's connectors.
-var metricScheme = regexp.MustCompile(`^clew_(build_info|(receiver_(otlp|jaeger|zipkin)|pipeline|store|logstore|spanmetrics|servicegraph|query_api)_[a-z][a-z0-9_]*[a-z0-9])$`)
+var metricScheme = regexp.MustCompile(`^clew_(build_info|(receiver_(otlp|jaeger|zipkin)|pipeline|store|objstore|logstore|spanmetrics|servicegraph|query_api)_[a-z][a-z0-9_]*[a-z0-9])$`)
 
 // everyComponent starts Clew with every optional part that has metrics on.
 func everyComponent(c *config.Config) {
