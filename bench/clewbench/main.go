@@ -3,11 +3,13 @@
 //	clewbench ingest --target 127.0.0.1:4317 --duration 2m --conns 4
 //	clewbench query  --query http://127.0.0.1:16686 --ids trace-ids.txt
 //	clewbench traceql --tempo http://127.0.0.1:3200
+//	clewbench blocks --data-dir /tmp/clew-data --spans 10000000 --ids-out trace-ids.txt
 //
 // ingest replays pre-encoded OTLP requests over several gRPC connections: the
 // requests are built once, and each send only stamps fresh trace IDs into a
 // copy of the bytes, so the harness spends its CPU on the wire, not on
-// encoding. See docs/benchmarks.md for the figures and exact commands.
+// encoding. blocks writes blocks directly, to reach 10 M or 100 M stored
+// spans in minutes. See docs/benchmarks.md for the figures and exact commands.
 package main
 
 import (
@@ -17,7 +19,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: clewbench ingest|query|traceql [flags]")
+		fmt.Fprintln(os.Stderr, "usage: clewbench ingest|query|traceql|blocks [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -28,6 +30,8 @@ func main() {
 		err = queryBench(os.Args[2:])
 	case "traceql":
 		err = traceqlBench(os.Args[2:])
+	case "blocks":
+		err = blocksCmd(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}

@@ -80,13 +80,33 @@ func queryBench(args []string) error {
 	}); err != nil {
 		return err
 	}
-	return run("search without service", func() string {
+	if err := run("search without service", func() string {
 		q := url.Values{
 			"tags":  {fmt.Sprintf(`{"enduser.id":"user-%05d"}`, rng.IntN(20000))},
 			"start": {hourAgo}, "end": {now}, "limit": {"20"},
 		}
 		return *base + "/api/traces?" + q.Encode()
-	})
+	}); err != nil {
+		return err
+	}
+	// A value that no span holds: every block in the window must be ruled
+	// out, so this is the cost of searching the whole window.
+	for _, w := range []struct {
+		name string
+		back time.Duration
+	}{{"absent value, last 24 h", 24 * time.Hour}, {"absent value, last 7 days", 7 * 24 * time.Hour}} {
+		from := strconv.FormatInt(time.Now().Add(-w.back).UnixMicro(), 10)
+		if err := run(w.name, func() string {
+			q := url.Values{
+				"tags":  {fmt.Sprintf(`{"enduser.id":"nobody-%05d"}`, rng.IntN(20000))},
+				"start": {from}, "end": {now}, "limit": {"20"},
+			}
+			return *base + "/api/traces?" + q.Encode()
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func readLines(path string) ([]string, error) {

@@ -4,16 +4,18 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/clewtrace/clew/internal/model"
+	"github.com/clewtrace/clew/internal/query/predicate"
 	"github.com/clewtrace/clew/internal/store/block"
 )
 
 // Store is what the query layer reads. *store.Store implements it.
 type Store interface {
 	Trace(ctx context.Context, id model.TraceID) ([]model.Span, error)
-	FindTraceIDs(ctx context.Context, p block.Predicate, limit int) ([]model.TraceID, error)
+	FindTraceIDs(ctx context.Context, p *predicate.Compiled, limit int) ([]model.TraceID, error)
 	Operations(ctx context.Context) (map[string][]block.OperationInfo, error)
 	Dependencies(ctx context.Context, from, to time.Time) ([]block.Edge, error)
 }
@@ -79,38 +81,95 @@ func (s *Service) FindTraces(ctx context.Context, q TraceQuery) ([][]model.Span,
 	if err != nil {
 		return nil, err
 	}
+	compiled, err := compile(p)
+	if err != nil {
+		return nil, err
+	}
 	limit := q.Limit
 	if limit <= 0 {
 		limit = DefaultLimit
 	}
-	ids, err := s.store.FindTraceIDs(ctx, p, limit)
+	ids, err := s.store.FindTraceIDs(ctx, compiled, limit)
 	if err != nil {
 		return nil, err
 	}
+	return s.fetchTraces(ctx, ids, q.MaxSpans)
+}
+
+// searchFetchers is how many traces of a search answer are read at once.
+const searchFetchers = 4
+
+// fetchTraces reads the traces of ids a few at a time, keeping their order
+// and leaving out traces that no longer exist (expired since the search).
+// With maxSpans > 0, traces are added in order until their spans reach it
+// (the trace that crosses it is kept), and no further trace is read once
+// the traces read hold that many.
+func (s *Service) fetchTraces(ctx context.Context, ids []model.TraceID, maxSpans int) ([][]model.Span, error) {
+	got := make([][]model.Span, len(ids))
+	errs := make([]error, len(ids))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		next  int
+		spans int
+	)
+	worker := func() {
+		defer wg.Done()
+		for {
+			mu.Lock()
+			i := next
+			enough := maxSpans > 0 && spans >= maxSpans
+			if i < len(ids) && !enough {
+				next++
+			}
+			mu.Unlock()
+			if i >= len(ids) || enough {
+				return
+			}
+			if err := ctx.Err(); err != nil {
+				errs[i] = err // the caller's deadline bounds the CPU a search may take
+				return
+			}
+			t, err := s.store.Trace(ctx, ids[i])
+			if err != nil {
+				errs[i] = err
+				cancel()
+				return
+			}
+			got[i] = t
+			mu.Lock()
+			spans += len(t)
+			mu.Unlock()
+		}
+	}
+	n := min(searchFetchers, len(ids))
+	wg.Add(n)
+	for range n {
+		go worker()
+	}
+	wg.Wait()
 	traces := make([][]model.Span, 0, len(ids))
 	total := 0
-	for _, id := range ids {
-		if err := ctx.Err(); err != nil {
-			return nil, err // the caller's deadline bounds the CPU a search may take
+	for i := range ids {
+		if errs[i] != nil {
+			return nil, errs[i]
 		}
-		spans, err := s.store.Trace(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		if len(spans) > 0 {
-			traces = append(traces, spans)
-			total += len(spans)
-		}
-		if q.MaxSpans > 0 && total >= q.MaxSpans {
+		if maxSpans > 0 && total >= maxSpans {
 			break
+		}
+		if len(got[i]) > 0 {
+			traces = append(traces, got[i])
+			total += len(got[i])
 		}
 	}
 	return traces, nil
 }
 
-// Predicate turns a query into the store's span predicate.
-func Predicate(q TraceQuery) (block.Predicate, error) {
-	p := block.Predicate{
+// Predicate turns a query into the span predicate.
+func Predicate(q TraceQuery) (predicate.Predicate, error) {
+	p := predicate.Predicate{
 		Service:     q.ServiceName,
 		Operation:   q.OperationName,
 		Kind:        -1,
@@ -145,4 +204,23 @@ func (s *Service) Dependencies(ctx context.Context, endTs time.Time, lookback ti
 		out[i] = Dependency{Parent: e.Parent, Child: e.Child, CallCount: e.Calls, ErrorCount: e.Errors}
 	}
 	return out, nil
+}
+
+// compile prepares a search predicate; one the store cannot run (too many
+// conditions) is the query's fault.
+func compile(p predicate.Predicate) (*predicate.Compiled, error) {
+	c, err := predicate.Compile(p)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadQuery, err)
+	}
+	return c, nil
+}
+
+// findIDs compiles p and asks the store for up to limit matching traces.
+func (s *Service) findIDs(ctx context.Context, p predicate.Predicate, limit int) ([]model.TraceID, error) {
+	c, err := compile(p)
+	if err != nil {
+		return nil, err
+	}
+	return s.store.FindTraceIDs(ctx, c, limit)
 }

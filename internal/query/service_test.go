@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/clewtrace/clew/internal/model"
+	"github.com/clewtrace/clew/internal/query/predicate"
 	"github.com/clewtrace/clew/internal/store/block"
 )
 
@@ -18,7 +19,7 @@ func (s spansPerTrace) Trace(_ context.Context, id model.TraceID) ([]model.Span,
 	return make([]model.Span, s.n), nil
 }
 
-func (s spansPerTrace) FindTraceIDs(_ context.Context, _ block.Predicate, limit int) ([]model.TraceID, error) {
+func (s spansPerTrace) FindTraceIDs(_ context.Context, _ *predicate.Compiled, limit int) ([]model.TraceID, error) {
 	ids := make([]model.TraceID, limit)
 	for i := range ids {
 		ids[i][0] = byte(i)

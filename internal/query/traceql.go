@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/clewtrace/clew/internal/model"
-	"github.com/clewtrace/clew/internal/store/block"
+	"github.com/clewtrace/clew/internal/query/predicate"
 	"github.com/clewtrace/clew/internal/traceql"
 )
 
@@ -45,12 +45,12 @@ type TraceQLStats struct {
 
 // predicateFor turns a query's hints and a time range into the store's
 // search predicate.
-func predicateFor(q *traceql.Query, start, end time.Time) block.Predicate {
+func predicateFor(q *traceql.Query, start, end time.Time) predicate.Predicate {
 	return predicateOf(q.Hints(), start, end)
 }
 
-func predicateOf(h traceql.Hints, start, end time.Time) block.Predicate {
-	p := block.Predicate{
+func predicateOf(h traceql.Hints, start, end time.Time) predicate.Predicate {
+	p := predicate.Predicate{
 		Service: h.Service, Operation: h.Name, Kind: h.Kind,
 		MinDuration: h.MinDuration, MaxDuration: h.MaxDuration, Attributes: h.Attributes,
 	}
@@ -129,8 +129,8 @@ func (s *Service) SearchTraceQL(ctx context.Context, q *traceql.Query, start, en
 
 // requiredPredicates is one store predicate per span a matching trace must
 // have (at least one: the time range alone).
-func requiredPredicates(q *traceql.Query, start, end time.Time) []block.Predicate {
-	var out []block.Predicate
+func requiredPredicates(q *traceql.Query, start, end time.Time) []predicate.Predicate {
+	var out []predicate.Predicate
 	for _, h := range q.RequiredHints() {
 		out = append(out, predicateOf(h, start, end))
 	}
@@ -145,10 +145,10 @@ func requiredPredicates(q *traceql.Query, start, end time.Time) []block.Predicat
 // it holds every trace that can match, and is the answer (complete). Else
 // the answer is the traces on every list, in the first list's order: a
 // matching trace has a span for each predicate.
-func (s *Service) candidates(ctx context.Context, preds []block.Predicate, want int) ([]model.TraceID, bool, error) {
+func (s *Service) candidates(ctx context.Context, preds []predicate.Predicate, want int) ([]model.TraceID, bool, error) {
 	var inAll []model.TraceID
 	for k := range preds {
-		ids, err := s.store.FindTraceIDs(ctx, preds[k], want)
+		ids, err := s.findIDs(ctx, preds[k], want)
 		if err != nil {
 			return nil, false, err
 		}
@@ -220,7 +220,7 @@ func (s *Service) MetricsTraceQL(ctx context.Context, q *traceql.Query, start, e
 	if err != nil {
 		return nil, st, fmt.Errorf("%w: %v", ErrBadQuery, err)
 	}
-	ids, err := s.store.FindTraceIDs(ctx, predicateFor(q, start, end), MaxMetricsTraces)
+	ids, err := s.findIDs(ctx, predicateFor(q, start, end), MaxMetricsTraces)
 	if err != nil {
 		return nil, st, err
 	}
@@ -380,7 +380,7 @@ func (s *Service) TagValues(ctx context.Context, field *traceql.Attr, filter *tr
 // sampleSpans calls fn for the spans of recent traces in [start, end]; with
 // a filter query, only for the spans of the span sets it selects.
 func (s *Service) sampleSpans(ctx context.Context, filter *traceql.Query, start, end time.Time, fn func(t *traceql.Trace, span int)) error {
-	p := block.Predicate{Kind: -1}
+	p := predicate.Predicate{Kind: -1}
 	if filter != nil {
 		p = predicateFor(filter, start, end)
 	} else {
@@ -391,7 +391,7 @@ func (s *Service) sampleSpans(ctx context.Context, filter *traceql.Query, start,
 			p.StartMax = end.UnixNano()
 		}
 	}
-	ids, err := s.store.FindTraceIDs(ctx, p, tagSampleTraces)
+	ids, err := s.findIDs(ctx, p, tagSampleTraces)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/clewtrace/clew/internal/objstore"
 	"github.com/clewtrace/clew/internal/objstore/s3test"
+	"github.com/clewtrace/clew/internal/query/predicate"
 	"github.com/clewtrace/clew/internal/store/block"
 )
 
@@ -61,7 +62,7 @@ func testStoreOnBucket(t *testing.T, bucket objstore.Bucket) {
 	if n := traceLen(t, s2, 3); n != 3 {
 		t.Errorf("trace 3 after restart: %d spans, want 3 (2 from the bucket, 1 from the WAL)", n)
 	}
-	ids := findIDs(t, s2, block.Predicate{Service: "db", Operation: "SELECT"})
+	ids := findIDs(t, s2, predicate.Predicate{Service: "db", Operation: "SELECT"})
 	if len(ids) != 20 {
 		t.Errorf("search found %d traces in the bucket's block, want 20", len(ids))
 	}

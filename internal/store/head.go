@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/clewtrace/clew/internal/model"
+	"github.com/clewtrace/clew/internal/query/predicate"
 	"github.com/clewtrace/clew/internal/store/block"
 )
 
@@ -117,21 +118,21 @@ func (h *head) trace(dst []model.Span, id model.TraceID) []model.Span {
 
 // scan calls fn for every span matching p, newest batches first; fn returns
 // false to stop.
-func (h *head) scan(p *block.Predicate, fn func(id model.TraceID, start int64) bool) {
+func (h *head) scan(p *predicate.Compiled, fn func(id model.TraceID, start int64) bool) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	if h.count == 0 || (p.StartMax != 0 && h.minStart > p.StartMax) || (p.StartMin != 0 && h.maxStart < p.StartMin) {
+	if h.count == 0 || p.Never() || !p.OverlapsStart(h.minStart, h.maxStart) {
 		return
 	}
-	if p.Service != "" {
-		if _, ok := h.ops[p.Service]; !ok {
+	if svc := p.Predicate().Service; svc != "" {
+		if _, ok := h.ops[svc]; !ok {
 			return
 		}
 	}
 	for b := len(h.batches) - 1; b >= 0; b-- {
 		batch := h.batches[b]
 		for i := range batch {
-			if matchSpan(p, &batch[i]) && !fn(batch[i].TraceID, batch[i].StartUnixNano) {
+			if p.Match(&batch[i]) && !fn(batch[i].TraceID, batch[i].StartUnixNano) {
 				return
 			}
 		}

@@ -37,11 +37,13 @@ func newMetrics(s *Store, reg prometheus.Registerer) *metrics {
 		Help: "Spans in heads waiting to be written as blocks: acknowledged, in the WAL and queryable, not yet in a block."},
 		func() float64 { _, n := s.backlog(); return float64(n) }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clew_store_blocks", Help: "Blocks stored."},
-		func() float64 { return float64(len(s.snapshot().blocks)) }))
+		func() float64 { s.mu.RLock(); defer s.mu.RUnlock(); return float64(len(s.blocks)) }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clew_store_head_spans", Help: "Spans in memory, not yet in a block."},
 		func() float64 {
 			var n int
-			for _, h := range s.snapshot().heads {
+			snap := s.snapshot()
+			defer snap.release()
+			for _, h := range snap.heads {
 				c, _ := h.size()
 				n += c
 			}
@@ -52,7 +54,9 @@ func newMetrics(s *Store, reg prometheus.Registerer) *metrics {
 
 func (s *Store) blockBytes() int64 {
 	var n int64
-	for _, b := range s.snapshot().blocks {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, b := range s.blocks {
 		n += b.Meta().Bytes
 	}
 	return n

@@ -3,24 +3,33 @@ package store
 import (
 	"context"
 	"fmt"
+	"math"
+	"runtime"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/clewtrace/clew/internal/model"
+	"github.com/clewtrace/clew/internal/query/predicate"
 	"github.com/clewtrace/clew/internal/store/block"
 )
 
 // snapshot is a consistent view of everything readable: the head, heads
 // being flushed, and blocks. Its parts are immutable or internally locked.
+// It holds a reference to each of its blocks, so they stay open and on
+// disk until release, even if compaction or retention replaces them.
 type snapshot struct {
 	heads  []*head // newest first
-	blocks []*block.Block
+	blocks []*liveBlock
 }
 
-func (s *Store) snapshot() snapshot {
+func (s *Store) snapshot() *snapshot {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	snap := snapshot{heads: make([]*head, 0, 1+len(s.flushing)), blocks: append([]*block.Block(nil), s.blocks...)}
+	snap := &snapshot{heads: make([]*head, 0, 1+len(s.flushing)), blocks: append([]*liveBlock(nil), s.blocks...)}
+	for _, b := range snap.blocks {
+		b.acquire()
+	}
 	snap.heads = append(snap.heads, s.head)
 	for i := len(s.flushing) - 1; i >= 0; i-- {
 		snap.heads = append(snap.heads, s.flushing[i].h)
@@ -28,10 +37,19 @@ func (s *Store) snapshot() snapshot {
 	return snap
 }
 
+// release lets go of the snapshot's blocks. Call it exactly once.
+func (snap *snapshot) release() {
+	for _, b := range snap.blocks {
+		b.release()
+	}
+	snap.blocks = nil
+}
+
 // Trace returns every stored span of one trace, de-duplicated, ordered by
 // start time. It returns no spans and no error for an unknown trace.
 func (s *Store) Trace(ctx context.Context, id model.TraceID) ([]model.Span, error) {
 	snap := s.snapshot()
+	defer snap.release()
 	var spans []model.Span
 	for _, h := range snap.heads {
 		spans = h.trace(spans, id)
@@ -73,92 +91,172 @@ func dedupe(spans []model.Span) []model.Span {
 }
 
 // FindTraceIDs returns up to limit IDs of traces with a span matching p, the
-// most recently started first. Sources are read newest first and reading
-// stops as soon as no older source can change the answer.
-func (s *Store) FindTraceIDs(ctx context.Context, p block.Predicate, limit int) ([]model.TraceID, error) {
+// most recently started first. Heads are read first, then blocks newest
+// first, several at a time; no block is started once none of the remaining
+// ones can change the answer (all started before the limit-th newest match).
+// Memory is bounded per query: each reader keeps at most a few times limit
+// candidate traces, however many spans match.
+func (s *Store) FindTraceIDs(ctx context.Context, p *predicate.Compiled, limit int) ([]model.TraceID, error) {
 	if limit <= 0 {
 		limit = 20
 	}
 	snap := s.snapshot()
-	best := map[model.TraceID]int64{} // trace -> latest matching span start
-	collect := func(id model.TraceID, start int64) bool {
-		if cur, ok := best[id]; !ok || start > cur {
-			best[id] = start
-		}
-		return true
-	}
+	defer snap.release()
+	found := newNewest(limit)
 	for _, h := range snap.heads {
-		h.scan(&p, collect)
+		h.scan(p, found.add)
 	}
-	blocks := append([]*block.Block(nil), snap.blocks...)
+	found.prune()
+	blocks := append([]*liveBlock(nil), snap.blocks...)
 	sort.Slice(blocks, func(i, j int) bool { return blocks[i].Meta().MaxStartUnixNano > blocks[j].Meta().MaxStartUnixNano })
-	for _, b := range blocks {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu       sync.Mutex // guards found, next, done, firstErr
+		next     int
+		done     bool
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	// take hands out the next block worth reading, or nil when there is none.
+	take := func() *liveBlock {
+		mu.Lock()
+		defer mu.Unlock()
+		for !done && next < len(blocks) {
+			b := blocks[next]
+			next++
+			m := b.Meta()
+			if th, full := found.threshold(); full && m.MaxStartUnixNano < th {
+				done = true // every remaining block is older than the answer we have
+				break
+			}
+			if block.MetaMayMatch(&m, p) {
+				return b
+			}
 		}
-		m := b.Meta()
-		if len(best) >= limit && m.MaxStartUnixNano < kthNewest(best, limit) {
-			break // every remaining block is older than the answer we have
-		}
-		if !blockMayMatch(&m, &p) {
-			continue
-		}
-		if err := b.Scan(ctx, p, collect); err != nil {
-			return nil, fmt.Errorf("block %s: %w", m.ID, err)
+		return nil
+	}
+	worker := func() {
+		defer wg.Done()
+		for b := take(); b != nil; b = take() {
+			local := newNewest(limit)
+			if err := b.Scan(ctx, p, local.add); err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = fmt.Errorf("block %s: %w", b.Meta().ID, err)
+				}
+				done = true
+				mu.Unlock()
+				cancel()
+				return
+			}
+			mu.Lock()
+			found.merge(local)
+			mu.Unlock()
 		}
 	}
-	ids := make([]model.TraceID, 0, len(best))
-	for id := range best {
+	workers := min(runtime.GOMAXPROCS(0), maxQueryReaders, len(blocks))
+	wg.Add(workers)
+	for range workers {
+		go worker()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return found.ids(), nil
+}
+
+// maxQueryReaders is how many blocks one search reads at once.
+const maxQueryReaders = 4
+
+// newest keeps the newest matching traces: for each trace its latest
+// matching span start, trimmed to the limit newest traces (start
+// descending, then trace ID) whenever it grows past a few times the limit.
+// Trimming is exact: a trace dropped now started before the limit-th newest,
+// and that threshold only rises, so it could never come back into the answer
+// with an older start.
+type newest struct {
+	limit int
+	best  map[model.TraceID]int64
+}
+
+func newNewest(limit int) *newest {
+	return &newest{limit: limit, best: make(map[model.TraceID]int64, limit)}
+}
+
+func (n *newest) add(id model.TraceID, start int64) bool {
+	if cur, ok := n.best[id]; !ok || start > cur {
+		n.best[id] = start
+		if len(n.best) > 8*n.limit+1024 {
+			n.prune()
+		}
+	}
+	return true
+}
+
+func (n *newest) merge(o *newest) {
+	for id, st := range o.best {
+		if cur, ok := n.best[id]; !ok || st > cur {
+			n.best[id] = st
+		}
+	}
+	n.prune()
+}
+
+func (n *newest) sorted() []model.TraceID {
+	ids := make([]model.TraceID, 0, len(n.best))
+	for id := range n.best {
 		ids = append(ids, id)
 	}
 	sort.Slice(ids, func(i, j int) bool {
-		if best[ids[i]] != best[ids[j]] {
-			return best[ids[i]] > best[ids[j]]
+		if n.best[ids[i]] != n.best[ids[j]] {
+			return n.best[ids[i]] > n.best[ids[j]]
 		}
 		return string(ids[i][:]) < string(ids[j][:])
 	})
-	if len(ids) > limit {
-		ids = ids[:limit]
-	}
-	return ids, nil
+	return ids
 }
 
-// kthNewest is the k-th latest start among the matches found so far.
-func kthNewest(best map[model.TraceID]int64, k int) int64 {
-	starts := make([]int64, 0, len(best))
-	for _, st := range best {
-		starts = append(starts, st)
+// prune keeps the limit newest traces.
+func (n *newest) prune() {
+	if len(n.best) <= n.limit {
+		return
 	}
-	sort.Slice(starts, func(i, j int) bool { return starts[i] > starts[j] })
-	return starts[k-1]
+	for _, id := range n.sorted()[n.limit:] {
+		delete(n.best, id)
+	}
 }
 
-// blockMayMatch uses a block's metadata to skip it without reading data.
-func blockMayMatch(m *block.Meta, p *block.Predicate) bool {
-	if p.StartMax != 0 && m.MinStartUnixNano > p.StartMax || p.StartMin != 0 && m.MaxStartUnixNano < p.StartMin {
-		return false
+// threshold is the start of the limit-th newest trace, once there are that
+// many (call after prune).
+func (n *newest) threshold() (int64, bool) {
+	if len(n.best) < n.limit {
+		return 0, false
 	}
-	if p.Service == "" {
-		return true
+	th := int64(math.MaxInt64)
+	for _, st := range n.best {
+		th = min(th, st)
 	}
-	ops, ok := m.Operations[p.Service]
-	if !ok {
-		return false
+	return th, true
+}
+
+func (n *newest) ids() []model.TraceID {
+	ids := n.sorted()
+	if len(ids) > n.limit {
+		ids = ids[:n.limit]
 	}
-	if p.Operation == "" {
-		return true
-	}
-	for _, op := range ops {
-		if op.Name == p.Operation {
-			return true
-		}
-	}
-	return false
+	return ids
 }
 
 // Operations returns every service with the operations seen for it.
 func (s *Store) Operations(ctx context.Context) (map[string][]block.OperationInfo, error) {
 	snap := s.snapshot()
+	defer snap.release()
 	all := map[string]map[block.OperationInfo]struct{}{}
 	for _, h := range snap.heads {
 		h.operations(all)
@@ -197,6 +295,7 @@ func (s *Store) Operations(ctx context.Context) (map[string][]block.OperationInf
 func (s *Store) Dependencies(ctx context.Context, from, to time.Time) ([]block.Edge, error) {
 	lo, hi := from.UnixNano(), to.UnixNano()
 	snap := s.snapshot()
+	defer snap.release()
 	sum := map[[2]string]*block.Edge{}
 	add := func(edges []block.Edge) {
 		for _, e := range edges {

@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -95,7 +94,10 @@ type Store struct {
 	mu       sync.RWMutex
 	head     *head
 	flushing []flushingHead // cut, being written as blocks, still queried
-	blocks   []*block.Block // sorted by MinStartUnixNano
+	blocks   []*liveBlock   // sorted by MinStartUnixNano; see lifecycle.go
+
+	garbageMu sync.Mutex
+	garbage   []*liveBlock // out of the block list and unread: to close and delete
 
 	flushMu sync.Mutex // one cut/flush pass at a time
 	// While block writes fail (a bucket that is down), retries back off:
@@ -213,21 +215,28 @@ func (s *Store) openBlocks(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("store: list blocks: %w", err)
 	}
+	merged := compactedAway(metas)
 	for _, m := range metas {
+		if merged[m.ID] {
+			// A compaction's input whose delete a crash (or a long query)
+			// held up: its spans are in the merged block.
+			if err := block.Delete(ctx, s.bucket, m.ID); err != nil {
+				s.log.Warn("cannot delete compacted block", "block", m.ID, "err", err)
+			} else {
+				s.log.Info("deleted block left over from a compaction", "block", m.ID)
+			}
+			continue
+		}
 		b, err := block.Open(ctx, s.bucket, m.ID)
 		if err != nil {
 			// One unreadable block must not keep the rest of the data offline.
 			s.log.Error("cannot open block, skipping it", "block", m.ID, "err", err)
 			continue
 		}
-		s.blocks = append(s.blocks, b)
+		s.blocks = append(s.blocks, s.newLiveBlock(b))
 	}
 	sortBlocks(s.blocks)
 	return nil
-}
-
-func sortBlocks(bs []*block.Block) {
-	sort.Slice(bs, func(i, j int) bool { return bs[i].Meta().MinStartUnixNano < bs[j].Meta().MinStartUnixNano })
 }
 
 func decodeRecord(rec []byte) ([]model.Span, error) {
@@ -355,7 +364,9 @@ func writeBackoff(n int) time.Duration {
 func (s *Store) compactAndExpire(ctx context.Context) error {
 	s.compactMu.Lock()
 	defer s.compactMu.Unlock()
-	return errors.Join(s.compact(ctx), s.applyRetention(ctx))
+	err := s.compact(ctx)
+	s.applyRetention()
+	return errors.Join(err, s.collectGarbage(ctx))
 }
 
 func (s *Store) cutIfDue(force bool) error {
@@ -407,7 +418,7 @@ func (s *Store) flushAll(ctx context.Context) error {
 			return fmt.Errorf("open new block %s: %w", meta.ID, err)
 		}
 		s.mu.Lock()
-		s.blocks = append(s.blocks, b)
+		s.blocks = append(s.blocks, s.newLiveBlock(b))
 		sortBlocks(s.blocks)
 		s.flushing = s.flushing[1:]
 		s.mu.Unlock()
@@ -424,95 +435,6 @@ func (s *Store) flushAll(ctx context.Context) error {
 	}
 }
 
-// compact merges small blocks — those cut by age while traffic was light —
-// CompactBlocks at a time, oldest first, so that a quiet week does not leave
-// thousands of tiny blocks behind. A block is small below a quarter of
-// BlockMaxSpans; the merged block never exceeds BlockMaxSpans, which bounds
-// the memory a compaction needs to about one head. Full blocks, cut by size
-// under load, are left alone: merging them would cost CPU and memory at the
-// worst time and buy little (reads skip blocks by bloom filter and meta).
-func (s *Store) compact(ctx context.Context) error {
-	small := s.opts.BlockMaxSpans / 4
-	s.mu.RLock()
-	var inputs []*block.Block
-	total := 0
-	for _, b := range s.blocks { // sorted by start time
-		if n := b.Meta().SpanCount; n < small && total+n <= s.opts.BlockMaxSpans {
-			inputs = append(inputs, b)
-			total += n
-			if len(inputs) == s.opts.CompactBlocks {
-				break
-			}
-		}
-	}
-	s.mu.RUnlock()
-	if len(inputs) < s.opts.CompactBlocks {
-		return nil
-	}
-	meta, err := block.Compact(ctx, s.bucket, inputs)
-	if err != nil {
-		return fmt.Errorf("compact: %w", err)
-	}
-	merged, err := block.Open(ctx, s.bucket, meta.ID)
-	if err != nil {
-		return fmt.Errorf("open compacted block %s: %w", meta.ID, err)
-	}
-	s.replaceBlocks(inputs, merged)
-	for _, b := range inputs {
-		if err := block.Delete(ctx, s.bucket, b.Meta().ID); err != nil {
-			return fmt.Errorf("delete compacted input %s: %w", b.Meta().ID, err)
-		}
-	}
-	s.metrics.compactions.Inc()
-	return nil
-}
-
-// replaceBlocks swaps old blocks for a new one (nil: just remove them).
-func (s *Store) replaceBlocks(old []*block.Block, with *block.Block) {
-	drop := map[*block.Block]bool{}
-	for _, b := range old {
-		drop[b] = true
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	kept := s.blocks[:0:0]
-	for _, b := range s.blocks {
-		if !drop[b] {
-			kept = append(kept, b)
-		}
-	}
-	if with != nil {
-		kept = append(kept, with)
-	}
-	sortBlocks(kept)
-	s.blocks = kept
-}
-
-// applyRetention deletes whole blocks whose newest span ended before the
-// retention horizon.
-func (s *Store) applyRetention(ctx context.Context) error {
-	horizon := s.opts.Now().Add(-s.opts.Retention).UnixNano()
-	s.mu.RLock()
-	var expired []*block.Block
-	for _, b := range s.blocks {
-		if b.Meta().MaxEndUnixNano < horizon {
-			expired = append(expired, b)
-		}
-	}
-	s.mu.RUnlock()
-	if len(expired) == 0 {
-		return nil
-	}
-	s.replaceBlocks(expired, nil)
-	for _, b := range expired {
-		if err := block.Delete(ctx, s.bucket, b.Meta().ID); err != nil {
-			return fmt.Errorf("delete expired block %s: %w", b.Meta().ID, err)
-		}
-		s.metrics.blocksExpired.Inc()
-	}
-	return nil
-}
-
 // Close stops maintenance, writes the head as a block (so the next start
 // needs no replay) and closes the WAL. Safe to call more than once.
 func (s *Store) Close(ctx context.Context) error {
@@ -521,6 +443,15 @@ func (s *Store) Close(ctx context.Context) error {
 		<-s.done
 		s.closing.Store(true) // the block written now is worth an info line
 		err := s.Maintain(ctx, true)
+		// Drop the block list's references; blocks that a query still
+		// holds are closed when it lets go.
+		s.mu.Lock()
+		blocks := s.blocks
+		s.blocks = nil
+		s.mu.Unlock()
+		for _, b := range blocks {
+			b.release()
+		}
 		s.closeErr = errors.Join(err, s.wal.Close(), s.lock.Close())
 	})
 	return s.closeErr

@@ -15,6 +15,7 @@ import (
 	"github.com/clewtrace/clew/internal/consumer"
 	"github.com/clewtrace/clew/internal/model"
 	"github.com/clewtrace/clew/internal/otlpwire/otlptest"
+	"github.com/clewtrace/clew/internal/query/predicate"
 	"github.com/clewtrace/clew/internal/store/block"
 	"github.com/clewtrace/clew/internal/store/wal"
 )
@@ -114,11 +115,11 @@ func mustConsume(t *testing.T, s *Store, td ptrace.Traces) {
 	}
 }
 
-func anyKind(p block.Predicate) block.Predicate { p.Kind = -1; return p }
+func anyKind(p predicate.Predicate) predicate.Predicate { p.Kind = -1; return p }
 
-func findIDs(t *testing.T, s *Store, p block.Predicate) []model.TraceID {
+func findIDs(t *testing.T, s *Store, p predicate.Predicate) []model.TraceID {
 	t.Helper()
-	ids, err := s.FindTraceIDs(context.Background(), anyKind(p), 100)
+	ids, err := s.FindTraceIDs(context.Background(), predicate.MustCompile(anyKind(p)), 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +149,7 @@ func TestTraceAcrossBatchesHeadBlocksAndRestart(t *testing.T) {
 	if err := s.Maintain(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
-	if got := len(s.snapshot().blocks); got != 1 {
+	if got := len(blockMetas(s)); got != 1 {
 		t.Fatalf("%d blocks after a forced cut, want 1", got)
 	}
 	// A late span of the same trace lands in the new head.
@@ -202,24 +203,24 @@ func TestSearchHeadAndBlocks(t *testing.T) {
 			}
 		}
 	}
-	if got := len(s.snapshot().blocks); got != 3 {
+	if got := len(blockMetas(s)); got != 3 {
 		t.Fatalf("%d blocks, want 3", got)
 	}
 	cases := []struct {
 		name string
-		p    block.Predicate
+		p    predicate.Predicate
 		want int
 	}{
-		{"service", block.Predicate{Service: "cart"}, 30},
-		{"operation", block.Predicate{Service: "web", Operation: "GET /cart"}, 30},
-		{"unknown service", block.Predicate{Service: "nope"}, 0},
-		{"span attribute", block.Predicate{Service: "web", Attributes: map[string]string{"user": "u1"}}, 10},
-		{"resource attribute", block.Predicate{Attributes: map[string]string{"host.name": "box-1"}}, 30},
-		{"error", block.Predicate{Attributes: map[string]string{"error": "true"}}, 3},
-		{"min duration", block.Predicate{Service: "web", MinDuration: int64(30 * time.Millisecond)}, 10},
-		{"max duration", block.Predicate{Service: "web", MaxDuration: int64(12 * time.Millisecond)}, 3},
-		{"time window", block.Predicate{StartMin: t0.Add(5 * time.Second).UnixNano(), StartMax: t0.Add(9500 * time.Millisecond).UnixNano()}, 5},
-		{"same span", block.Predicate{Service: "cart", Attributes: map[string]string{"user": "u1"}}, 0},
+		{"service", predicate.Predicate{Service: "cart"}, 30},
+		{"operation", predicate.Predicate{Service: "web", Operation: "GET /cart"}, 30},
+		{"unknown service", predicate.Predicate{Service: "nope"}, 0},
+		{"span attribute", predicate.Predicate{Service: "web", Attributes: map[string]string{"user": "u1"}}, 10},
+		{"resource attribute", predicate.Predicate{Attributes: map[string]string{"host.name": "box-1"}}, 30},
+		{"error", predicate.Predicate{Attributes: map[string]string{"error": "true"}}, 3},
+		{"min duration", predicate.Predicate{Service: "web", MinDuration: int64(30 * time.Millisecond)}, 10},
+		{"max duration", predicate.Predicate{Service: "web", MaxDuration: int64(12 * time.Millisecond)}, 3},
+		{"time window", predicate.Predicate{StartMin: t0.Add(5 * time.Second).UnixNano(), StartMax: t0.Add(9500 * time.Millisecond).UnixNano()}, 5},
+		{"same span", predicate.Predicate{Service: "cart", Attributes: map[string]string{"user": "u1"}}, 0},
 	}
 	for _, c := range cases {
 		if got := findIDs(t, s, c.p); len(got) != c.want {
@@ -227,7 +228,7 @@ func TestSearchHeadAndBlocks(t *testing.T) {
 		}
 	}
 	// Most recent first, and the limit keeps the newest.
-	ids, err := s.FindTraceIDs(context.Background(), anyKind(block.Predicate{Service: "web"}), 5)
+	ids, err := s.FindTraceIDs(context.Background(), predicate.MustCompile(anyKind(predicate.Predicate{Service: "web"})), 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,8 +280,8 @@ func TestRetentionAndCompaction(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	blocks := s.snapshot().blocks
-	if len(blocks) != 1 || blocks[0].Meta().CompactionLevel != 1 || blocks[0].Meta().SpanCount != 3 {
+	blocks := blockMetas(s)
+	if len(blocks) != 1 || blocks[0].CompactionLevel != 1 || blocks[0].SpanCount != 3 {
 		t.Fatalf("after 3 cuts with CompactBlocks=3: %d blocks, want one level-1 block of 3 spans", len(blocks))
 	}
 	for tr := 0; tr < 3; tr++ {
@@ -292,7 +293,7 @@ func TestRetentionAndCompaction(t *testing.T) {
 	if err := s.Maintain(context.Background(), false); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(s.snapshot().blocks); n != 0 {
+	if n := len(blockMetas(s)); n != 0 {
 		t.Fatalf("%d blocks left after retention", n)
 	}
 	if traceLen(t, s, 0) != 0 {
@@ -308,14 +309,14 @@ func TestCutByAgeAndSize(t *testing.T) {
 	if err := s.Maintain(context.Background(), false); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(s.snapshot().blocks); n != 0 {
+	if n := len(blockMetas(s)); n != 0 {
 		t.Fatalf("cut too early: %d blocks", n)
 	}
 	clk.Add(2 * time.Minute)
 	if err := s.Maintain(context.Background(), false); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(s.snapshot().blocks); n != 1 {
+	if n := len(blockMetas(s)); n != 1 {
 		t.Fatalf("not cut by age: %d blocks", n)
 	}
 	mustConsume(t, s, batch(2, spanSpec{service: "a", name: "x", idx: 1, parent: -1, durMs: 1},
@@ -323,7 +324,7 @@ func TestCutByAgeAndSize(t *testing.T) {
 	if err := s.Maintain(context.Background(), false); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(s.snapshot().blocks); n != 2 {
+	if n := len(blockMetas(s)); n != 2 {
 		t.Fatalf("not cut by size: %d blocks", n)
 	}
 }
@@ -401,7 +402,7 @@ func TestFullBlocksAreNotCompacted(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := len(s.snapshot().blocks); n != 3 {
+	if n := len(blockMetas(s)); n != 3 {
 		t.Fatalf("%d blocks, want the 3 full blocks left as they are", n)
 	}
 }
@@ -424,7 +425,7 @@ func TestOpenDeletesIncompleteBlocks(t *testing.T) {
 	if err != nil || len(left) != 0 {
 		t.Fatalf("incomplete blocks after open: %v (err %v)", left, err)
 	}
-	if len(s2.snapshot().blocks) != 1 || traceLen(t, s2, 1) != 1 {
+	if len(blockMetas(s2)) != 1 || traceLen(t, s2, 1) != 1 {
 		t.Fatal("the complete block was not kept")
 	}
 }
@@ -453,4 +454,15 @@ func TestReplaySkipsDeeplyNestedRecord(t *testing.T) {
 	if spans, err := s2.Trace(context.Background(), model.TraceID(otlptest.TraceID)); err != nil || len(spans) != 0 {
 		t.Errorf("deep record replayed: %d spans, %v", len(spans), err)
 	}
+}
+
+// blockMetas lists the store's blocks without holding them.
+func blockMetas(s *Store) []block.Meta {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]block.Meta, len(s.blocks))
+	for i, b := range s.blocks {
+		out[i] = b.Meta()
+	}
+	return out
 }

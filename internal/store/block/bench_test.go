@@ -8,6 +8,7 @@ import (
 
 	"github.com/clewtrace/clew/internal/model"
 	"github.com/clewtrace/clew/internal/objstore"
+	"github.com/clewtrace/clew/internal/query/predicate"
 )
 
 const benchSpans = 1_000_000
@@ -87,18 +88,18 @@ func BenchmarkScan(b *testing.B) {
 	ctx := context.Background()
 	preds := []struct {
 		name string
-		p    Predicate
+		p    predicate.Predicate
 	}{
-		{"service+tag+duration", Predicate{Service: "checkout", Kind: -1, MinDuration: 100e6, Attributes: map[string]string{"http.status_code": "500"}}},
-		{"service+op", Predicate{Service: "payment", Operation: "Charge", Kind: -1}},
-		{"error+user", Predicate{Kind: -1, Attributes: map[string]string{"error": "true", "user.id": "u-004242"}}},
+		{"service+tag+duration", predicate.Predicate{Service: "checkout", Kind: -1, MinDuration: 100e6, Attributes: map[string]string{"http.status_code": "500"}}},
+		{"service+op", predicate.Predicate{Service: "payment", Operation: "Charge", Kind: -1}},
+		{"error+user", predicate.Predicate{Kind: -1, Attributes: map[string]string{"error": "true", "user.id": "u-004242"}}},
 	}
 	for _, pc := range preds {
 		b.Run(pc.name, func(b *testing.B) {
 			n := 0
 			for b.Loop() {
 				n = 0
-				if err := st.bl.Scan(ctx, pc.p, func(model.TraceID, int64) bool { n++; return true }); err != nil {
+				if err := st.bl.Scan(ctx, predicate.MustCompile(pc.p), func(model.TraceID, int64) bool { n++; return true }); err != nil {
 					b.Fatal(err)
 				}
 			}

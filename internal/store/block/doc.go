@@ -6,5 +6,5 @@
 // spans match this predicate" (column-at-a-time scan that reads only the
 // columns the predicate needs and skips row groups by statistics and
 // dictionaries). It also compacts blocks into bigger ones. The byte layout is
-// documented in docs/format-block.md; FormatV1 is the only version so far.
+// documented in docs/format-block.md (FormatV2; FormatV1 blocks are still read).
 package block

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"hash/crc32"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -25,6 +27,13 @@ func FuzzDecodeIndex(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(good[:len(good)-4])
+	// An index of every older format version (see fixture_test.go).
+	olds, _ := filepath.Glob(filepath.Join("testdata", "format-v*", "*", indexName))
+	for _, path := range olds {
+		if raw, err := os.ReadFile(path); err == nil && len(raw) > 4 {
+			f.Add(raw[:len(raw)-4])
+		}
+	}
 	f.Add([]byte("CLWI"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		data := binary.LittleEndian.AppendUint32(append([]byte(nil), body...), crc32.Checksum(body, castagnoli))

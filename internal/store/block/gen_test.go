@@ -10,7 +10,9 @@ import (
 // genSpans makes n realistic spans: traces of 5-20 spans across a handful
 // of services (a few pods each), 8-15 attributes per span from a realistic
 // vocabulary including high-cardinality user IDs and URL paths, and an
-// exception event on errors. Deterministic for a seed.
+// exception event on errors. Deterministic for a seed. The format fixtures
+// under testdata/ were written from genSpans(600, 20261130) and are checked
+// against it: this generator must not change what it makes.
 func genSpans(n int, seed uint64) []model.Span {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	services := []string{"frontend", "checkout", "cart", "payment", "shipping", "currency", "email", "recommendation"}

@@ -37,6 +37,7 @@ type rowGroupStats struct {
 	rows                     int64
 	minStart, maxStart       int64
 	minDuration, maxDuration int64
+	values                   valueFilter // empty before format v2
 }
 
 var indexMagic = [4]byte{'C', 'L', 'W', 'I'}
@@ -80,12 +81,13 @@ func (e *encoder) scope(s *model.Scope) {
 	e.attrs(s.Attributes)
 }
 
-// encodeIndex lays out: magic, version, resources, scopes, row groups,
-// granules, bloom filter, CRC-32C of everything before it.
+// encodeIndex lays out: magic, version, resources, scopes, row groups (with
+// their value filters since v2), granules, bloom filter, CRC-32C of
+// everything before it.
 func encodeIndex(ix *index) ([]byte, error) {
 	e := &encoder{b: make([]byte, 0, 4096)}
 	e.b = append(e.b, indexMagic[:]...)
-	e.uvarint(FormatV1)
+	e.uvarint(FormatLatest)
 	e.uvarint(uint64(len(ix.resources)))
 	for _, r := range ix.resources {
 		e.resource(r)
@@ -105,6 +107,7 @@ func encodeIndex(ix *index) ([]byte, error) {
 		e.varint(rg.maxStart)
 		e.varint(rg.minDuration)
 		e.varint(rg.maxDuration)
+		e.filter(rg.values)
 	}
 	e.uvarint(uint64(len(ix.granules)))
 	var prev int64
@@ -230,8 +233,9 @@ func decodeIndex(data []byte) (*index, error) {
 		return nil, fmt.Errorf("%w: index: checksum mismatch", ErrCorrupt)
 	}
 	d := &decoder{b: body[4:]}
-	if v := d.uvarint("version"); d.err == nil && v != FormatV1 {
-		return nil, fmt.Errorf("index: %w %d", ErrUnsupportedVersion, v)
+	version := d.uvarint("version")
+	if d.err == nil && (version < FormatV1 || version > FormatLatest) {
+		return nil, fmt.Errorf("index: %w %d", ErrUnsupportedVersion, version)
 	}
 	ix := &index{}
 	ix.resources = make([]*model.Resource, d.count("resources", 4))
@@ -269,6 +273,9 @@ func decodeIndex(data []byte) (*index, error) {
 		rg.maxStart = d.varint("max start")
 		rg.minDuration = d.varint("min duration")
 		rg.maxDuration = d.varint("max duration")
+		if version >= FormatV2 {
+			rg.values = d.filter()
+		}
 		total += rg.rows
 	}
 	ix.granules = make([]granule, d.count("granules", 17))

@@ -19,7 +19,8 @@ import (
 // supports every version up to FormatLatest, a writer writes FormatLatest.
 const (
 	FormatV1     = 1 // Parquet data + binary index + meta.json
-	FormatLatest = FormatV1
+	FormatV2     = 2 // v1 + a key=value bloom filter per row group in index.bin
+	FormatLatest = FormatV2
 )
 
 // ErrUnsupportedVersion is returned for blocks written by a newer Clew.
@@ -47,8 +48,12 @@ type Meta struct {
 	Operations       map[string][]OperationInfo `json:"operations"`
 	Bytes            int64                      `json:"bytes"` // data + index objects
 	CompactionLevel  int                        `json:"compactionLevel"`
-	Edges            []Edge                     `json:"edges,omitempty"`
-	CreatedUnixNano  int64                      `json:"createdUnixNano"`
+	// Compacted lists every block this one was merged from, directly or
+	// through intermediate merges: a block listed here by another complete
+	// block is a left-over input and is deleted at open.
+	Compacted       []string `json:"compacted,omitempty"`
+	Edges           []Edge   `json:"edges,omitempty"`
+	CreatedUnixNano int64    `json:"createdUnixNano"`
 }
 
 // OperationInfo is one operation (span name) of a service, with its kind.

@@ -325,20 +325,28 @@ func (bl *Block) scope(i int32) *model.Scope {
 	return emptyScope
 }
 
-// Compact merges blocks into one new block one level above the highest
-// input, dropping exact duplicate spans (same trace ID, span ID and
-// content; spans that share IDs but differ are both kept) and summing
-// service-graph edges. The inputs are left in place: the caller deletes
-// them once the new block is visible. Everything is held in memory.
-func Compact(ctx context.Context, b objstore.Bucket, inputs []*Block) (Meta, error) {
+// Compact merges blocks into one new block of the given compaction level
+// (at least one above the highest input), dropping exact duplicate spans
+// (same trace ID, span ID and content; spans that share IDs but differ are
+// both kept) and summing service-graph edges. The new block's meta lists
+// every block it was made from (Meta.Compacted), so that inputs a crash
+// left behind can be recognised and deleted. The inputs are left in place:
+// the caller deletes them once the new block is visible. Everything is
+// held in memory.
+func Compact(ctx context.Context, b objstore.Bucket, inputs []*Block, level int) (Meta, error) {
 	if len(inputs) == 0 {
 		return Meta{}, fmt.Errorf("compact: no input blocks")
 	}
-	level, total := 0, 0
+	total := 0
+	var compacted []string
 	for _, in := range inputs {
-		level = max(level, in.meta.CompactionLevel)
+		level = max(level, in.meta.CompactionLevel+1)
 		total += in.meta.SpanCount
+		compacted = append(compacted, in.meta.ID)
+		compacted = append(compacted, in.meta.Compacted...)
 	}
+	slices.Sort(compacted)
+	compacted = slices.Compact(compacted)
 	spans := make([]model.Span, 0, total)
 	edges := map[[2]string]Edge{}
 	var edgeOrder [][2]string
@@ -365,7 +373,7 @@ func Compact(ctx context.Context, b objstore.Bucket, inputs []*Block) (Meta, err
 	for _, k := range edgeOrder {
 		merged = append(merged, edges[k])
 	}
-	m, err := Write(ctx, b, spans, merged, level+1)
+	m, err := write(ctx, b, spans, merged, level, compacted)
 	if err != nil {
 		return Meta{}, fmt.Errorf("compact: %w", err)
 	}

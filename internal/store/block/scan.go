@@ -12,23 +12,8 @@ import (
 	"github.com/parquet-go/parquet-go/encoding"
 
 	"github.com/clewtrace/clew/internal/model"
+	"github.com/clewtrace/clew/internal/query/predicate"
 )
-
-// Predicate selects spans. Zero fields match everything, except Kind, where
-// -1 means any kind (0 is KindUnspecified).
-type Predicate struct {
-	Service     string
-	Operation   string
-	Kind        int   // -1: any
-	MinDuration int64 // ns; 0: unbounded
-	MaxDuration int64 // ns; 0: unbounded
-	StartMin    int64 // ns; 0: unbounded
-	StartMax    int64 // ns; 0: unbounded
-	// Attributes must all match the same span. Each key/value matches a
-	// span, resource or event attribute whose Value.String() equals the
-	// value; "error"="true" also matches spans with StatusCode error.
-	Attributes map[string]string
-}
 
 // columns holds the leaf column numbers Scan reads.
 type columns struct {
@@ -75,43 +60,16 @@ func lookupColumns(s *parquet.Schema) (columns, error) {
 	return c, err
 }
 
-type attrPred struct{ key, val string }
-
 // Scan calls fn with the trace ID and start of every span that matches
 // pred, in (trace ID, start) order, until fn returns false. It reads only
 // the columns pred needs, and skips whole row groups whose statistics or
-// dictionaries rule a match out.
-func (bl *Block) Scan(ctx context.Context, pred Predicate, fn func(traceID model.TraceID, startUnixNano int64) bool) error {
-	if !bl.mayMatch(pred) {
+// dictionaries rule a match out. What matches is pred's to say: the scanner
+// only evaluates its conditions column by column.
+func (bl *Block) Scan(ctx context.Context, pred *predicate.Compiled, fn func(traceID model.TraceID, startUnixNano int64) bool) error {
+	sc := bl.newScanner(pred)
+	if sc == nil {
 		return nil
 	}
-	attrs := make([]attrPred, 0, len(pred.Attributes))
-	for k, v := range pred.Attributes {
-		attrs = append(attrs, attrPred{k, v})
-	}
-	if len(attrs) > maxPredicates {
-		return fmt.Errorf("scan: more than %d attribute conditions", maxPredicates)
-	}
-	// Resource-level answers, computed once per block: which resources
-	// have the service, and which attribute conditions each satisfies.
-	resOK := make([]bool, len(bl.ix.resources))
-	resBits := make([]uint64, len(bl.ix.resources))
-	anyRes := false
-	for r, res := range bl.ix.resources {
-		resOK[r] = pred.Service == "" || bl.services[r] == pred.Service
-		for i, a := range attrs {
-			for _, ra := range res.Attributes {
-				if ra.Key == a.key && ra.Value.String() == a.val {
-					resBits[r] |= 1 << i
-				}
-			}
-		}
-		anyRes = anyRes || resOK[r]
-	}
-	if !anyRes {
-		return nil
-	}
-	sc := &scanner{bl: bl, pred: pred, attrs: attrs, resOK: resOK, resBits: resBits}
 	r := bl.queryReader(ctx)
 	for g := range bl.file.RowGroups() {
 		if err := ctx.Err(); err != nil {
@@ -131,15 +89,54 @@ func (bl *Block) Scan(ctx context.Context, pred Predicate, fn func(traceID model
 	return nil
 }
 
+// newScanner prepares a scan of the block, or returns nil when its meta or
+// resource table rule every span out.
+func (bl *Block) newScanner(pred *predicate.Compiled) *scanner {
+	if !bl.mayMatch(pred) {
+		return nil
+	}
+	// Resource-level answers, computed once per block: which resources
+	// have the service, and which attribute conditions each satisfies.
+	resOK := make([]bool, len(bl.ix.resources))
+	resBits := make([]uint64, len(bl.ix.resources))
+	anyRes := false
+	for r, res := range bl.ix.resources {
+		resOK[r] = pred.MatchService(bl.services[r])
+		resBits[r] = pred.ResourceBits(res)
+		anyRes = anyRes || resOK[r]
+	}
+	if !anyRes {
+		return nil
+	}
+	sc := &scanner{bl: bl, pred: pred, p: pred.Predicate(), attrs: pred.Attrs(), resOK: resOK, resBits: resBits}
+	// Conditions a resource or an error status may satisfy need no row
+	// group filter; the others must be in a row group's value filter.
+	anywhere := pred.ErrorBits()
+	for r := range resBits {
+		if resOK[r] {
+			anywhere |= resBits[r]
+		}
+	}
+	for i, a := range sc.attrs {
+		if anywhere&(1<<i) == 0 {
+			sc.filtered = append(sc.filtered, pairHash(a.Key, a.Value))
+		}
+	}
+	return sc
+}
+
 // mayMatch rules the whole block out from its meta alone.
-func (bl *Block) mayMatch(p Predicate) bool {
-	m := &bl.meta
-	if p.StartMin != 0 && m.MaxStartUnixNano < p.StartMin || p.StartMax != 0 && m.MinStartUnixNano > p.StartMax {
+func (bl *Block) mayMatch(pred *predicate.Compiled) bool {
+	return MetaMayMatch(&bl.meta, pred)
+}
+
+// MetaMayMatch rules a block out from its meta alone (time range, services
+// and their operations), without opening it.
+func MetaMayMatch(m *Meta, pred *predicate.Compiled) bool {
+	if pred.Never() || !pred.OverlapsStart(m.MinStartUnixNano, m.MaxStartUnixNano) {
 		return false
 	}
-	if p.MinDuration != 0 && p.MaxDuration != 0 && p.MinDuration > p.MaxDuration {
-		return false
-	}
+	p := pred.Predicate()
 	if p.Service == "" {
 		return true
 	}
@@ -147,11 +144,8 @@ func (bl *Block) mayMatch(p Predicate) bool {
 	if !ok {
 		return false
 	}
-	if p.Operation == "" && p.Kind < 0 {
-		return true
-	}
 	for _, op := range ops {
-		if (p.Operation == "" || op.Name == p.Operation) && (p.Kind < 0 || op.Kind == p.Kind) {
+		if pred.MatchOperation(op.Name) && pred.MatchKind(op.Kind) {
 			return true
 		}
 	}
@@ -159,11 +153,16 @@ func (bl *Block) mayMatch(p Predicate) bool {
 }
 
 type scanner struct {
-	bl      *Block
-	pred    Predicate
-	attrs   []attrPred
-	resOK   []bool
-	resBits []uint64
+	bl    *Block
+	pred  *predicate.Compiled
+	p     predicate.Predicate
+	attrs []predicate.Attr
+	// filtered are the pair hashes of the conditions only a span or event
+	// attribute can satisfy: a row group whose value filter lacks one of
+	// them is skipped unread.
+	filtered []uint64
+	resOK    []bool
+	resBits  []uint64
 
 	alive []bool
 	bits  []uint64
@@ -171,11 +170,15 @@ type scanner struct {
 }
 
 func (sc *scanner) rowGroupMayMatch(st *rowGroupStats) bool {
-	p := &sc.pred
-	return !(p.StartMin != 0 && st.maxStart < p.StartMin ||
-		p.StartMax != 0 && st.minStart > p.StartMax ||
-		p.MinDuration != 0 && st.maxDuration < p.MinDuration ||
-		p.MaxDuration != 0 && st.minDuration > p.MaxDuration)
+	if !sc.pred.OverlapsStart(st.minStart, st.maxStart) || !sc.pred.OverlapsDuration(st.minDuration, st.maxDuration) {
+		return false
+	}
+	for _, h := range sc.filtered {
+		if !st.values.mayContain(h) {
+			return false
+		}
+	}
+	return true
 }
 
 func (sc *scanner) kill(row int) {
@@ -189,7 +192,7 @@ func (sc *scanner) scanRowGroup(ctx context.Context, rg parquet.RowGroup, fn fun
 	rows := int(rg.NumRows())
 	chunks := rg.ColumnChunks()
 	c := &sc.bl.cols
-	p := &sc.pred
+	p := &sc.p
 	sc.alive = resize(sc.alive, rows)
 	for i := range sc.alive {
 		sc.alive[i] = true
@@ -220,15 +223,12 @@ func (sc *scanner) scanRowGroup(ctx context.Context, rg parquet.RowGroup, fn fun
 		}
 	}
 	if p.Kind >= 0 && sc.n > 0 {
-		if err := sc.filterInt(ctx, chunks[c.kind], rows, func(v int64) bool { return v == int64(p.Kind) }); err != nil {
+		if err := sc.filterInt(ctx, chunks[c.kind], rows, func(v int64) bool { return sc.pred.MatchKind(int(v)) }); err != nil {
 			return false, err
 		}
 	}
 	if (p.MinDuration != 0 || p.MaxDuration != 0) && sc.n > 0 {
-		err := sc.filterInt(ctx, chunks[c.duration], rows, func(d int64) bool {
-			d = max(d, 0) // Span.Duration never goes negative
-			return (p.MinDuration == 0 || d >= p.MinDuration) && (p.MaxDuration == 0 || d <= p.MaxDuration)
-		})
+		err := sc.filterInt(ctx, chunks[c.duration], rows, sc.pred.MatchDuration)
 		if err != nil {
 			return false, err
 		}
@@ -240,7 +240,7 @@ func (sc *scanner) scanRowGroup(ctx context.Context, rg parquet.RowGroup, fn fun
 			return false, err
 		}
 		for r, s := range starts {
-			if p.StartMin != 0 && s < p.StartMin || p.StartMax != 0 && s > p.StartMax {
+			if !sc.pred.MatchStart(s) {
 				sc.kill(r)
 			}
 		}
@@ -343,14 +343,9 @@ func (sc *scanner) filterString(ctx context.Context, chunk parquet.ColumnChunk, 
 // attributes and its events' attributes; rows without every bit die.
 func (sc *scanner) filterAttrs(ctx context.Context, chunks []parquet.ColumnChunk, rows int, resource []int32) error {
 	c := &sc.bl.cols
-	all := uint64(1)<<len(sc.attrs) - 1
+	all := sc.pred.AllBits()
 	sc.bits = resize(sc.bits, rows)
-	var errBits uint64
-	for i, a := range sc.attrs {
-		if a.key == "error" && a.val == "true" {
-			errBits |= 1 << i
-		}
-	}
+	errBits := sc.pred.ErrorBits()
 	for r := range rows {
 		if id := resource[r]; id >= 0 && int(id) < len(sc.resBits) {
 			sc.bits[r] = sc.resBits[id]
@@ -374,11 +369,11 @@ func (sc *scanner) filterAttrs(ctx context.Context, chunks []parquet.ColumnChunk
 		}
 	}
 	for i, a := range sc.attrs {
-		slot := slices.Index(sc.bl.ix.dedicated, a.key)
+		slot := slices.Index(sc.bl.ix.dedicated, a.Key)
 		if slot < 0 {
 			continue
 		}
-		if err := sc.dedicatedBits(ctx, chunks, slot, i, a.val, rows); err != nil {
+		if err := sc.dedicatedBits(ctx, chunks, slot, i, a.Value, rows); err != nil {
 			return err
 		}
 	}
@@ -453,7 +448,7 @@ func (sc *scanner) attrBits(ctx context.Context, keyChunk, valChunk parquet.Colu
 	// neither column's data pages are read.
 	if d, err := readDictionary(keyChunk); err != nil {
 		return err
-	} else if d != nil && !slices.ContainsFunc(sc.attrs, func(a attrPred) bool { return (&column{dict: d}).dictIndex(a.key) >= 0 }) {
+	} else if d != nil && !slices.ContainsFunc(sc.attrs, func(a predicate.Attr) bool { return (&column{dict: d}).dictIndex(a.Key) >= 0 }) {
 		return nil
 	}
 	keys, err := readColumn(ctx, keyChunk)
@@ -465,7 +460,7 @@ func (sc *scanner) attrBits(ctx context.Context, keyChunk, valChunk parquet.Colu
 	keyIdx := make([]int32, len(sc.attrs))
 	possible := false
 	for i, a := range sc.attrs {
-		keyIdx[i] = keys.dictIndex(a.key)
+		keyIdx[i] = keys.dictIndex(a.Key)
 		possible = possible || keyIdx[i] >= 0 || keys.dict == nil
 	}
 	if !possible {
@@ -477,7 +472,7 @@ func (sc *scanner) attrBits(ctx context.Context, keyChunk, valChunk parquet.Colu
 	}
 	valIdx := make([]int32, len(sc.attrs))
 	for i, a := range sc.attrs {
-		valIdx[i] = vals.dictIndex(a.val)
+		valIdx[i] = vals.dictIndex(a.Value)
 	}
 	if keys.dict == nil || vals.dict == nil || len(keys.idx) != len(vals.idx) ||
 		len(keys.rep) != len(keys.def) || len(vals.def) != len(keys.def) {
@@ -527,11 +522,7 @@ func (sc *scanner) attrBitsSlow(keys, vals *column, maxDef, rows int) error {
 		}
 		k, x := keys.bytesAt(v), vals.bytesAt(v)
 		v++
-		for i, a := range sc.attrs {
-			if string(k) == a.key && string(x) == a.val {
-				sc.bits[row] |= 1 << i
-			}
-		}
+		sc.bits[row] |= sc.pred.AttrBits(string(k), string(x))
 	}
 	return nil
 }

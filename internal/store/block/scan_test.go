@@ -10,6 +10,7 @@ import (
 
 	"github.com/clewtrace/clew/internal/model"
 	"github.com/clewtrace/clew/internal/objstore"
+	"github.com/clewtrace/clew/internal/query/predicate"
 )
 
 func TestScanPredicates(t *testing.T) {
@@ -44,37 +45,37 @@ func TestScanPredicates(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		p    Predicate
+		p    predicate.Predicate
 		want []byte // trace ID last bytes
 	}{
-		{"any", Predicate{Kind: -1, StartMax: 8000}, []byte{1, 2, 3, 4, 5, 6}},
-		{"service", Predicate{Service: "db", Kind: -1, StartMax: 8000}, []byte{3, 4}},
-		{"unknown service", Predicate{Service: "nope", Kind: -1}, nil},
-		{"operation", Predicate{Service: "web", Operation: "GET", Kind: -1}, []byte{1, 5, 6}},
-		{"kind", Predicate{Kind: int(model.KindClient)}, []byte{3, 4}},
-		{"kind unspecified", Predicate{Kind: 0}, nil},
-		{"min duration", Predicate{Kind: -1, MinDuration: 100}, []byte{2, 3}},
-		{"max duration", Predicate{Kind: -1, MaxDuration: 50, StartMax: 8000}, []byte{1, 4, 6}},
-		{"duration range", Predicate{Kind: -1, MinDuration: 60, MaxDuration: 500}, []byte{2, 5}},
-		{"start range", Predicate{Kind: -1, StartMin: 2000, StartMax: 4000}, []byte{2, 3, 4}},
-		{"int attribute as text", Predicate{Kind: -1, Attributes: map[string]string{"http.status_code": "500"}}, []byte{2}},
-		{"bool attribute", Predicate{Kind: -1, Attributes: map[string]string{"flag": "true"}}, []byte{3}},
-		{"resource attribute", Predicate{Kind: -1, Attributes: map[string]string{"region": "us"}}, []byte{3, 4}},
-		{"event attribute", Predicate{Kind: -1, Attributes: map[string]string{"http.status_code": "200"}}, []byte{1, 5}},
-		{"error status", Predicate{Kind: -1, Attributes: map[string]string{"error": "true"}}, []byte{2, 4}},
-		{"same span", Predicate{Kind: -1, Attributes: map[string]string{"user": "alice", "http.status_code": "500"}}, nil},
-		{"two on one span", Predicate{Kind: -1, Attributes: map[string]string{"user": "bob", "http.status_code": "500"}}, []byte{2}},
-		{"resource and span", Predicate{Service: "web", Kind: -1, Attributes: map[string]string{"region": "eu", "user": "alice"}}, []byte{1, 5}},
-		{"absent value", Predicate{Kind: -1, Attributes: map[string]string{"user": "carol"}}, nil},
-		{"empty value does not match absent key", Predicate{Kind: -1, Attributes: map[string]string{"user": ""}}, nil},
-		{"everything", Predicate{Service: "web", Operation: "POST", Kind: int(model.KindServer), MinDuration: 100, MaxDuration: 1000, StartMin: 1, StartMax: 3000,
+		{"any", predicate.Predicate{Kind: -1, StartMax: 8000}, []byte{1, 2, 3, 4, 5, 6}},
+		{"service", predicate.Predicate{Service: "db", Kind: -1, StartMax: 8000}, []byte{3, 4}},
+		{"unknown service", predicate.Predicate{Service: "nope", Kind: -1}, nil},
+		{"operation", predicate.Predicate{Service: "web", Operation: "GET", Kind: -1}, []byte{1, 5, 6}},
+		{"kind", predicate.Predicate{Kind: int(model.KindClient)}, []byte{3, 4}},
+		{"kind unspecified", predicate.Predicate{Kind: 0}, nil},
+		{"min duration", predicate.Predicate{Kind: -1, MinDuration: 100}, []byte{2, 3}},
+		{"max duration", predicate.Predicate{Kind: -1, MaxDuration: 50, StartMax: 8000}, []byte{1, 4, 6}},
+		{"duration range", predicate.Predicate{Kind: -1, MinDuration: 60, MaxDuration: 500}, []byte{2, 5}},
+		{"start range", predicate.Predicate{Kind: -1, StartMin: 2000, StartMax: 4000}, []byte{2, 3, 4}},
+		{"int attribute as text", predicate.Predicate{Kind: -1, Attributes: map[string]string{"http.status_code": "500"}}, []byte{2}},
+		{"bool attribute", predicate.Predicate{Kind: -1, Attributes: map[string]string{"flag": "true"}}, []byte{3}},
+		{"resource attribute", predicate.Predicate{Kind: -1, Attributes: map[string]string{"region": "us"}}, []byte{3, 4}},
+		{"event attribute", predicate.Predicate{Kind: -1, Attributes: map[string]string{"http.status_code": "200"}}, []byte{1, 5}},
+		{"error status", predicate.Predicate{Kind: -1, Attributes: map[string]string{"error": "true"}}, []byte{2, 4}},
+		{"same span", predicate.Predicate{Kind: -1, Attributes: map[string]string{"user": "alice", "http.status_code": "500"}}, nil},
+		{"two on one span", predicate.Predicate{Kind: -1, Attributes: map[string]string{"user": "bob", "http.status_code": "500"}}, []byte{2}},
+		{"resource and span", predicate.Predicate{Service: "web", Kind: -1, Attributes: map[string]string{"region": "eu", "user": "alice"}}, []byte{1, 5}},
+		{"absent value", predicate.Predicate{Kind: -1, Attributes: map[string]string{"user": "carol"}}, nil},
+		{"empty value does not match absent key", predicate.Predicate{Kind: -1, Attributes: map[string]string{"user": ""}}, nil},
+		{"everything", predicate.Predicate{Service: "web", Operation: "POST", Kind: int(model.KindServer), MinDuration: 100, MaxDuration: 1000, StartMin: 1, StartMax: 3000,
 			Attributes: map[string]string{"error": "true", "user": "bob", "region": "eu"}}, []byte{2}},
 	}
 	for bname, bl := range blocks {
 		for _, tc := range tests {
 			t.Run(bname+"/"+tc.name, func(t *testing.T) {
 				var got []byte
-				err := bl.Scan(ctx, tc.p, func(id model.TraceID, start int64) bool {
+				err := bl.Scan(ctx, predicate.MustCompile(tc.p), func(id model.TraceID, start int64) bool {
 					if id[15] < 100 {
 						got = append(got, id[15])
 						if start != spans[id[15]-1].StartUnixNano {
@@ -94,7 +95,7 @@ func TestScanPredicates(t *testing.T) {
 	}
 	t.Run("stop early", func(t *testing.T) {
 		n := 0
-		_ = blocks["generic"].Scan(ctx, Predicate{Kind: -1}, func(model.TraceID, int64) bool { n++; return false })
+		_ = blocks["generic"].Scan(ctx, predicate.MustCompile(predicate.Predicate{Kind: -1}), func(model.TraceID, int64) bool { n++; return false })
 		if n != 1 {
 			t.Errorf("fn called %d times after returning false", n)
 		}
@@ -123,7 +124,7 @@ func TestCompactDeduplicates(t *testing.T) {
 	}
 	ba, _ := Open(ctx, b, ma.ID)
 	bc, _ := Open(ctx, b, mc.ID)
-	m, err := Compact(ctx, b, []*Block{ba, bc})
+	m, err := Compact(ctx, b, []*Block{ba, bc}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

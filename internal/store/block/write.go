@@ -23,12 +23,11 @@ import (
 // dictionaries; granules are the unit Trace reads. Both end on trace
 // boundaries, so they are approximate sizes.
 const (
-	rowGroupRows  = 32 << 10
-	granuleRows   = 256
-	pageSize      = 32 << 10 // uncompressed; small pages keep Trace reads short
-	writeBatch    = 1024
-	bloomFPRate   = 0.01
-	maxPredicates = 64
+	rowGroupRows = 32 << 10
+	granuleRows  = 256
+	pageSize     = 32 << 10 // uncompressed; small pages keep Trace reads short
+	writeBatch   = 1024
+	bloomFPRate  = 0.01
 )
 
 // sortKey orders spans by (trace ID, start, span ID) without moving the
@@ -104,6 +103,10 @@ var (
 // are written data, index, meta: until meta.json exists the block is
 // invisible to ListMetas.
 func Write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []Edge, level int) (Meta, error) {
+	return write(ctx, b, spans, edges, level, nil)
+}
+
+func write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []Edge, level int, compacted []string) (Meta, error) {
 	if len(spans) == 0 {
 		return Meta{}, fmt.Errorf("write block: no spans")
 	}
@@ -121,6 +124,7 @@ func Write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []E
 		Version:         FormatLatest,
 		SpanCount:       len(spans),
 		CompactionLevel: level,
+		Compacted:       compacted,
 		Edges:           slices.Clone(edges),
 		CreatedUnixNano: time.Now().UnixNano(),
 	}
@@ -251,6 +255,7 @@ type blockWriter struct {
 	started                    bool
 	parentPos                  map[model.SpanID]int32
 	dedSlot                    map[string]int
+	rgPairs                    []uint64 // pairHash of every attribute of the row group
 
 	// Encoder goroutine (see start).
 	jobs   chan writeJob
@@ -310,15 +315,17 @@ func (w *blockWriter) setAttrs(r *spanRow, attrs []model.Attribute) {
 	used := 0
 	for i := range attrs {
 		a := &attrs[i]
+		text := a.Value.String()
+		w.rgPairs = append(w.rgPairs, pairHash(a.Key, text))
 		slot, ok := w.dedSlot[a.Key]
 		if ok && used&(1<<slot) == 0 {
 			used |= 1 << slot
 			val, typ := r.dedicated(slot)
-			*val, *typ = a.Value.String(), int32(a.Value.Type)
+			*val, *typ = text, int32(a.Value.Type)
 			r.AttrLayout = append(r.AttrLayout, byte(slot))
 			continue
 		}
-		r.Attrs = append(r.Attrs, attrRow{Key: a.Key, Type: int32(a.Value.Type), Val: a.Value.String()})
+		r.Attrs = append(r.Attrs, attrRow{Key: a.Key, Type: int32(a.Value.Type), Val: text})
 		r.AttrLayout = append(r.AttrLayout, layoutGeneric)
 	}
 	if used == 0 {
@@ -416,6 +423,9 @@ func (w *blockWriter) addTrace(spans []model.Span, keys []sortKey) error {
 			}
 		}
 		for _, e := range s.Events {
+			for _, a := range e.Attributes {
+				w.rgPairs = append(w.rgPairs, pairHash(a.Key, a.Value.String()))
+			}
 			r.Events = append(r.Events, eventRow{
 				TimeOffset: e.TimeUnixNano - s.StartUnixNano,
 				Name:       e.Name,
@@ -530,6 +540,8 @@ func (w *blockWriter) writeBatch() error {
 
 func (w *blockWriter) flushRowGroup() error {
 	w.send(true)
+	w.rg.values = newValueFilter(w.rgPairs)
+	w.rgPairs = w.rgPairs[:0]
 	w.ix.rowGroups = append(w.ix.rowGroups, w.rg)
 	w.rg = rowGroupStats{}
 	w.rgStart = w.row

@@ -1,0 +1,183 @@
+// Package predicate is Clew's one definition of "this span matches this
+// search". The query layer builds a Predicate from a request and compiles it
+// once; the store evaluates the compiled form over its in-memory head span by
+// span (Match) and over columnar blocks value by value (the block scanner asks
+// the same methods about resources, attribute key/values, durations and
+// starts), so the two can never disagree on what a condition means.
+//
+// The package depends only on internal/model, so the store may import it
+// without reaching up into the query service.
+package predicate
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/clewtrace/clew/internal/model"
+)
+
+// MaxAttributes bounds the attribute conditions of one query: each gets a
+// bit in a uint64 per span while blocks are scanned.
+const MaxAttributes = 64
+
+// Predicate selects spans. Zero fields match everything, except Kind, where
+// -1 means any kind (0 is KindUnspecified).
+type Predicate struct {
+	Service     string
+	Operation   string
+	Kind        int   // -1: any
+	MinDuration int64 // ns; 0: unbounded
+	MaxDuration int64 // ns; 0: unbounded
+	StartMin    int64 // ns; 0: unbounded
+	StartMax    int64 // ns; 0: unbounded
+	// Attributes must all match the same span. Each key/value matches a
+	// span, resource or event attribute with that key whose Value.String()
+	// equals the value — any of them, when a key is repeated; "error"="true"
+	// also matches spans with StatusCode error.
+	Attributes map[string]string
+}
+
+// Attr is one attribute condition.
+type Attr struct{ Key, Value string }
+
+// Compiled is a Predicate ready to evaluate. It is immutable and safe for
+// concurrent use.
+type Compiled struct {
+	p       Predicate
+	attrs   []Attr // sorted by key: bit i is attrs[i]
+	all     uint64 // every condition's bit
+	errBits uint64 // conditions that an error status satisfies
+	empty   bool   // no span can match (MinDuration > MaxDuration)
+}
+
+// Compile checks p and prepares it for evaluation.
+func Compile(p Predicate) (*Compiled, error) {
+	if len(p.Attributes) > MaxAttributes {
+		return nil, fmt.Errorf("predicate: %d attribute conditions, at most %d", len(p.Attributes), MaxAttributes)
+	}
+	c := &Compiled{p: p}
+	for k, v := range p.Attributes {
+		c.attrs = append(c.attrs, Attr{k, v})
+	}
+	sort.Slice(c.attrs, func(i, j int) bool { return c.attrs[i].Key < c.attrs[j].Key })
+	for i, a := range c.attrs {
+		c.all |= 1 << i
+		if a.Key == "error" && a.Value == "true" {
+			c.errBits |= 1 << i
+		}
+	}
+	c.empty = p.MinDuration != 0 && p.MaxDuration != 0 && p.MinDuration > p.MaxDuration
+	return c, nil
+}
+
+// MustCompile is Compile for predicates known to be valid (tests, fixed queries).
+func MustCompile(p Predicate) *Compiled {
+	c, err := Compile(p)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// Predicate returns the predicate c was compiled from.
+func (c *Compiled) Predicate() Predicate { return c.p }
+
+// Attrs returns the attribute conditions; condition i owns bit 1<<i.
+func (c *Compiled) Attrs() []Attr { return c.attrs }
+
+// AllBits has the bit of every attribute condition: a span matches the
+// attribute part when its bits equal AllBits.
+func (c *Compiled) AllBits() uint64 { return c.all }
+
+// ErrorBits are the conditions an ERROR status satisfies ("error"="true").
+func (c *Compiled) ErrorBits() uint64 { return c.errBits }
+
+// Never reports that no span can match, whatever it holds.
+func (c *Compiled) Never() bool { return c.empty }
+
+// MatchService reports whether a span of service svc (model.UnknownService
+// for none) can match.
+func (c *Compiled) MatchService(svc string) bool { return c.p.Service == "" || svc == c.p.Service }
+
+// MatchOperation reports whether a span named name can match.
+func (c *Compiled) MatchOperation(name string) bool {
+	return c.p.Operation == "" || name == c.p.Operation
+}
+
+// MatchKind reports whether a span of this kind can match.
+func (c *Compiled) MatchKind(kind int) bool { return c.p.Kind < 0 || kind == c.p.Kind }
+
+// MatchDuration reports whether a span lasting d nanoseconds can match. A
+// negative duration (end before start) counts as zero, as Span.Duration does.
+func (c *Compiled) MatchDuration(d int64) bool {
+	d = max(d, 0)
+	return (c.p.MinDuration == 0 || d >= c.p.MinDuration) && (c.p.MaxDuration == 0 || d <= c.p.MaxDuration)
+}
+
+// MatchStart reports whether a span starting at start (Unix ns) can match.
+func (c *Compiled) MatchStart(start int64) bool {
+	return (c.p.StartMin == 0 || start >= c.p.StartMin) && (c.p.StartMax == 0 || start <= c.p.StartMax)
+}
+
+// OverlapsStart reports whether spans starting in [lo, hi] can match.
+func (c *Compiled) OverlapsStart(lo, hi int64) bool {
+	return !(c.p.StartMin != 0 && hi < c.p.StartMin || c.p.StartMax != 0 && lo > c.p.StartMax)
+}
+
+// OverlapsDuration reports whether spans lasting [lo, hi] ns can match.
+func (c *Compiled) OverlapsDuration(lo, hi int64) bool {
+	return !(c.p.MinDuration != 0 && max(hi, 0) < c.p.MinDuration || c.p.MaxDuration != 0 && max(lo, 0) > c.p.MaxDuration)
+}
+
+// AttrBits returns the conditions that one attribute satisfies, given its
+// key and its value's text (Value.String()).
+func (c *Compiled) AttrBits(key, value string) uint64 {
+	var bits uint64
+	// Conditions are sorted by key and keys are unique: at most one hit.
+	i := sort.Search(len(c.attrs), func(i int) bool { return c.attrs[i].Key >= key })
+	if i < len(c.attrs) && c.attrs[i].Key == key && c.attrs[i].Value == value {
+		bits |= 1 << i
+	}
+	return bits
+}
+
+// AttrsBits returns the conditions that any of attrs satisfies.
+func (c *Compiled) AttrsBits(attrs []model.Attribute) uint64 {
+	var bits uint64
+	if len(c.attrs) == 0 {
+		return 0
+	}
+	for i := range attrs {
+		bits |= c.AttrBits(attrs[i].Key, attrs[i].Value.String())
+	}
+	return bits
+}
+
+// ResourceBits returns the conditions a resource's attributes satisfy.
+func (c *Compiled) ResourceBits(r *model.Resource) uint64 {
+	if r == nil {
+		return 0
+	}
+	return c.AttrsBits(r.Attributes)
+}
+
+// Match reports whether one span satisfies every condition.
+func (c *Compiled) Match(s *model.Span) bool {
+	if c.empty || !c.MatchStart(s.StartUnixNano) || !c.MatchService(s.Service()) ||
+		!c.MatchOperation(s.Name) || !c.MatchKind(int(s.Kind)) ||
+		!c.MatchDuration(s.EndUnixNano-s.StartUnixNano) {
+		return false
+	}
+	if c.all == 0 {
+		return true
+	}
+	bits := c.ResourceBits(s.Resource)
+	if s.StatusCode == model.StatusError {
+		bits |= c.errBits
+	}
+	bits |= c.AttrsBits(s.Attributes)
+	for i := 0; bits != c.all && i < len(s.Events); i++ {
+		bits |= c.AttrsBits(s.Events[i].Attributes)
+	}
+	return bits == c.all
+}

@@ -1,0 +1,120 @@
+package block
+
+import (
+	"encoding/binary"
+	"math"
+	"math/bits"
+	"slices"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// valueFilter is a bloom filter over the attribute key=value pairs of one row
+// group (span and event attributes; resource attributes are in the block's
+// resource table). A search for a value that is rare — a user ID, a session
+// ID, a URL — skips every row group whose filter rules the pair out without
+// reading any column, so its cost grows with the row groups that may hold the
+// value, not with the data stored. It holds every pair, whatever the key's
+// cardinality: the filter's size grows with the distinct pairs (about 1.2
+// bytes each at a 1 % false-positive rate), which the block format budgets
+// for.
+//
+// Layout in index.bin (format v2): k byte, nWords uvarint, words as uint64 LE.
+// Bit positions are h1 + i*h2 (mod bits) for i < k, from the pair's 64-bit
+// hash (Kirsch–Mitzenmacher double hashing).
+type valueFilter struct {
+	k     uint8
+	words []uint64
+}
+
+const (
+	filterBitsPerValue = 10 // ~1 % false positives with k = 7
+	filterK            = 7
+	maxFilterWords     = 1 << 24 // 128 MiB of filter: far beyond any real row group; a corrupt count is refused
+)
+
+// pairHash is the stable hash of one key=value pair (value as its
+// Value.String() text, as search compares it).
+func pairHash(key, value string) uint64 {
+	h := xxhash.Sum64String(key)
+	return bits.RotateLeft64(h, 31)*0x9E3779B97F4A7C15 ^ xxhash.Sum64String(value)
+}
+
+// newValueFilter builds a filter holding hashes (duplicates allowed; the
+// slice is sorted in place).
+func newValueFilter(hashes []uint64) valueFilter {
+	slices.Sort(hashes)
+	hashes = slices.Compact(hashes)
+	nbits := max(64, len(hashes)*filterBitsPerValue)
+	f := valueFilter{k: filterK, words: make([]uint64, (nbits+63)/64)}
+	for _, h := range hashes {
+		f.add(h)
+	}
+	return f
+}
+
+func (f *valueFilter) positions(h uint64, fn func(bit uint64) bool) bool {
+	m := uint64(len(f.words)) * 64
+	h1, h2 := h, h>>32|h<<32|1
+	for i := range uint64(f.k) {
+		if !fn((h1 + i*h2) % m) {
+			return false
+		}
+	}
+	return true
+}
+
+func (f *valueFilter) add(h uint64) {
+	f.positions(h, func(b uint64) bool { f.words[b/64] |= 1 << (b % 64); return true })
+}
+
+// mayContain is false only if the pair is certainly absent. A filter with
+// no words (blocks written before format v2) may contain anything.
+func (f *valueFilter) mayContain(h uint64) bool {
+	if len(f.words) == 0 {
+		return true
+	}
+	return f.positions(h, func(b uint64) bool { return f.words[b/64]&(1<<(b%64)) != 0 })
+}
+
+func (e *encoder) filter(f valueFilter) {
+	e.b = append(e.b, f.k)
+	e.uvarint(uint64(len(f.words)))
+	for _, w := range f.words {
+		e.b = binary.LittleEndian.AppendUint64(e.b, w)
+	}
+}
+
+func (d *decoder) filter() valueFilter {
+	var f valueFilter
+	if k := d.bytes("filter k", 1); k != nil {
+		f.k = k[0]
+	}
+	if f.k == 0 || f.k > 32 {
+		d.fail("filter k")
+		return valueFilter{}
+	}
+	n := d.count("filter words", 8)
+	if n == 0 || n > maxFilterWords {
+		d.fail("filter size")
+		return valueFilter{}
+	}
+	raw := d.bytes("filter words", n*8)
+	if raw == nil {
+		return valueFilter{}
+	}
+	f.words = make([]uint64, n)
+	for i := range f.words {
+		f.words[i] = binary.LittleEndian.Uint64(raw[i*8:])
+	}
+	return f
+}
+
+// falsePositiveRate estimates the filter's rate from its fill (for tests).
+func (f *valueFilter) falsePositiveRate() float64 {
+	set := 0
+	for _, w := range f.words {
+		set += bits.OnesCount64(w)
+	}
+	return math.Pow(float64(set)/float64(len(f.words)*64), float64(f.k))
+}

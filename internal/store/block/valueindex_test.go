@@ -1,0 +1,106 @@
+package block
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/clewtrace/clew/internal/model"
+	"github.com/clewtrace/clew/internal/query/predicate"
+)
+
+func TestValueFilterHasNoFalseNegativesAndFewFalsePositives(t *testing.T) {
+	var hashes []uint64
+	for i := range 20000 { // a high-cardinality key
+		hashes = append(hashes, pairHash("enduser.id", fmt.Sprintf("user-%05d", i)))
+	}
+	hashes = append(hashes, pairHash("http.method", "GET"), pairHash("http.method", "GET")) // duplicates are fine
+	f := newValueFilter(hashes)
+	for i := range 20000 {
+		if !f.mayContain(pairHash("enduser.id", fmt.Sprintf("user-%05d", i))) {
+			t.Fatalf("user-%05d missing", i)
+		}
+	}
+	if !f.mayContain(pairHash("http.method", "GET")) {
+		t.Fatal("GET missing")
+	}
+	fp := 0
+	for i := range 20000 {
+		if f.mayContain(pairHash("enduser.id", fmt.Sprintf("other-%05d", i))) {
+			fp++
+		}
+		if f.mayContain(pairHash("absent.key", fmt.Sprintf("user-%05d", i))) { // a value of another key
+			fp++
+		}
+	}
+	if rate := float64(fp) / 40000; rate > 0.03 {
+		t.Errorf("false-positive rate %.3f, want about 0.01 (fill estimate %.3f)", rate, f.falsePositiveRate())
+	}
+	if (&valueFilter{}).mayContain(1) != true {
+		t.Error("an empty (pre-v2) filter must admit everything")
+	}
+}
+
+// A search for a value held by one row group reads only that row group;
+// values on resources or errors are not ruled out by span-attribute filters.
+func TestScanSkipsRowGroupsByValueFilter(t *testing.T) {
+	ctx := context.Background()
+	spans := genSpans(2*rowGroupRows+5000, 11)
+	const rare = "needle-user"
+	spans[100].Attributes = append(spans[100].Attributes, model.Attribute{Key: "user.id", Value: model.StringValue(rare)})
+	spans[len(spans)-1].Events = append(spans[len(spans)-1].Events,
+		model.Event{Name: "e", Attributes: []model.Attribute{{Key: "event.only", Value: model.StringValue("x")}}})
+	bl := writeOpen(t, newBucket(t), spans)
+	if len(bl.ix.rowGroups) < 3 {
+		t.Fatalf("%d row groups, want at least 3", len(bl.ix.rowGroups))
+	}
+	candidates := func(p predicate.Predicate) (n int) {
+		sc := bl.newScanner(predicate.MustCompile(p))
+		if sc == nil {
+			return 0
+		}
+		for g := range bl.ix.rowGroups {
+			if sc.rowGroupMayMatch(&bl.ix.rowGroups[g]) {
+				n++
+			}
+		}
+		return n
+	}
+	count := func(p predicate.Predicate) (n int) {
+		if err := bl.Scan(ctx, predicate.MustCompile(p), func(model.TraceID, int64) bool { n++; return true }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	all := len(bl.ix.rowGroups)
+	tests := []struct {
+		name    string
+		p       predicate.Predicate
+		maxRead int
+		matches int
+	}{
+		{"rare span value", predicate.Predicate{Kind: -1, Attributes: map[string]string{"user.id": rare}}, 1, 1},
+		{"event value", predicate.Predicate{Kind: -1, Attributes: map[string]string{"event.only": "x"}}, 1, 1},
+		{"absent key", predicate.Predicate{Kind: -1, Attributes: map[string]string{"no.such.key": "v"}}, 0, 0},
+		{"absent value of a present key", predicate.Predicate{Kind: -1, Attributes: map[string]string{"user.id": "nobody"}}, 0, 0},
+		{"resource value", predicate.Predicate{Kind: -1, Service: "cart", Attributes: map[string]string{"deployment.environment": "production"}}, all, -1},
+		{"error status", predicate.Predicate{Kind: -1, Attributes: map[string]string{"error": "true"}}, all, -1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if n := candidates(tc.p); n > tc.maxRead || (tc.maxRead == all && n != all) {
+				t.Errorf("%d of %d row groups to read, want %d", n, all, tc.maxRead)
+			}
+			want := 0
+			c := predicate.MustCompile(tc.p)
+			for i := range spans {
+				if c.Match(&spans[i]) {
+					want++
+				}
+			}
+			if got := count(tc.p); got != want || (tc.matches >= 0 && got != tc.matches) {
+				t.Errorf("%d matches, want %d", got, want)
+			}
+		})
+	}
+}
