@@ -186,7 +186,7 @@ type newest struct {
 }
 
 func newNewest(limit int) *newest {
-	return &newest{limit: limit, best: make(map[model.TraceID]int64, limit)}
+	return &newest{limit: limit, best: make(map[model.TraceID]int64, min(limit, 1024))}
 }
 
 func (n *newest) add(id model.TraceID, start int64) bool {
