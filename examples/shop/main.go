@@ -47,6 +47,7 @@ func run(args []string, stderr io.Writer) error {
 	fs.Float64Var(&cfg.AuthFailureRate, "auth-failure-rate", 0.2, "share of token checks that fail (0-1)")
 	fs.Float64Var(&cfg.PartnerFailureRate, "partner-failure-rate", 0.3, "share of shipping-partner calls that fail (0-1)")
 	fs.Float64Var(&cfg.PartnerSlowRate, "partner-slow-rate", 0.2, "share of shipping-partner calls that take 0.5-2 s (0-1)")
+	fs.Float64Var(&cfg.WorkerBounceRate, "worker-bounce-rate", 0.05, "share of confirmation e-mails that bounce in the worker (0-1)")
 	fs.BoolVar(&cfg.OTLPLogs, "otlp-logs", true, "also send the services' logs to Clew over OTLP")
 	secret := fs.String("jwt-secret", "", "HMAC secret shared by auth and gateway (default: random per run)")
 	batch := fs.Duration("batch-timeout", time.Second, "how long spans wait in a service before export")

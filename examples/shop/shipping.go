@@ -152,8 +152,12 @@ func (s *partnerService) parcel(w http.ResponseWriter, r *http.Request) {
 
 // workerService consumes e-mail jobs and continues the order's trace.
 type workerService struct {
-	tel *telemetry
+	tel        *telemetry
+	bounceRate float64
 }
+
+// errMailboxUnavailable is the mail server's answer for a bounce.
+var errMailboxUnavailable = errors.New("550 mailbox unavailable")
 
 // handle sends the confirmation e-mail (simulated). ctx carries the
 // consumer span started by kitnats/kitamqp from the message headers.
@@ -163,6 +167,11 @@ func (s *workerService) handle(ctx context.Context, job emailJob) error {
 		attribute.String("shop.tracking", job.Tracking),
 	))
 	err := pause(ctx, jitter(10*time.Millisecond, 60*time.Millisecond), "rendering and sending e-mail")
+	if err == nil && shouldFail(ctx, "bounce", s.bounceRate) {
+		// The address differs per user; Clew's error grouping replaces it,
+		// so every bounce is one group.
+		err = fmt.Errorf("mail to %s@example.com bounced: %w", job.User, errMailboxUnavailable)
+	}
 	endSpan(span, err)
 	if err != nil {
 		s.tel.log.ErrorContext(ctx, "confirmation e-mail failed", "order", job.OrderID, "error", err)

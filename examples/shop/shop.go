@@ -35,6 +35,9 @@ type Config struct {
 	AuthFailureRate    float64
 	PartnerFailureRate float64
 	PartnerSlowRate    float64
+	// WorkerBounceRate is the share of confirmation e-mails that bounce:
+	// the order succeeded, the failure happens after the queue hop.
+	WorkerBounceRate float64
 
 	// JWTSecret signs and verifies tokens (auth and gateway share it).
 	// Empty: a random secret per run.
@@ -51,6 +54,7 @@ type Config struct {
 func (c *Config) validate() error {
 	for name, r := range map[string]float64{
 		"auth failure rate": c.AuthFailureRate, "partner failure rate": c.PartnerFailureRate, "partner slow rate": c.PartnerSlowRate,
+		"worker bounce rate": c.WorkerBounceRate,
 	} {
 		if r < 0 || r > 1 {
 			return fmt.Errorf("%s %v: must be between 0 and 1", name, r)
@@ -160,7 +164,7 @@ func Start(ctx context.Context, cfg Config) (s *Shop, err error) {
 		return s, err
 	}
 
-	worker := &workerService{tel: tel["worker"]}
+	worker := &workerService{tel: tel["worker"], bounceRate: cfg.WorkerBounceRate}
 	if cfg.AMQPURL != "" {
 		s.queue, err = startAMQP(cfg.AMQPURL, tel["shipping"], worker)
 	} else {
