@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clewtrace/clew/internal/analysis"
+	"github.com/clewtrace/clew/internal/api/recovery"
 	"github.com/clewtrace/clew/internal/model"
 	"github.com/clewtrace/clew/internal/query"
 )
@@ -43,7 +44,12 @@ func NewHandler(q Querier, logger *slog.Logger) http.Handler {
 	mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path))
 	})
-	return mux
+	return recovery.Wrap(mux, logger, failJSON)
+}
+
+// failJSON writes err in this API's error shape (recovery.Fail).
+func failJSON(w http.ResponseWriter, _ *http.Request, status int, err error) {
+	writeError(w, status, err.Error())
 }
 
 // AnalysisResponse is the body of GET /api/clew/traces/{id}/analysis. Times

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clewtrace/clew/internal/api/recovery"
 	"github.com/clewtrace/clew/internal/errgroups"
 	"github.com/clewtrace/clew/internal/model"
 	"github.com/clewtrace/clew/internal/query"
@@ -71,7 +72,12 @@ func NewHandler(g Groups, t Traces, logger *slog.Logger) http.Handler {
 		}
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path))
 	})
-	return mux
+	return recovery.Wrap(mux, logger, failJSON)
+}
+
+// failJSON writes err in this API's error shape (recovery.Fail).
+func failJSON(w http.ResponseWriter, _ *http.Request, status int, err error) {
+	writeError(w, status, err.Error())
 }
 
 // GroupJSON is one group in a response. Times are RFC 3339.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clewtrace/clew/internal/api/recovery"
 	"github.com/clewtrace/clew/internal/model"
 	"github.com/clewtrace/clew/internal/query"
 )
@@ -36,6 +37,8 @@ type handler struct {
 	logger *slog.Logger
 	now    func() time.Time
 	mux    *http.ServeMux
+	// guarded is serve behind the panic guard; ServeHTTP runs it.
+	guarded http.Handler
 	// timeout bounds each request (queryTimeout; a field so tests need not
 	// wait for it).
 	timeout time.Duration
@@ -53,6 +56,7 @@ func newHandler(q Querier, logger *slog.Logger, now func() time.Time) *handler {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	h := &handler{q: q, logger: logger, now: now, mux: http.NewServeMux(), timeout: queryTimeout}
+	h.guarded = recovery.Wrap(http.HandlerFunc(h.serve), logger, h.failPanic)
 
 	// Legacy JSON API (Grafana, Jaeger UI's trace page).
 	h.mux.HandleFunc("GET /api/services", h.legacyServices)
@@ -81,57 +85,26 @@ func newHandler(q Querier, logger *slog.Logger, now func() time.Time) *handler {
 	return h
 }
 
-// ServeHTTP recovers from panics in the conversion code so that one bad span
-// costs the client a 500 with a message, not a dropped connection. A panic
-// after the response has started cannot become a 500 any more: writing an
-// error body then would append JSON to JSON. Then the connection is dropped
-// (http.ErrAbortHandler), so the client sees a broken response rather than a
-// well-formed wrong one.
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	tw := &trackingWriter{ResponseWriter: w}
-	defer func() {
-		p := recover()
-		if p == nil {
-			return
-		}
-		if p == http.ErrAbortHandler {
-			panic(p)
-		}
-		err := fmt.Errorf("internal error: %v", p)
-		if tw.started {
-			h.logger.ErrorContext(r.Context(), "Jaeger API handler failed after the response started; dropping the connection",
-				"method", r.Method, "path", r.URL.Path, "err", err)
-			panic(http.ErrAbortHandler)
-		}
-		if strings.HasPrefix(r.URL.Path, "/api/v3/") {
-			h.v3Error(w, r, http.StatusInternalServerError, err)
-		} else {
-			h.legacyError(w, r, http.StatusInternalServerError, err)
-		}
-	}()
+// ServeHTTP runs the request under the query deadline, guarded against
+// panics (internal/api/recovery): one bad span costs the client a 500 in the
+// generation's error shape, not a dropped connection, and never a second
+// answer after the first had started.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.guarded.ServeHTTP(w, r) }
+
+func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	defer cancel()
-	h.mux.ServeHTTP(tw, r.WithContext(ctx))
+	h.mux.ServeHTTP(w, r.WithContext(ctx))
 }
 
-// trackingWriter records whether the response has started.
-type trackingWriter struct {
-	http.ResponseWriter
-	started bool
+// failPanic answers a panic in the error shape of the path's API generation.
+func (h *handler) failPanic(w http.ResponseWriter, r *http.Request, status int, err error) {
+	if strings.HasPrefix(r.URL.Path, "/api/v3/") {
+		h.v3Error(w, r, status, err)
+	} else {
+		h.legacyError(w, r, status, err)
+	}
 }
-
-func (t *trackingWriter) WriteHeader(code int) {
-	t.started = true
-	t.ResponseWriter.WriteHeader(code)
-}
-
-func (t *trackingWriter) Write(b []byte) (int, error) {
-	t.started = true
-	return t.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (t *trackingWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
 
 // writeJSON encodes v completely before writing anything, so an encoding
 // failure can still become a 500 instead of a truncated 200.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clewtrace/clew/internal/api/recovery"
 	"github.com/clewtrace/clew/internal/logstore"
 	"github.com/clewtrace/clew/internal/model"
 )
@@ -54,7 +55,12 @@ func NewHandler(s Searcher, logger *slog.Logger) http.Handler {
 		}
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path))
 	})
-	return mux
+	return recovery.Wrap(mux, logger, failJSON)
+}
+
+// failJSON writes err in this API's error shape (recovery.Fail).
+func failJSON(w http.ResponseWriter, _ *http.Request, status int, err error) {
+	writeError(w, status, err.Error())
 }
 
 // LogJSON is one record in a search response. Times are RFC 3339 with

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clewtrace/clew/internal/api/recovery"
 	"github.com/clewtrace/clew/internal/spanmetrics"
 )
 
@@ -29,6 +30,8 @@ type handler struct {
 	logger *slog.Logger
 	now    func() time.Time
 	mux    *http.ServeMux
+	// guarded is mux behind the panic guard; ServeHTTP runs it.
+	guarded http.Handler
 }
 
 // NewHandler returns the handler for the span-metrics endpoints. A nil
@@ -57,11 +60,20 @@ func newHandler(s Source, logger *slog.Logger, now func() time.Time) *handler {
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.clewError(w, r, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
+	h.guarded = recovery.Wrap(h.mux, logger, h.failPanic)
 	return h
 }
 
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.mux.ServeHTTP(w, r)
+// ServeHTTP serves the request behind the panic guard (internal/api/recovery).
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.guarded.ServeHTTP(w, r) }
+
+// failPanic answers a panic in the error shape of the path's API.
+func (h *handler) failPanic(w http.ResponseWriter, r *http.Request, status int, err error) {
+	if strings.HasPrefix(r.URL.Path, "/api/metrics/") {
+		h.jaegerError(w, r, status, err)
+	} else {
+		h.clewError(w, r, status, err)
+	}
 }
 
 // writeJSON encodes v completely before writing, so a failure is a clean 500.

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clewtrace/clew/internal/api/recovery"
 	"github.com/clewtrace/clew/internal/model"
 	"github.com/clewtrace/clew/internal/query"
 	"github.com/clewtrace/clew/internal/traceql"
@@ -50,6 +51,8 @@ type handler struct {
 	build  BuildInfo
 	now    func() time.Time
 	mux    *http.ServeMux
+	// guarded is mux behind the panic guard; ServeHTTP runs it.
+	guarded http.Handler
 }
 
 // NewHandler returns Tempo's query API. A nil logger discards log output.
@@ -80,10 +83,12 @@ func newHandler(q Querier, build BuildInfo, logger *slog.Logger, now func() time
 	h.mux.HandleFunc("GET /api/v2/search/tag/{name}/values", h.tagValuesV2)
 	h.mux.HandleFunc("GET /api/metrics/query_range", h.metricsRange)
 	h.mux.HandleFunc("GET /api/metrics/query", h.metricsInstant)
+	h.guarded = recovery.Wrap(h.mux, logger, h.fail)
 	return h
 }
 
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+// ServeHTTP serves the request behind the panic guard (internal/api/recovery).
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.guarded.ServeHTTP(w, r) }
 
 // fail writes an error as Tempo does: the status and a plain-text message.
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, status int, err error) {

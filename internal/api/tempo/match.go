@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sort"
 
+	"github.com/clewtrace/clew/internal/api/recovery"
 	"github.com/clewtrace/clew/internal/model"
 	"github.com/clewtrace/clew/internal/query"
 	"github.com/clewtrace/clew/internal/traceql"
@@ -64,5 +65,5 @@ func NewMatchHandler(m Matcher, logger *slog.Logger) http.Handler {
 		sort.Strings(ids)
 		writeJSON(w, map[string]any{"traceID": id.String(), "spanIDs": ids, "spanSets": len(sets)})
 	})
-	return mux
+	return recovery.Wrap(mux, h.logger, h.fail)
 }
