@@ -52,3 +52,18 @@ func (l *lease) close() {
 	l.b.release(l.held)
 	l.held = 0
 }
+
+// decodeFactor is the memory a decoded OTLP request takes per wire byte:
+// decoding a protobuf export into pdata allocated 4.7–4.8 bytes per wire
+// byte (measured on a Node SDK batch and on 20,000 spans with 11 attributes
+// each), so a request is admitted for its wire bytes plus four times them.
+const decodeFactor = 4
+
+// growForDecode reserves the memory decoding wire bytes will take. A request
+// whose decoded size exceeds the whole budget is capped at what is left of
+// it, so a maximal request can still be decoded, alone, rather than never.
+func (l *lease) growForDecode(wire int) bool {
+	n := int64(wire) * decodeFactor
+	n = min(n, l.b.limit-l.held)
+	return l.grow(max(n, 0))
+}

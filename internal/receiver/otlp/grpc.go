@@ -48,12 +48,14 @@ func (r *Receiver) tap(ctx context.Context, info *tap.Info) (context.Context, er
 	return ctx, nil
 }
 
-// admit takes size bytes of the in-flight budget for a decoded request.
-// gRPC has already read the message, but holding the lease until the consumer
-// returns still bounds what the pipeline works on at once.
+// admit takes the in-flight budget for a request of size wire bytes and its
+// decoded form, before it is decoded. gRPC has already read the message;
+// admitting before decoding refuses the larger part of the memory (decoding
+// multiplies it by about five) while holding the lease until the consumer
+// returns bounds what the pipeline works on at once.
 func (r *Receiver) admit(size int) (*lease, *refusal) {
 	l := &lease{b: r.inFlight}
-	if !l.grow(int64(size)) {
+	if !l.grow(int64(size)) || !l.growForDecode(size) {
 		return l, overloaded()
 	}
 	return l, nil

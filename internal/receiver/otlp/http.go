@@ -99,6 +99,10 @@ func (h httpHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.metrics.requestBytes.WithLabelValues(transportHTTP, strings.TrimPrefix(req.URL.Path, "/v1/")).Add(float64(len(body)))
+	if !l.growForDecode(len(body)) {
+		h.refuse(w, req, ct, overloaded())
+		return
+	}
 
 	var resp []byte
 	switch req.URL.Path {
