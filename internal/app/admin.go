@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"net/http"
 	"net/http/pprof"
 	"os"
@@ -23,6 +24,12 @@ func (a *App) adminHandler() http.Handler {
 	admin.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !a.ready.Load() {
 			http.Error(w, "starting or stopping", http.StatusServiceUnavailable)
+			return
+		}
+		// Not ready while data cannot be written (a full disk), so a load
+		// balancer sends exports elsewhere; ready again once the WAL writes.
+		if err := errors.Join(a.store.Ready(), a.logs.Ready()); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))

@@ -437,6 +437,15 @@ type metrics struct {
 	blocksExpired prometheus.Counter
 }
 
+// Ready returns nil if the store can accept writes, or why it cannot: the
+// WAL's last write failed (a full disk) and it has not written since.
+func (s *Store) Ready() error {
+	if err := s.wal.Err(); err != nil {
+		return fmt.Errorf("logstore: cannot write the WAL: %w", err)
+	}
+	return nil
+}
+
 func newMetrics(s *Store, reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		written:       prometheus.NewCounter(prometheus.CounterOpts{Name: "clew_logstore_records_written_total", Help: "Log records made durable in the WAL and indexed."}),

@@ -3,9 +3,18 @@ package store
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/clewtrace/clew/internal/store/wal"
+	"github.com/clewtrace/clew/internal/store/wal/faultfs"
 )
 
 // walRecordOffsets returns where each record of a WAL segment file starts.
@@ -72,5 +81,96 @@ func TestDamagedWALRecordLosesOnlyItsBatch(t *testing.T) {
 	}
 	if want := offs[2] - offs[1]; fi.Size() != want {
 		t.Errorf("quarantined %d bytes, want the damaged record's %d", fi.Size(), want)
+	}
+}
+
+// metricValue reads one metric of a registry.
+func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		m := mf.GetMetric()[0]
+		if c := m.GetCounter(); c != nil {
+			return c.GetValue()
+		}
+		return m.GetGauge().GetValue()
+	}
+	t.Fatalf("metric %s not registered", name)
+	return 0
+}
+
+// Issue 16, item 1: after a full disk Clew needed a restart. Now writes are
+// refused while the disk is full, the store says it is not ready and
+// counts the failures, and it takes writes again once space returns —
+// without traffic and without a restart — and closes cleanly.
+func TestFullDiskRecoversWithoutRestart(t *testing.T) {
+	dir := t.TempDir()
+	clk := &clock{now: t0}
+	ffs := faultfs.New(wal.OS)
+	reg := prometheus.NewRegistry()
+	s := openStore(t, dir, clk, func(o *Options) {
+		o.WALFS, o.WALSync, o.WALRetryEvery, o.Registerer = ffs, wal.SyncAlways, time.Millisecond, reg
+	})
+	span := func(tr int) ptrace.Traces {
+		return batch(tr, spanSpec{service: "svc", name: "op", idx: 1, parent: -1, durMs: 1})
+	}
+	mustConsume(t, s, span(1))
+	if err := s.Ready(); err != nil {
+		t.Fatalf("Ready() = %v on a healthy disk", err)
+	}
+	if free := metricValue(t, reg, "clew_store_disk_free_bytes"); free <= 0 {
+		t.Errorf("clew_store_disk_free_bytes = %v", free)
+	}
+
+	ffs.SetFull(true)
+	for tr := 2; tr <= 4; tr++ {
+		if _, err := s.ConsumeTraces(context.Background(), span(tr)); !errors.Is(err, syscall.ENOSPC) {
+			t.Fatalf("consume on a full disk: %v, want ENOSPC", err)
+		}
+	}
+	if err := s.Ready(); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Ready() = %v on a full disk", err)
+	}
+	if n := metricValue(t, reg, "clew_store_wal_write_failures_total"); n < 1 {
+		t.Errorf("clew_store_wal_write_failures_total = %v, want ≥ 1", n)
+	}
+	if v := metricValue(t, reg, "clew_store_wal_writable"); v != 0 {
+		t.Errorf("clew_store_wal_writable = %v on a full disk", v)
+	}
+
+	ffs.SetFull(false)
+	waitFor(t, "the store to be ready again", func() bool { return s.Ready() == nil })
+	if v := metricValue(t, reg, "clew_store_wal_writable"); v != 1 {
+		t.Errorf("clew_store_wal_writable = %v after recovery", v)
+	}
+	mustConsume(t, s, span(5))
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatalf("Close after recovery: %v", err)
+	}
+
+	s2 := openStore(t, dir, clk)
+	defer s2.Close(context.Background())
+	for tr, want := range map[int]int{1: 1, 2: 0, 3: 0, 4: 0, 5: 1} {
+		if n := traceLen(t, s2, tr); n != want {
+			t.Errorf("trace %d: %d spans after restart, want %d", tr, n, want)
+		}
+	}
+}
+
+// waitFor polls cond; the deadline only catches a hang.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"syscall"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -28,6 +30,20 @@ func newMetrics(s *Store, reg prometheus.Registerer) *metrics {
 	reg.MustRegister(m.spansWritten, m.refusedOverload, m.blocksWritten, m.flushFailures, m.compactions, m.blocksExpired)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clew_store_wal_bytes", Help: "Bytes of write-ahead log on disk."},
 		func() float64 { return float64(s.wal.Size()) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "clew_store_wal_write_failures_total",
+		Help: "WAL writes, fsyncs and segment creations that failed (a full or failing disk); the WAL retries by itself."},
+		func() float64 { return float64(s.wal.Failures()) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clew_store_wal_writable",
+		Help: "1 while the WAL can write, 0 after a failed write until a write succeeds again (/readyz is not ready meanwhile)."},
+		func() float64 {
+			if s.wal.Err() != nil {
+				return 0
+			}
+			return 1
+		}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clew_store_disk_free_bytes",
+		Help: "Bytes available to Clew on the file system of the data directory (-1 if unknown)."},
+		func() float64 { return float64(freeBytes(s.opts.Dir)) }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clew_store_block_bytes", Help: "Bytes of blocks on disk."},
 		func() float64 { return float64(s.blockBytes()) }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clew_store_upload_backlog_blocks",
@@ -71,4 +87,14 @@ func (s *Store) backlog() (heads, spans int) {
 		spans += n
 	}
 	return len(s.flushing), spans
+}
+
+// freeBytes is the space an unprivileged writer can use on dir's file
+// system, or -1 if it cannot be read.
+func freeBytes(dir string) int64 {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return -1
+	}
+	return int64(st.Bavail) * int64(st.Bsize)
 }

@@ -44,6 +44,11 @@ type Options struct {
 	Registerer     prometheus.Registerer
 	Now            func() time.Time // for tests
 	DisableRunLoop bool             // tests drive Maintain themselves
+	// WALFS is the WAL's file system (nil: the OS); tests inject disk faults.
+	WALFS wal.FS
+	// WALRetryEvery is how often a WAL that failed to write retries on its
+	// own [1 s]; tests shorten it.
+	WALRetryEvery time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -155,7 +160,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	w, err := wal.Open(filepath.Join(opts.Dir, "wal"), wal.Options{Sync: opts.WALSync, SyncInterval: opts.WALSyncEvery,
-		Logger: opts.Logger, QuarantineDir: filepath.Join(opts.Dir, "quarantine", "wal")})
+		Logger: opts.Logger, QuarantineDir: filepath.Join(opts.Dir, "quarantine", "wal"),
+		FS: opts.WALFS, RetryInterval: opts.WALRetryEvery})
 	if err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("store: wal: %w", err)
@@ -287,6 +293,16 @@ func (s *Store) ConsumeTraces(ctx context.Context, td ptrace.Traces) (consumer.R
 	h.add(spans)
 	s.metrics.spansWritten.Add(float64(n))
 	return consumer.Result{}, nil
+}
+
+// Ready returns nil if the store can accept writes, or why it cannot: the
+// WAL's last write failed (a full disk) and it has not written since. The
+// WAL retries on its own, so Ready turns nil again once space returns.
+func (s *Store) Ready() error {
+	if err := s.wal.Err(); err != nil {
+		return fmt.Errorf("store: cannot write the WAL: %w", err)
+	}
+	return nil
 }
 
 // pendingBytes is the memory held by the head and the heads being flushed.

@@ -46,6 +46,8 @@ const (
 	// DefaultSyncInterval is used with SyncInterval when
 	// Options.SyncInterval is 0.
 	DefaultSyncInterval = time.Second
+	// DefaultRetryInterval is used when Options.RetryInterval is 0.
+	DefaultRetryInterval = time.Second
 
 	// maxFreeBuf bounds the capacity of a write buffer kept for reuse, so
 	// one multi-MB batch does not pin its memory for the process lifetime.
@@ -62,6 +64,11 @@ type Options struct {
 	Sync        SyncPolicy
 	// SyncInterval is the fsync period under SyncInterval.
 	SyncInterval time.Duration
+	// RetryInterval is how often the WAL, after a write or fsync failed
+	// (a full disk), tries on its own to open a fresh segment, so that it
+	// reports itself healthy again without waiting for traffic.
+	// [DefaultRetryInterval]
+	RetryInterval time.Duration
 	// Logger receives repair warnings; slog.Default() if nil.
 	Logger *slog.Logger
 	// FS is the file system; OS if nil. Tests inject faults through it.
@@ -96,6 +103,12 @@ func (o Options) withDefaults() (Options, error) {
 	if o.FS == nil {
 		o.FS = OS
 	}
+	if o.RetryInterval < 0 {
+		return o, fmt.Errorf("wal: negative RetryInterval %v", o.RetryInterval)
+	}
+	if o.RetryInterval == 0 {
+		o.RetryInterval = DefaultRetryInterval
+	}
 	return o, nil
 }
 
@@ -112,9 +125,10 @@ type WAL struct {
 	opts Options
 	log  *slog.Logger
 
-	size    atomic.Int64 // bytes on disk
-	syncs   atomic.Int64 // fsyncs of segment files; for benchmarks
-	batches atomic.Int64 // batches written; for benchmarks
+	size     atomic.Int64 // bytes on disk
+	syncs    atomic.Int64 // fsyncs of segment files; for benchmarks
+	batches  atomic.Int64 // batches written; for benchmarks
+	failures atomic.Int64 // failed writes, fsyncs and segment creations
 
 	replayMu sync.Mutex // serialises Replay
 	truncMu  sync.Mutex // serialises Truncate
@@ -122,7 +136,8 @@ type WAL struct {
 	mu       sync.Mutex
 	closed   bool
 	replayed bool
-	err      error         // sticky write/fsync failure
+	writeErr error         // the last write/fsync failure; nil once a write succeeds again
+	dropped  SegmentID     // highest segment abandoned after a failure; records for it fail
 	onDisk   []segmentInfo // segments found by Open, for Replay
 	seg      SegmentID     // segment the next record goes to
 	segSize  int64         // size seg will have once queued bytes are written
@@ -138,7 +153,9 @@ type WAL struct {
 	// Owned by the writer goroutine (and by Close after it exits).
 	f     File
 	fseg  SegmentID
-	dirty bool // written since the last fsync
+	dirty bool  // written since the last fsync
+	fsize int64 // bytes written to f
+	fgood int64 // size of f after its last successful batch: where a failed one is cut back to
 
 	// testHookWrite, if set, runs in the writer before each batch.
 	testHookWrite func()
@@ -329,8 +346,8 @@ func (w *WAL) Truncate(before SegmentID) error {
 func (w *WAL) Size() int64 { return w.size.Load() }
 
 // Close writes and fsyncs what is queued and closes the WAL. It is safe to
-// call more than once; later calls return nil. If a write or fsync failed
-// earlier, Close returns that failure.
+// call more than once; later calls return nil. A write that failed earlier
+// was reported to its appenders and is not Close's error.
 func (w *WAL) Close() error {
 	w.mu.Lock()
 	if w.closed {
@@ -355,11 +372,6 @@ func (w *WAL) Close() error {
 		}
 		w.f = nil
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err == nil && w.err != nil {
-		err = w.err
-	}
 	return err
 }
 
@@ -369,11 +381,20 @@ func (w *WAL) usableLocked() error {
 		return ErrClosed
 	case !w.replayed:
 		return ErrNotReplayed
-	case w.err != nil:
-		return fmt.Errorf("wal: unusable after earlier failure: %w", w.err)
 	}
 	return nil
 }
+
+// Err returns the last write or fsync failure, or nil if the WAL can write:
+// nil again once a write, or the WAL's own retry, succeeds. For readiness.
+func (w *WAL) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.writeErr
+}
+
+// Failures returns how many writes, fsyncs or segment creations failed.
+func (w *WAL) Failures() int64 { return w.failures.Load() }
 
 // queueLocked returns the buffer that collects records for seg in the
 // current batch.
@@ -406,6 +427,8 @@ func (w *WAL) run() {
 		defer t.Stop()
 		tick = t.C
 	}
+	retry := time.NewTicker(w.opts.RetryInterval)
+	defer retry.Stop()
 	for {
 		select {
 		case <-w.wake:
@@ -413,9 +436,15 @@ func (w *WAL) run() {
 		case <-tick:
 			if w.dirty && w.f != nil {
 				if err := w.syncFile(); err != nil {
-					w.fail(err)
+					// Records acknowledged since the last good fsync may be
+					// lost; they cannot be taken back, so nothing is cut.
+					w.log.Error("wal: periodic fsync failed; records acknowledged since the last fsync may be lost",
+						"segment", w.fseg, "err", err)
+					w.abandon(w.fsize, err)
 				}
 			}
+		case <-retry.C:
+			w.probe()
 		case <-w.quit:
 			// Appends are refused once closed is set, so this batch is
 			// the last one.
@@ -435,20 +464,37 @@ func (w *WAL) flush() {
 	}
 	w.cur = &batch{done: make(chan struct{}), parts: w.spare}
 	w.spare = nil
-	err := w.err
+	dropped, lastErr := w.dropped, w.writeErr
 	w.mu.Unlock()
 
+	var err error
+	for _, p := range b.parts {
+		if p.seg <= dropped && len(p.buf) > 0 {
+			// Queued for a segment given up after a failure: fail the
+			// batch before writing any of it; the appenders retry.
+			err = fmt.Errorf("wal: segment %d was abandoned after a write failure: %w", p.seg, lastErr)
+			break
+		}
+	}
 	if err == nil {
 		err = w.writeBatch(b)
 		w.batches.Add(1)
+		if err != nil {
+			w.abandon(w.fgood, err)
+		} else {
+			w.fgood = w.fsize
+		}
 	}
+	w.mu.Lock()
+	if err == nil && w.writeErr != nil {
+		w.log.Info("wal: writing again after a failure", "segment", w.fseg)
+		w.writeErr = nil
+	}
+	w.mu.Unlock()
 	b.err = err
 	close(b.done)
 
 	w.mu.Lock()
-	if err != nil && w.err == nil {
-		w.err = err
-	}
 	// Waiters only read b.err, so the parts and their buffers can be reused.
 	for i, p := range b.parts {
 		if p.buf != nil && cap(p.buf) <= maxFreeBuf && len(w.free) < maxFreeBufs {
@@ -460,12 +506,68 @@ func (w *WAL) flush() {
 	w.mu.Unlock()
 }
 
-func (w *WAL) fail(err error) {
-	w.mu.Lock()
-	if w.err == nil {
-		w.err = err
+// abandon gives up the open segment after a failed write or fsync: the
+// file is cut back to keep (the end of its last good batch, so a failed
+// batch leaves neither a torn tail nor unacknowledged records), fsynced
+// if possible and closed, and new records go to a fresh segment. Nothing
+// is sticky: the next batch, or probe, tries again.
+//
+// A fresh file rather than the old one: after a failed fsync the kernel may
+// already have dropped the dirty pages and cleared the error, so a later
+// fsync of the same file could succeed without the data.
+func (w *WAL) abandon(keep int64, err error) {
+	w.failures.Add(1)
+	seg := w.fseg
+	if w.f != nil {
+		if keep < w.fsize {
+			if terr := w.f.Truncate(keep); terr != nil {
+				// The failed batch may come back on replay: duplicates
+				// of spans the client retries, never a loss.
+				w.log.Warn("wal: cannot cut a failed batch off its segment", "segment", seg, "err", terr)
+			} else {
+				w.size.Add(keep - w.fsize)
+				_ = w.f.Sync()
+			}
+		}
+		_ = w.f.Close()
+		w.f, w.dirty = nil, false
 	}
+	w.mu.Lock()
+	if w.writeErr == nil {
+		// Logged once per outage, not per retry.
+		w.log.Error("wal: write failed; appends fail until a fresh segment can be written", "segment", seg, "err", err)
+	}
+	w.writeErr = err
+	if seg > w.dropped {
+		w.dropped = seg
+	}
+	if w.seg <= seg {
+		w.seg = seg + 1
+		w.segSize = headerSize
+	}
+	w.openSeg = 0
 	w.mu.Unlock()
+}
+
+// probe runs in the writer while it has no file after a failure: it opens
+// the segment new records go to, so the WAL becomes healthy as soon as the
+// disk takes writes again, traffic or not.
+func (w *WAL) probe() {
+	w.mu.Lock()
+	failed, id := w.writeErr != nil, w.seg
+	w.mu.Unlock()
+	if !failed || w.f != nil {
+		return
+	}
+	if err := w.rotate(id); err != nil {
+		w.abandon(0, err) // gives id up, so the next try uses a fresh name
+		return
+	}
+	w.fgood = w.fsize
+	w.mu.Lock()
+	w.writeErr = nil
+	w.mu.Unlock()
+	w.log.Info("wal: writing again after a failure", "segment", id)
 }
 
 func (w *WAL) writeBatch(b *batch) error {
@@ -481,12 +583,13 @@ func (w *WAL) writeBatch(b *batch) error {
 		if len(p.buf) == 0 {
 			continue
 		}
-		// A short write leaves a torn tail; the error is sticky and the
-		// next Replay truncates it.
-		if _, err := w.f.Write(p.buf); err != nil {
+		// A short write is cut back off by abandon.
+		n, err := w.f.Write(p.buf)
+		w.fsize += int64(n)
+		w.size.Add(int64(n))
+		if err != nil {
 			return fmt.Errorf("wal: write segment %d: %w", p.seg, err)
 		}
-		w.size.Add(int64(len(p.buf)))
 		w.dirty = true
 	}
 	if w.opts.Sync == SyncAlways && w.dirty {
@@ -495,7 +598,10 @@ func (w *WAL) writeBatch(b *batch) error {
 	return nil
 }
 
-// rotate closes the open segment and creates segment id.
+// rotate closes the open segment and creates segment id. If the old
+// segment fails to close, w.f stays set for abandon to cut back; if the
+// new one cannot be created, it is removed again and w.fseg names it so
+// that abandon gives its ID up.
 func (w *WAL) rotate(id SegmentID) error {
 	if w.f != nil {
 		if w.dirty && w.opts.Sync != SyncNever {
@@ -504,25 +610,34 @@ func (w *WAL) rotate(id SegmentID) error {
 			}
 		}
 		if err := w.f.Close(); err != nil {
+			w.f = nil
 			return fmt.Errorf("wal: close segment %d: %w", w.fseg, err)
 		}
 		w.f = nil
 	}
-	f, err := w.fs.OpenFile(segmentPath(w.dir, id), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	w.fseg = id
+	path := segmentPath(w.dir, id)
+	f, err := w.fs.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return fmt.Errorf("wal: create segment %d: %w", id, err)
 	}
 	var h [headerSize]byte
 	encodeHeader(&h)
-	if _, err := f.Write(h[:]); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("wal: write header of segment %d: %w", id, err)
+	_, err = f.Write(h[:])
+	if err == nil && w.opts.Sync != SyncNever {
+		// An empty segment must be durable before records land in it;
+		// this is also where a full disk shows before any record is risked.
+		err = f.Sync()
 	}
-	if err := w.fs.SyncDir(w.dir); err != nil {
+	if err == nil {
+		err = w.fs.SyncDir(w.dir)
+	}
+	if err != nil {
 		_ = f.Close()
+		_ = w.fs.Remove(path)
 		return fmt.Errorf("wal: create segment %d: %w", id, err)
 	}
-	w.f, w.fseg, w.dirty = f, id, true
+	w.f, w.dirty, w.fsize, w.fgood = f, false, headerSize, headerSize
 	w.size.Add(headerSize)
 	w.mu.Lock()
 	w.openSeg = id
