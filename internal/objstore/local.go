@@ -16,6 +16,9 @@ import (
 // to relative paths; "a/b" is the file b in directory a.
 type Local struct {
 	dir string
+	// testSyncDir, if set, sees every directory fsync; tests check the
+	// order of durability with it.
+	testSyncDir func(dir string)
 }
 
 var _ Bucket = (*Local)(nil)
@@ -62,9 +65,19 @@ func (l *Local) Put(ctx context.Context, name string, r io.Reader) error {
 	}
 	dir := filepath.Dir(p)
 	var f *os.File
+	// Directories this Put creates: their entries in their parents must be
+	// made durable too, or a power loss can drop a whole new block
+	// directory even though every file in it was fsynced.
+	var created []string
 	// A concurrent Delete may remove the (then empty) directory between
 	// MkdirAll and CreateTemp; retrying a few times covers that race.
 	for attempt := 0; ; attempt++ {
+		for d := dir; d != l.dir && strings.HasPrefix(d, l.dir); d = filepath.Dir(d) {
+			if _, err := os.Stat(d); err == nil {
+				break
+			}
+			created = append(created, d)
+		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("put %s: %w", name, err)
 		}
@@ -97,10 +110,60 @@ func (l *Local) Put(ctx context.Context, name string, r io.Reader) error {
 		return fmt.Errorf("put %s: rename: %w", name, err)
 	}
 	ok = true
-	if err := syncDir(dir); err != nil {
+	if err := l.syncDir(dir); err != nil {
 		return fmt.Errorf("put %s: sync dir: %w", name, err)
 	}
+	// Innermost first: each parent is synced after the entry it gains.
+	for _, d := range created {
+		if err := l.syncDir(filepath.Dir(d)); err != nil {
+			return fmt.Errorf("put %s: sync dir: %w", name, err)
+		}
+	}
 	return nil
+}
+
+// syncDir fsyncs a directory, through testSyncDir if a test set it.
+func (l *Local) syncDir(dir string) error {
+	if l.testSyncDir != nil {
+		l.testSyncDir(dir)
+	}
+	return syncDir(dir)
+}
+
+// CollectTemp removes the temporary files that Puts cut short by a crash
+// left behind (List never shows them, so nothing else would), and the
+// directories that leaves empty. Call it only while no Put can be running,
+// as the store does at start-up; it returns how many files it removed.
+func (l *Local) CollectTemp(ctx context.Context) (int, error) {
+	var tmps, dirs []string
+	err := filepath.WalkDir(l.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir() && p != l.dir:
+			dirs = append(dirs, p)
+		case !d.IsDir() && strings.HasPrefix(d.Name(), ".tmp-"):
+			tmps = append(tmps, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("collect temporary files: %w", err)
+	}
+	for _, p := range tmps {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return 0, fmt.Errorf("collect temporary files: %w", err)
+		}
+	}
+	// Deepest first, so a parent emptied by its children goes too.
+	for i := len(dirs) - 1; i >= 0; i-- {
+		_ = os.Remove(dirs[i]) // fails on non-empty directories, which stay
+	}
+	return len(tmps), nil
 }
 
 func syncDir(dir string) error {

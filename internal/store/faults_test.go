@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -13,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/clewtrace/clew/internal/objstore"
+	"github.com/clewtrace/clew/internal/store/block"
 	"github.com/clewtrace/clew/internal/store/wal"
 	"github.com/clewtrace/clew/internal/store/wal/faultfs"
 )
@@ -172,5 +175,111 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// onlyBlockDir returns the directory of the store's single block.
+func onlyBlockDir(t *testing.T, dir string) string {
+	t.Helper()
+	ids, err := block.ListMetas(context.Background(), mustLocal(t, dir))
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("blocks: %v (err %v), want one", ids, err)
+	}
+	return filepath.Join(dir, "blocks", ids[0].ID)
+}
+
+func mustLocal(t *testing.T, dir string) *objstore.Local {
+	t.Helper()
+	l, err := objstore.NewLocal(filepath.Join(dir, "blocks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// Issue 16, item 4: a complete block whose meta.json is missing used to be
+// deleted at start-up with its spans. Now it is rebuilt from its data and
+// index — spans, and the dependencies derived from them.
+func TestBlockWithoutMetaIsRebuilt(t *testing.T) {
+	dir := t.TempDir()
+	clk := &clock{now: t0}
+	s := openStore(t, dir, clk)
+	mustConsume(t, s, batch(1, spanSpec{service: "gateway", name: "GET /api", idx: 1, parent: -1, durMs: 9},
+		spanSpec{service: "orders", name: "GET /orders", idx: 2, parent: 1, durMs: 5, failed: true}))
+	mustConsume(t, s, batch(2, spanSpec{service: "gateway", name: "GET /x", idx: 1, parent: -1, durMs: 3}))
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	old := onlyBlockDir(t, dir)
+	if err := os.Remove(filepath.Join(old, "meta.json")); err != nil {
+		t.Fatal(err)
+	}
+
+	s2 := openStore(t, dir, clk)
+	defer s2.Close(context.Background())
+	if n1, n2 := traceLen(t, s2, 1), traceLen(t, s2, 2); n1 != 2 || n2 != 1 {
+		t.Fatalf("after rebuild: trace 1 has %d spans, trace 2 %d; want 2 and 1", n1, n2)
+	}
+	deps, err := s2.Dependencies(context.Background(), t0.Add(-time.Hour), t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(deps) != 1 || deps[0] != (block.Edge{Parent: "gateway", Child: "orders", Calls: 1, Errors: 1}) {
+		t.Errorf("dependencies after rebuild: %+v", deps)
+	}
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Errorf("the block without meta is still there (stat: %v)", err)
+	}
+	if now := onlyBlockDir(t, dir); now == old {
+		t.Error("rebuilt block kept the old ID")
+	}
+}
+
+// A block without meta.json whose data cannot be read is not deleted but
+// moved to quarantine/ in the bucket; one without a data file holds no
+// spans and its leftovers go.
+func TestUnreadableBlockWithoutMetaIsQuarantined(t *testing.T) {
+	dir := t.TempDir()
+	clk := &clock{now: t0}
+	ctx := context.Background()
+	s := openStore(t, dir, clk)
+	mustConsume(t, s, batch(1, spanSpec{service: "a", name: "x", idx: 1, parent: -1, durMs: 1}))
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bucket := mustLocal(t, dir)
+	torn, leftover := block.NewID(t0), block.NewID(t0.Add(time.Millisecond))
+	if err := bucket.Put(ctx, torn+"/data.parquet", strings.NewReader("not parquet")); err != nil {
+		t.Fatal(err)
+	}
+	if err := bucket.Put(ctx, leftover+"/index", strings.NewReader("index only")); err != nil {
+		t.Fatal(err)
+	}
+	// And a temporary file a crashed Put left in a block directory of its own.
+	orphan := filepath.Join(dir, "blocks", block.NewID(t0.Add(2*time.Millisecond)))
+	if err := os.MkdirAll(orphan, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(orphan, ".tmp-42"), []byte("torn"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	s2 := openStore(t, dir, clk)
+	defer s2.Close(ctx)
+	if traceLen(t, s2, 1) != 1 || len(s2.snapshot().blocks) != 1 {
+		t.Fatal("the complete block was not kept")
+	}
+	q, err := os.ReadFile(filepath.Join(dir, "blocks", "quarantine", torn, "data.parquet"))
+	if err != nil || string(q) != "not parquet" {
+		t.Fatalf("quarantined data = %q, %v", q, err)
+	}
+	for _, gone := range []string{torn, leftover, filepath.Base(orphan)} {
+		if _, err := os.Stat(filepath.Join(dir, "blocks", gone)); !os.IsNotExist(err) {
+			t.Errorf("%s still in blocks/ (stat: %v)", gone, err)
+		}
+	}
+	left, err := block.Incomplete(ctx, bucket)
+	if err != nil || len(left) != 0 {
+		t.Fatalf("incomplete blocks after open: %v (err %v)", left, err)
 	}
 }

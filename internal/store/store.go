@@ -203,18 +203,17 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 }
 
 func (s *Store) openBlocks(ctx context.Context) error {
-	// Nothing writes blocks before Open returns, so a block without its
-	// meta.json is a write or delete that a crash cut short: its spans are
-	// still in the WAL (or were deleted on purpose), and it can go.
-	incomplete, err := block.Incomplete(ctx, s.bucket)
-	if err != nil {
-		return fmt.Errorf("store: list incomplete blocks: %w", err)
-	}
-	for _, id := range incomplete {
-		if err := block.Delete(ctx, s.bucket, id); err != nil {
-			s.log.Warn("cannot delete incomplete block", "block", id, "err", err)
-		} else {
-			s.log.Info("deleted incomplete block left by a crash", "block", id)
+	// Nothing writes blocks before Open returns, so temporary files are
+	// what crashed Puts left behind.
+	if c, ok := s.bucket.(interface {
+		CollectTemp(context.Context) (int, error)
+	}); ok {
+		n, err := c.CollectTemp(ctx)
+		if err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		if n > 0 {
+			s.log.Info("removed temporary files left by interrupted block writes", "files", n)
 		}
 	}
 	metas, err := block.ListMetas(ctx, s.bucket)
@@ -222,6 +221,32 @@ func (s *Store) openBlocks(ctx context.Context) error {
 		return fmt.Errorf("store: list blocks: %w", err)
 	}
 	merged := compactedAway(metas)
+	incomplete, err := block.Incomplete(ctx, s.bucket)
+	if err != nil {
+		return fmt.Errorf("store: list incomplete blocks: %w", err)
+	}
+	for _, id := range incomplete {
+		if merged[id] {
+			// A compaction input whose delete (meta.json goes first) was
+			// cut short: a complete block names it as merged, so its spans
+			// are there.
+			if err := block.Delete(ctx, s.bucket, id); err != nil {
+				s.log.Warn("cannot delete the rest of a compacted block", "block", id, "err", err)
+			} else {
+				s.log.Info("deleted the rest of a block left over from a compaction", "block", id)
+			}
+			continue
+		}
+		if err := s.recoverIncomplete(ctx, id); err != nil {
+			s.log.Warn("cannot recover block without meta.json; left in place", "block", id, "err", err)
+		}
+	}
+	if len(incomplete) > 0 {
+		// Rebuilt blocks have new IDs.
+		if metas, err = block.ListMetas(ctx, s.bucket); err != nil {
+			return fmt.Errorf("store: list blocks: %w", err)
+		}
+	}
 	for _, m := range metas {
 		if merged[m.ID] {
 			// A compaction's input whose delete a crash (or a long query)
@@ -243,6 +268,77 @@ func (s *Store) openBlocks(ctx context.Context) error {
 	}
 	sortBlocks(s.blocks)
 	return nil
+}
+
+// recoverIncomplete deals with a block that has objects but no meta.json:
+// a crash during its write (its spans are also still in the WAL), a crash
+// during its deletion, or a meta.json lost to damage (its spans are
+// nowhere else). They cannot be told apart, so nothing with spans in it is
+// deleted unread. Without a data file there are no spans to lose and the
+// leftovers go. Otherwise the block is rebuilt from its data and index as
+// a new block (spans that are also in the WAL or another block come back
+// twice; reads and compaction drop such duplicates). If the data cannot be
+// read, the objects move to quarantine/ in the bucket. Each outcome is
+// logged with the block and span counts.
+func (s *Store) recoverIncomplete(ctx context.Context, id string) error {
+	hasData, err := block.HasData(ctx, s.bucket, id)
+	if err != nil {
+		return err
+	}
+	if !hasData {
+		if err := block.Delete(ctx, s.bucket, id); err != nil {
+			return err
+		}
+		s.log.Info("deleted the leftovers of a block without data or meta.json (an interrupted write or delete)", "block", id)
+		return nil
+	}
+	spans, serr := block.Salvage(ctx, s.bucket, id)
+	if serr != nil {
+		moved, err := s.quarantineBlock(ctx, id)
+		if err != nil {
+			return errors.Join(serr, err)
+		}
+		s.log.Warn("block without meta.json is unreadable; moved to quarantine, its spans are not served",
+			"block", id, "err", serr, "quarantine", moved)
+		return nil
+	}
+	h := newHead(s.opts.Now())
+	h.add(spans)
+	meta, err := block.Write(ctx, s.bucket, h.spans(), h.edgeList(), 0)
+	if err != nil {
+		return fmt.Errorf("rebuild block %s: %w", id, err)
+	}
+	if err := block.Delete(ctx, s.bucket, id); err != nil {
+		return fmt.Errorf("rebuilt block %s as %s, but: %w", id, meta.ID, err)
+	}
+	s.log.Warn("block had no meta.json; rebuilt it from its data and index", "block", id,
+		"rebuilt_as", meta.ID, "spans", meta.SpanCount)
+	return nil
+}
+
+// quarantineBlock copies a block's objects to quarantine/<id>/ in the
+// bucket (invisible to block listings) and deletes the block.
+func (s *Store) quarantineBlock(ctx context.Context, id string) (string, error) {
+	names, err := block.Objects(ctx, s.bucket, id)
+	if err != nil {
+		return "", err
+	}
+	dst := "quarantine/" + id + "/"
+	for _, n := range names {
+		rc, err := s.bucket.Get(ctx, n)
+		if err != nil {
+			return "", err
+		}
+		err = s.bucket.Put(ctx, "quarantine/"+n, rc)
+		rc.Close()
+		if err != nil {
+			return "", err
+		}
+	}
+	if err := block.Delete(ctx, s.bucket, id); err != nil {
+		return "", err
+	}
+	return dst, nil
 }
 
 func decodeRecord(rec []byte) ([]model.Span, error) {

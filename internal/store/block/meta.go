@@ -170,8 +170,8 @@ func Incomplete(ctx context.Context, b objstore.Bucket) ([]string, error) {
 	var order []string
 	err := b.List(ctx, "", func(name string) error {
 		id, obj, ok := strings.Cut(name, "/")
-		if !ok || !validID(id) {
-			return nil
+		if !ok || !validID(id) || strings.Contains(obj, "/") {
+			return nil // not a block's object (e.g. quarantine/<id>/...)
 		}
 		if _, dup := seen[id]; !dup {
 			order = append(order, id)
