@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/clewtrace/clew/internal/objstore"
@@ -281,5 +282,44 @@ func TestUnreadableBlockWithoutMetaIsQuarantined(t *testing.T) {
 	left, err := block.Incomplete(ctx, bucket)
 	if err != nil || len(left) != 0 {
 		t.Fatalf("incomplete blocks after open: %v (err %v)", left, err)
+	}
+}
+
+// Issue 16, item 7: a span ending 158 years from now kept its block, and
+// every old span in it, forever. Retention now ends a block's time range no
+// later than an hour after the block was written.
+func TestFarFutureSpanDoesNotPinRetention(t *testing.T) {
+	dir := t.TempDir()
+	clk := &clock{now: t0}
+	s := openStore(t, dir, clk, func(o *Options) { o.Retention = 7 * 24 * time.Hour })
+	defer s.Close(context.Background())
+	td := batch(1, spanSpec{service: "svc", name: "old", idx: 1, parent: -1, durMs: 1})
+	mustConsume(t, s, td)
+	future := batch(2, spanSpec{service: "svc", name: "broken clock", idx: 1, parent: -1, durMs: 1})
+	sp := future.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+	sp.SetEndTimestamp(pcommon.NewTimestampFromTime(t0.AddDate(158, 0, 0)))
+	mustConsume(t, s, future)
+	written := time.Now()
+	if err := s.Maintain(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.snapshot().blocks); n != 1 {
+		t.Fatalf("%d blocks, want 1", n)
+	}
+	// Just inside retention, counted from the block's creation: kept.
+	clk.now = written.Add(7 * 24 * time.Hour)
+	if err := s.Maintain(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.snapshot().blocks); n != 1 {
+		t.Fatalf("block expired early: %d blocks", n)
+	}
+	// Retention plus the hour of skew after it was written: gone.
+	clk.now = written.Add(7*24*time.Hour + time.Hour + time.Minute)
+	if err := s.Maintain(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.snapshot().blocks); n != 0 {
+		t.Fatalf("block with a far-future span still kept: %d blocks", n)
 	}
 }

@@ -224,14 +224,33 @@ func (s *Store) replaceBlocks(old []*liveBlock, with *block.Block) {
 	}
 }
 
-// applyRetention drops whole blocks whose newest span ended before the
-// retention horizon; they are deleted once no query holds them.
+// futureSkew bounds how long after a block was written one of its spans
+// can have ended: the pipeline refuses spans more than this ahead of the
+// clock (limits.MaxFutureSkew).
+const futureSkew = time.Hour
+
+// retentionEnd is the end of a block's real time range: its newest span's
+// end, but never later than the block's creation plus futureSkew, so a
+// span stamped 158 years ahead (stored before the pipeline bounded
+// timestamps, or by a writer that bypasses it) cannot keep the block and
+// every real span in it forever.
+func retentionEnd(m block.Meta) int64 {
+	end := m.MaxEndUnixNano
+	if created, ok := block.IDTime(m.ID); ok {
+		end = min(end, created.Add(futureSkew).UnixNano())
+	}
+	return end
+}
+
+// applyRetention drops whole blocks whose real time range (retentionEnd)
+// ended before the retention horizon; they are deleted once no query holds
+// them.
 func (s *Store) applyRetention() {
 	horizon := s.opts.Now().Add(-s.opts.Retention).UnixNano()
 	s.mu.RLock()
 	var expired []*liveBlock
 	for _, b := range s.blocks {
-		if b.Meta().MaxEndUnixNano < horizon {
+		if retentionEnd(b.Meta()) < horizon {
 			expired = append(expired, b)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/clewtrace/clew/internal/model"
 )
@@ -161,6 +162,12 @@ func toUISpan(s *model.Span, processID string) uiSpan {
 	}
 	for _, e := range s.Events {
 		out.Logs = append(out.Logs, toUILog(e))
+	}
+	// The pipeline keeps a span that ended before it started with duration
+	// 0 and this marker (limits.AttrEndBeforeStart); Jaeger shows such
+	// adjustments as span warnings.
+	if v, ok := model.Lookup(s.Attributes, "clew.end_before_start_ns"); ok {
+		out.Warnings = []string{fmt.Sprintf("end time was %s before the start time; duration shown as 0", time.Duration(v.Int))}
 	}
 	return out
 }

@@ -132,3 +132,18 @@ func TestToUITraceProcesses(t *testing.T) {
 		t.Errorf("traceID %q warnings %v", tr.TraceID, tr.Warnings)
 	}
 }
+
+// A span the pipeline kept with duration 0 because it ended before it
+// started carries a span warning, as Jaeger shows clock adjustments.
+func TestEndBeforeStartSpanWarns(t *testing.T) {
+	s := model.Span{TraceID: model.TraceID{15: 1}, SpanID: model.SpanID{7: 1}, Name: "op",
+		StartUnixNano: 5_000_000, EndUnixNano: 5_000_000, Resource: &model.Resource{ServiceName: "svc"},
+		Attributes: []model.Attribute{{Key: "clew.end_before_start_ns", Value: model.IntValue(1_500_000)}}}
+	got := toUISpan(&s, "p1")
+	if got.Duration != 0 || len(got.Warnings) != 1 || got.Warnings[0] != "end time was 1.5ms before the start time; duration shown as 0" {
+		t.Fatalf("duration %d, warnings %q", got.Duration, got.Warnings)
+	}
+	if plain := toUISpan(&model.Span{Resource: s.Resource}, "p1"); plain.Warnings != nil {
+		t.Fatalf("warnings on a normal span: %q", plain.Warnings)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,7 +36,18 @@ const (
 	// AttrTruncatedNames counts cut span and event names (on the span) or a
 	// cut scope name and version (on the scope).
 	AttrTruncatedNames = "clew.truncated_names_count"
+	// AttrEndBeforeStart marks a span that ended before it started (clock
+	// adjustments produce them): it is kept with its end set to its start,
+	// duration 0, as Jaeger and Tempo keep them; the value is by how many
+	// nanoseconds the end preceded the start.
+	AttrEndBeforeStart = "clew.end_before_start_ns"
 )
+
+// MaxFutureSkew is how far ahead of this machine's clock a span may start
+// or end. Further out is a broken clock or value, and such a span would
+// pin its block against retention for as long as it claims to last, so it
+// is rejected (partial success, reason future_timestamp).
+const MaxFutureSkew = time.Hour
 
 // Config is the `limits` section.
 type Config struct {
@@ -95,7 +107,7 @@ const (
 	reasonZeroTraceID = iota
 	reasonZeroSpanID
 	reasonZeroStart
-	reasonEndBeforeStart
+	reasonFutureTime
 	numReasons
 )
 
@@ -103,7 +115,7 @@ var reasonText = [numReasons]struct{ label, text string }{
 	{"zero_trace_id", "an all-zero trace ID"},
 	{"zero_span_id", "an all-zero span ID"},
 	{"zero_start_time", "no start time"},
-	{"end_before_start", "an end time before the start time"},
+	{"future_timestamp", "a start or end time more than 1h in the future"},
 }
 
 // Limit names, used as metric labels.
@@ -135,6 +147,9 @@ type Processor struct {
 	limitedResources [numLimits]prometheus.Counter // resources and scopes cut by a limit
 
 	counts *spanCounts
+	now    func() time.Time
+	// endBeforeStart counts spans kept with duration 0.
+	endBeforeStart prometheus.Counter
 }
 
 var _ consumer.Traces = (*Processor)(nil)
@@ -148,7 +163,11 @@ func New(cfg Config, next consumer.Traces, reg prometheus.Registerer, logger *sl
 	if next == nil {
 		return nil, errors.New("limits: next consumer is nil")
 	}
-	p := &Processor{cfg: cfg, next: next, logger: logger, counts: newSpanCounts(cfg.TraceCacheSize)}
+	p := &Processor{cfg: cfg, next: next, logger: logger, counts: newSpanCounts(cfg.TraceCacheSize), now: time.Now}
+	p.endBeforeStart = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "clew_pipeline_end_before_start_spans_total",
+		Help: "Spans that ended before they started, kept with duration 0 and marked " + AttrEndBeforeStart + ".",
+	})
 	invalid := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "clew_pipeline_invalid_spans_total",
 		Help: "Spans rejected as invalid, by reason.",
@@ -176,7 +195,7 @@ func New(cfg Config, next consumer.Traces, reg prometheus.Registerer, logger *sl
 		p.dropped[i] = limited.WithLabelValues(limitLabel[i], "dropped")
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{invalid, limited, limitedResources, p.repairedUTF8} {
+		for _, c := range []prometheus.Collector{invalid, limited, limitedResources, p.repairedUTF8, p.endBeforeStart} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("limits: register metrics: %w", err)
 			}
@@ -189,8 +208,9 @@ func New(cfg Config, next consumer.Traces, reg prometheus.Registerer, logger *sl
 // limits and passes the rest on.
 func (p *Processor) ConsumeTraces(ctx context.Context, td ptrace.Traces) (consumer.Result, error) {
 	var invalid [numReasons]int64
-	var droppedByLimit int64
+	var droppedByLimit, endBeforeStart int64
 	repaired := 0
+	latest := pcommon.NewTimestampFromTime(p.now().Add(MaxFutureSkew))
 	td.ResourceSpans().RemoveIf(func(rs ptrace.ResourceSpans) bool {
 		repaired += RepairResource(rs.Resource()) + repairSchemaURLs(rs)
 		p.limitResource(rs.Resource())
@@ -198,11 +218,16 @@ func (p *Processor) ConsumeTraces(ctx context.Context, td ptrace.Traces) (consum
 			repaired += RepairScope(ss.Scope())
 			p.limitScope(ss.Scope())
 			ss.Spans().RemoveIf(func(s ptrace.Span) bool {
-				if r := invalidReason(s); r >= 0 {
+				if r := invalidReason(s, latest); r >= 0 {
 					invalid[r]++
 					return true
 				}
 				repaired += repairSpan(s)
+				if start, end := s.StartTimestamp(), s.EndTimestamp(); end < start {
+					s.Attributes().PutInt(AttrEndBeforeStart, int64(start-end))
+					s.SetEndTimestamp(start)
+					endBeforeStart++
+				}
 				// Per-span limits first, so a span dropped for its size does
 				// not use up its trace's span budget.
 				if !p.applySpanLimits(s) {
@@ -230,6 +255,11 @@ func (p *Processor) ConsumeTraces(ctx context.Context, td ptrace.Traces) (consum
 			p.invalid[r].Add(float64(n))
 		}
 	}
+	if endBeforeStart > 0 {
+		p.endBeforeStart.Add(float64(endBeforeStart))
+		res = res.Merge(consumer.Result{Message: fmt.Sprintf(
+			"%d spans ended before they started: kept with duration 0, marked %s", endBeforeStart, AttrEndBeforeStart)})
+	}
 	if droppedByLimit > 0 {
 		// Dropped by policy, not rejected: the client must not resend them, and
 		// by the acknowledgement rule they count as accepted. A warning tells
@@ -247,7 +277,7 @@ func (p *Processor) ConsumeTraces(ctx context.Context, td ptrace.Traces) (consum
 	return res, nil
 }
 
-func invalidReason(s ptrace.Span) int {
+func invalidReason(s ptrace.Span, latest pcommon.Timestamp) int {
 	switch {
 	case s.TraceID().IsEmpty():
 		return reasonZeroTraceID
@@ -255,8 +285,8 @@ func invalidReason(s ptrace.Span) int {
 		return reasonZeroSpanID
 	case s.StartTimestamp() == 0:
 		return reasonZeroStart
-	case s.EndTimestamp() < s.StartTimestamp():
-		return reasonEndBeforeStart
+	case s.StartTimestamp() > latest || s.EndTimestamp() > latest:
+		return reasonFutureTime
 	}
 	return -1
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -82,7 +83,13 @@ func TestValidation(t *testing.T) {
 		{"zero trace ID", func(s ptrace.Span) { s.SetTraceID(pcommon.TraceID{}) }, "zero_trace_id", "1 invalid spans rejected: 1 with an all-zero trace ID"},
 		{"zero span ID", func(s ptrace.Span) { s.SetSpanID(pcommon.SpanID{}) }, "zero_span_id", "1 with an all-zero span ID"},
 		{"no start time", func(s ptrace.Span) { s.SetStartTimestamp(0) }, "zero_start_time", "1 with no start time"},
-		{"end before start", func(s ptrace.Span) { s.SetEndTimestamp(99) }, "end_before_start", "1 with an end time before the start time"},
+		{"start far in the future", func(s ptrace.Span) {
+			s.SetStartTimestamp(pcommon.NewTimestampFromTime(time.Now().Add(3 * time.Hour)))
+			s.SetEndTimestamp(s.StartTimestamp() + 1)
+		}, "future_timestamp", "1 with a start or end time more than 1h in the future"},
+		{"end 158 years in the future", func(s ptrace.Span) {
+			s.SetEndTimestamp(pcommon.NewTimestampFromTime(time.Now().AddDate(158, 0, 0)))
+		}, "future_timestamp", "1 with a start or end time more than 1h in the future"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -499,5 +506,65 @@ func TestResourceAndScopeLimits(t *testing.T) {
 				t.Errorf("%s: resource limit %s not counted", action, l)
 			}
 		}
+	}
+}
+
+// Issue 16, items 7 and 8: the accepted time range ends MaxFutureSkew
+// ahead of the clock, exactly; a span that ends before it starts is kept
+// with duration 0 and marked, not rejected.
+func TestTimestampBounds(t *testing.T) {
+	p, next, reg := newTest(t, DefaultConfig())
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	p.now = func() time.Time { return now }
+	edge := pcommon.NewTimestampFromTime(now.Add(MaxFutureSkew))
+	res, err := p.ConsumeTraces(context.Background(), batch(
+		func(s ptrace.Span) {
+			validSpan(s, 1, "at the edge")
+			s.SetStartTimestamp(edge - 5)
+			s.SetEndTimestamp(edge)
+		},
+		func(s ptrace.Span) {
+			validSpan(s, 1, "past the edge")
+			s.SetStartTimestamp(edge - 5)
+			s.SetEndTimestamp(edge + 1)
+		},
+		func(s ptrace.Span) { validSpan(s, 1, "backwards"); s.SetStartTimestamp(1000); s.SetEndTimestamp(400) },
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rejected != 1 || !strings.Contains(res.Message, "1 with a start or end time more than 1h in the future") ||
+		!strings.Contains(res.Message, "1 spans ended before they started: kept with duration 0") {
+		t.Errorf("result = %+v", res)
+	}
+	got := next.spans()
+	if len(got) != 2 || got[0].Name() != "at the edge" || got[1].Name() != "backwards" {
+		t.Fatalf("passed on %d spans, want the one at the edge and the backwards one", len(got))
+	}
+	back := got[1]
+	if back.StartTimestamp() != 1000 || back.EndTimestamp() != 1000 {
+		t.Errorf("backwards span: start %d end %d, want both 1000", back.StartTimestamp(), back.EndTimestamp())
+	}
+	if v, ok := back.Attributes().Get(AttrEndBeforeStart); !ok || v.Int() != 600 {
+		t.Errorf("%s = %v (present %v), want 600", AttrEndBeforeStart, v.AsRaw(), ok)
+	}
+	if _, ok := got[0].Attributes().Get(AttrEndBeforeStart); ok {
+		t.Error("a normal span was marked")
+	}
+	if n := counterValue(t, reg, "clew_pipeline_invalid_spans_total", "reason", "future_timestamp"); n != 1 {
+		t.Errorf("future_timestamp counter = %v, want 1", n)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, mf := range mfs {
+		if mf.GetName() == "clew_pipeline_end_before_start_spans_total" {
+			found = mf.GetMetric()[0].GetCounter().GetValue() == 1
+		}
+	}
+	if !found {
+		t.Error("clew_pipeline_end_before_start_spans_total is not 1")
 	}
 }

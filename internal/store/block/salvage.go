@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -77,4 +79,27 @@ func Objects(ctx context.Context, b objstore.Bucket, id string) ([]string, error
 		return nil, fmt.Errorf("block %s: %w", id, err)
 	}
 	return names, nil
+}
+
+// IDTime returns the creation time encoded in a block ID (see NewID), or
+// false if id is not such an ID. No span in a block can have ended much
+// after the block was written, which lets retention ignore end times that
+// a broken clock put in the far future.
+func IDTime(id string) (time.Time, bool) {
+	const alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+	if len(id) != 26 {
+		return time.Time{}, false
+	}
+	var ms uint64
+	for i := range 10 { // the top 50 bits: 2 zero bits, then 48 of milliseconds
+		d := strings.IndexByte(alphabet, id[i])
+		if d < 0 {
+			return time.Time{}, false
+		}
+		ms = ms<<5 | uint64(d)
+	}
+	if ms >= 1<<48 {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(int64(ms)), true
 }
