@@ -77,3 +77,25 @@ func (t *edgeTracker) list() []block.Edge {
 	})
 	return out
 }
+
+// windowEdges counts the service edges of spans whose start lies in
+// [lo, hi], looking their parents up among all of spans (a parent may
+// start before the window). Same rules as edgeTracker: a pair only counts
+// if both spans are in spans, and calls within one service do not count.
+func windowEdges(spans []model.Span, lo, hi int64) []block.Edge {
+	services := make(map[model.SpanID]string, len(spans))
+	for i := range spans {
+		services[spans[i].SpanID] = spans[i].Service()
+	}
+	t := newEdgeTracker()
+	for i := range spans {
+		s := &spans[i]
+		if s.ParentSpanID.IsZero() || s.StartUnixNano < lo || s.StartUnixNano > hi {
+			continue
+		}
+		if parent, ok := services[s.ParentSpanID]; ok {
+			t.count(parent, s.Service(), s.IsError())
+		}
+	}
+	return t.list()
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -321,5 +322,56 @@ func TestFarFutureSpanDoesNotPinRetention(t *testing.T) {
 	}
 	if n := len(s.snapshot().blocks); n != 0 {
 		t.Fatalf("block with a far-future span still kept: %d blocks", n)
+	}
+}
+
+// Issue 16, item 9: dependencies counted every edge of any head or block
+// that merely overlapped the window. Now only edges whose child span
+// starts inside it count; answers computed by hand.
+func TestDependenciesCountOnlyTheWindow(t *testing.T) {
+	s := openStore(t, t.TempDir(), &clock{now: t0})
+	defer s.Close(context.Background())
+	const minute = 60_000 // ms
+	// Trace 1 at t0: gateway → orders (+10 ms) → db (+20 ms).
+	mustConsume(t, s, batch(1, spanSpec{service: "gateway", name: "GET /", idx: 1, parent: -1, durMs: 50},
+		spanSpec{service: "orders", name: "list", idx: 2, parent: 1, startMs: 10, durMs: 30},
+		spanSpec{service: "db", name: "SELECT", idx: 3, parent: 2, startMs: 20, durMs: 5}))
+	// Trace 2 at t0+10 min: gateway → orders, failed.
+	mustConsume(t, s, batch(2, spanSpec{service: "gateway", name: "GET /", idx: 1, parent: -1, startMs: 10 * minute, durMs: 50},
+		spanSpec{service: "orders", name: "list", idx: 2, parent: 1, startMs: 10*minute + 5, durMs: 30, failed: true}))
+	if err := s.Maintain(context.Background(), true); err != nil { // traces 1 and 2 in a block
+		t.Fatal(err)
+	}
+	// Trace 3 at t0+20 minute, in the head: gateway → payments.
+	mustConsume(t, s, batch(3, spanSpec{service: "gateway", name: "POST /pay", idx: 1, parent: -1, startMs: 20 * minute, durMs: 50},
+		spanSpec{service: "payments", name: "charge", idx: 2, parent: 1, startMs: 20*minute + 1, durMs: 30}))
+
+	e := func(p, c string, calls, errs uint64) block.Edge {
+		return block.Edge{Parent: p, Child: c, Calls: calls, Errors: errs}
+	}
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	for _, tc := range []struct {
+		name     string
+		from, to time.Time
+		want     []block.Edge
+	}{
+		{"everything", ms(-60 * minute), ms(60 * minute),
+			[]block.Edge{e("gateway", "orders", 2, 1), e("gateway", "payments", 1, 0), e("orders", "db", 1, 0)}},
+		{"block wholly inside", ms(-minute), ms(11 * minute),
+			[]block.Edge{e("gateway", "orders", 2, 1), e("orders", "db", 1, 0)}},
+		{"middle of the block only", ms(5 * minute), ms(15 * minute),
+			[]block.Edge{e("gateway", "orders", 1, 1)}},
+		{"child inside, parent before the window", ms(15), ms(25 * minute),
+			[]block.Edge{e("gateway", "orders", 1, 1), e("gateway", "payments", 1, 0), e("orders", "db", 1, 0)}},
+		{"window ends before the traffic", ms(-120 * minute), ms(-60 * minute), []block.Edge{}},
+		{"head only", ms(19 * minute), ms(21 * minute), []block.Edge{e("gateway", "payments", 1, 0)}},
+	} {
+		got, err := s.Dependencies(context.Background(), tc.from, tc.to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
+		}
 	}
 }

@@ -290,8 +290,11 @@ func (s *Store) Operations(ctx context.Context) (map[string][]block.OperationInf
 	return out, nil
 }
 
-// Dependencies sums the service edges of every head and block whose time
-// range overlaps [from, to].
+// Dependencies sums the service edges (parent span's service → child
+// span's service) whose child span starts inside [from, to], as Jaeger
+// counts them. A block whose spans all start inside contributes the edges
+// in its meta; one that straddles an end of the window is read and its
+// spans counted one by one; heads are always counted span by span.
 func (s *Store) Dependencies(ctx context.Context, from, to time.Time) ([]block.Edge, error) {
 	lo, hi := from.UnixNano(), to.UnixNano()
 	snap := s.snapshot()
@@ -311,12 +314,21 @@ func (s *Store) Dependencies(ctx context.Context, from, to time.Time) ([]block.E
 	}
 	for _, h := range snap.heads {
 		if minStart, maxEnd := h.timeRange(); maxEnd >= lo && minStart <= hi {
-			add(h.edgeList())
+			add(windowEdges(h.spans(), lo, hi))
 		}
 	}
 	for _, b := range snap.blocks {
-		if m := b.Meta(); m.MaxEndUnixNano >= lo && m.MinStartUnixNano <= hi {
+		m := b.Meta()
+		switch {
+		case m.MaxStartUnixNano < lo || m.MinStartUnixNano > hi:
+		case m.MinStartUnixNano >= lo && m.MaxStartUnixNano <= hi:
 			add(m.Edges)
+		default:
+			spans, err := b.All(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("dependencies: %w", err)
+			}
+			add(windowEdges(spans, lo, hi))
 		}
 	}
 	out := make([]block.Edge, 0, len(sum))
