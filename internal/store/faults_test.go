@@ -237,6 +237,38 @@ func TestBlockWithoutMetaIsRebuilt(t *testing.T) {
 	}
 }
 
+// A compaction input whose delete was cut short after its meta.json went
+// (block.Delete removes it first) is named by the merged block, so it is
+// deleted at open rather than rebuilt: its spans are not served twice.
+// Without the merged block's word it would be rebuilt (the test above).
+func TestCompactedInputWithoutMetaIsDeletedNotRebuilt(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openStore(t, dir, &clock{now: t0}, func(o *Options) { o.CompactBlocks = 2 })
+	cutBlock(t, s, 1, 0)
+	cutBlock(t, s, 2, 1)
+	snap := s.snapshot() // holds the inputs, as a slow query would
+	if err := s.Maintain(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	input := snap.blocks[0].Meta().ID
+	crash(t, s)
+	if err := os.Remove(filepath.Join(dir, "blocks", input, "meta.json")); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openStore(t, dir, &clock{now: t0})
+	defer s2.Close(ctx)
+	if m := blockMetas(s2); len(m) != 1 || m[0].CompactionLevel != 1 {
+		t.Fatalf("blocks after reopen: %+v, want the merged block only", m)
+	}
+	if blockExists(t, s2, input) {
+		t.Errorf("compacted input %s without meta.json still on disk", input)
+	}
+	if n1, n2 := traceLen(t, s2, 1), traceLen(t, s2, 2); n1 != 2 || n2 != 2 {
+		t.Errorf("traces after reopen: %d and %d spans, want 2 and 2", n1, n2)
+	}
+}
+
 // A block without meta.json whose data cannot be read is not deleted but
 // moved to quarantine/ in the bucket; one without a data file holds no
 // spans and its leftovers go.
