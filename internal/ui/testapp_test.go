@@ -16,14 +16,16 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/clewtrace/clew/internal/app/apptest"
+	"github.com/clewtrace/clew/internal/config"
 	"github.com/clewtrace/clew/internal/model"
 )
 
 // testApp is a whole Clew running in this process (internal/app, data in a
 // temp dir), seeded over OTLP/HTTP like any instrumented service would.
 type testApp struct {
-	URL  string // query port: API + UI
-	OTLP string // OTLP/HTTP base URL
+	URL   string // query port: API + UI
+	OTLP  string // OTLP/HTTP base URL
+	token string // query token, if the app requires one
 }
 
 // hangTimeout bounds every wait for the app to show what was sent. It only
@@ -37,8 +39,21 @@ const hangTimeout = 2 * time.Minute
 // production: the public HTTP API of the real store.
 func newTestApp(t testing.TB, traces ...[]model.Span) *testApp {
 	t.Helper()
-	addrs := apptest.Start(t).Addrs()
-	ta := &testApp{URL: "http://" + addrs.Query, OTLP: "http://" + addrs.OTLPHTTP}
+	return newTestAppWith(t, nil, traces...)
+}
+
+// newTestAppWith is newTestApp with a configuration change (nil: none).
+func newTestAppWith(t testing.TB, mutate func(*config.Config), traces ...[]model.Span) *testApp {
+	t.Helper()
+	var cfg config.Config
+	a := apptest.Start(t, func(c *config.Config) {
+		if mutate != nil {
+			mutate(c)
+		}
+		cfg = *c
+	})
+	addrs := a.Addrs()
+	ta := &testApp{URL: "http://" + addrs.Query, OTLP: "http://" + addrs.OTLPHTTP, token: cfg.QueryToken}
 	for _, tr := range traces {
 		// Batches keep each request well under the receiver's size limit
 		// and exercise the store's merging of one trace's parts.
@@ -73,7 +88,14 @@ func (ta *testApp) post(t testing.TB, path string, body []byte) {
 // getJSON reads a query-API path into out and returns the status code.
 func (ta *testApp) getJSON(t testing.TB, path string, out any) int {
 	t.Helper()
-	resp, err := http.Get(ta.URL + path)
+	req, err := http.NewRequest(http.MethodGet, ta.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ta.token != "" {
+		req.Header.Set("Authorization", "Bearer "+ta.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}

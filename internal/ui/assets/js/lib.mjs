@@ -69,14 +69,50 @@ export function parseDuration(s) {
   return parseFloat(m[1]) * f;
 }
 
-// Service colours: a fixed palette indexed by a string hash, so a service
-// has the same colour on every page and every load.
-const PALETTE = ['#3b82f6', '#f59e0b', '#10b981', '#8b5cf6', '#ef4444', '#06b6d4', '#ec4899', '#84cc16',
-  '#f97316', '#6366f1', '#14b8a6', '#a855f7', '#eab308', '#0ea5e9', '#d946ef', '#22c55e', '#fb7185', '#64748b'];
-export function serviceColor(name) {
+// Service colours: a categorical palette, Okabe & Ito's seven colour-blind
+// safe colours (black left out: unreadable on the dark theme) and three more
+// picked to keep every pair apart for normal, deuteranope and protanope vision
+// (CIEDE2000 ≥ 20 / ≥ 11; see docs/ui.md). None is close to the error red.
+export const PALETTE = ['#E69F00', '#56B4E9', '#009E73', '#F0E442', '#0072B2', '#D55E00', '#CC79A7', '#bbccbb', '#776677', '#8877ff'];
+
+function nameHash(name) {
   let h = 2166136261;
   for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 16777619);
-  return PALETTE[(h >>> 0) % PALETTE.length];
+  return h >>> 0;
+}
+
+// assignColors maps each name to a palette index: its hash picks a preferred
+// colour, and a colour already taken goes to the next free one, so the first
+// PALETTE.length names (in name order) never share a colour. The result
+// depends only on the set of names, so every page agrees.
+export function assignColors(names) {
+  const out = new Map(), used = new Set();
+  const sorted = [...new Set(names)].sort();
+  sorted.forEach((name, k) => {
+    if (k % PALETTE.length === 0) used.clear(); // a new round once all are taken
+    let i = nameHash(name) % PALETTE.length;
+    while (used.has(i)) i = (i + 1) % PALETTE.length;
+    used.add(i);
+    out.set(name, i);
+  });
+  return out;
+}
+
+// The services the server knows (GET /api/services, loaded by the app at
+// start): their colours are assigned together; other names fall back to
+// their hash alone.
+let known = new Map();
+export function setKnownServices(names) { known = assignColors(names || []); }
+
+export function serviceColor(name) {
+  return PALETTE[known.get(name) ?? nameHash(name || '') % PALETTE.length];
+}
+
+// textOn is a readable text colour (near-black or white) on a background.
+export function textOn(hex) {
+  const c = [1, 3, 5].map(i => parseInt(hex.slice(i, i + 2), 16) / 255).map(v => v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+  const y = 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+  return (y + 0.05) / 0.05 >= 1.05 / (y + 0.05) ? '#111' : '#fff';
 }
 
 export class APIError extends Error {
@@ -84,19 +120,30 @@ export class APIError extends Error {
 }
 
 // A Clew started with --query-token answers the API with 401 until the
-// token is sent; the UI asks for it once and keeps it in this browser.
+// token is sent. getJSON then tells the app ('clew:auth'), which shows a
+// sign-in form (a password field); the token is kept in this browser until
+// the user signs out.
 const TOKEN_KEY = 'clew.queryToken';
+
+export function storedToken() {
+  try { return localStorage.getItem(TOKEN_KEY) || ''; } catch (e) { return ''; }
+}
+export function setToken(token) {
+  try {
+    if (token) localStorage.setItem(TOKEN_KEY, token); else localStorage.removeItem(TOKEN_KEY);
+  } catch (e) { /* private mode: the token lasts as long as the page */ }
+}
 
 function apiHeaders() {
   const headers = { Accept: 'application/json' };
-  const token = localStorage.getItem(TOKEN_KEY);
+  const token = storedToken();
   if (token) headers.Authorization = `Bearer ${token}`;
   return headers;
 }
 
 // getJSON fetches an API path and unwraps Jaeger's {data, errors} envelope or
 // api_v3's {error} form into an APIError.
-export async function getJSON(path, signal, retried = false) {
+export async function getJSON(path, signal) {
   let resp;
   try {
     resp = await fetch(path, { signal, headers: apiHeaders() });
@@ -104,12 +151,10 @@ export async function getJSON(path, signal, retried = false) {
     if (e.name === 'AbortError') throw e;
     throw new APIError(0, `cannot reach the server (${e.message})`);
   }
-  if (resp.status === 401 && !retried) {
-    const token = window.prompt('This Clew requires a query token (its --query-token):');
-    if (token) {
-      localStorage.setItem(TOKEN_KEY, token.trim());
-      return getJSON(path, signal, true);
-    }
+  if (resp.status === 401) {
+    const rejected = !!storedToken();
+    window.dispatchEvent(new CustomEvent('clew:auth', { detail: { rejected } }));
+    throw new APIError(401, rejected ? 'the query token was rejected: sign in again' : 'this Clew requires a query token: sign in');
   }
   let body = null, text = '';
   try { text = await resp.text(); body = JSON.parse(text); } catch (e) { /* non-JSON error page */ }

@@ -20,11 +20,18 @@ function fmtValue(t) {
 // Values that open a page of their own: the user's and the session's.
 const VALUE_PAGES = { 'enduser.id': 'user', 'user.id': 'user', 'session.id': 'session' };
 
+// dotted lets a long attribute key wrap only after its dots
+// ("http.response.|status_code"), not inside a word.
+function dotted(key) {
+  const parts = key.split(/(?<=\.)/);
+  return parts.flatMap((p, i) => i ? [html`<wbr />`, p] : [p]);
+}
+
 function KV({ tags, testid }) {
   if (!tags || !tags.length) return html`<div class="muted">none</div>`;
   const sorted = tags.slice().sort((a, b) => a.key.localeCompare(b.key));
   return html`<table class="kv" data-testid=${testid}><tbody>
-    ${sorted.map(t => html`<tr><td title=${t.key}>${t.key}</td><td>${VALUE_PAGES[t.key] && fmtValue(t)
+    ${sorted.map(t => html`<tr><td class="key" title=${t.key}>${dotted(t.key)}</td><td>${VALUE_PAGES[t.key] && fmtValue(t)
       ? html`<a href="/${VALUE_PAGES[t.key]}?id=${encodeURIComponent(fmtValue(t))}" data-testid="${VALUE_PAGES[t.key]}-link">${fmtValue(t)}</a>` : fmtValue(t)}</td></tr>`)}
   </tbody></table>`;
 }

@@ -2,7 +2,8 @@
 // gaps and the trace's log lines inline, a Logs tab, find-in-trace and the
 // span detail panel.
 import { useState, useEffect, useMemo, useRef, useLayoutEffect, useCallback } from '../vendor/preact-hooks.mjs';
-import { html, getJSON, fmtDuration, fmtTime, serviceColor, niceTicks, copyText, normLogs, normID, sevClass, sevLabel } from './lib.mjs';
+import { html, getJSON, fmtDuration, fmtTime, serviceColor, textOn, niceTicks, copyText, normLogs, normID, sevClass, sevLabel } from './lib.mjs';
+import { placeLabels, textWidth } from './layout.mjs';
 import { buildTrace, visibleRows, spanMatches } from './tracemodel.mjs';
 import { SpanDetail } from './spandetail.mjs';
 
@@ -11,6 +12,14 @@ const OVERSCAN = 12;
 // Log lines are shown inline by default when a trace has at most this many.
 const INLINE_LOGS_MAX = 200;
 export const LOGS_LIMIT = 1000;
+// The name column's width is the user's (dragged, kept in localStorage);
+// the timeline keeps at least MIN_TIMELINE pixels.
+const NAME_KEY = 'clew.nameColumn';
+const MIN_NAME = 160, MIN_TIMELINE = 200;
+
+function savedNameWidth() {
+  try { return +localStorage.getItem(NAME_KEY) || 0; } catch (e) { return 0; }
+}
 
 export function TracePage({ id, params }) {
   const [data, setData] = useState({ loading: true });
@@ -82,6 +91,9 @@ function TraceView({ trace, analysis, analysisError, logs, logsError, timing, t0
   const [showGaps, setShowGaps] = useState(true);
   const [scrollTop, setScrollTop] = useState(0);
   const [viewportH, setViewportH] = useState(600);
+  const [rowsW, setRowsW] = useState(1000); // the rows' inner width
+  const [scrollbarW, setScrollbarW] = useState(0);
+  const [nameW, setNameW] = useState(savedNameWidth);
   const [tab, setTab] = useState(() => params.get('tab') === 'logs' ? 'logs' : 'timeline');
   const logIdx = useMemo(() => indexLogs(trace, logs), [trace, logs]);
   // Spans whose log lines are shown inline under them.
@@ -122,10 +134,17 @@ function TraceView({ trace, analysis, analysisError, logs, logsError, timing, t0
   useLayoutEffect(() => {
     const el = rowsRef.current;
     if (!el) return;
-    const ro = new ResizeObserver(() => setViewportH(el.clientHeight));
+    const measure = () => { setViewportH(el.clientHeight); setRowsW(el.clientWidth); setScrollbarW(el.offsetWidth - el.clientWidth); };
+    const ro = new ResizeObserver(measure);
     ro.observe(el);
-    setViewportH(el.clientHeight);
+    measure();
     return () => ro.disconnect();
+  }, []);
+  const nameCol = Math.round(Math.max(MIN_NAME, Math.min(rowsW - MIN_TIMELINE, nameW || Math.min(520, Math.max(260, rowsW * 0.34)))));
+  const tlW = Math.max(1, rowsW - nameCol);
+  const fonts = useMemo(() => {
+    const family = getComputedStyle(document.body).fontFamily;
+    return { lbl: `600 11px ${family}`, gap: `bold 10px ${family}` };
   }, []);
 
   // Reads the rows through a ref: after a state change (expand, tab) it runs
@@ -269,9 +288,12 @@ function TraceView({ trace, analysis, analysisError, logs, logsError, timing, t0
     <div class="trace-body">
       ${tab === 'logs' && html`<${LogsTab} trace=${trace} logs=${logs} logsError=${logsError} logIdx=${logIdx} selected=${selected}
         onSpan=${span => reveal(span)} />`}
-      <div class="wf" style=${tab === 'logs' ? 'display:none' : ''}>
+      <div class="wf" style="--name-w:${nameCol}px;${tab === 'logs' ? 'display:none' : ''}">
         <${Minimap} trace=${trace} view=${view} setView=${setView} />
-        <div class="axis-row"><div class="namecol"><span>Service & operation</span><span class="muted">${rows.length < trace.spans.length ? `${rows.length} of ${trace.spans.length} shown` : ''}</span></div>
+        <div class="wf-main">
+        <${Splitter} left=${nameCol} onMove=${w => setNameW(Math.max(MIN_NAME, Math.min(rowsW - MIN_TIMELINE, w)))}
+          onDone=${w => { try { if (w) localStorage.setItem(NAME_KEY, String(Math.round(w))); else localStorage.removeItem(NAME_KEY); } catch (e) { /* private mode */ } if (!w) setNameW(0); }} />
+        <div class="axis-row" style="padding-right:${scrollbarW}px"><div class="namecol"><span>Service & operation</span><span class="muted">${rows.length < trace.spans.length ? `${rows.length} of ${trace.spans.length} shown` : ''}</span></div>
           <div class="ticks">${ticks.map((v, i) => html`<span class=${i && pct(v + trace.start) > 95 ? 'last' : ''} style="left:${pct(v + trace.start)}%">${fmtDuration(v)}</span>`)}</div></div>
         <div class="rows" ref=${rowsRef} tabindex="0" role="tree" aria-label="Spans" onKeyDown=${onKey} data-testid="rows"
           onScroll=${e => setScrollTop(e.currentTarget.scrollTop)}>
@@ -281,9 +303,10 @@ function TraceView({ trace, analysis, analysisError, logs, logsError, timing, t0
               logs=${logIdx.of(s)} logsOpen=${logsOpen.has(normID(s.spanID, 16))} onToggleLogs=${toggleLogs}
               collapsed=${collapsed.has(s.spanID)} selected=${s.spanID === selected} match=${matchSet.has(s.spanID)}
               crit=${showCrit ? marks.crit.get(s.spanID) : null} gaps=${showGaps ? marks.gaps.get(s.spanID) : null}
-              ticks=${ticks} traceStart=${trace.start}
+              ticks=${ticks} traceStart=${trace.start} tlW=${tlW} fonts=${fonts}
               onToggle=${toggle} onSelect=${sp => select(sp.spanID === selected ? null : sp.spanID)} />`)}
           </div>
+        </div>
         </div>
       </div>
       ${sel && html`<${SpanDetail} key=${sel.spanID} span=${sel} trace=${trace} analysis=${analysis} logs=${logIdx.of(sel)} onClose=${() => { select(null); rowsRef.current?.focus(); }} />`}
@@ -291,12 +314,42 @@ function TraceView({ trace, analysis, analysisError, logs, logsError, timing, t0
   </div>`;
 }
 
-function Row({ span: s, top, pct, collapsed, selected, match, crit, gaps, ticks, traceStart, onToggle, onSelect, logs, logsOpen, onToggleLogs }) {
+// Splitter is the draggable edge of the name column (double-click: back to
+// the default width).
+function Splitter({ left, onMove, onDone }) {
+  const drag = useRef(null);
+  const down = e => {
+    e.preventDefault();
+    e.currentTarget.setPointerCapture?.(e.pointerId);
+    drag.current = { x: e.clientX, w: left, last: left };
+  };
+  const move = e => {
+    const d = drag.current;
+    if (!d) return;
+    d.last = d.w + e.clientX - d.x;
+    onMove(d.last);
+  };
+  const up = () => {
+    const d = drag.current;
+    drag.current = null;
+    if (d) onDone(d.last === d.w ? left : d.last);
+  };
+  return html`<div class="splitter" style="left:${left - 3}px" data-testid="splitter" role="separator" aria-orientation="vertical"
+    aria-label="Resize the name column" title="Drag to resize the name column; double-click to reset"
+    onPointerDown=${down} onPointerMove=${move} onPointerUp=${up} onPointerCancel=${up} onDblClick=${() => onDone(0)}></div>`;
+}
+
+function Row({ span: s, top, pct, collapsed, selected, match, crit, gaps, ticks, traceStart, tlW, fonts, onToggle, onSelect, logs, logsOpen, onToggleLogs }) {
   const worst = logs ? Math.max(...logs.map(l => l.severityNumber || 0)) : 0;
   const left = pct(s.start), right = pct(s.end);
   const width = Math.max(right - left, 0.05);
   const color = serviceColor(s.service);
-  const labelRight = right < 82;
+  // Labels are placed in pixels: inside the bar when it holds them, beside
+  // it otherwise, never clipped or on top of each other.
+  const px = v => v * tlW / 100;
+  const durText = fmtDuration(s.duration);
+  const gapBoxes = (gaps || []).map(g => ({ x0: px(pct(g.start)), x1: px(pct(g.end)), w: textWidth(`${fmtDuration(g.duration)} gap`, fonts.gap) + 6 }));
+  const place = placeLabels(tlW, [px(left), px(left + width)], textWidth(durText, fonts.lbl), gapBoxes);
   return html`<div class="row ${selected ? 'sel' : ''} ${match ? 'match' : ''}" style="top:${top}px" role="treeitem"
       aria-selected=${selected} aria-expanded=${s.children.length ? !collapsed : undefined} aria-level=${s.depth + 1}
       data-span-id=${s.spanID} data-testid="row" onClick=${() => onSelect(s)}>
@@ -314,12 +367,13 @@ function Row({ span: s, top, pct, collapsed, selected, match, crit, gaps, ticks,
     <div class="tl">
       ${ticks.map(v => html`<i class="grid" style="left:${pct(v + traceStart)}%"></i>`)}
       <div class="bar ${s.error ? 'err' : ''}" style="left:${left}%;width:${width}%;background:${color}" title="${s.name}: ${fmtDuration(s.duration)}"></div>
-      ${gaps && gaps.map(g => html`<div class="gapm" data-testid="gap" title="Uninstrumented gap: ${fmtDuration(g.duration)}"
-        style="left:${pct(g.start)}%;width:${pct(g.end) - pct(g.start)}%">${pct(g.end) - pct(g.start) > 7 ? html`<span>${fmtDuration(g.duration)} gap</span>` : ''}</div>`)}
+      ${gaps && gaps.map((g, i) => html`<div class="gapm" data-testid="gap" title="Uninstrumented gap: ${fmtDuration(g.duration)}"
+        style="left:${pct(g.start)}%;width:${pct(g.end) - pct(g.start)}%">${place.gaps[i] != null ? html`<span data-testid="gap-label" style="left:${place.gaps[i] - gapBoxes[i].x0}px">${fmtDuration(g.duration)} gap</span>` : ''}</div>`)}
       ${crit && crit.map(c => html`<div class="crit" data-testid="crit" style="left:${pct(c.start)}%;width:${Math.max(pct(c.end) - pct(c.start), 0.05)}%"></div>`)}
       ${s.logs.map(l => html`<div class="evt" style="left:${pct(l.timestamp)}%"></div>`).slice(0, 50)}
       ${logs && logs.slice(0, 50).map(l => html`<div class="logtick sev-${sevClass(l.severityNumber)}" style="left:${pct(l.t)}%"></div>`)}
-      <span class="lbl" style=${labelRight ? `left:calc(${right}% + 4px)` : `right:calc(${100 - left}% + 4px)`}>${fmtDuration(s.duration)}</span>
+      ${place.dur && html`<span class="lbl ${place.dur.inside ? 'in' : ''}" data-testid="dur-label" data-inside=${place.dur.inside}
+        style="left:${place.dur.x}px${place.dur.inside ? `;color:${textOn(color)}` : ''}">${durText}</span>`}
     </div>
   </div>`;
 }

@@ -1,0 +1,346 @@
+package ui_test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/chromedp"
+
+	"github.com/clewtrace/clew/internal/config"
+	"github.com/clewtrace/clew/internal/model"
+)
+
+// demoServices are the demo shop's services (docs/demo.md), whose colours
+// were near-identical violets and slates before.
+var demoServices = []string{"frontend", "gateway", "auth", "orders", "shipping", "partner", "worker", "loadgen"}
+
+// demoTrace has one span of each demo service.
+func demoTrace(idHex string, start time.Time) []model.Span {
+	b := newTrace(idHex, start)
+	root := b.add(model.SpanID{}, "frontend", "click Place order", model.KindClient, 0, 900)
+	gw := b.add(root, "gateway", "POST /api/orders", model.KindServer, 10, 880)
+	b.add(gw, "auth", "POST /check", model.KindServer, 20, 60)
+	orders := b.add(gw, "orders", "POST /orders", model.KindServer, 70, 860)
+	ship := b.add(orders, "shipping", "POST /shipments", model.KindServer, 100, 800)
+	b.add(ship, "partner", "POST /v2/parcels", model.KindServer, 110, 600)
+	b.add(ship, "worker", "send confirmation", model.KindConsumer, 620, 790)
+	b.add(root, "loadgen", "action place-order", model.KindInternal, 880, 895)
+	return b.spans
+}
+
+// readServiceColours returns the computed colour of each service's bar
+// marker in the trace view.
+func readServiceColours(t *testing.T, ctx context.Context, step string) map[string]rgb {
+	t.Helper()
+	var raw map[string]string
+	run(t, ctx, step, eval(&raw, `Object.fromEntries([...document.querySelectorAll('[data-testid=row]')].map(r =>
+		[r.querySelector('.sname').textContent, getComputedStyle(r.querySelector('.sbar')).backgroundColor]))`))
+	out := map[string]rgb{}
+	for name, css := range raw {
+		c, err := parseCSSColour(css)
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		out[name] = c
+	}
+	return out
+}
+
+// TestBrowserServiceColours: the demo's services get colours that everyone
+// can tell apart (normal, deuteranope and protanope vision), readable on the
+// dark theme, the same on every page and after a reload.
+func TestBrowserServiceColours(t *testing.T) {
+	const id = "de110000000000000000000000000001"
+	srv := newTestApp(t, demoTrace(id, time.Now().Add(-5*time.Minute)))
+	ctx := newBrowser(t)
+	dir := artifactDir(t)
+	run(t, ctx, "open the demo trace",
+		chromedp.Navigate(srv.URL+"/trace/"+id),
+		waitJS(`document.querySelectorAll('[data-testid=row]').length === 8`),
+		screenshot(t, dir, "colours-light"),
+	)
+	colours := readServiceColours(t, ctx, "read colours")
+	if len(colours) != len(demoServices) {
+		t.Fatalf("colours of %d services, want %d: %v", len(colours), len(demoServices), colours)
+	}
+	for _, c := range []struct {
+		name string
+		v    vision
+		min  float64
+	}{{"normal", normal, 20}, {"deuteranope", deutan, 10}, {"protanope", protan, 10}} {
+		if d, pair := minPairDistance(colours, c.v); d < c.min {
+			t.Errorf("%s vision: %s are only ΔE2000 %.1f apart, want ≥ %.0f", c.name, pair, d, c.min)
+		}
+	}
+	// The whole palette, for traces with other names: ten colours, each pair
+	// apart for all three visions.
+	var palette []string
+	run(t, ctx, "palette", into(&palette, chromedp.Evaluate[[]string](`import('/assets/js/lib.mjs').then(m => m.PALETTE)`, chromedp.EvalAwaitPromise)))
+	all := map[string]rgb{}
+	for _, h := range palette {
+		all[h] = parseHex(h)
+	}
+	if len(all) < 10 {
+		t.Errorf("palette has %d colours, want at least 10", len(all))
+	}
+	for _, c := range []struct {
+		name string
+		v    vision
+		min  float64
+	}{{"normal", normal, 20}, {"deuteranope", deutan, 10}, {"protanope", protan, 10}} {
+		if d, pair := minPairDistance(all, c.v); d < c.min {
+			t.Errorf("palette, %s vision: %s only ΔE2000 %.1f apart, want ≥ %.0f", c.name, pair, d, c.min)
+		}
+	}
+
+	// Dark theme: every service colour stands out from the panel (WCAG's
+	// 3:1 for graphics).
+	var bg string
+	run(t, ctx, "dark theme",
+		click(`[data-testid=theme]`),
+		waitJS(`document.documentElement.dataset.theme === 'dark'`),
+		eval(&bg, `getComputedStyle(document.querySelector('[data-testid=rows]')).backgroundColor`),
+		screenshot(t, dir, "colours-dark"),
+	)
+	panel, err := parseCSSColour(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if luminance(panel) > 0.05 {
+		t.Fatalf("dark theme panel %s is not dark", bg)
+	}
+	for name, c := range readServiceColours(t, ctx, "dark colours") {
+		if r := contrast(c, panel); r < 3 {
+			t.Errorf("dark theme: %s's colour has contrast %.2f on the panel, want ≥ 3", name, r)
+		}
+	}
+
+	// Stable: the same after a reload, and on the search page's chips.
+	run(t, ctx, "reload", chromedp.Reload(), waitJS(`document.querySelectorAll('[data-testid=row]').length === 8`))
+	again := readServiceColours(t, ctx, "colours after reload")
+	var chips map[string]string
+	run(t, ctx, "search page",
+		chromedp.Navigate(srv.URL+"/search?service=frontend"),
+		waitJS(`document.querySelectorAll('[data-testid=result] .svc').length === 8`),
+		eval(&chips, `Object.fromEntries([...document.querySelectorAll('[data-testid=result] .svc')].map(e =>
+			[e.textContent.replace(/ \(\d+\).*$/, ''), getComputedStyle(e.querySelector('i')).backgroundColor]))`),
+	)
+	for name, c := range colours {
+		if again[name] != c {
+			t.Errorf("%s: colour %v after a reload, %v before", name, again[name], c)
+		}
+		chip, err := parseCSSColour(chips[name])
+		if err != nil || chip != c {
+			t.Errorf("%s: search chip colour %q, trace view %v", name, chips[name], c)
+		}
+	}
+}
+
+// labelsTrace has the bars whose labels used to be clipped or overlap: a
+// root spanning the whole trace, tiny spans at both ends, and spans with
+// trailing gaps of different sizes.
+func labelsTrace(idHex string, start time.Time) []model.Span {
+	b := newTrace(idHex, start)
+	root := b.add(model.SpanID{}, "gateway", "GET /labels", model.KindServer, 0, 1000)
+	b.add(root, "orders", "tiny first", model.KindInternal, 0, 3)
+	c := b.add(root, "orders", "long with gap", model.KindServer, 100, 900)
+	b.add(c, "stock", "covered head", model.KindClient, 100, 200)
+	d := b.add(c, "billing", "short trailing gap", model.KindServer, 300, 700)
+	b.add(d, "stock", "most of it", model.KindClient, 300, 640)
+	b.add(root, "mailer", "tiny last", model.KindInternal, 992, 1000)
+	return b.spans
+}
+
+// checkLabels lists every duration or gap label that is outside its row's
+// timeline or the viewport, overlaps a bar it does not belong to, sits over a
+// gap box, or overlaps another label. Each row must have a duration label.
+const checkLabels = `(() => {
+  const bad = [], vw = document.documentElement.clientWidth, e = 0.5;
+  const within = (a, b) => a.left >= b.left - e && a.right <= b.right + e && a.top >= b.top - e && a.bottom <= b.bottom + e;
+  const over = (a, b) => a.left < b.right - e && b.left < a.right - e && a.top < b.bottom - e && b.top < a.bottom - e;
+  for (const row of document.querySelectorAll('[data-testid=row]')) {
+    const name = row.querySelector('.oname').textContent;
+    const tl = row.querySelector('.tl').getBoundingClientRect(), bar = row.querySelector('.bar').getBoundingClientRect();
+    const el = row.querySelector('[data-testid=dur-label]');
+    if (!el || !el.textContent) { bad.push(name + ': no duration label'); continue; }
+    const l = el.getBoundingClientRect();
+    if (!within(l, tl) || l.left < 0 || l.right > vw) bad.push(name + ': duration label outside the timeline');
+    if (el.dataset.inside === 'true' ? !within({ left: l.left, right: l.right, top: bar.top, bottom: bar.bottom }, bar) : over(l, bar)) bad.push(name + ': duration label ' + (el.dataset.inside === 'true' ? 'leaves its bar' : 'over its bar'));
+    for (const g of row.querySelectorAll('[data-testid=gap]')) if (over(l, g.getBoundingClientRect())) bad.push(name + ': duration label over a gap');
+    for (const gl of row.querySelectorAll('[data-testid=gap-label]')) {
+      const r = gl.getBoundingClientRect();
+      if (!within({ left: r.left, right: r.right, top: tl.top, bottom: tl.bottom }, gl.parentElement.getBoundingClientRect()) && !within(r, gl.parentElement.getBoundingClientRect())) bad.push(name + ': gap label leaves its gap');
+      if (over(r, l)) bad.push(name + ': gap label over the duration label');
+    }
+  }
+  return bad;
+})()`
+
+// TestBrowserLabels: duration and gap labels are never clipped and never
+// overlap bars or each other — with the detail panel closed and open, and
+// with the name column dragged wider (remembered after a reload).
+func TestBrowserLabels(t *testing.T) {
+	const id = "1abe1000000000000000000000000001"
+	now := time.Now()
+	srv := newTestApp(t, labelsTrace(id, now.Add(-3*time.Minute)), checkoutTrace(checkoutID, now.Add(-10*time.Minute), false))
+	ctx := newBrowser(t)
+	dir := artifactDir(t)
+	check := func(step string) {
+		t.Helper()
+		var bad []string
+		run(t, ctx, step, eval(&bad, checkLabels), screenshot(t, dir, "labels-"+strings.ReplaceAll(step, " ", "-")))
+		if len(bad) > 0 {
+			t.Errorf("%s: %s", step, strings.Join(bad, "; "))
+		}
+	}
+	for _, tr := range []struct {
+		id   string
+		rows int
+	}{{id, 7}, {checkoutID, 7}} {
+		run(t, ctx, "open "+tr.id,
+			chromedp.Navigate(srv.URL+"/trace/"+tr.id),
+			waitJS(`document.querySelectorAll('[data-testid=row]').length === `+strconv.Itoa(tr.rows)+` && document.querySelectorAll('[data-testid=crit]').length > 0`),
+		)
+		check(tr.id[:6] + " labels")
+		run(t, ctx, "open detail "+tr.id,
+			click(`[data-testid=row]:nth-child(2)`),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid=span-detail]`)),
+		)
+		check(tr.id[:6] + " labels with detail")
+	}
+	// The root's gap label of the checkout trace is still shown.
+	var gap string
+	run(t, ctx, "gap label", text(&gap, `[data-testid=row]:first-child [data-testid=gap-label]`))
+	if gap != "1.4s gap" {
+		t.Errorf("root gap label %q, want 1.4s gap", gap)
+	}
+
+	// Drag the name column 150 px wider: names are no longer cut, the labels
+	// still fit, and the width is remembered.
+	var before, after, reloaded float64
+	var box struct{ X, Y float64 }
+	run(t, ctx, "drag the split",
+		eval(&before, `document.querySelector('[data-testid=row] .namecol').getBoundingClientRect().width`),
+		eval(&box, `(() => { const r = document.querySelector('[data-testid=splitter]').getBoundingClientRect(); return { X: r.left + r.width / 2, Y: r.top + 40 }; })()`),
+	)
+	run(t, ctx, "drag",
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMousePressed, box.X, box.Y, chromedp.ButtonLeft),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, box.X+60, box.Y, chromedp.ButtonLeft),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, box.X+150, box.Y, chromedp.ButtonLeft),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseReleased, box.X+150, box.Y, chromedp.ButtonLeft),
+		waitJS(`localStorage.getItem('clew.nameColumn') !== null`),
+		eval(&after, `document.querySelector('[data-testid=row] .namecol').getBoundingClientRect().width`),
+	)
+	if after < before+140 || after > before+160 {
+		t.Errorf("name column %v px wide after dragging 150 px from %v", after, before)
+	}
+	check("labels after resize")
+	run(t, ctx, "reload keeps the width",
+		chromedp.Reload(),
+		waitJS(`document.querySelectorAll('[data-testid=row]').length === 7`),
+		eval(&reloaded, `document.querySelector('[data-testid=row] .namecol').getBoundingClientRect().width`),
+	)
+	if reloaded != after {
+		t.Errorf("name column %v px after a reload, %v before", reloaded, after)
+	}
+
+	// Span detail keys wrap only after a '.': every line of a wrapped key
+	// but the last ends with a dot.
+	var breaks []string
+	run(t, ctx, "key wrapping",
+		// The reload kept ?span=, so the gateway's detail is open again.
+		waitJS(`location.search.includes('span=')`),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=attributes]`)),
+		eval(&breaks, `(() => {
+		  const out = [];
+		  for (const td of document.querySelectorAll('[data-testid=span-detail] td.key')) {
+		    const text = td.textContent, range = document.createRange();
+		    let prevTop = null, line = '';
+		    const lines = [];
+		    const walker = document.createTreeWalker(td, NodeFilter.SHOW_TEXT);
+		    for (let n = walker.nextNode(); n; n = walker.nextNode()) for (let i = 0; i < n.length; i++) {
+		      range.setStart(n, i); range.setEnd(n, i + 1);
+		      const top = Math.round(range.getBoundingClientRect().top);
+		      if (prevTop !== null && top > prevTop + 2) { lines.push(line); line = ''; }
+		      prevTop = top; line += n.data[i];
+		    }
+		    lines.push(line);
+		    if (lines.length > 1) out.push(lines.join('|'));
+		  }
+		  return out;
+		})()`),
+		screenshot(t, dir, "labels-detail-keys"),
+	)
+	if len(breaks) == 0 {
+		t.Errorf("no attribute key wrapped; the test needs a long key to judge the wrapping")
+	}
+	for _, b := range breaks {
+		parts := strings.Split(b, "|")
+		for _, p := range parts[:len(parts)-1] {
+			if !strings.HasSuffix(p, ".") {
+				t.Errorf("key wrapped mid-word: %q", b)
+				break
+			}
+		}
+	}
+}
+
+// TestBrowserSignIn: a Clew with a query token gets a sign-in form with a
+// password field (not window.prompt); a wrong token is refused, the right one
+// opens the page, and signing out forgets it.
+func TestBrowserSignIn(t *testing.T) {
+	const token = "s3cret-query-token"
+	srv := newTestAppWith(t, func(c *config.Config) { c.QueryToken = token }, inventoryTrace(time.Now().Add(-2*time.Minute)))
+	ctx := newBrowser(t)
+	var typ, stored, errText string
+	var dialogs int
+	run(t, ctx, "sign-in form",
+		chromedp.Navigate(srv.URL+"/"),
+		// A window.prompt would block the page; count any that happen.
+		void(chromedp.Evaluate[bool](`window.prompt = () => { window.__prompts = (window.__prompts || 0) + 1; return null; }; true`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=signin]`)),
+		eval(&typ, `document.querySelector('[data-testid=signin-token]').type`),
+		screenshot(t, artifactDir(t), "signin"),
+	)
+	if typ != "password" {
+		t.Errorf("token input type %q, want password", typ)
+	}
+	run(t, ctx, "wrong token",
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=signin-token]`), "wrong"),
+		click(`[data-testid=signin-submit]`),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=signin-error]`)),
+		text(&errText, `[data-testid=signin-error]`),
+		eval(&stored, `localStorage.getItem('clew.queryToken') || ''`),
+	)
+	if !strings.Contains(errText, "rejected") || stored != "" {
+		t.Errorf("wrong token: error %q, stored %q", errText, stored)
+	}
+	run(t, ctx, "right token",
+		void(chromedp.Evaluate[bool](`(() => { const i = document.querySelector('[data-testid=signin-token]'); i.select(); return true; })()`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=signin-token]`), token),
+		click(`[data-testid=signin-submit]`),
+		waitJS(`document.querySelector('[data-testid=signin]') === null && document.querySelectorAll('[data-testid=result]').length === 1`),
+		eval(&stored, `localStorage.getItem('clew.queryToken') || ''`),
+		eval(&dialogs, `window.__prompts || 0`),
+	)
+	if stored != token || dialogs != 0 {
+		t.Errorf("after signing in: stored %q, %d prompts", stored, dialogs)
+	}
+	run(t, ctx, "sign out",
+		click(`[data-testid=signout]`),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=signin]`)),
+		eval(&stored, `localStorage.getItem('clew.queryToken') || ''`),
+	)
+	if stored != "" {
+		t.Errorf("after signing out the token is still stored: %q", stored)
+	}
+	var n int
+	run(t, ctx, "no sign-out without a token", eval(&n, `document.querySelectorAll('[data-testid=signout]').length`))
+	if n != 0 {
+		t.Errorf("sign-out button shown with no token")
+	}
+}
