@@ -194,7 +194,11 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		"/api/v3/traces/{traceID}", "/api/v3/trace-summaries"} {
 		api.Handle(p, jaegerAPI)
 	}
-	api.Handle("/", ui.Handler())
+	// The UI's empty state tells where to send traces: the receivers' bound
+	// addresses, read per request (ports picked at start are known then).
+	api.Handle("/", ui.Handler(ui.Options{Ingest: func() ui.Ingest {
+		return ui.Ingest{OTLPGRPC: addrString(a.otlp.GRPCAddr()), OTLPHTTP: addrString(a.otlp.HTTPAddr())}
+	}}))
 	apiMetrics := newAPIMetrics(a.reg)
 	a.query = newServer("query", cfg.QueryAddr, apiMetrics.wrap("query", requireToken(cfg.QueryToken, "/api/", api)), logger)
 	// Grafana's Tempo data source, on Tempo's own port: same query service,

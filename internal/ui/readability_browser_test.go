@@ -2,11 +2,15 @@ package ui_test
 
 import (
 	"context"
+	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
@@ -344,3 +348,135 @@ func TestBrowserSignIn(t *testing.T) {
 		t.Errorf("sign-out button shown with no token")
 	}
 }
+
+// TestBrowserTraceChrome: a single-span trace's minimap is a thin line, not
+// a solid block, and the Logs tab shows none of the timeline's controls.
+func TestBrowserTraceChrome(t *testing.T) {
+	const id = "5170000000000000000000000000e001"
+	b := newTrace(id, time.Now().Add(-2*time.Minute))
+	b.add(model.SpanID{}, "worker", "send confirmation", model.KindConsumer, 0, 250)
+	srv := newTestApp(t, b.spans)
+	ctx := newBrowser(t)
+	dir := artifactDir(t)
+	var painted struct{ Rows, Height int }
+	run(t, ctx, "single-span minimap",
+		chromedp.Navigate(srv.URL+"/trace/"+id),
+		waitJS(`document.querySelectorAll('[data-testid=row]').length === 1 && document.querySelector('[data-testid=minimap] canvas').width > 0`),
+		// Rows of device pixels with any paint in them.
+		eval(&painted, `(() => {
+		  const c = document.querySelector('[data-testid=minimap] canvas'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+		  let rows = 0;
+		  for (let y = 0; y < c.height; y++) { for (let x = 0; x < c.width; x++) if (d[(y * c.width + x) * 4 + 3] > 0) { rows++; break; } }
+		  return { Rows: rows, Height: c.height };
+		})()`),
+		screenshot(t, dir, "chrome-single-span"),
+	)
+	if painted.Rows == 0 || painted.Rows*4 > painted.Height {
+		t.Errorf("single-span minimap paints %d of %d pixel rows, want a thin line (at most a quarter)", painted.Rows, painted.Height)
+	}
+	// Controls of the timeline, visible on its tab and gone on the Logs tab.
+	const timelineControls = `[...document.querySelectorAll('.toolbar input, .toolbar button, .toolbar label')].filter(e => e.offsetParent !== null)
+	  .map(e => e.dataset.testid || e.textContent.trim()).filter(x => ['find', 'collapse-all', 'Expand all', 'Critical path', 'Gaps', 'Logs inline'].includes(x))`
+	var onTimeline, onLogs []string
+	run(t, ctx, "toolbar per tab",
+		eval(&onTimeline, timelineControls),
+		click(`[data-testid=tab-logs]`),
+		waitJS(`document.querySelector('[data-testid=logs-tab]') !== null`),
+		eval(&onLogs, timelineControls),
+		screenshot(t, dir, "chrome-logs-tab"),
+	)
+	if len(onTimeline) < 5 {
+		t.Errorf("timeline tab controls %q, want find, expand/collapse, critical path and gaps", onTimeline)
+	}
+	if len(onLogs) != 0 {
+		t.Errorf("Logs tab shows timeline controls %q", onLogs)
+	}
+}
+
+// TestBrowserTimes: one time format everywhere — 24-hour clock, ISO dates,
+// the browser's time zone named next to absolute times, relative times
+// ("10m ago") beside them as in Jaeger — even in a US-English browser whose
+// own formatting would say "PM". The zone is chosen so that the trace falls
+// in the afternoon there, where a 12-hour clock would show.
+func TestBrowserTimes(t *testing.T) {
+	now := time.Now()
+	start := now.Add(-10 * time.Minute)
+	offset := 16 - start.UTC().Hour() // hours east of UTC that make it about 16:00
+	if offset > 14 {
+		offset -= 24
+	} else if offset < -12 {
+		offset += 24
+	}
+	zone, zoneName := "UTC", "UTC"
+	if offset != 0 {
+		zone, zoneName = fmt.Sprintf("Etc/GMT%+d", -offset), fmt.Sprintf("GMT%+d", offset) // Etc/GMT-5 is UTC+5
+	}
+	local := start.In(time.FixedZone(zoneName, offset*3600))
+	srv := newTestApp(t, checkoutTrace(checkoutID, start, false))
+	ctx := newBrowser(t)
+	emulate := chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, tg, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: zone}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, tg, emulation.SetLocaleOverride, emulation.SetLocaleOverrideParams{Locale: "en-US"})
+		return err
+	})
+	var ticks []string
+	var zoneText, at, ago, page string
+	run(t, ctx, "search page in "+zone,
+		emulate,
+		chromedp.Navigate(srv.URL+"/search?service=api-gateway"),
+		waitJS(`document.querySelectorAll('[data-testid=result]').length === 1`),
+		eval(&ticks, `[...document.querySelectorAll('[data-testid=scatter] .xtick')].map(e => e.textContent)`),
+		eval(&zoneText, `document.querySelector("[data-testid=scatter-zone]").textContent`),
+		text(&at, `[data-testid=result] [data-testid=at]`),
+		text(&ago, `[data-testid=result] [data-testid=ago]`),
+		eval(&page, `document.body.innerText`),
+		screenshot(t, artifactDir(t), "times-search"),
+	)
+	t.Logf("zone %s (%s), trace at %s", zone, zoneName, local.Format(time.DateTime))
+	if len(ticks) == 0 {
+		t.Errorf("scatter has no time ticks")
+	}
+	for _, tick := range ticks {
+		if !clock24.MatchString(tick) {
+			t.Errorf("scatter tick %q is not a 24-hour HH:MM:SS", tick)
+		}
+	}
+	if zoneText != zoneName {
+		t.Errorf("scatter names zone %q, want %q", zoneText, zoneName)
+	}
+	if want := local.Format("15:04:05") + " " + zoneName; at != want {
+		t.Errorf("result time %q, want %q", at, want)
+	}
+	if ago != "10m ago" {
+		t.Errorf("result relative time %q, want 10m ago", ago)
+	}
+	var head, headAgo, detail string
+	run(t, ctx, "trace view",
+		chromedp.Navigate(srv.URL+"/trace/"+checkoutID+"?span="+spanID(t, checkoutTrace(checkoutID, start, false), "GetCart").String()),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=span-detail]`)),
+		text(&head, `[data-testid=trace-start]`),
+		eval(&headAgo, `document.querySelector("[data-testid=trace-ago]").textContent`),
+		text(&detail, `[data-testid=span-detail]`),
+	)
+	if want := local.Format("2006-01-02 15:04:05.000") + " " + zoneName; head != want {
+		t.Errorf("trace start %q, want %q", head, want)
+	}
+	if headAgo != "10m ago" {
+		t.Errorf("trace start relative %q, want 10m ago", headAgo)
+	}
+	if want := local.Add(1410*time.Millisecond).Format("15:04:05.000") + " " + zoneName + " (+1.41s)"; !strings.Contains(detail, want) {
+		t.Errorf("span detail lacks start %q:\n%s", want, detail)
+	}
+	for _, p := range []string{page, detail} {
+		if m := ampm.FindString(p); m != "" {
+			t.Errorf("12-hour time on the page: %q", m)
+		}
+	}
+}
+
+var (
+	clock24 = regexp.MustCompile(`^([01]\d|2[0-3]):[0-5]\d:[0-5]\d$`)
+	ampm    = regexp.MustCompile(`\d\s?[AaPp]\.?[Mm]\b`)
+)

@@ -25,6 +25,7 @@ import (
 type testApp struct {
 	URL   string // query port: API + UI
 	OTLP  string // OTLP/HTTP base URL
+	GRPC  string // OTLP/gRPC host:port
 	token string // query token, if the app requires one
 }
 
@@ -53,7 +54,7 @@ func newTestAppWith(t testing.TB, mutate func(*config.Config), traces ...[]model
 		cfg = *c
 	})
 	addrs := a.Addrs()
-	ta := &testApp{URL: "http://" + addrs.Query, OTLP: "http://" + addrs.OTLPHTTP, token: cfg.QueryToken}
+	ta := &testApp{URL: "http://" + addrs.Query, OTLP: "http://" + addrs.OTLPHTTP, GRPC: addrs.OTLPGRPC, token: cfg.QueryToken}
 	for _, tr := range traces {
 		// Batches keep each request well under the receiver's size limit
 		// and exercise the store's merging of one trace's parts.

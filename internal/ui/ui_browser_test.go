@@ -518,8 +518,11 @@ func TestBrowserEmptyState(t *testing.T) {
 		text(&s, `[data-testid=empty-state]`),
 		screenshot(t, artifactDir(t), "0-empty"),
 	)
-	if !strings.Contains(s, "No traces yet") || !strings.Contains(s, "OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318") {
-		t.Errorf("empty state text: %q", s)
+	// The addresses this server listens on (loopback, random ports here),
+	// not the default ports.
+	if !strings.Contains(s, "No traces yet") || !strings.Contains(s, "OTEL_EXPORTER_OTLP_ENDPOINT="+srv.OTLP+"\n") ||
+		!strings.Contains(s, "over gRPC on "+srv.GRPC) || !strings.Contains(s, "over HTTP at "+srv.OTLP) {
+		t.Errorf("empty state text (OTLP at %s and %s): %q", srv.GRPC, srv.OTLP, s)
 	}
 }
 

@@ -73,3 +73,41 @@ func TestHandlerAssets(t *testing.T) {
 		t.Errorf("POST: %d, want 405", resp.StatusCode)
 	}
 }
+
+func TestAdvertise(t *testing.T) {
+	for _, c := range []struct{ bound, host, want string }{
+		{":4318", "clew.example:16686", "clew.example:4318"},
+		{"0.0.0.0:4317", "10.1.2.3:16686", "10.1.2.3:4317"},
+		{"[::]:4317", "[::1]:16686", "[::1]:4317"},
+		{":4318", "clew.example", "clew.example:4318"},
+		{":4318", "", "localhost:4318"},
+		{"127.0.0.1:5555", "clew.example:16686", "127.0.0.1:5555"},
+		{"192.168.1.9:4318", "localhost:16686", "192.168.1.9:4318"},
+		{"", "clew.example:16686", ""},
+		{"garbage", "clew.example:16686", ""},
+	} {
+		if got := advertise(c.bound, c.host); got != c.want {
+			t.Errorf("advertise(%q, %q) = %q, want %q", c.bound, c.host, got, c.want)
+		}
+	}
+}
+
+func TestConfigJSON(t *testing.T) {
+	get := func(h http.Handler) (int, string, string) {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/assets/config.json", nil)
+		req.Host = "clew.example:16686"
+		h.ServeHTTP(rec, req)
+		return rec.Code, rec.Header().Get("Content-Type"), strings.TrimSpace(rec.Body.String())
+	}
+	code, ct, body := get(Handler(Options{Ingest: func() Ingest { return Ingest{OTLPGRPC: ":4317", OTLPHTTP: "127.0.0.1:14318"} }}))
+	if code != http.StatusOK || ct != "application/json" || body != `{"otlp":{"grpc":"clew.example:4317","http":"http://127.0.0.1:14318"}}` {
+		t.Errorf("config: %d %s %s", code, ct, body)
+	}
+	// Receivers off, or no addresses given: empty strings, not the defaults.
+	for _, h := range []http.Handler{Handler(Options{Ingest: func() Ingest { return Ingest{} }}), Handler()} {
+		if _, _, body := get(h); body != `{"otlp":{"grpc":"","http":""}}` {
+			t.Errorf("config without receivers: %s", body)
+		}
+	}
+}

@@ -52,6 +52,15 @@ export function tzName(d = new Date()) {
   return `UTC${off >= 0 ? '+' : '-'}${pad(Math.floor(Math.abs(off) / 60))}:${pad(Math.abs(off) % 60)}`;
 }
 
+// fmtWhen is an absolute time for lists: the time of day with the zone,
+// and the date too unless it is today ("14:57:00 CET", "2026-11-29 14:57:00 CET").
+export function fmtWhen(us) {
+  const d = new Date(us / 1000), now = new Date();
+  const today = d.getFullYear() === now.getFullYear() && d.getMonth() === now.getMonth() && d.getDate() === now.getDate();
+  const s = fmtTime(us, { zone: false }).slice(0, 19);
+  return `${today ? s.slice(11) : s} ${tzName(d)}`;
+}
+
 export function fmtAgo(us) {
   const s = (Date.now() - us / 1000) / 1000;
   if (s < 5) return 'just now';

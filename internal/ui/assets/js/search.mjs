@@ -1,7 +1,7 @@
 // Search page: the form (mirrored in the URL so searches can be shared),
 // a duration-over-time scatter plot and the result list.
 import { useState, useEffect, useMemo } from '../vendor/preact-hooks.mjs';
-import { html, navigate, getJSON, fmtDuration, fmtTime, fmtAgo, fmtClock, parseDuration, serviceColor, niceTicks, normID } from './lib.mjs';
+import { html, navigate, getJSON, fmtDuration, fmtTime, fmtAgo, fmtWhen, fmtClock, tzName, parseDuration, serviceColor, niceTicks, normID } from './lib.mjs';
 import { summarize } from './tracemodel.mjs';
 import { TraceQLBox, TEMPO, fromTempo } from './traceql.mjs';
 
@@ -208,8 +208,8 @@ export function SearchPage({ params }) {
           ${LOOKBACKS.map(([v, l]) => html`<option value=${v}>${l}</option>`)}
         </select></div>
       ${form.lookback === 'custom' && html`<div class="row2">
-        <div class="field"><label for="f-start">From</label><input id="f-start" type="datetime-local" value=${form.start} onInput=${set('start')} /></div>
-        <div class="field"><label for="f-end">To</label><input id="f-end" type="datetime-local" value=${form.end} onInput=${set('end')} /></div></div>`}
+        <div class="field"><label for="f-start">From (${tzName()})</label><input id="f-start" type="datetime-local" value=${form.start} onInput=${set('start')} /></div>
+        <div class="field"><label for="f-end">To (${tzName()})</label><input id="f-end" type="datetime-local" value=${form.end} onInput=${set('end')} /></div></div>`}
       <div class="field"><label for="f-limit">Limit</label><input id="f-limit" type="number" min="1" max="1500" value=${form.limit} onInput=${set('limit')} /></div>
       <button class="primary" type="submit" disabled=${!form.service || durErr} data-testid="search-submit">Find traces</button>
     </form></div>
@@ -264,7 +264,7 @@ function ResultItem({ r, max, checked, onCheck, logs }) {
         }}>${logs} log${logs === 1 ? '' : 's'}</a>`}
       ${r.services.map(s => html`<span class="svc" title="${s.count} spans${s.errors ? `, ${s.errors} errors` : ''}"><i style="background:${serviceColor(s.name)}"></i>${s.name} (${s.count})${s.errors ? html` <b class="err-text">!</b>` : ''}</span>`)}
     </div>
-    <div class="when" title=${fmtTime(r.start)}>${fmtAgo(r.start)}<br />${fmtTime(r.start).slice(11)}</div>
+    <div class="when" title=${fmtTime(r.start)} data-testid="when"><span data-testid="ago">${fmtAgo(r.start)}</span><br /><span data-testid="at">${fmtWhen(r.start)}</span></div>
     <div class="durbar"><div style="width:${max ? Math.max(0.5, 100 * r.duration / max) : 0}%"></div></div>
   </div>`;
 }
@@ -281,7 +281,8 @@ function Scatter({ results }) {
     <svg viewBox="0 0 ${W} ${H}" role="img" aria-label="Trace duration over time">
       <g class="axis">
         ${yt.map(v => html`<line x1=${L} x2=${W - R} y1=${y(v)} y2=${y(v)} /><text x=${L - 6} y=${y(v) + 3} text-anchor="end">${fmtDuration(v)}</text>`)}
-        ${xt.map(v => html`<text x=${x(v)} y=${H - 6} text-anchor="middle">${fmtClock(v)}</text>`)}
+        ${xt.map(v => html`<text class="xtick" x=${x(v)} y=${H - 6} text-anchor="middle">${fmtClock(v)}</text>`)}
+        <text x="4" y=${H - 6} data-testid="scatter-zone">${tzName(new Date(t1 / 1000))}</text>
       </g>
       ${results.map(r => html`<circle cx=${x(r.start)} cy=${y(r.duration)} r=${Math.min(12, 3.5 + Math.sqrt(r.spanCount) / 1.5)}
           style="fill:${r.errors ? 'var(--error)' : serviceColor(r.rootService)};stroke:${r.errors ? 'var(--error)' : serviceColor(r.rootService)}"
@@ -290,13 +291,27 @@ function Scatter({ results }) {
     </svg></div>`;
 }
 
+// NoTraces tells how to send traces, with this server's OTLP addresses
+// (GET /assets/config.json: the receivers as bound, reachable by the host
+// name this page was loaded from).
 export function NoTraces() {
+  const [cfg, setCfg] = useState(null);
+  useEffect(() => {
+    const ac = new AbortController();
+    fetch('/assets/config.json', { signal: ac.signal }).then(r => r.ok ? r.json() : Promise.reject(new Error(r.statusText)))
+      .then(c => setCfg(c.otlp || {})).catch(e => { if (e.name !== 'AbortError') setCfg({ failed: true }); });
+    return () => ac.abort();
+  }, []);
+  if (!cfg) return html`<div class="card empty"><h2>No traces yet</h2></div>`;
+  const { grpc, http } = cfg;
+  const endpoint = http || (grpc ? `http://${grpc}` : '');
   return html`<div class="card empty" data-testid="empty-state">
     <h2>No traces yet — send some</h2>
-    <p>Clew accepts OTLP on port 4317 (gRPC) and 4318 (HTTP). Point any OpenTelemetry SDK at it:</p>
-    <pre>OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318
-OTEL_SERVICE_NAME=my-service
-OTEL_TRACES_EXPORTER=otlp</pre>
+    ${cfg.failed ? html`<p>Point any OpenTelemetry SDK at this Clew's OTLP receiver (its <code>--otlp-http-addr</code> / <code>--otlp-grpc-addr</code>).</p>`
+    : !endpoint ? html`<p>This Clew's OTLP receivers are switched off (<code>--otlp-http-addr</code> / <code>--otlp-grpc-addr</code>); the Jaeger and Zipkin endpoints may be on.</p>`
+    : html`<p>This Clew accepts OTLP ${[grpc && html`over gRPC on <code data-testid="otlp-grpc">${grpc}</code>`, http && html`over HTTP at <code data-testid="otlp-http">${http}</code>`]
+        .filter(Boolean).flatMap((x, i) => i ? [' and ', x] : [x])}. Point any OpenTelemetry SDK at it:</p>
+    <pre>${[`OTEL_EXPORTER_OTLP_ENDPOINT=${endpoint}`, !http && 'OTEL_EXPORTER_OTLP_PROTOCOL=grpc', 'OTEL_SERVICE_NAME=my-service', 'OTEL_TRACES_EXPORTER=otlp'].filter(Boolean).join('\n')}</pre>`}
     <p>then reload this page. Jaeger clients can send to the Jaeger endpoints too.</p>
   </div>`;
 }

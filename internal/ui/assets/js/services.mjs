@@ -3,7 +3,7 @@
 // links to slow and failed traces. Without that API (404) it explains why
 // the page is empty.
 import { useState, useEffect, useMemo } from '../vendor/preact-hooks.mjs';
-import { html, navigate, getJSON, fmtDuration, serviceColor, niceTicks, parseTimeUs, fmtClock } from './lib.mjs';
+import { html, navigate, getJSON, fmtDuration, serviceColor, niceTicks, parseTimeUs, fmtClock, tzName } from './lib.mjs';
 
 export const LOOKBACKS = [['15m', 'Last 15 minutes', 15 * 60e6], ['1h', 'Last hour', 3600e6], ['6h', 'Last 6 hours', 6 * 3600e6],
   ['24h', 'Last 24 hours', 24 * 3600e6], ['2d', 'Last 2 days', 48 * 3600e6]];
@@ -257,7 +257,7 @@ function Chart({ label, points, field, fmt: fmtFor, color, start, end }) {
     <div class="charthead"><b>${label}</b><span class="muted">${lastIdx >= 0 ? `latest ${fmt(vals[lastIdx])} · max ${fmt(max)}` : 'no data'}</span></div>
     <svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${label} over time">
       <g class="axis">${niceTicks(0, yMax, 3).map(v => html`<line x1=${L} x2=${W - R} y1=${y(v)} y2=${y(v)} /><text class="ytick" x=${L - 4} y=${y(v) + 3} text-anchor="end">${fmt(v)}</text>`)}
-        <text x=${L} y=${H - 4}>${clock(t0)}</text><text x=${W - R} y=${H - 4} text-anchor="end">${clock(t1)}</text></g>
+        <text x=${L} y=${H - 4}>${clock(t0)}</text><text x=${W - R} y=${H - 4} text-anchor="end">${clock(t1)} ${tzName(new Date(t1 / 1000))}</text></g>
       ${runs.map(r => html`<path d=${area(r)} style="fill:${color};fill-opacity:.12;stroke:none" /><path class="series" d=${line(r)} style="fill:none;stroke:${color};stroke-width:1.6" />
         ${r.length === 1 && html`<circle cx=${r[0][0]} cy=${r[0][1]} r="2.5" style="fill:${color}" />`}`)}
     </svg></div>`;

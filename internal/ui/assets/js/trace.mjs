@@ -2,7 +2,7 @@
 // gaps and the trace's log lines inline, a Logs tab, find-in-trace and the
 // span detail panel.
 import { useState, useEffect, useMemo, useRef, useLayoutEffect, useCallback } from '../vendor/preact-hooks.mjs';
-import { html, getJSON, fmtDuration, fmtTime, serviceColor, textOn, niceTicks, copyText, normLogs, normID, sevClass, sevLabel } from './lib.mjs';
+import { html, getJSON, fmtDuration, fmtTime, fmtAgo, serviceColor, textOn, niceTicks, copyText, normLogs, normID, sevClass, sevLabel } from './lib.mjs';
 import { placeLabels, textWidth } from './layout.mjs';
 import { buildTrace, visibleRows, spanMatches } from './tracemodel.mjs';
 import { SpanDetail } from './spandetail.mjs';
@@ -247,7 +247,7 @@ function TraceView({ trace, analysis, analysisError, logs, logsError, timing, t0
       <h1><span data-testid="trace-title">${root.service}: ${root.name}</span>
         <span class="tid">${trace.traceID}</span><button class="icon" onClick=${() => copyText(trace.traceID)} aria-label="Copy trace ID" title="Copy trace ID">Copy</button></h1>
       <div class="stats">
-        <div class="stat"><b>${fmtTime(trace.start)}</b><span>Start</span></div>
+        <div class="stat"><b data-testid="trace-start">${fmtTime(trace.start)}</b><span>Start · <span data-testid="trace-ago">${fmtAgo(trace.start)}</span></span></div>
         <div class="stat"><b data-testid="trace-duration">${fmtDuration(trace.duration)}</b><span>Duration</span></div>
         <div class="stat"><b>${trace.services.length}</b><span>Services</span></div>
         <div class="stat"><b>${trace.depth}</b><span>Depth</span></div>
@@ -257,8 +257,8 @@ function TraceView({ trace, analysis, analysisError, logs, logsError, timing, t0
         ${logs && html`<div class="stat"><b data-testid="trace-logs">${logs.length}${logs.length >= LOGS_LIMIT ? '+' : ''}</b><span>Logs</span></div>`}
         <div style="display:flex;gap:4px;flex-wrap:wrap;max-width:520px">${trace.services.map(s => html`<span class="svc"><i style="background:${serviceColor(s.name)}"></i>${s.name} ${s.count}</span>`)}</div>
       </div>
-      <div class="toolbar">
-        <input class="find" ref=${findRef} placeholder="Find in trace (/) — name, service, key=value" value=${find} data-testid="find"
+      <div class="toolbar" data-tab=${tab}>
+        ${tab === 'timeline' && html`<input class="find" ref=${findRef} placeholder="Find in trace (/) — name, service, key=value" value=${find} data-testid="find"
           onInput=${e => { setFind(e.target.value); setMatchIdx(-1); }}
           onKeyDown=${e => { if (e.key === 'Enter') { gotoMatch(e.shiftKey ? -1 : 1); e.preventDefault(); } if (e.key === 'Escape') { setFind(''); e.target.blur(); } }} />
         ${!find && tql && html`<span class="badge" data-testid="traceql-count" title=${tql.q}>TraceQL: ${matches.length} span${matches.length === 1 ? '' : 's'}</span>
@@ -267,11 +267,11 @@ function TraceView({ trace, analysis, analysisError, logs, logsError, timing, t0
           <button class="icon" onClick=${() => gotoMatch(-1)} aria-label="Previous match">▲</button><button class="icon" onClick=${() => gotoMatch(1)} aria-label="Next match">▼</button>`}
         <button onClick=${expandAll}>Expand all</button>
         <button onClick=${collapseAll} data-testid="collapse-all">Collapse all</button>
-        ${(view[0] > 0 || view[1] < 1) && html`<button onClick=${() => setView([0, 1])} data-testid="reset-zoom">Reset zoom</button>`}
+        ${(view[0] > 0 || view[1] < 1) && html`<button onClick=${() => setView([0, 1])} data-testid="reset-zoom">Reset zoom</button>`}`}
         <div class="spacer"></div>
-        ${logs && logs.length > 0 && html`<label class="toggle" title="Show each span's log lines under it"><input type="checkbox" checked=${allLogsOpen} data-testid="logs-inline"
+        ${tab === 'timeline' && logs && logs.length > 0 && html`<label class="toggle" title="Show each span's log lines under it"><input type="checkbox" checked=${allLogsOpen} data-testid="logs-inline"
           onChange=${e => setLogsOpen(new Set(e.target.checked ? logIdx.bySpan.keys() : []))} /><span class="legend"><span class="logm"></span>Logs inline</span></label>`}
-        ${analysis ? html`
+        ${tab !== 'timeline' ? '' : analysis ? html`
           <label class="toggle"><input type="checkbox" checked=${showCrit} onChange=${e => setShowCrit(e.target.checked)} /><span class="legend"><span class="crit"></span>Critical path</span></label>
           <label class="toggle"><input type="checkbox" checked=${showGaps} onChange=${e => setShowGaps(e.target.checked)} /><span class="legend"><span class="gap"></span>Gaps</span></label>`
           : html`<span class="muted" title=${analysisError || ''}>analysis unavailable</span>`}
@@ -446,11 +446,14 @@ function Minimap({ trace, view, setView }) {
       c.width = w * dpr; c.height = h * dpr;
       const ctx = c.getContext('2d');
       ctx.scale(dpr, dpr);
-      const n = trace.spans.length, rowH = Math.max(h / n, 0.5);
+      // One thin line per span, as in the waterfall: a few spans must not
+      // fill the strip (a single span used to draw one solid block).
+      const n = trace.spans.length, pitch = Math.min(h / n, 6), barH = Math.max(1, Math.min(pitch - 1, 4));
+      const top = (h - pitch * n) / 2;
       trace.spans.forEach((s, i) => {
         ctx.fillStyle = serviceColor(s.service);
         const x = w * (s.start - trace.start) / (trace.duration || 1);
-        ctx.fillRect(x, i * h / n, Math.max(1, w * s.duration / (trace.duration || 1)), Math.max(rowH, 1));
+        ctx.fillRect(x, top + i * pitch, Math.max(1, w * s.duration / (trace.duration || 1)), barH);
       });
     };
     draw();
