@@ -166,7 +166,7 @@ func TestTraceByID(t *testing.T) {
 		for _, g := range got {
 			i := slices.IndexFunc(want, func(w model.Span) bool { return w.SpanID == g.SpanID })
 			if i < 0 || !reflect.DeepEqual(g, want[i]) {
-				t.Fatalf("trace %s: span %s differs", id, g.SpanID)
+				t.Fatalf("trace %s: span %s differs:\n got %+v\nwant %+v", id, g.SpanID, g, want[max(i, 0)])
 			}
 		}
 	}

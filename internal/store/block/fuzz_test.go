@@ -6,7 +6,10 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
+
+	"github.com/clewtrace/clew/internal/model"
 )
 
 // FuzzDecodeIndex feeds arbitrary bodies (with a valid checksum, so the
@@ -44,5 +47,67 @@ func FuzzDecodeIndex(f *testing.F) {
 			}
 		}
 		_, _ = decodeMeta(body)
+	})
+}
+
+// FuzzDecodeExtra feeds arbitrary bytes to the decoders of the v3 extra
+// column (the full decoder and the event-attribute walk a search uses).
+// Neither may panic or allocate without bound, and they must agree on what
+// is well-formed: a value the full decoder accepts re-encodes to itself.
+func FuzzDecodeExtra(f *testing.F) {
+	for _, s := range genSpans(200, 5) {
+		if b, ok := encodeExtra(nil, &s, 0, true); ok {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte{0xff, 0xff, 0x03})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		x, err := decodeExtra(b, 1)
+		if walkErr := extraEventAttrs(b, func(string, []byte) {}); err == nil && walkErr != nil {
+			t.Fatalf("full decode accepted what the walk refused: %v", walkErr)
+		}
+		if err != nil {
+			return
+		}
+		s := model.Span{Flags: x.flags, TraceState: x.traceState, DroppedAttributesCount: x.droppedAttrs,
+			DroppedEventsCount: x.droppedEvents, DroppedLinksCount: x.dropped, ParentSpanID: x.parentID,
+			StatusMessage: x.statusMessage, Events: x.events, Links: x.links}
+		again, ok := encodeExtra(nil, &s, 1, x.hasParentID)
+		if !ok {
+			t.Fatalf("accepted a value with nothing in it: %+v", x)
+		}
+		y, err := decodeExtra(again, 1)
+		if err != nil || !reflect.DeepEqual(x, y) {
+			t.Fatalf("re-encoded value decodes differently: %v\n%+v\n%+v", err, x, y)
+		}
+	})
+}
+
+// FuzzDecodeTraceEntries feeds arbitrary granules of traces.bin to its
+// decoder: no panic, and whatever it accepts covers exactly the rows asked
+// for, in trace ID order.
+func FuzzDecodeTraceEntries(f *testing.F) {
+	var good []byte
+	for i := range 5 {
+		good = appendTraceEntry(good, model.TraceID{0: byte(i)}, i+1, int64(1000+i), 1000)
+	}
+	f.Add(good, int64(15))
+	f.Add([]byte{1, 2, 3}, int64(1))
+	f.Fuzz(func(t *testing.T, b []byte, rows int64) {
+		rows = max(0, min(rows, 1<<20))
+		entries, err := decodeTraceEntries(b, 100, 100+rows, -5)
+		if err != nil {
+			return
+		}
+		next := int64(100)
+		for i, e := range entries {
+			if e.row != next || e.spans <= 0 || i > 0 && string(entries[i-1].id[:]) >= string(e.id[:]) {
+				t.Fatalf("entry %d: %+v", i, e)
+			}
+			next += e.spans
+		}
+		if next != 100+rows {
+			t.Fatalf("entries cover up to %d, want %d", next, 100+rows)
+		}
 	})
 }

@@ -15,6 +15,7 @@ import (
 
 // index is the decoded index object: what an opened block keeps in memory.
 type index struct {
+	version   int
 	resources []*model.Resource
 	scopes    []*model.Scope
 	dedicated []string // keys of the dedicated attribute columns, by slot
@@ -25,11 +26,16 @@ type index struct {
 	granules  []granule
 	rowGroups []rowGroupStats
 	bloom     *bloom.BloomFilter
+	// Since v3: the flags of spans whose row has no Extra value, and the
+	// size of traces.bin (each granule's entries start at its tracesOff).
+	defaultFlags uint32
+	tracesSize   int64
 }
 
 type granule struct {
-	first model.TraceID
-	row   int64 // global row number
+	first     model.TraceID
+	row       int64 // global row number
+	tracesOff int64 // v3: offset of the granule's entries in traces.bin
 }
 
 // rowGroupStats lets Scan skip a row group without reading any column.
@@ -87,7 +93,10 @@ func (e *encoder) scope(s *model.Scope) {
 func encodeIndex(ix *index) ([]byte, error) {
 	e := &encoder{b: make([]byte, 0, 4096)}
 	e.b = append(e.b, indexMagic[:]...)
-	e.uvarint(FormatLatest)
+	if ix.version < FormatV1 || ix.version > FormatLatest {
+		return nil, fmt.Errorf("encode index: version %d", ix.version)
+	}
+	e.uvarint(uint64(ix.version))
 	e.uvarint(uint64(len(ix.resources)))
 	for _, r := range ix.resources {
 		e.resource(r)
@@ -107,14 +116,24 @@ func encodeIndex(ix *index) ([]byte, error) {
 		e.varint(rg.maxStart)
 		e.varint(rg.minDuration)
 		e.varint(rg.maxDuration)
-		e.filter(rg.values)
+		if ix.version >= FormatV2 {
+			e.filter(rg.values)
+		}
 	}
 	e.uvarint(uint64(len(ix.granules)))
-	var prev int64
+	var prev, prevOff int64
 	for _, g := range ix.granules {
 		e.b = append(e.b, g.first[:]...)
 		e.uvarint(uint64(g.row - prev))
 		prev = g.row
+		if ix.version >= FormatV3 {
+			e.uvarint(uint64(g.tracesOff - prevOff))
+			prevOff = g.tracesOff
+		}
+	}
+	if ix.version >= FormatV3 {
+		e.uvarint(uint64(ix.defaultFlags))
+		e.uvarint(uint64(ix.tracesSize))
 	}
 	var bb bytes.Buffer
 	if _, err := ix.bloom.WriteTo(&bb); err != nil {
@@ -237,7 +256,7 @@ func decodeIndex(data []byte) (*index, error) {
 	if d.err == nil && (version < FormatV1 || version > FormatLatest) {
 		return nil, fmt.Errorf("index: %w %d", ErrUnsupportedVersion, version)
 	}
-	ix := &index{}
+	ix := &index{version: int(version)}
 	ix.resources = make([]*model.Resource, d.count("resources", 4))
 	for i := range ix.resources {
 		r := &model.Resource{}
@@ -279,7 +298,7 @@ func decodeIndex(data []byte) (*index, error) {
 		total += rg.rows
 	}
 	ix.granules = make([]granule, d.count("granules", 17))
-	var row int64
+	var row, off int64
 	for i := range ix.granules {
 		copy(ix.granules[i].first[:], d.bytes("granule trace ID", 16))
 		row += int64(d.uvarint("granule row") & math.MaxInt32)
@@ -287,6 +306,20 @@ func decodeIndex(data []byte) (*index, error) {
 			d.fail("granule row order")
 		}
 		ix.granules[i].row = row
+		if version >= FormatV3 {
+			off += int64(d.uvarint("granule traces offset") & math.MaxInt32)
+			if i > 0 && off <= ix.granules[i-1].tracesOff {
+				d.fail("granule traces offset order")
+			}
+			ix.granules[i].tracesOff = off
+		}
+	}
+	if version >= FormatV3 {
+		ix.defaultFlags = d.u32("default flags")
+		ix.tracesSize = int64(d.uvarint("traces size") & math.MaxInt32)
+		if n := len(ix.granules); n > 0 && ix.granules[n-1].tracesOff >= ix.tracesSize {
+			d.fail("traces size")
+		}
 	}
 	bl := d.bytes("bloom", d.count("bloom", 1))
 	if d.err != nil {

@@ -20,7 +20,8 @@ import (
 const (
 	FormatV1     = 1 // Parquet data + binary index + meta.json
 	FormatV2     = 2 // v1 + a key=value bloom filter per row group in index.bin
-	FormatLatest = FormatV2
+	FormatV3     = 3 // v2 + traces.bin (trace ID -> rows), rare fields folded into one column
+	FormatLatest = FormatV3
 )
 
 // ErrUnsupportedVersion is returned for blocks written by a newer Clew.
@@ -32,6 +33,10 @@ const (
 	metaName  = "meta.json"
 	dataName  = "data.parquet"
 	indexName = "index.bin"
+	// tracesName (v3) is the trace index: for each trace its span count
+	// and start, so a trace read knows its exact rows. It is read a
+	// granule at a time, never whole.
+	tracesName = "traces.bin"
 )
 
 // Meta describes a block. It is stored as meta.json, the block's commit

@@ -26,6 +26,7 @@ type Block struct {
 	services []string // service name of each resource, for Scan
 
 	data      objstore.Reader // the data object; queries read it with their own context
+	traces    objstore.Reader // v3: traces.bin; nil before v3
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -64,6 +65,20 @@ func Open(ctx context.Context, b objstore.Bucket, id string) (*Block, error) {
 		return nil, fmt.Errorf("open block %s: %w: %v", id, ErrCorrupt, err)
 	}
 	bl := &Block{meta: meta, ix: ix, file: f, data: data}
+	if ix.version != meta.Version {
+		_ = bl.Close()
+		return nil, fmt.Errorf("open block %s: %w: index version %d, meta version %d", id, ErrCorrupt, ix.version, meta.Version)
+	}
+	if meta.Version >= FormatV3 {
+		if bl.traces, err = b.Open(ctx, id+"/"+tracesName); err != nil {
+			_ = bl.Close()
+			return nil, fmt.Errorf("open block %s: %w", id, err)
+		}
+		if bl.traces.Size() != ix.tracesSize {
+			_ = bl.Close()
+			return nil, fmt.Errorf("open block %s: %w: %s has %d bytes, index says %d", id, ErrCorrupt, tracesName, bl.traces.Size(), ix.tracesSize)
+		}
+	}
 	if err := bl.check(); err != nil {
 		_ = bl.Close()
 		return nil, fmt.Errorf("open block %s: %w", id, err)
@@ -124,7 +139,7 @@ func (bl *Block) check() error {
 	if row != int64(bl.meta.SpanCount) {
 		return fmt.Errorf("%w: %d rows, meta says %d spans", ErrCorrupt, row, bl.meta.SpanCount)
 	}
-	cols, err := lookupColumns(bl.file.Schema())
+	cols, err := lookupColumns(bl.file.Schema(), bl.meta.Version)
 	if err != nil {
 		return err
 	}
@@ -147,6 +162,11 @@ func (bl *Block) Meta() Meta { return bl.meta }
 func (bl *Block) Close() error {
 	bl.closeOnce.Do(func() {
 		bl.closeErr = bl.data.Close()
+		if bl.traces != nil {
+			if err := bl.traces.Close(); bl.closeErr == nil {
+				bl.closeErr = err
+			}
+		}
 	})
 	return bl.closeErr
 }
@@ -161,6 +181,13 @@ func (bl *Block) MayContain(id model.TraceID) bool { return bl.ix.bloom.Test(id[
 func (bl *Block) Trace(ctx context.Context, id model.TraceID) ([]model.Span, error) {
 	if !bl.MayContain(id) {
 		return nil, nil
+	}
+	if bl.meta.Version >= FormatV3 {
+		spans, err := bl.traceV3(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("block %s: trace %s: %w", bl.meta.ID, id, err)
+		}
+		return spans, nil
 	}
 	g := bl.ix.granules
 	// Last granule whose first trace ID is <= id.
@@ -238,6 +265,9 @@ func (bl *Block) readRows(ctx context.Context, rg parquet.RowGroup, from int64, 
 // All returns every span in the block, in (trace ID, start) order. It is
 // meant for compaction and tests; queries use Trace and Scan.
 func (bl *Block) All(ctx context.Context) ([]model.Span, error) {
+	if bl.meta.Version >= FormatV3 {
+		return bl.allV3(ctx)
+	}
 	out := make([]model.Span, 0, bl.meta.SpanCount)
 	r := bl.queryReader(ctx)
 	for i := range bl.file.RowGroups() {

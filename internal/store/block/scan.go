@@ -16,15 +16,19 @@ import (
 )
 
 // columns holds the leaf column numbers Scan reads.
+// Columns a format does not have are -1: v3 has no event attribute or
+// dedicated type columns (see spanRowV3), v1 and v2 no extra column.
 type columns struct {
 	traceID, traceStart, startOffset, duration   int
 	resource, name, kind, statusCode             int
 	attrKey, attrVal, eventAttrKey, eventAttrVal int
 	attrMaxDef, eventAttrMaxDef                  int
 	dedicated, dedicatedType                     [dedicatedSlots]int
+	// v3 only (read by the v3 trace reader and the v3 scan).
+	spanID, parentIndex, scope, attrType, layout, extra int
 }
 
-func lookupColumns(s *parquet.Schema) (columns, error) {
+func lookupColumns(s *parquet.Schema, version int) (columns, error) {
 	var c columns
 	var err error
 	get := func(path ...string) int {
@@ -45,11 +49,26 @@ func lookupColumns(s *parquet.Schema) (columns, error) {
 	c.statusCode = get("status_code")
 	c.attrKey = get("attrs", "key")
 	c.attrVal = get("attrs", "val")
-	c.eventAttrKey = get("events", "attrs", "key")
-	c.eventAttrVal = get("events", "attrs", "val")
 	for i := range dedicatedSlots {
 		c.dedicated[i] = get(fmt.Sprintf("d%d", i))
-		c.dedicatedType[i] = get(fmt.Sprintf("d%d_type", i))
+	}
+	c.eventAttrKey, c.eventAttrVal, c.spanID, c.parentIndex, c.scope, c.attrType, c.layout, c.extra = -1, -1, -1, -1, -1, -1, -1, -1
+	if version >= FormatV3 {
+		c.spanID = get("span_id")
+		c.parentIndex = get("parent_index")
+		c.scope = get("scope")
+		c.attrType = get("attrs", "type")
+		c.layout = get("attr_layout")
+		c.extra = get("extra")
+		for i := range dedicatedSlots {
+			c.dedicatedType[i] = -1
+		}
+	} else {
+		c.eventAttrKey = get("events", "attrs", "key")
+		c.eventAttrVal = get("events", "attrs", "val")
+		for i := range dedicatedSlots {
+			c.dedicatedType[i] = get(fmt.Sprintf("d%d_type", i))
+		}
 	}
 	if leaf, ok := s.Lookup("attrs", "key"); ok {
 		c.attrMaxDef = leaf.MaxDefinitionLevel
@@ -388,7 +407,11 @@ func (sc *scanner) filterAttrs(ctx context.Context, chunks []parquet.ColumnChunk
 			break
 		}
 	}
-	if need {
+	if need && c.extra >= 0 {
+		if err := sc.extraBits(ctx, chunks[c.extra], rows); err != nil {
+			return err
+		}
+	} else if need {
 		if err := sc.attrBits(ctx, chunks[c.eventAttrKey], chunks[c.eventAttrVal], c.eventAttrMaxDef, rows); err != nil {
 			return err
 		}
@@ -412,13 +435,19 @@ func (sc *scanner) dedicatedBits(ctx context.Context, chunks []parquet.ColumnChu
 		return fmt.Errorf("%w: dedicated column has %d values for %d rows", ErrCorrupt, col.len(), rows)
 	}
 	var types []int64
-	if val == "" { // "" is also what absent rows hold; the type tells them apart
-		tc, err := readColumn(ctx, chunks[sc.bl.cols.dedicatedType[slot]])
-		if err != nil {
-			return err
-		}
-		if types = tc.int64s(); len(types) != rows {
-			return fmt.Errorf("%w: dedicated type column has %d values for %d rows", ErrCorrupt, len(types), rows)
+	if val == "" { // "" is also what absent rows hold; the type (v1, v2) or the layout (v3) tells them apart
+		if sc.bl.cols.layout >= 0 {
+			if types, err = sc.layoutPresence(ctx, chunks[sc.bl.cols.layout], slot, rows); err != nil {
+				return err
+			}
+		} else {
+			tc, err := readColumn(ctx, chunks[sc.bl.cols.dedicatedType[slot]])
+			if err != nil {
+				return err
+			}
+			if types = tc.int64s(); len(types) != rows {
+				return fmt.Errorf("%w: dedicated type column has %d values for %d rows", ErrCorrupt, len(types), rows)
+			}
 		}
 	}
 	if col.dict != nil {
@@ -527,6 +556,59 @@ func (sc *scanner) attrBitsSlow(keys, vals *column, maxDef, rows int) error {
 	return nil
 }
 
+// layoutPresence returns, per row, typeAbsent when the row's v3 layout has
+// no entry for the dedicated slot and 0 when it has.
+func (sc *scanner) layoutPresence(ctx context.Context, chunk parquet.ColumnChunk, slot, rows int) ([]int64, error) {
+	col, err := readColumn(ctx, chunk)
+	if err != nil {
+		return nil, err
+	}
+	if col.len() != rows {
+		return nil, fmt.Errorf("%w: layout column has %d values for %d rows", ErrCorrupt, col.len(), rows)
+	}
+	out := make([]int64, rows)
+	for r := range rows {
+		out[r] = typeAbsent
+		for _, b := range col.bytesAt(r) {
+			if s, _, ok := layoutSlot(b); ok && s == slot {
+				out[r] = 0
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// extraBits ORs into sc.bits the conditions that the event attributes of
+// each row satisfy (v3, where events live in the extra column). Only rows
+// still alive and still missing a condition are decoded.
+func (sc *scanner) extraBits(ctx context.Context, chunk parquet.ColumnChunk, rows int) error {
+	col, err := readColumn(ctx, chunk)
+	if err != nil {
+		return err
+	}
+	if len(col.def) != rows {
+		return fmt.Errorf("%w: extra column has %d levels for %d rows", ErrCorrupt, len(col.def), rows)
+	}
+	all := sc.pred.AllBits()
+	v := 0
+	for r := range rows {
+		if col.def[r] == 0 {
+			continue
+		}
+		b := col.bytesAt(v)
+		v++
+		if !sc.alive[r] || sc.bits[r] == all {
+			continue
+		}
+		err := extraEventAttrs(b, func(k string, text []byte) { sc.bits[r] |= sc.pred.AttrBits(k, string(text)) })
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func resize[T any](s []T, n int) []T {
 	if cap(s) < n {
 		return make([]T, n)
@@ -578,14 +660,31 @@ func readColumn(ctx context.Context, chunk parquet.ColumnChunk) (*column, error)
 		if err != nil {
 			return nil, err
 		}
+		err = col.appendPage(p)
+		parquet.Release(p)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return col, nil
+}
+
+// appendPage appends a page's levels and values to the column.
+func (col *column) appendPage(p parquet.Page) error {
+	{
 		col.rep = append(col.rep, p.RepetitionLevels()...)
 		col.def = append(col.def, p.DefinitionLevels()...)
 		data := p.Data()
 		if d := p.Dictionary(); d != nil {
+			if col.dict == nil && col.len() > 0 {
+				return fmt.Errorf("%w: column mixes dictionaries", ErrCorrupt)
+			}
 			col.dict = d
 			col.idx = append(col.idx, data.Int32()...)
-			parquet.Release(p)
-			continue
+			return nil
+		}
+		if col.dict != nil {
+			return fmt.Errorf("%w: column mixes dictionary and plain pages", ErrCorrupt)
 		}
 		switch data.Kind() {
 		case encoding.Int64:
@@ -607,11 +706,10 @@ func readColumn(ctx context.Context, chunk parquet.ColumnChunk) (*column, error)
 			col.data = append(col.data, b...)
 			col.fixed = size
 		default:
-			return nil, fmt.Errorf("%w: unexpected column kind %v", ErrCorrupt, data.Kind())
+			return fmt.Errorf("%w: unexpected column kind %v", ErrCorrupt, data.Kind())
 		}
-		parquet.Release(p)
 	}
-	return col, nil
+	return nil
 }
 
 func (c *column) len() int {

@@ -134,6 +134,9 @@ func write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []E
 		ops:       map[string]map[OperationInfo]struct{}{},
 	}
 	w.data.Grow(len(spans) * 40)
+	w.ix.version = FormatLatest
+	w.ix.defaultFlags = commonFlags(spans)
+	w.traces = append(make([]byte, 0, len(spans)*2), tracesMagic[:]...)
 	var plain [dedicatedSlots]bool
 	w.ix.dedicated, plain = chooseDedicated(spans)
 	w.dedSlot = make(map[string]int, len(w.ix.dedicated))
@@ -158,7 +161,13 @@ func write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []E
 			opts = append(opts, parquet.StructTag(tag, fmt.Sprintf("D%d", slot)))
 		}
 	}
-	w.pw = parquet.NewGenericWriter[spanRow](&w.data, opts...)
+	w.pw = parquet.NewGenericWriter[spanRowV3](&w.data, opts...)
+	// The trace index stores starts as offsets from the block's first
+	// start, so that is needed before any trace is added.
+	w.blockMin = spans[0].StartUnixNano
+	for i := range spans {
+		w.blockMin = min(w.blockMin, spans[i].StartUnixNano)
+	}
 	w.start()
 	defer w.stop()
 	traces := 0
@@ -181,6 +190,7 @@ func write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []E
 	if err := w.finish(); err != nil {
 		return Meta{}, err
 	}
+	w.ix.tracesSize = int64(len(w.traces))
 	meta.TraceCount = traces
 	w.ix.bloom = bloom.NewWithEstimates(uint(traces), bloomFPRate)
 	for i := range keys {
@@ -208,19 +218,22 @@ func write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []E
 		meta.Operations[svc] = list
 	}
 	slices.Sort(meta.Services)
-	meta.Bytes = int64(w.data.Len() + len(idx))
+	meta.Bytes = int64(w.data.Len() + len(idx) + len(w.traces))
 
 	prefix := meta.ID + "/"
 	written := false
 	defer func() {
 		if !written { // best effort; the next open also removes blocks without meta.json
 			cleanup := context.WithoutCancel(ctx)
-			for _, name := range []string{metaName, indexName, dataName} {
+			for _, name := range []string{metaName, indexName, tracesName, dataName} {
 				_ = b.Delete(cleanup, prefix+name)
 			}
 		}
 	}()
 	if err := b.Put(ctx, prefix+dataName, bytes.NewReader(w.data.Bytes())); err != nil {
+		return Meta{}, fmt.Errorf("write block %s: %w", meta.ID, err)
+	}
+	if err := b.Put(ctx, prefix+tracesName, bytes.NewReader(w.traces)); err != nil {
 		return Meta{}, fmt.Errorf("write block %s: %w", meta.ID, err)
 	}
 	if err := b.Put(ctx, prefix+indexName, bytes.NewReader(idx)); err != nil {
@@ -239,8 +252,10 @@ func write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []E
 
 type blockWriter struct {
 	data      bytes.Buffer
-	pw        *parquet.GenericWriter[spanRow]
-	batch     []spanRow
+	pw        *parquet.GenericWriter[spanRowV3]
+	batch     []spanRowV3
+	traces    []byte // traces.bin
+	blockMin  int64  // first start in the block
 	resources *interner[model.Resource]
 	scopes    *interner[model.Scope]
 	ops       map[string]map[OperationInfo]struct{}
@@ -259,7 +274,7 @@ type blockWriter struct {
 
 	// Encoder goroutine (see start).
 	jobs   chan writeJob
-	free   chan []spanRow
+	free   chan []spanRowV3
 	done   chan struct{}
 	encErr error // set by the encoder goroutine; read after done
 }
@@ -306,10 +321,9 @@ func chooseDedicated(spans []model.Span) (keys []string, plain [dedicatedSlots]b
 
 // setAttrs fills the dedicated columns, the generic list and the layout.
 // The row's slices are reused from the previous batch to spare the GC.
-func (w *blockWriter) setAttrs(r *spanRow, attrs []model.Attribute) {
+func (w *blockWriter) setAttrs(r *spanRowV3, attrs []model.Attribute) {
 	for slot := range dedicatedSlots {
-		_, typ := r.dedicated(slot)
-		*typ = typeAbsent
+		*r.dedicated(slot) = ""
 	}
 	r.Attrs, r.AttrLayout = r.Attrs[:0], r.AttrLayout[:0]
 	used := 0
@@ -320,17 +334,29 @@ func (w *blockWriter) setAttrs(r *spanRow, attrs []model.Attribute) {
 		slot, ok := w.dedSlot[a.Key]
 		if ok && used&(1<<slot) == 0 {
 			used |= 1 << slot
-			val, typ := r.dedicated(slot)
-			*val, *typ = text, int32(a.Value.Type)
-			r.AttrLayout = append(r.AttrLayout, byte(slot))
+			*r.dedicated(slot) = text
+			r.AttrLayout = append(r.AttrLayout, layoutByte(slot, a.Value.Type))
 			continue
 		}
 		r.Attrs = append(r.Attrs, attrRow{Key: a.Key, Type: int32(a.Value.Type), Val: text})
 		r.AttrLayout = append(r.AttrLayout, layoutGeneric)
 	}
-	if used == 0 {
-		r.AttrLayout = r.AttrLayout[:0]
+}
+
+// commonFlags is the most frequent span flags value (from a sample): the
+// one rows store without an Extra value.
+func commonFlags(spans []model.Span) uint32 {
+	counts := map[uint32]int{}
+	step := max(1, len(spans)/4096)
+	best, bestN := uint32(0), 0
+	for i := 0; i < len(spans); i += step {
+		f := spans[i].Flags
+		counts[f]++
+		if counts[f] > bestN {
+			best, bestN = f, counts[f]
+		}
 	}
+	return best
 }
 
 func (w *blockWriter) addTrace(spans []model.Span, keys []sortKey) error {
@@ -345,10 +371,11 @@ func (w *blockWriter) addTrace(spans []model.Span, keys []sortKey) error {
 	}
 	first := &spans[keys[0].idx]
 	if w.row == w.rgStart || w.row-w.granule >= granuleRows {
-		w.ix.granules = append(w.ix.granules, granule{first: first.TraceID, row: w.row})
+		w.ix.granules = append(w.ix.granules, granule{first: first.TraceID, row: w.row, tracesOff: int64(len(w.traces))})
 		w.granule = w.row
 	}
 	traceStart := first.StartUnixNano
+	w.traces = appendTraceEntry(w.traces, first.TraceID, len(keys), traceStart, w.blockMin)
 	// Parent positions: a linear search is cheapest for the usual
 	// handful of spans; big traces use a map.
 	useMap := len(keys) > 32
@@ -371,36 +398,29 @@ func (w *blockWriter) addTrace(spans []model.Span, keys []sortKey) error {
 			scope = emptyScope
 		}
 		if len(w.batch) == cap(w.batch) {
-			w.batch = append(w.batch, spanRow{})
+			w.batch = append(w.batch, spanRowV3{})
 		} else {
 			w.batch = w.batch[:len(w.batch)+1]
 		}
 		r := &w.batch[len(w.batch)-1]
-		attrs, layout, events, links := r.Attrs, r.AttrLayout, r.Events[:0], r.Links[:0]
-		*r = spanRow{
-			TraceID:       s.TraceID,
-			TraceStart:    traceStart,
-			StartOffset:   s.StartUnixNano - traceStart,
-			Duration:      s.EndUnixNano - s.StartUnixNano,
-			SpanID:        s.SpanID,
-			ParentIndex:   parentNone,
-			Resource:      w.resources.id(res),
-			Scope:         w.scopes.id(scope),
-			Name:          s.Name,
-			Kind:          int32(s.Kind),
-			StatusCode:    int32(s.StatusCode),
-			StatusMessage: s.StatusMessage,
-			TraceState:    s.TraceState,
-			Flags:         int64(s.Flags),
-			DroppedAttrs:  int64(s.DroppedAttributesCount),
-			DroppedEvents: int64(s.DroppedEventsCount),
-			DroppedLinks:  int64(s.DroppedLinksCount),
-			Attrs:         attrs,
-			AttrLayout:    layout,
-			Events:        events,
-			Links:         links,
+		attrs, layout, extra := r.Attrs, r.AttrLayout, r.Extra
+		*r = spanRowV3{
+			TraceID:     s.TraceID,
+			TraceStart:  traceStart,
+			StartOffset: s.StartUnixNano - traceStart,
+			Duration:    s.EndUnixNano - s.StartUnixNano,
+			SpanID:      s.SpanID,
+			ParentIndex: parentNone,
+			Resource:    w.resources.id(res),
+			Scope:       w.scopes.id(scope),
+			Name:        s.Name,
+			Kind:        int32(s.Kind),
+			StatusCode:  int32(s.StatusCode),
+			Attrs:       attrs,
+			AttrLayout:  layout,
 		}
 		w.setAttrs(r, s.Attributes)
+		explicitParent := false
 		if !s.ParentSpanID.IsZero() {
 			r.ParentIndex = parentExplicit
 			pos := int32(-1)
@@ -419,29 +439,18 @@ func (w *blockWriter) addTrace(spans []model.Span, keys []sortKey) error {
 			if pos >= 0 {
 				r.ParentIndex = pos
 			} else {
-				r.ParentID = s.ParentSpanID[:]
+				explicitParent = true
 			}
 		}
 		for _, e := range s.Events {
 			for _, a := range e.Attributes {
 				w.rgPairs = append(w.rgPairs, pairHash(a.Key, a.Value.String()))
 			}
-			r.Events = append(r.Events, eventRow{
-				TimeOffset: e.TimeUnixNano - s.StartUnixNano,
-				Name:       e.Name,
-				Dropped:    int64(e.DroppedAttributesCount),
-				Attrs:      appendAttrs(nil, e.Attributes),
-			})
 		}
-		for _, l := range s.Links {
-			r.Links = append(r.Links, linkRow{
-				TraceID:    l.TraceID[:],
-				SpanID:     l.SpanID[:],
-				TraceState: l.TraceState,
-				Flags:      int64(l.Flags),
-				Dropped:    int64(l.DroppedAttributesCount),
-				Attrs:      appendAttrs(nil, l.Attributes),
-			})
+		// Extra's bytes are reused from the previous batch; a nil Extra is
+		// a null in the column.
+		if b, ok := encodeExtra(extra[:0], s, w.ix.defaultFlags, explicitParent); ok {
+			r.Extra = b
 		}
 		w.observe(s, res)
 		if len(w.batch) == writeBatch {
@@ -488,18 +497,18 @@ func (w *blockWriter) observe(s *model.Span, res *model.Resource) {
 // use two cores. Two batch buffers alternate; each keeps its rows' slices
 // for reuse.
 type writeJob struct {
-	rows  []spanRow
+	rows  []spanRowV3
 	flush bool // end the row group after rows
 }
 
 func (w *blockWriter) start() {
 	w.jobs = make(chan writeJob, 1)
-	w.free = make(chan []spanRow, 1)
-	w.free <- make([]spanRow, 0, writeBatch)
+	w.free = make(chan []spanRowV3, 1)
+	w.free <- make([]spanRowV3, 0, writeBatch)
 	w.done = make(chan struct{})
 	// The goroutine gets its channels as arguments: stop clears w.jobs,
 	// possibly before the goroutine has run at all.
-	go func(jobs <-chan writeJob, free chan<- []spanRow, done chan<- struct{}) {
+	go func(jobs <-chan writeJob, free chan<- []spanRowV3, done chan<- struct{}) {
 		defer close(done)
 		for j := range jobs {
 			if w.encErr == nil && len(j.rows) > 0 {

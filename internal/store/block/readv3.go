@@ -1,0 +1,338 @@
+package block
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/clewtrace/clew/internal/model"
+)
+
+// Reading v3 blocks. A trace read goes: bloom filter (in memory) → granule
+// (in memory) → that granule's entries in traces.bin (one read of a few
+// hundred bytes) → the trace's exact rows → for each column the trace needs,
+// the one page (rarely two) holding those rows. Rows are decoded column by
+// column straight into spans by the code below, not by parquet-go's generic
+// row reconstruction, and only the trace's rows are decoded. Columns the
+// trace's spans do not use (a dedicated attribute none of them has, the
+// generic attribute list when every attribute is dedicated) are not read.
+
+// lookupTrace finds a trace's entry in traces.bin.
+func (bl *Block) lookupTrace(ctx context.Context, id model.TraceID) (traceEntry, bool, error) {
+	g := bl.ix.granules
+	i := sortSearch(len(g), func(i int) bool { return string(g[i].first[:]) > string(id[:]) }) - 1
+	if i < 0 {
+		return traceEntry{}, false, nil
+	}
+	from, to := g[i].tracesOff, bl.ix.tracesSize
+	end := int64(bl.meta.SpanCount)
+	if i+1 < len(g) {
+		to, end = g[i+1].tracesOff, g[i+1].row
+	}
+	if from < int64(len(tracesMagic)) || to <= from || to > bl.traces.Size() {
+		return traceEntry{}, false, fmt.Errorf("%w: trace index range %d-%d", ErrCorrupt, from, to)
+	}
+	buf := make([]byte, to-from)
+	if _, err := bl.traces.ReadAt(ctx, buf, from); err != nil && !(errors.Is(err, io.EOF) && to == bl.traces.Size()) {
+		return traceEntry{}, false, err
+	}
+	entries, err := decodeTraceEntries(buf, g[i].row, end, bl.meta.MinStartUnixNano)
+	if err != nil {
+		return traceEntry{}, false, err
+	}
+	for _, e := range entries {
+		if e.id == id {
+			return e, true, nil
+		}
+	}
+	return traceEntry{}, false, nil
+}
+
+func (bl *Block) traceV3(ctx context.Context, id model.TraceID) ([]model.Span, error) {
+	e, ok, err := bl.lookupTrace(ctx, id)
+	if err != nil || !ok {
+		return nil, err
+	}
+	rgi := sortSearch(len(bl.rgFirst), func(k int) bool { return bl.rgFirst[k] > e.row }) - 1
+	if rgi < 0 || e.row+e.spans > bl.rgFirst[rgi]+bl.ix.rowGroups[rgi].rows {
+		return nil, fmt.Errorf("%w: trace rows cross a row group", ErrCorrupt)
+	}
+	rg := bl.rowGroup(rgi, bl.queryReader(ctx))
+	return bl.readSpansV3(ctx, rg, e.row-bl.rgFirst[rgi], int(e.spans), &e)
+}
+
+// readRange reads rows [from, from+n) of a column chunk: only the pages
+// holding them (and the dictionary).
+func readRange(ctx context.Context, chunk parquet.ColumnChunk, from int64, n int) (*column, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	pages := chunk.Pages()
+	defer pages.Close()
+	if from > 0 {
+		if err := pages.SeekToRow(from); err != nil {
+			return nil, err
+		}
+	}
+	col := &column{}
+	left := int64(n)
+	for left > 0 {
+		p, err := pages.ReadPage()
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%w: column ends %d rows early", ErrCorrupt, left)
+		}
+		if err != nil {
+			return nil, err
+		}
+		rows := p.NumRows()
+		q := p
+		if rows > left {
+			q = p.Slice(0, left)
+			rows = left
+		}
+		err = col.appendPage(q)
+		parquet.Release(p)
+		if err != nil {
+			return nil, err
+		}
+		if rows <= 0 {
+			return nil, fmt.Errorf("%w: empty page", ErrCorrupt)
+		}
+		left -= rows
+	}
+	return col, nil
+}
+
+// str is value i of a byte-array column as a string.
+func (c *column) str(i int) string { return string(c.bytesAt(i)) }
+
+// readSpansV3 decodes n rows from row `from` of a v3 row group, rows of
+// whole traces. known, when set, is the trace index entry of the single
+// trace the rows hold: its ID and start are then not read from the data.
+func (bl *Block) readSpansV3(ctx context.Context, rg parquet.RowGroup, from int64, n int, known *traceEntry) ([]model.Span, error) {
+	chunks := rg.ColumnChunks()
+	c := &bl.cols
+	read := func(col int) (*column, error) {
+		v, err := readRange(ctx, chunks[col], from, n)
+		if err != nil {
+			return nil, err
+		}
+		if len(v.rep) == 0 && v.len() != n && len(v.def) == 0 {
+			return nil, fmt.Errorf("%w: column %d has %d values for %d rows", ErrCorrupt, col, v.len(), n)
+		}
+		return v, nil
+	}
+	ints := func(col int) ([]int64, error) {
+		v, err := read(col)
+		if err != nil {
+			return nil, err
+		}
+		out := v.int64s()
+		if len(out) != n {
+			return nil, fmt.Errorf("%w: column %d has %d values for %d rows", ErrCorrupt, col, len(out), n)
+		}
+		return out, nil
+	}
+	layout, err := read(c.layout)
+	if err != nil {
+		return nil, err
+	}
+	usedSlots, generic := 0, false
+	for r := range n {
+		for _, b := range layout.bytesAt(r) {
+			if slot, _, ok := layoutSlot(b); ok {
+				usedSlots |= 1 << slot
+			} else {
+				generic = true
+			}
+		}
+	}
+	var (
+		traceIDs          *column
+		traceStart        []int64
+		startOff, dur     []int64
+		parent, res, scp  []int64
+		kind, status      []int64
+		spanIDs, names    *column
+		extra             *column
+		dedicated         [dedicatedSlots]*column
+		gKey, gType, gVal *column
+	)
+	if known == nil {
+		if traceIDs, err = read(c.traceID); err != nil {
+			return nil, err
+		}
+		if traceStart, err = ints(c.traceStart); err != nil {
+			return nil, err
+		}
+	}
+	for _, x := range []struct {
+		col int
+		dst *[]int64
+	}{{c.startOffset, &startOff}, {c.duration, &dur}, {c.parentIndex, &parent}, {c.resource, &res}, {c.scope, &scp}, {c.kind, &kind}, {c.statusCode, &status}} {
+		if *x.dst, err = ints(x.col); err != nil {
+			return nil, err
+		}
+	}
+	if spanIDs, err = read(c.spanID); err != nil {
+		return nil, err
+	}
+	if names, err = read(c.name); err != nil {
+		return nil, err
+	}
+	if extra, err = read(c.extra); err != nil {
+		return nil, err
+	}
+	for slot := range dedicatedSlots {
+		if usedSlots&(1<<slot) != 0 {
+			if dedicated[slot], err = read(c.dedicated[slot]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if generic {
+		if gKey, err = read(c.attrKey); err != nil {
+			return nil, err
+		}
+		if gType, err = read(c.attrType); err != nil {
+			return nil, err
+		}
+		if gVal, err = read(c.attrVal); err != nil {
+			return nil, err
+		}
+	}
+	if traceIDs != nil && traceIDs.len() != n || spanIDs.len() != n || names.len() != n || len(extra.def) != n {
+		return nil, fmt.Errorf("%w: columns disagree on row count", ErrCorrupt)
+	}
+	// Generic attributes per row, from the repetition levels.
+	var genStart []int // first generic value of each row; genStart[n] = total
+	var gTypes []int64
+	if generic {
+		genStart = make([]int, n+1)
+		row, v := -1, 0
+		for j, rep := range gKey.rep {
+			if rep == 0 {
+				row++
+				if row >= n {
+					return nil, fmt.Errorf("%w: attribute levels and rows disagree", ErrCorrupt)
+				}
+				genStart[row] = v
+			}
+			if j < len(gKey.def) && int(gKey.def[j]) == c.attrMaxDef {
+				v++
+			}
+		}
+		for r := row + 1; r <= n; r++ {
+			genStart[r] = v
+		}
+		gTypes = gType.int64s()
+		if gKey.len() != v || gVal.len() != v || len(gTypes) != v {
+			return nil, fmt.Errorf("%w: attribute columns disagree", ErrCorrupt)
+		}
+	}
+
+	out := make([]model.Span, n)
+	extraIdx := 0
+	for i := range out {
+		s := &out[i]
+		if known != nil {
+			s.TraceID = known.id
+		} else {
+			s.TraceID = traceIDs.traceID(i)
+		}
+		start := int64(0)
+		if known != nil {
+			start = known.start
+		} else {
+			start = traceStart[i]
+		}
+		copy(s.SpanID[:], spanIDs.bytesAt(i))
+		s.Name = names.str(i)
+		s.Kind = model.SpanKind(kind[i])
+		s.StartUnixNano = start + startOff[i]
+		s.EndUnixNano = s.StartUnixNano + dur[i]
+		s.StatusCode = model.StatusCode(status[i])
+		s.Flags = bl.ix.defaultFlags
+		s.Resource = bl.resource(int32(res[i]))
+		s.Scope = bl.scope(int32(scp[i]))
+		if extra.def[i] == 1 {
+			x, err := decodeExtra(extra.bytesAt(extraIdx), bl.ix.defaultFlags)
+			extraIdx++
+			if err != nil {
+				return nil, err
+			}
+			s.Flags = x.flags
+			s.TraceState = x.traceState
+			s.DroppedAttributesCount = x.droppedAttrs
+			s.DroppedEventsCount = x.droppedEvents
+			s.DroppedLinksCount = x.dropped
+			if x.hasParentID {
+				s.ParentSpanID = x.parentID
+			}
+			s.StatusMessage = x.statusMessage
+			for j := range x.events {
+				x.events[j].TimeUnixNano += s.StartUnixNano
+			}
+			s.Events = x.events
+			s.Links = x.links
+		}
+		if l := layout.bytesAt(i); len(l) > 0 {
+			s.Attributes = make([]model.Attribute, 0, len(l))
+			g := 0
+			for _, b := range l {
+				if slot, t, ok := layoutSlot(b); ok {
+					s.Attributes = append(s.Attributes, model.Attribute{Key: bl.dedicatedKey(slot), Value: model.ParseValue(t, dedicated[slot].str(i))})
+					continue
+				}
+				if !generic {
+					continue
+				}
+				k := genStart[i] + g
+				if k >= genStart[i+1] {
+					continue // corrupt layout; drop rather than invent
+				}
+				g++
+				s.Attributes = append(s.Attributes, model.Attribute{Key: gKey.str(k), Value: model.ParseValue(model.ValueType(gTypes[k]), gVal.str(k))})
+			}
+		}
+	}
+	// Parent positions may point forward (a child that started before its
+	// parent): resolve them now that every span ID is known.
+	traceFirst := 0
+	for i := range out {
+		if i > 0 && out[i].TraceID != out[i-1].TraceID {
+			traceFirst = i
+		}
+		if p := parent[i]; p >= 0 && traceFirst+int(p) < n {
+			out[i].ParentSpanID = out[traceFirst+int(p)].SpanID
+		}
+	}
+	return out, nil
+}
+
+// dedicatedKey is the key of a dedicated slot ("" for a slot the block
+// does not have: a corrupt layout).
+func (bl *Block) dedicatedKey(slot int) string {
+	if slot < len(bl.ix.dedicated) {
+		return bl.ix.dedicated[slot]
+	}
+	return ""
+}
+
+// allV3 reads every span of a v3 block.
+func (bl *Block) allV3(ctx context.Context) ([]model.Span, error) {
+	out := make([]model.Span, 0, bl.meta.SpanCount)
+	r := bl.queryReader(ctx)
+	for i := range bl.file.RowGroups() {
+		rg := bl.rowGroup(i, r)
+		spans, err := bl.readSpansV3(ctx, rg, 0, int(rg.NumRows()), nil)
+		if err != nil {
+			return nil, fmt.Errorf("block %s: %w", bl.meta.ID, err)
+		}
+		out = append(out, spans...)
+	}
+	return out, nil
+}
