@@ -103,14 +103,14 @@ const (
 
 // spanExtra is what Extra holds, decoded.
 type spanExtra struct {
-	flags                                 uint32
-	traceState                            string
-	droppedAttrs, droppedEvents, dropped  uint32 // dropped: links
-	parentID                              model.SpanID
-	hasParentID                           bool
-	statusMessage                         string
-	events                                []model.Event // TimeUnixNano relative to the span's start
-	links                                 []model.Link
+	flags                                uint32
+	traceState                           string
+	droppedAttrs, droppedEvents, dropped uint32 // dropped: links
+	parentID                             model.SpanID
+	hasParentID                          bool
+	statusMessage                        string
+	events                               []model.Event // TimeUnixNano relative to the span's start
+	links                                []model.Link
 }
 
 // encodeExtra appends the Extra value of a span to dst, or returns dst
