@@ -139,7 +139,7 @@ func (bl *Block) check() error {
 	if row != int64(bl.meta.SpanCount) {
 		return fmt.Errorf("%w: %d rows, meta says %d spans", ErrCorrupt, row, bl.meta.SpanCount)
 	}
-	cols, err := lookupColumns(bl.file.Schema(), bl.meta.Version)
+	cols, err := lookupColumns(bl.file.Schema(), bl.ix.version)
 	if err != nil {
 		return err
 	}
@@ -182,7 +182,7 @@ func (bl *Block) Trace(ctx context.Context, id model.TraceID) ([]model.Span, err
 	if !bl.MayContain(id) {
 		return nil, nil
 	}
-	if bl.meta.Version >= FormatV3 {
+	if bl.ix.version >= FormatV3 {
 		spans, err := bl.traceV3(ctx, id)
 		if err != nil {
 			return nil, fmt.Errorf("block %s: trace %s: %w", bl.meta.ID, id, err)
@@ -265,7 +265,7 @@ func (bl *Block) readRows(ctx context.Context, rg parquet.RowGroup, from int64, 
 // All returns every span in the block, in (trace ID, start) order. It is
 // meant for compaction and tests; queries use Trace and Scan.
 func (bl *Block) All(ctx context.Context) ([]model.Span, error) {
-	if bl.meta.Version >= FormatV3 {
+	if bl.ix.version >= FormatV3 {
 		return bl.allV3(ctx)
 	}
 	out := make([]model.Span, 0, bl.meta.SpanCount)
