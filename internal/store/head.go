@@ -4,6 +4,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
+
 	"github.com/clewtrace/clew/internal/model"
 	"github.com/clewtrace/clew/internal/query/predicate"
 	"github.com/clewtrace/clew/internal/store/block"
@@ -26,16 +28,26 @@ type head struct {
 	maxEnd   int64
 	edges    edgeTracker
 	interner interner
+	// postings lists, oldest first, the spans of each service, each
+	// operation (span name) and each span or event attribute key=value
+	// (see postingKey). A search walks the shortest list every match must
+	// be on, not every span. resourcePairs holds the key=value pairs of
+	// resource attributes: a condition one of them may satisfy cannot use
+	// the span postings.
+	postings      map[uint64][]spanRef
+	resourcePairs map[uint64]struct{}
 }
 
 type spanRef struct{ batch, idx uint32 }
 
 func newHead(now time.Time) *head {
 	return &head{
-		created: now,
-		traces:  map[model.TraceID][]spanRef{},
-		ops:     map[string]map[block.OperationInfo]struct{}{},
-		edges:   newEdgeTracker(),
+		created:       now,
+		traces:        map[model.TraceID][]spanRef{},
+		postings:      map[uint64][]spanRef{},
+		resourcePairs: map[uint64]struct{}{},
+		ops:           map[string]map[block.OperationInfo]struct{}{},
+		edges:         newEdgeTracker(),
 	}
 }
 
@@ -56,13 +68,29 @@ func (h *head) add(spans []model.Span) {
 		if s.Resource != lastRes {
 			h.interner.resource(s.Resource)
 			lastRes = s.Resource
+			if s.Resource != nil {
+				for _, a := range s.Resource.Attributes {
+					h.resourcePairs[postingKey(postingAttr, a.Key, a.Value.String())] = struct{}{}
+				}
+			}
 		}
 		s.Name = h.interner.str(s.Name)
 		for j := range s.Attributes {
 			s.Attributes[j].Key = h.interner.str(s.Attributes[j].Key)
 		}
-		h.traces[s.TraceID] = append(h.traces[s.TraceID], spanRef{b, uint32(i)})
+		ref := spanRef{b, uint32(i)}
+		h.traces[s.TraceID] = append(h.traces[s.TraceID], ref)
 		svc := s.Service()
+		h.post(postingKey(postingService, svc, ""), ref)
+		h.post(postingKey(postingOperation, s.Name, ""), ref)
+		for j := range s.Attributes {
+			h.post(postingKey(postingAttr, s.Attributes[j].Key, s.Attributes[j].Value.String()), ref)
+		}
+		for _, e := range s.Events {
+			for j := range e.Attributes {
+				h.post(postingKey(postingAttr, e.Attributes[j].Key, e.Attributes[j].Value.String()), ref)
+			}
+		}
 		opset := h.ops[svc]
 		if opset == nil {
 			opset = map[block.OperationInfo]struct{}{}
@@ -84,16 +112,48 @@ func (h *head) add(spans []model.Span) {
 	}
 }
 
-// approxSize estimates a span's memory: the struct plus its variable parts.
+// Kinds of posting lists, mixed into the key's hash.
+const (
+	postingService = iota + 1
+	postingOperation
+	postingAttr
+)
+
+// postingKey is the hash of one posting list. Two lists that collide are
+// merged, which costs a search extra candidates but never a match: every
+// candidate is checked with the predicate.
+func postingKey(kind byte, a, b string) uint64 {
+	var d xxhash.Digest
+	d.Reset()
+	_, _ = d.Write([]byte{kind})
+	_, _ = d.WriteString(a)
+	_, _ = d.Write([]byte{0})
+	_, _ = d.WriteString(b)
+	return d.Sum64()
+}
+
+// post adds ref to a posting list once, however many of the span's
+// attributes (or colliding keys) lead there: a span's postings are added
+// together, so a repeat is always the list's last entry.
+func (h *head) post(key uint64, ref spanRef) {
+	l := h.postings[key]
+	if n := len(l); n > 0 && l[n-1] == ref {
+		return
+	}
+	h.postings[key] = append(l, ref)
+}
+
+// approxSize estimates a span's memory: the struct plus its variable parts
+// (a posting entry, ~16 bytes, per name, service and attribute included).
 func approxSize(s *model.Span) int64 {
-	n := 256 + len(s.Name) + len(s.StatusMessage) + len(s.TraceState)
+	n := 256 + 32 + len(s.Name) + len(s.StatusMessage) + len(s.TraceState)
 	for _, a := range s.Attributes {
-		n += 64 + len(a.Value.Str)
+		n += 80 + len(a.Value.Str)
 	}
 	for _, e := range s.Events {
 		n += 64 + len(e.Name)
 		for _, a := range e.Attributes {
-			n += 64 + len(a.Value.Str)
+			n += 80 + len(a.Value.Str)
 		}
 	}
 	n += len(s.Links) * 96
@@ -116,27 +176,70 @@ func (h *head) trace(dst []model.Span, id model.TraceID) []model.Span {
 	return dst
 }
 
-// scan calls fn for every span matching p, newest batches first; fn returns
-// false to stop.
-func (h *head) scan(p *predicate.Compiled, fn func(id model.TraceID, start int64) bool) {
+// scan calls fn for every span matching p, newest first; fn returns false
+// to stop. It returns how many spans it evaluated. When p names a service,
+// an operation or an attribute value that only span and event attributes can
+// hold, only the shortest of those posting lists is evaluated; a predicate
+// with none of them (time and duration alone) evaluates every span.
+func (h *head) scan(p *predicate.Compiled, fn func(id model.TraceID, start int64) bool) (evaluated int) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	if h.count == 0 || p.Never() || !p.OverlapsStart(h.minStart, h.maxStart) {
-		return
+		return 0
 	}
-	if svc := p.Predicate().Service; svc != "" {
-		if _, ok := h.ops[svc]; !ok {
-			return
+	refs, indexed := h.candidates(p)
+	if indexed {
+		for i := len(refs) - 1; i >= 0; i-- {
+			s := &h.batches[refs[i].batch][refs[i].idx]
+			evaluated++
+			if p.Match(s) && !fn(s.TraceID, s.StartUnixNano) {
+				break
+			}
 		}
+		return evaluated
 	}
 	for b := len(h.batches) - 1; b >= 0; b-- {
 		batch := h.batches[b]
 		for i := range batch {
+			evaluated++
 			if p.Match(&batch[i]) && !fn(batch[i].TraceID, batch[i].StartUnixNano) {
-				return
+				return evaluated
 			}
 		}
 	}
+	return evaluated
+}
+
+// candidates returns the shortest posting list that holds every span p can
+// match, and false when p has no condition a posting list answers.
+// Caller holds h.mu.
+func (h *head) candidates(p *predicate.Compiled) ([]spanRef, bool) {
+	var best []spanRef
+	found := false
+	consider := func(key uint64) {
+		l := h.postings[key]
+		if !found || len(l) < len(best) {
+			best, found = l, true
+		}
+	}
+	pr := p.Predicate()
+	if pr.Service != "" {
+		consider(postingKey(postingService, pr.Service, ""))
+	}
+	if pr.Operation != "" {
+		consider(postingKey(postingOperation, pr.Operation, ""))
+	}
+	for i, a := range p.Attrs() {
+		if p.ErrorBits()&(1<<i) != 0 {
+			continue // an error status satisfies it too
+		}
+		key := postingKey(postingAttr, a.Key, a.Value)
+		if _, onResource := h.resourcePairs[key]; onResource {
+			continue // a resource attribute may satisfy it
+		}
+		consider(key)
+	}
+	return best, found
 }
 
 // services adds the head's services and operations to dst.
