@@ -41,6 +41,12 @@ type Config struct {
 	// UNAVAILABLE + RetryInfo instead of growing memory. Must be at least
 	// MaxRequestBytes, or a maximal request could never be admitted.
 	MaxInFlightBytes int64
+	// MaxClientInFlightBytes is the most of MaxInFlightBytes one client (a
+	// remote IP address) may hold at once (default: half of it, at least
+	// MaxRequestBytes), so one client cannot starve the rest. It also sets
+	// how many gRPC messages one client may be receiving at once (see
+	// receiveGate).
+	MaxClientInFlightBytes int64
 	// CORSAllowedOrigins lists origin patterns allowed to POST from a browser.
 	// "*" in the port position matches any port; a lone "*" allows every
 	// origin. nil means DefaultCORSAllowedOrigins; an empty non-nil slice
@@ -60,8 +66,8 @@ type Config struct {
 // withDefaults returns cfg with zero fields filled in, or an error for values
 // that cannot work.
 func (cfg Config) withDefaults() (Config, error) {
-	if cfg.MaxRequestBytes < 0 || cfg.MaxInFlightBytes < 0 {
-		return cfg, errors.New("otlp: MaxRequestBytes and MaxInFlightBytes must not be negative")
+	if cfg.MaxRequestBytes < 0 || cfg.MaxInFlightBytes < 0 || cfg.MaxClientInFlightBytes < 0 {
+		return cfg, errors.New("otlp: MaxRequestBytes, MaxInFlightBytes and MaxClientInFlightBytes must not be negative")
 	}
 	if cfg.MaxRequestBytes == 0 {
 		cfg.MaxRequestBytes = DefaultMaxRequestBytes
@@ -72,6 +78,13 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.MaxInFlightBytes < cfg.MaxRequestBytes {
 		return cfg, fmt.Errorf("otlp: MaxInFlightBytes (%d) is below MaxRequestBytes (%d): a maximal request would be refused forever",
 			cfg.MaxInFlightBytes, cfg.MaxRequestBytes)
+	}
+	if cfg.MaxClientInFlightBytes == 0 {
+		cfg.MaxClientInFlightBytes = max(cfg.MaxInFlightBytes/2, cfg.MaxRequestBytes)
+	}
+	if cfg.MaxClientInFlightBytes < cfg.MaxRequestBytes || cfg.MaxClientInFlightBytes > cfg.MaxInFlightBytes {
+		return cfg, fmt.Errorf("otlp: MaxClientInFlightBytes (%d) must be between MaxRequestBytes (%d) and MaxInFlightBytes (%d)",
+			cfg.MaxClientInFlightBytes, cfg.MaxRequestBytes, cfg.MaxInFlightBytes)
 	}
 	// gRPC takes the cap as an int; refuse what it cannot represent rather
 	// than silently truncate.

@@ -133,7 +133,7 @@ func TestReadLimited(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			b := newBudget(tc.budget)
+			b := newBudget(tc.budget, tc.budget)
 			l := &lease{b: b}
 			got, err := readLimited(tc.src, limit, tc.hint, l)
 			if !errors.Is(err, tc.wantErr) {

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/encoding"
 	_ "google.golang.org/grpc/encoding/gzip" // SDKs may send grpc-encoding: gzip; this registers the decompressor
 	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/tap"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -27,6 +28,13 @@ func (r *Receiver) newGRPCServer() *grpc.Server {
 		// gRPC checks this after decompression and answers
 		// RESOURCE_EXHAUSTED without RetryInfo, as OTLP wants.
 		grpc.MaxRecvMsgSize(int(r.cfg.MaxRequestBytes)),
+		// Static windows switch off grpc-go's dynamic window, which can grow a
+		// stream's window to 16 MiB: a stream whose message is not being read
+		// (see receiveGate) then buffers at most 64 KiB. A message being read
+		// gets a window of its whole size anyway, so this costs no throughput;
+		// the connection window stays large for long links.
+		grpc.StaticStreamWindowSize(64<<10),
+		grpc.StaticConnWindowSize(16<<20),
 		grpc.InTapHandle(r.tap),
 		grpc.ForceServerCodecV2(wireCodec{proto: encoding.GetCodecV2("proto")}),
 	)...)
@@ -42,19 +50,26 @@ func (r *Receiver) tap(ctx context.Context, info *tap.Info) (context.Context, er
 	if !r.authorized(info.Header.Get("authorization")) {
 		return ctx, r.grpcStatus(ctx, info.FullMethodName, unauthorized())
 	}
-	if r.inFlight.exhausted() {
+	if r.inFlight.exhausted(grpcClient(ctx)) {
 		return ctx, r.grpcStatus(ctx, info.FullMethodName, overloaded())
 	}
 	return ctx, nil
 }
 
+// grpcClient is the budget key of the stream's peer.
+func grpcClient(ctx context.Context) string {
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		return clientKey(p.Addr.String())
+	}
+	return ""
+}
+
 // admit takes the in-flight budget for a request of size wire bytes and its
-// decoded form, before it is decoded. gRPC has already read the message;
-// admitting before decoding refuses the larger part of the memory (decoding
-// multiplies it by about five) while holding the lease until the consumer
-// returns bounds what the pipeline works on at once.
-func (r *Receiver) admit(size int) (*lease, *refusal) {
-	l := &lease{b: r.inFlight}
+// decoded form, before it is copied out of gRPC's buffers and decoded.
+// Holding the lease until the consumer returns bounds what the pipeline
+// works on at once.
+func (r *Receiver) admit(client string, size int) (*lease, *refusal) {
+	l := &lease{b: r.inFlight, client: client}
 	if !l.grow(int64(size)) || !l.growForDecode(size) {
 		return l, overloaded()
 	}
@@ -110,12 +125,17 @@ var (
 	}
 )
 
-// wireMessage is a protobuf message kept as its encoded bytes: the request
-// and response type of the services above.
+// wireMessage is a protobuf message kept as its encoded bytes: the response
+// type of the services above.
 type wireMessage []byte
 
-// wireCodec passes wireMessages through as bytes and leaves everything else
-// (health checks, reflection, should they be added) to the proto codec.
+// wireRequest is a received request message still in gRPC's receive
+// buffers, so it can be admitted by its size before it is copied out.
+type wireRequest struct{ data mem.BufferSlice }
+
+// wireCodec passes wireMessages and wireRequests through as bytes and leaves
+// everything else (health checks, reflection, should they be added) to the
+// proto codec.
 type wireCodec struct{ proto encoding.CodecV2 }
 
 func (c wireCodec) Marshal(v any) (mem.BufferSlice, error) {
@@ -126,8 +146,9 @@ func (c wireCodec) Marshal(v any) (mem.BufferSlice, error) {
 }
 
 func (c wireCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	if m, ok := v.(*wireMessage); ok {
-		*m = data.Materialize() // a copy: gRPC frees data's buffers on return
+	if m, ok := v.(*wireRequest); ok {
+		data.Ref() // gRPC frees its reference on return; the handler frees this one
+		m.data = data
 		return nil
 	}
 	return c.proto.Unmarshal(data, v)
@@ -136,13 +157,30 @@ func (c wireCodec) Unmarshal(data mem.BufferSlice, v any) error {
 func (wireCodec) Name() string { return "proto" }
 
 // exportHandler adapts an export method to gRPC's unary handler signature.
+// Each message is received through the receive gate, then admitted by its
+// size (see admit) before it is copied out of gRPC's buffers and decoded.
 func exportHandler(export func(*Receiver, context.Context, []byte) ([]byte, *refusal)) grpc.MethodHandler {
 	return func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
-		var in wireMessage
-		if err := dec(&in); err != nil {
-			return nil, err
-		}
 		r := srv.(*Receiver)
+		client := grpcClient(ctx)
+		leave, err := r.receiving.enter(ctx, client)
+		if err != nil {
+			return nil, status.FromContextError(err).Err()
+		}
+		var in wireRequest
+		err = dec(&in)
+		leave()
+		if err != nil {
+			return nil, err // gRPC has answered already
+		}
+		l, ref := r.admit(client, in.data.Len())
+		defer l.close()
+		if ref != nil {
+			in.data.Free()
+			return nil, r.grpcStatus(ctx, methodName(ctx), ref)
+		}
+		msg := wireMessage(in.data.Materialize())
+		in.data.Free()
 		handle := func(ctx context.Context, req any) (any, error) {
 			out, ref := export(r, ctx, *req.(*wireMessage))
 			if ref != nil {
@@ -152,18 +190,13 @@ func exportHandler(export func(*Receiver, context.Context, []byte) ([]byte, *ref
 			return &resp, nil
 		}
 		if interceptor == nil {
-			return handle(ctx, &in)
+			return handle(ctx, &msg)
 		}
-		return interceptor(ctx, &in, &grpc.UnaryServerInfo{Server: srv, FullMethod: methodName(ctx)}, handle)
+		return interceptor(ctx, &msg, &grpc.UnaryServerInfo{Server: srv, FullMethod: methodName(ctx)}, handle)
 	}
 }
 
 func (r *Receiver) exportTracesGRPC(ctx context.Context, msg []byte) ([]byte, *refusal) {
-	l, ref := r.admit(len(msg))
-	defer l.close()
-	if ref != nil {
-		return nil, ref
-	}
 	r.metrics.requestBytes.WithLabelValues(transportGRPC, "traces").Add(float64(len(msg)))
 	er := ptraceotlp.NewExportRequest()
 	if err := unmarshal(contentTypeProto, msg, otlpwire.Traces, er.UnmarshalProto, nil); err != nil {
@@ -182,11 +215,6 @@ func (r *Receiver) exportTracesGRPC(ctx context.Context, msg []byte) ([]byte, *r
 }
 
 func (r *Receiver) exportLogsGRPC(ctx context.Context, msg []byte) ([]byte, *refusal) {
-	l, ref := r.admit(len(msg))
-	defer l.close()
-	if ref != nil {
-		return nil, ref
-	}
 	r.metrics.requestBytes.WithLabelValues(transportGRPC, "logs").Add(float64(len(msg)))
 	er := plogotlp.NewExportRequest()
 	if err := unmarshal(contentTypeProto, msg, otlpwire.Logs, er.UnmarshalProto, nil); err != nil {

@@ -189,7 +189,7 @@ func contentTypeOr(ct string, ok bool) string {
 // is returned.
 func (h httpHandler) readBody(w http.ResponseWriter, req *http.Request) ([]byte, *lease, *refusal) {
 	r := h.r
-	l := &lease{b: r.inFlight}
+	l := &lease{b: r.inFlight, client: clientKey(req.RemoteAddr)}
 	limit := r.cfg.MaxRequestBytes
 
 	paced := newPacedReader(req.Body, http.NewResponseController(w), r.cfg.MinBodyRate, r.cfg.BodyGrace)

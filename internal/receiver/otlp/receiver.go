@@ -29,8 +29,10 @@ type Receiver struct {
 	logger   *slog.Logger
 	warns    *ratelog.Limiter // refusals are logged at most once per interval, and counted always
 	inFlight *budget
-	token    auth.Token
-	handler  http.Handler
+	// receiving bounds the gRPC messages being read at once (gate.go).
+	receiving *receiveGate
+	token     auth.Token
+	handler   http.Handler
 
 	mu         sync.Mutex // guards the fields below
 	started    bool
@@ -64,7 +66,7 @@ func New(cfg Config, traces consumer.Traces, logs consumer.Logs, reg prometheus.
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	inFlight := newBudget(cfg.MaxInFlightBytes)
+	inFlight := newBudget(cfg.MaxInFlightBytes, cfg.MaxClientInFlightBytes)
 	m, err := newReceiverMetrics(reg, func() float64 { return float64(inFlight.used.Load()) })
 	if err != nil {
 		return nil, err
@@ -78,7 +80,9 @@ func New(cfg Config, traces consumer.Traces, logs consumer.Logs, reg prometheus.
 		logger:   logger,
 		warns:    ratelog.New(ratelog.DefaultInterval, nil),
 		inFlight: inFlight,
-		token:    auth.NewToken(cfg.AuthToken),
+		receiving: newReceiveGate(int(cfg.MaxInFlightBytes/cfg.MaxRequestBytes),
+			int(cfg.MaxClientInFlightBytes/cfg.MaxRequestBytes), cfg.BodyGrace),
+		token: auth.NewToken(cfg.AuthToken),
 	}
 	r.handler = httpHandler{r: r}
 	return r, nil
