@@ -4,6 +4,7 @@
 //	clewbench query  --query http://127.0.0.1:16686 --ids trace-ids.txt
 //	clewbench traceql --tempo http://127.0.0.1:3200
 //	clewbench blocks --data-dir /tmp/clew-data --spans 10000000 --ids-out trace-ids.txt
+//	clewbench bigexport --grpc 127.0.0.1:4317 --n 8 --size 65011712
 //
 // ingest replays pre-encoded OTLP requests over several gRPC connections: the
 // requests are built once, and each send only stamps fresh trace IDs into a
@@ -19,7 +20,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: clewbench ingest|query|traceql|blocks [flags]")
+		fmt.Fprintln(os.Stderr, "usage: clewbench ingest|query|traceql|blocks|bigexport [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -32,6 +33,8 @@ func main() {
 		err = traceqlBench(os.Args[2:])
 	case "blocks":
 		err = blocksCmd(os.Args[2:])
+	case "bigexport":
+		err = bigExport(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
