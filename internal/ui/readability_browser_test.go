@@ -480,3 +480,112 @@ var (
 	clock24 = regexp.MustCompile(`^([01]\d|2[0-3]):[0-5]\d:[0-5]\d$`)
 	ampm    = regexp.MustCompile(`\d\s?[AaPp]\.?[Mm]\b`)
 )
+
+// queueTrace has a queue hop (a consumer whose parent is the producer) and a
+// batch consumer linked to that producer and to a span of another trace.
+func queueTrace(idHex string, start time.Time, other model.TraceID, otherSpan model.SpanID) []model.Span {
+	b := newTrace(idHex, start)
+	srv := b.add(model.SpanID{}, "shipping", "POST /shipments", model.KindServer, 0, 300)
+	prod := b.add(srv, "shipping", "publish email", model.KindProducer, 100, 110)
+	b.add(prod, "worker", "process email", model.KindConsumer, 145, 260)
+	b.add(srv, "worker", "batch send", model.KindConsumer, 270, 290, linkTo(b.tid, prod), linkTo(other, otherSpan))
+	return b.spans
+}
+
+// TestBrowserMessagingAndLinks: span kinds are shown, the producer→consumer
+// hop and a span link to a producer are drawn as arrows from the producer's
+// start to the consumer's, and links (on the bar and in the detail) lead to
+// their spans.
+func TestBrowserMessagingAndLinks(t *testing.T) {
+	const id = "9e0e0000000000000000000000000001"
+	now := time.Now()
+	checkout := checkoutTrace(checkoutID, now.Add(-10*time.Minute), false)
+	spans := queueTrace(id, now.Add(-4*time.Minute), checkout[0].TraceID, checkout[0].SpanID)
+	prodID := spanID(t, spans, "publish email").String()
+	srv := newTestApp(t, spans, checkout)
+	ctx := newBrowser(t)
+	dir := artifactDir(t)
+	var kinds map[string]string
+	var bad []string
+	run(t, ctx, "open the queue trace",
+		chromedp.Navigate(srv.URL+"/trace/"+id),
+		waitJS(`document.querySelectorAll('[data-testid=row]').length === 4 && document.querySelectorAll('[data-testid=hop]').length === 2`),
+		eval(&kinds, `Object.fromEntries([...document.querySelectorAll('[data-testid=row]')].map(r => [r.querySelector('.oname').textContent, r.querySelector('[data-testid=kind]')?.textContent || '']))`),
+		eval(&bad, checkLabels),
+		screenshot(t, dir, "messaging"),
+	)
+	if want := map[string]string{"POST /shipments": "server", "publish email": "producer", "process email": "consumer", "batch send": "consumer"}; fmt.Sprint(kinds) != fmt.Sprint(want) {
+		t.Errorf("kinds shown %v, want %v", kinds, want)
+	}
+	if len(bad) > 0 {
+		t.Errorf("labels: %s", strings.Join(bad, "; "))
+	}
+	// The hop arrow runs from the producer bar's start to the consumer bar's.
+	var hop struct {
+		Via, Text                       string
+		Left, Right, ProdLeft, ConsLeft float64
+	}
+	run(t, ctx, "hop geometry", eval(&hop, `(() => {
+	  const row = name => [...document.querySelectorAll('[data-testid=row]')].find(r => r.querySelector('.oname').textContent === name);
+	  const h = row('process email').querySelector('[data-testid=hop]'), r = h.getBoundingClientRect();
+	  return { Via: h.dataset.via, Text: h.textContent.trim(), Left: r.left, Right: r.right,
+	    ProdLeft: row('publish email').querySelector('.bar').getBoundingClientRect().left, ConsLeft: row('process email').querySelector('.bar').getBoundingClientRect().left };
+	})()`))
+	if hop.Via != "parent" || hop.Text != "queue 45ms" || abs(hop.Left-hop.ProdLeft) > 1.5 || abs(hop.Right-hop.ConsLeft) > 1.5 {
+		t.Errorf("queue hop %+v: want via parent, labelled queue 45ms, from the producer's bar start to the consumer's", hop)
+	}
+	var via, loc string
+	run(t, ctx, "link hop", eval(&via, `[...document.querySelectorAll('[data-testid=row]')].find(r => r.querySelector('.oname').textContent === 'batch send').querySelector('[data-testid=hop]').dataset.via`))
+	if via != "link" {
+		t.Errorf("batch consumer's arrow via %q, want link", via)
+	}
+	// Clicking the arrow goes to the producer.
+	run(t, ctx, "follow the hop",
+		chromedp.Click(`//div[@data-testid="row"][.//span[text()="process email"]]//div[@data-testid="hop"]`),
+		waitJS(`document.querySelector('[data-testid=span-detail] h2')?.textContent.startsWith('publish email')`),
+		into(&loc, chromedp.Location()),
+	)
+	if !strings.Contains(loc, "span="+prodID) {
+		t.Errorf("after following the hop: %s, want span=%s", loc, prodID)
+	}
+	// The consumer's detail names its producer; the batch consumer lists its
+	// two links, the one in this trace by name, and following it selects it.
+	var from string
+	var links []string
+	run(t, ctx, "consumer detail",
+		chromedp.Click(`//div[@data-testid="row"][.//span[text()="process email"]]//span[@class="oname"]`),
+		waitJS(`document.querySelector('[data-testid=span-detail] h2')?.textContent.startsWith('process email')`),
+		text(&from, `[data-testid=message-from]`),
+		chromedp.Click(`//div[@data-testid="row"][.//span[text()="batch send"]]//span[@class="oname"]`),
+		waitJS(`document.querySelector('[data-testid=span-detail] h2')?.textContent.startsWith('batch send')`),
+		eval(&links, `[...document.querySelectorAll('[data-testid=links] [data-testid=ref-link]')].map(a => a.textContent.replace(/\s+/g, ' ').trim())`),
+		screenshot(t, dir, "messaging-links"),
+		chromedp.Click(`//table[@data-testid="links"]//a[contains(., "publish email")]`),
+		waitJS(`document.querySelector('[data-testid=span-detail] h2')?.textContent.startsWith('publish email')`),
+		into(&loc, chromedp.Location()),
+	)
+	if !strings.Contains(from, "shipping") || !strings.Contains(from, "publish email") || !strings.Contains(from, "45ms after it") {
+		t.Errorf("message-from row: %q", from)
+	}
+	if len(links) != 2 || links[0] != "shipping publish email producer" || !strings.HasPrefix(links[1], "c0ffee000000…") {
+		t.Errorf("links listed %q", links)
+	}
+	if !strings.Contains(loc, "/trace/"+id) || !strings.Contains(loc, "span="+prodID) {
+		t.Errorf("following the in-trace link: %s", loc)
+	}
+	// The link marker on the batch consumer's bar: two links, so it selects
+	// the span (whose detail lists them); the other trace's link opens it.
+	run(t, ctx, "link marker",
+		chromedp.Click(`//div[@data-testid="row"][.//span[text()="batch send"]]//span[@data-testid="link-marker"]`),
+		waitJS(`document.querySelector('[data-testid=span-detail] h2')?.textContent.startsWith('batch send')`),
+		chromedp.Click(`//table[@data-testid="links"]//a[contains(., "c0ffee")]`),
+		waitJS(`location.pathname === '/trace/`+checkoutID+`' && document.querySelectorAll('[data-testid=row]').length === 7`),
+	)
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}

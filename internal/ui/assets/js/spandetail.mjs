@@ -52,7 +52,21 @@ function Event({ log, span }) {
   </div>`;
 }
 
-export function SpanDetail({ span, trace, analysis, logs, onClose }) {
+// RefLink is a link or message source: within this trace it selects the
+// span here (naming it), otherwise it opens the other trace at that span.
+function RefLink({ traceID, spanID, trace, onGoto }) {
+  const here = traceID === trace.traceID ? trace.byId.get(spanID) : null;
+  const follow = e => {
+    if (e.metaKey || e.ctrlKey || e.shiftKey || e.button) return;
+    e.preventDefault();
+    onGoto(traceID, spanID);
+  };
+  return html`<a href="/trace/${traceID}?span=${spanID}" onClick=${follow} data-testid="ref-link">${here
+    ? html`<span class="svc"><i style="background:${serviceColor(here.service)}"></i>${here.service}</span> ${here.name} <span class="muted">${here.kind}</span>`
+    : html`${traceID === trace.traceID ? 'this trace' : traceID.slice(0, 12) + '…'} / ${spanID}`}</a>`;
+}
+
+export function SpanDetail({ span, trace, analysis, logs, hops, onGoto, onClose }) {
   const crit = analysis?.criticalTime?.[span.spanID];
   const self = analysis?.selfTime?.[span.spanID];
   const gaps = analysis ? analysis.gaps.filter(g => g.spanID === span.spanID) : [];
@@ -76,7 +90,9 @@ export function SpanDetail({ span, trace, analysis, logs, onClose }) {
     <h3>Overview</h3>
     <table class="kv"><tbody>
       <tr><td>status</td><td><span class="status ${span.statusCode || (span.error ? 'ERROR' : '')}" data-testid="status">${span.statusCode || (span.error ? 'ERROR' : 'UNSET')}</span>${span.statusMessage && html` — ${span.statusMessage}`}</td></tr>
-      <tr><td>kind</td><td>${span.kind}</td></tr>
+      <tr><td>kind</td><td data-testid="detail-kind">${span.kind}</td></tr>
+      ${(hops || []).map(h => html`<tr data-testid="message-from"><td>message from</td><td><${RefLink} traceID=${h.span.traceID} spanID=${h.span.spanID} trace=${trace} onGoto=${onGoto} />
+        <div class="muted">${h.via === 'link' ? 'by span link' : 'parent producer'}; started ${fmtDuration(span.start - h.span.start)} after it</div></td></tr>`)}
       <tr><td>start</td><td>${fmtTime(span.start)} (+${fmtDuration(span.start - trace.start)})</td></tr>
       <tr><td>duration</td><td>${fmtDuration(span.duration)}</td></tr>
       ${self !== undefined && html`<tr><td>self time</td><td>${fmtDuration(self)}</td></tr>`}
@@ -98,7 +114,7 @@ export function SpanDetail({ span, trace, analysis, logs, onClose }) {
     <h3>Links (${span.links.length})</h3>
     ${span.links.length ? html`<table class="kv" data-testid="links"><tbody>${span.links.map(l => html`<tr>
         <td>${l.refType === 'FOLLOWS_FROM' ? 'follows from' : l.refType === 'CHILD_OF' ? 'child of' : l.refType}</td>
-        <td><a href="/trace/${l.traceID}?span=${l.spanID}">${l.traceID === span.traceID ? 'this trace' : l.traceID.slice(0, 12) + '…'} / ${l.spanID}</a></td></tr>`)}
+        <td><${RefLink} traceID=${l.traceID} spanID=${l.spanID} trace=${trace} onGoto=${onGoto} /></td></tr>`)}
       </tbody></table>` : html`<div class="muted">none</div>`}
   </aside>`;
 }

@@ -2,9 +2,9 @@
 // gaps and the trace's log lines inline, a Logs tab, find-in-trace and the
 // span detail panel.
 import { useState, useEffect, useMemo, useRef, useLayoutEffect, useCallback } from '../vendor/preact-hooks.mjs';
-import { html, getJSON, fmtDuration, fmtTime, fmtAgo, serviceColor, textOn, niceTicks, copyText, normLogs, normID, sevClass, sevLabel } from './lib.mjs';
+import { html, getJSON, navigate, fmtDuration, fmtTime, fmtAgo, serviceColor, textOn, niceTicks, copyText, normLogs, normID, sevClass, sevLabel } from './lib.mjs';
 import { placeLabels, textWidth } from './layout.mjs';
-import { buildTrace, visibleRows, spanMatches } from './tracemodel.mjs';
+import { buildTrace, visibleRows, spanMatches, messageHops } from './tracemodel.mjs';
 import { SpanDetail } from './spandetail.mjs';
 
 const ROW_H = 26;
@@ -101,6 +101,7 @@ function TraceView({ trace, analysis, analysisError, logs, logsError, timing, t0
   const rowsRef = useRef(null);
   const findRef = useRef(null);
   const marks = useMemo(() => index(analysis), [analysis]);
+  const hops = useMemo(() => messageHops(trace), [trace]);
   const rows = useMemo(() => visibleRows(trace, collapsed), [trace, collapsed]);
   const rowIndex = useMemo(() => new Map(rows.map((s, i) => [s.spanID, i])), [rows]);
   // What the waterfall draws: span rows, each followed by its log lines when
@@ -185,6 +186,14 @@ function TraceView({ trace, analysis, analysisError, logs, logsError, timing, t0
     setLogsOpen(next);
   };
   const allLogsOpen = logIdx.bySpan.size > 0 && logsOpen.size === logIdx.bySpan.size;
+
+  // gotoRef follows a reference (a link, a message hop): a span of this
+  // trace is revealed and selected here, another trace is opened.
+  const gotoRef = (traceID, spanID) => {
+    const s = normID(traceID) === normID(trace.traceID) ? trace.byId.get(spanID) || trace.spans.find(x => normID(x.spanID, 16) === normID(spanID, 16)) : null;
+    if (s) reveal(s);
+    else navigate(`/trace/${traceID}?span=${spanID}`);
+  };
 
   // A deep link to a span reveals it once.
   useEffect(() => { if (sel) reveal(sel, { keepTab: true }); }, []);
@@ -303,13 +312,14 @@ function TraceView({ trace, analysis, analysisError, logs, logsError, timing, t0
               logs=${logIdx.of(s)} logsOpen=${logsOpen.has(normID(s.spanID, 16))} onToggleLogs=${toggleLogs}
               collapsed=${collapsed.has(s.spanID)} selected=${s.spanID === selected} match=${matchSet.has(s.spanID)}
               crit=${showCrit ? marks.crit.get(s.spanID) : null} gaps=${showGaps ? marks.gaps.get(s.spanID) : null}
-              ticks=${ticks} traceStart=${trace.start} tlW=${tlW} fonts=${fonts}
+              ticks=${ticks} traceStart=${trace.start} tlW=${tlW} fonts=${fonts} hops=${hops.get(s.spanID)} onGoto=${gotoRef}
               onToggle=${toggle} onSelect=${sp => select(sp.spanID === selected ? null : sp.spanID)} />`)}
           </div>
         </div>
         </div>
       </div>
-      ${sel && html`<${SpanDetail} key=${sel.spanID} span=${sel} trace=${trace} analysis=${analysis} logs=${logIdx.of(sel)} onClose=${() => { select(null); rowsRef.current?.focus(); }} />`}
+      ${sel && html`<${SpanDetail} key=${sel.spanID} span=${sel} trace=${trace} analysis=${analysis} logs=${logIdx.of(sel)} hops=${hops.get(sel.spanID)}
+        onGoto=${gotoRef} onClose=${() => { select(null); rowsRef.current?.focus(); }} />`}
     </div>
   </div>`;
 }
@@ -339,7 +349,10 @@ function Splitter({ left, onMove, onDone }) {
     onPointerDown=${down} onPointerMove=${move} onPointerUp=${up} onPointerCancel=${up} onDblClick=${() => onDone(0)}></div>`;
 }
 
-function Row({ span: s, top, pct, collapsed, selected, match, crit, gaps, ticks, traceStart, tlW, fonts, onToggle, onSelect, logs, logsOpen, onToggleLogs }) {
+// Short names of span kinds for the rows (internal spans get none).
+const KIND_TAG = { server: 'server', client: 'client', producer: 'producer', consumer: 'consumer' };
+
+function Row({ span: s, top, pct, collapsed, selected, match, crit, gaps, ticks, traceStart, tlW, fonts, hops, onGoto, onToggle, onSelect, logs, logsOpen, onToggleLogs }) {
   const worst = logs ? Math.max(...logs.map(l => l.severityNumber || 0)) : 0;
   const left = pct(s.start), right = pct(s.end);
   const width = Math.max(right - left, 0.05);
@@ -349,7 +362,8 @@ function Row({ span: s, top, pct, collapsed, selected, match, crit, gaps, ticks,
   const px = v => v * tlW / 100;
   const durText = fmtDuration(s.duration);
   const gapBoxes = (gaps || []).map(g => ({ x0: px(pct(g.start)), x1: px(pct(g.end)), w: textWidth(`${fmtDuration(g.duration)} gap`, fonts.gap) + 6 }));
-  const place = placeLabels(tlW, [px(left), px(left + width)], textWidth(durText, fonts.lbl), gapBoxes);
+  const avoid = (hops || []).map(h => [px(Math.min(pct(h.span.start), left)), px(Math.max(pct(h.span.start), left))]);
+  const place = placeLabels(tlW, [px(left), px(left + width)], textWidth(durText, fonts.lbl), gapBoxes, avoid);
   return html`<div class="row ${selected ? 'sel' : ''} ${match ? 'match' : ''}" style="top:${top}px" role="treeitem"
       aria-selected=${selected} aria-expanded=${s.children.length ? !collapsed : undefined} aria-level=${s.depth + 1}
       data-span-id=${s.spanID} data-testid="row" onClick=${() => onSelect(s)}>
@@ -359,6 +373,10 @@ function Row({ span: s, top, pct, collapsed, selected, match, crit, gaps, ticks,
       <span class="sbar" style="background:${color}"></span>
       ${s.error && html`<span class="errdot" title="error" data-testid="row-error">!</span>`}
       <span class="sname">${s.service}</span><span class="oname" title=${s.name}>${s.name}</span>
+      ${KIND_TAG[s.kind] && html`<span class="kind kind-${s.kind}" data-testid="kind" title="span kind: ${s.kind}">${KIND_TAG[s.kind]}</span>`}
+      ${s.links.length > 0 && html`<span class="linkm" data-testid="link-marker" role="button"
+        title="${s.links.length} span link${s.links.length === 1 ? '' : 's'}: ${s.links.map(l => `${l.traceID === s.traceID ? 'this trace' : l.traceID.slice(0, 8) + '…'} / ${l.spanID}`).join(', ')} — click to follow"
+        onClick=${e => { e.stopPropagation(); if (s.links.length === 1) onGoto(s.links[0].traceID, s.links[0].spanID); else onSelect(s); }}>↪ ${s.links.length}</span>`}
       ${collapsed && html`<span class="cnt" title="hidden descendants">+${s.descendants}</span>`}
       ${logs && html`<span class="logcnt sev-${sevClass(worst)} ${logsOpen ? 'open' : ''}" data-testid="log-badge" role="button" aria-expanded=${logsOpen}
         title="${logs.length} log line${logs.length === 1 ? '' : 's'} — click to ${logsOpen ? 'hide' : 'show'}"
@@ -369,10 +387,21 @@ function Row({ span: s, top, pct, collapsed, selected, match, crit, gaps, ticks,
       <div class="bar ${s.error ? 'err' : ''}" style="left:${left}%;width:${width}%;background:${color}" title="${s.name}: ${fmtDuration(s.duration)}"></div>
       ${gaps && gaps.map((g, i) => html`<div class="gapm" data-testid="gap" title="Uninstrumented gap: ${fmtDuration(g.duration)}"
         style="left:${pct(g.start)}%;width:${pct(g.end) - pct(g.start)}%">${place.gaps[i] != null ? html`<span data-testid="gap-label" style="left:${place.gaps[i] - gapBoxes[i].x0}px">${fmtDuration(g.duration)} gap</span>` : ''}</div>`)}
+      ${hops && hops.map(h => {
+        // The message's way from the producer's start to this consumer's
+        // start: a dashed arrow (solid head), its wait written on it.
+        const a = pct(h.span.start), b = pct(s.start), wait = s.start - h.span.start;
+        const x0 = px(Math.min(a, b)), x1 = px(Math.max(a, b));
+        const label = `${h.via === 'link' ? 'link' : 'queue'} ${fmtDuration(wait)}`;
+        return html`<div class="hop ${h.via}" data-testid="hop" data-via=${h.via} style="left:${x0}px;width:${Math.max(x1 - x0, 6)}px"
+            title="Message from ${h.span.service}: ${h.span.name} (${h.via === 'link' ? 'span link' : 'parent'}), ${fmtDuration(wait)} after it started — click to go there"
+            onClick=${e => { e.stopPropagation(); onGoto(h.span.traceID, h.span.spanID); }}>
+          ${x1 - x0 > textWidth(label, fonts.lbl) + 14 && html`<span>${label}</span>`}</div>`;
+      })}
       ${crit && crit.map(c => html`<div class="crit" data-testid="crit" style="left:${pct(c.start)}%;width:${Math.max(pct(c.end) - pct(c.start), 0.05)}%"></div>`)}
       ${s.logs.map(l => html`<div class="evt" style="left:${pct(l.timestamp)}%"></div>`).slice(0, 50)}
       ${logs && logs.slice(0, 50).map(l => html`<div class="logtick sev-${sevClass(l.severityNumber)}" style="left:${pct(l.t)}%"></div>`)}
-      ${place.dur && html`<span class="lbl ${place.dur.inside ? 'in' : ''}" data-testid="dur-label" data-inside=${place.dur.inside}
+      ${place.dur && html`<span class="lbl ${place.dur.inside ? 'in' : ''} ${place.dur.crowded ? 'crowded' : ''}" data-testid="dur-label" data-inside=${place.dur.inside}
         style="left:${place.dur.x}px${place.dur.inside ? `;color:${textOn(color)}` : ''}">${durText}</span>`}
     </div>
   </div>`;

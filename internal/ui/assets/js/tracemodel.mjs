@@ -123,6 +123,24 @@ export function buildTrace(jt) {
   };
 }
 
+// messageHops lists, per consumer span ID, the producer spans of this trace
+// its message came from: its parent when that is a producer (a queue hop
+// that continues the trace), and producers it links to (batch consumers).
+export function messageHops(trace) {
+  const out = new Map();
+  for (const s of trace.spans) {
+    if (s.kind !== 'consumer') continue;
+    const from = [];
+    if (s.parent && s.parent.kind === 'producer') from.push({ span: s.parent, via: 'parent' });
+    for (const l of s.links) {
+      const p = l.traceID === s.traceID ? trace.byId.get(l.spanID) : null;
+      if (p && p.kind === 'producer' && !from.some(f => f.span === p)) from.push({ span: p, via: 'link' });
+    }
+    if (from.length) out.set(s.spanID, from);
+  }
+  return out;
+}
+
 // summarize describes a trace for search results and compare headers.
 export function summarize(jt) {
   const t = buildTrace(jt);
