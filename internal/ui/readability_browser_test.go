@@ -589,3 +589,92 @@ func abs(x float64) float64 {
 	}
 	return x
 }
+
+// TestBrowserLogsPage searches the checkout trace's log records by
+// service, severity, text, attribute and time range, and follows a record
+// to its span and its trace.
+func TestBrowserLogsPage(t *testing.T) {
+	now := time.Now()
+	start := now.Add(-10 * time.Minute)
+	checkout := checkoutTrace(checkoutID, start, false)
+	srv := newTestApp(t, checkout)
+	srv.seedLogs(t, checkout[0].TraceID, checkoutLogs(t, checkout, start))
+	ctx := newBrowser(t)
+	dir := artifactDir(t)
+	utc := chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "UTC"})
+		return err
+	})
+	bodies := func(dst *string) chromedp.Action[chromedp.Void] {
+		return eval(dst, `[...document.querySelectorAll('[data-testid=log-record] .logmsg')].map(e => e.textContent).join('|')`)
+	}
+	var got, loc string
+	run(t, ctx, "all records",
+		utc,
+		chromedp.Navigate(srv.URL+"/logs"),
+		waitJS(`document.querySelectorAll('[data-testid=log-record]').length === 5`),
+		bodies(&got),
+		screenshot(t, dir, "logs-page"),
+	)
+	// Newest first.
+	if got != "upstream payment failed, returning 502|card declined by issuer|charging card|cart loaded|checkout request received" {
+		t.Errorf("all records: %q", got)
+	}
+	for _, c := range []struct{ step, field, value, want string }{
+		{"by service", "#l-service", "payment", "card declined by issuer|charging card"},
+		{"by text", "#l-q", "DECLINED", "card declined by issuer"},
+		{"by attribute", "#l-attrs", "cart.items=3", "cart loaded"},
+	} {
+		n := strings.Count(c.want, "|") + 1
+		run(t, ctx, c.step,
+			chromedp.Navigate(srv.URL+"/logs"),
+			waitJS(`document.querySelectorAll('[data-testid=log-record]').length === 5`),
+			chromedp.SendKeys(chromedp.CSS(c.field), c.value),
+			click(`[data-testid=logs-submit]`),
+			waitJS(`location.search !== '' && document.querySelectorAll('[data-testid=log-record]').length === `+strconv.Itoa(n)),
+			bodies(&got),
+		)
+		if got != c.want {
+			t.Errorf("%s: %q, want %q", c.step, got, c.want)
+		}
+	}
+	run(t, ctx, "by severity",
+		chromedp.Navigate(srv.URL+"/logs"),
+		waitJS(`document.querySelectorAll('[data-testid=log-record]').length === 5`),
+		chromedp.SetValue(chromedp.CSS(`#l-severity`), "WARN"),
+		void(chromedp.Evaluate[bool](`document.querySelector('#l-severity').dispatchEvent(new Event('change', { bubbles: true }))`)),
+		click(`[data-testid=logs-submit]`),
+		waitJS(`location.search === '?severity=WARN' && document.querySelectorAll('[data-testid=log-record]').length === 2`),
+		bodies(&got),
+	)
+	if got != "upstream payment failed, returning 502|card declined by issuer" {
+		t.Errorf("WARN and above: %q", got)
+	}
+	// A custom range that ends before the records: none; one around them: all.
+	f := func(t time.Time) string { return t.UTC().Format("2006-01-02T15:04") }
+	run(t, ctx, "time range without the records",
+		chromedp.Navigate(srv.URL+"/logs?lookback=custom&start="+f(now.Add(-3*time.Hour))+"&end="+f(now.Add(-2*time.Hour))),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=logs-empty]`)),
+	)
+	run(t, ctx, "time range with the records",
+		chromedp.Navigate(srv.URL+"/logs?lookback=custom&start="+f(start.Add(-time.Minute))+"&end="+f(start.Add(5*time.Minute))),
+		waitJS(`document.querySelectorAll('[data-testid=log-record]').length === 5`),
+	)
+	// Links: the record's span opens the trace at that span; its trace link
+	// opens the trace's Logs tab.
+	charge := spanID(t, checkout, "Charge").String()
+	run(t, ctx, "span link",
+		chromedp.Click(`//tr[@data-testid="log-record"][.//div[text()="card declined by issuer"]]//a[@data-testid="log-span-link"]`),
+		waitJS(`document.querySelector('[data-testid=span-detail] h2')?.textContent.startsWith('Charge')`),
+		into(&loc, chromedp.Location()),
+	)
+	if !strings.Contains(loc, "/trace/"+checkoutID+"?span="+charge) {
+		t.Errorf("span link led to %s", loc)
+	}
+	run(t, ctx, "trace link",
+		chromedp.NavigateBack(),
+		waitJS(`location.pathname === '/logs' && document.querySelectorAll('[data-testid=log-record]').length === 5`),
+		chromedp.Click(`//tr[@data-testid="log-record"][.//div[text()="cart loaded"]]//a[@data-testid="log-trace-link"]`),
+		waitJS(`location.pathname === '/trace/`+checkoutID+`' && document.querySelectorAll('[data-testid=log-line]').length === 5`),
+	)
+}

@@ -10,7 +10,7 @@ import (
 
 func TestHandlerRoutes(t *testing.T) {
 	h := Handler()
-	for _, path := range []string{"/", "/search?service=x", "/trace/abc", "/services?service=x", "/map", "/compare?a=1&b=2", "/unknown/page"} {
+	for _, path := range []string{"/", "/search?service=x", "/trace/abc", "/services?service=x", "/map", "/compare?a=1&b=2", "/logs?service=x", "/unknown/page"} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `<div id="app">`) {

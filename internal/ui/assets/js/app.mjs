@@ -9,6 +9,7 @@ import { ComparePage } from './compare.mjs';
 import { ServicesPage } from './services.mjs';
 import { ErrorsPage } from './errors.mjs';
 import { UserPage } from './user.mjs';
+import { LogsPage } from './logs.mjs';
 
 function useLocation() {
   const [loc, setLoc] = useState(() => ({ path: location.pathname, search: location.search }));
@@ -34,6 +35,7 @@ function route(loc) {
     case '/services': return { name: 'services', el: html`<${ServicesPage} params=${params} />` };
     case '/map': return { name: 'map', el: html`<${MapPage} params=${params} />` };
     case '/compare': return { name: 'compare', el: html`<${ComparePage} params=${params} />` };
+    case '/logs': return { name: 'logs', el: html`<${LogsPage} params=${params} />` };
     case '/errors': return { name: 'errors', el: html`<${ErrorsPage} params=${params} />` };
     case '/user': return { name: 'user', el: html`<${UserPage} kind="user" params=${params} />` };
     case '/session': return { name: 'session', el: html`<${UserPage} kind="session" params=${params} />` };
@@ -131,6 +133,7 @@ function App() {
       <nav class="nav">
         ${nav('/search', 'search', 'Search')}
         ${nav('/services', 'services', 'Services')}
+        ${nav('/logs', 'logs', 'Logs')}
         ${nav('/errors', 'errors', 'Errors')}
         ${nav('/map', 'map', 'Service map')}
         ${nav('/compare', 'compare', 'Compare')}

@@ -5,7 +5,7 @@ import { html, navigate, getJSON, fmtDuration, fmtTime, fmtAgo, fmtWhen, fmtCloc
 import { summarize } from './tracemodel.mjs';
 import { TraceQLBox, TEMPO, fromTempo } from './traceql.mjs';
 
-const LOOKBACKS = [['15m', 'Last 15 minutes', 15 * 60e6], ['1h', 'Last hour', 3600e6], ['6h', 'Last 6 hours', 6 * 3600e6],
+export const LOOKBACKS = [['15m', 'Last 15 minutes', 15 * 60e6], ['1h', 'Last hour', 3600e6], ['6h', 'Last 6 hours', 6 * 3600e6],
   ['24h', 'Last 24 hours', 24 * 3600e6], ['2d', 'Last 2 days', 48 * 3600e6], ['custom', 'Custom range', 0]];
 const SORTS = [['recent', 'Most recent'], ['longest', 'Longest first'], ['spans', 'Most spans']];
 
@@ -36,7 +36,7 @@ function formFromParams(p) {
   };
 }
 
-function toLocalInput(ms) {
+export function toLocalInput(ms) {
   const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60000);
   return d.toISOString().slice(0, 16);
 }
