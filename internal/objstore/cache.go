@@ -438,3 +438,7 @@ func (d *diskCache) put(key string, data []byte) {
 	}
 	d.lru.addSized(key, nil, int64(len(buf)))
 }
+
+// Unwrap returns the wrapped bucket (for AsConditional: the lease is read
+// and written past the cache).
+func (c *Cache) Unwrap() Bucket { return c.Bucket }

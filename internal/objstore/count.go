@@ -76,3 +76,6 @@ func (r countingReader) ReadAt(ctx context.Context, p []byte, off int64) (int, e
 	}
 	return r.Reader.ReadAt(ctx, p, off)
 }
+
+// Unwrap returns the wrapped bucket.
+func (c *Counting) Unwrap() Bucket { return c.Bucket }

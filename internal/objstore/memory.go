@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -14,8 +15,10 @@ import (
 // byte slices, so an open Reader keeps reading the version it opened, as on
 // S3 where a GET started before an overwrite completes on the old object.
 type Memory struct {
-	mu      sync.RWMutex
-	objects map[string][]byte
+	mu       sync.RWMutex
+	objects  map[string][]byte
+	versions map[string]uint64 // bumped by every Put, for Conditional
+	nextVer  uint64
 }
 
 var _ Bucket = (*Memory)(nil)
@@ -36,9 +39,60 @@ func (m *Memory) Put(ctx context.Context, name string, r io.Reader) error {
 		return fmt.Errorf("put %s: %w", name, err)
 	}
 	m.mu.Lock()
-	m.objects[name] = data
+	m.store(name, data)
 	m.mu.Unlock()
 	return nil
+}
+
+// store sets an object and gives it a new version. Call with mu held.
+func (m *Memory) store(name string, data []byte) uint64 {
+	if m.versions == nil {
+		m.versions = map[string]uint64{}
+	}
+	m.nextVer++
+	m.objects[name] = data
+	m.versions[name] = m.nextVer
+	return m.nextVer
+}
+
+var _ Conditional = (*Memory)(nil)
+
+// GetVersion reads the object and its version.
+func (m *Memory) GetVersion(ctx context.Context, name string) ([]byte, string, error) {
+	if err := checkName(name); err != nil {
+		return nil, "", err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	data, ok := m.objects[name]
+	if !ok {
+		return nil, "", fmt.Errorf("%s: %w", name, ErrNotExist)
+	}
+	return bytes.Clone(data), strconv.FormatUint(m.versions[name], 10), nil
+}
+
+// PutIfVersion stores data if the object is still at version ("" = absent).
+func (m *Memory) PutIfVersion(ctx context.Context, name string, data []byte, version string) (string, error) {
+	if err := checkName(name); err != nil {
+		return "", err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, exists := m.objects[name]
+	current := ""
+	if exists {
+		current = strconv.FormatUint(m.versions[name], 10)
+	}
+	if current != version {
+		return "", fmt.Errorf("put %s: %w", name, ErrPrecondition)
+	}
+	return strconv.FormatUint(m.store(name, bytes.Clone(data)), 10), nil
 }
 
 func (m *Memory) lookup(ctx context.Context, name string) ([]byte, error) {
@@ -123,6 +177,7 @@ func (m *Memory) Delete(ctx context.Context, name string) error {
 	}
 	m.mu.Lock()
 	delete(m.objects, name)
+	delete(m.versions, name)
 	m.mu.Unlock()
 	return nil
 }

@@ -1,6 +1,7 @@
 package objstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -242,4 +243,51 @@ func (s *S3) Delete(ctx context.Context, name string) error {
 		return fmt.Errorf("delete %s: %w", name, err)
 	}
 	return nil
+}
+
+var _ Conditional = (*S3)(nil)
+
+// GetVersion reads the object with one GET; its version is the ETag.
+func (s *S3) GetVersion(ctx context.Context, name string) ([]byte, string, error) {
+	key, err := s.key(name)
+	if err != nil {
+		return nil, "", err
+	}
+	rc, info, _, err := s.core.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, "", s3Err("get", name, err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, "", fmt.Errorf("get %s: %w", name, err)
+	}
+	return data, info.ETag, nil
+}
+
+// PutIfVersion is a conditional PUT: If-Match: <etag>, or If-None-Match: *
+// for an object that must not exist yet. S3 answers 412 Precondition
+// Failed when the condition does not hold (and 409 when a concurrent
+// conditional write to the same key won the race).
+func (s *S3) PutIfVersion(ctx context.Context, name string, data []byte, version string) (string, error) {
+	key, err := s.key(name)
+	if err != nil {
+		return "", err
+	}
+	opts := minio.PutObjectOptions{ContentType: "application/json"}
+	if version == "" {
+		opts.SetMatchETagExcept("*")
+	} else {
+		opts.SetMatchETag(version)
+	}
+	info, err := s.core.Client.PutObject(ctx, s.bucket, key, bytes.NewReader(data), int64(len(data)), opts)
+	if err != nil {
+		resp := minio.ToErrorResponse(err)
+		if resp.StatusCode == http.StatusPreconditionFailed || resp.StatusCode == http.StatusConflict ||
+			resp.Code == "PreconditionFailed" || resp.Code == "ConditionalRequestConflict" {
+			return "", fmt.Errorf("put %s: %w", name, ErrPrecondition)
+		}
+		return "", fmt.Errorf("put %s: %w", name, err)
+	}
+	return info.ETag, nil
 }
