@@ -22,7 +22,10 @@ type liveBlock struct {
 	*block.Block
 	refs    atomic.Int64
 	dropped atomic.Bool // out of the block list for good: delete when unread
-	store   *Store
+	// keepObjects: when dropped, only close it; in a shared bucket the
+	// compactor deletes blocks, later (see syncBucket).
+	keepObjects atomic.Bool
+	store       *Store
 }
 
 func (s *Store) newLiveBlock(b *block.Block) *liveBlock {
@@ -40,8 +43,8 @@ func (lb *liveBlock) acquire() { lb.refs.Add(1) }
 // storage, and a query should not pay for it).
 func (lb *liveBlock) release() {
 	if n := lb.refs.Add(-1); n == 0 {
-		if !lb.dropped.Load() {
-			_ = lb.Close() // the store closed while a query held the block
+		if !lb.dropped.Load() || lb.keepObjects.Load() {
+			_ = lb.Close() // the store closed while a query held the block, or the block is not ours to delete
 			return
 		}
 		lb.store.garbageMu.Lock()
@@ -103,6 +106,9 @@ const maxMergesPerPass = 8
 // under load, are already narrow in time and are left alone.
 func (s *Store) compact(ctx context.Context) error {
 	for range maxMergesPerPass {
+		if !s.mayCompact(ctx) {
+			return nil // the compactor lease was lost: another node compacts now
+		}
 		inputs, level := s.pickCompaction()
 		if inputs == nil {
 			return nil
@@ -219,6 +225,7 @@ func (s *Store) replaceBlocks(old []*liveBlock, with *block.Block) {
 	s.blocks = kept
 	s.mu.Unlock()
 	for _, b := range dropped {
+		b.keepObjects.Store(s.opts.Shared)
 		b.dropped.Store(true)
 		b.release()
 	}

@@ -13,6 +13,7 @@ type metrics struct {
 	flushFailures   prometheus.Counter
 	compactions     prometheus.Counter
 	blocksExpired   prometheus.Counter
+	sharedDeletes   prometheus.Counter
 }
 
 func newMetrics(s *Store, reg prometheus.Registerer) *metrics {
@@ -23,11 +24,13 @@ func newMetrics(s *Store, reg prometheus.Registerer) *metrics {
 		flushFailures:   prometheus.NewCounter(prometheus.CounterOpts{Name: "clew_store_block_write_failures_total", Help: "Failed attempts to write a head as a block (retried)."}),
 		compactions:     prometheus.NewCounter(prometheus.CounterOpts{Name: "clew_store_compactions_total", Help: "Compactions of small blocks into larger ones."}),
 		blocksExpired:   prometheus.NewCounter(prometheus.CounterOpts{Name: "clew_store_blocks_expired_total", Help: "Blocks deleted by retention."}),
+		sharedDeletes: prometheus.NewCounter(prometheus.CounterOpts{Name: "clew_store_shared_blocks_deleted_total",
+			Help: "Blocks this node deleted from a shared bucket as the compactor (compacted away, expired, or uploads left incomplete)."}),
 	}
 	if reg == nil {
 		return m
 	}
-	reg.MustRegister(m.spansWritten, m.refusedOverload, m.blocksWritten, m.flushFailures, m.compactions, m.blocksExpired)
+	reg.MustRegister(m.spansWritten, m.refusedOverload, m.blocksWritten, m.flushFailures, m.compactions, m.blocksExpired, m.sharedDeletes)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clew_store_wal_bytes", Help: "Bytes of write-ahead log on disk."},
 		func() float64 { return float64(s.wal.Size()) }))
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "clew_store_wal_write_failures_total",

@@ -50,6 +50,10 @@ func (snap *snapshot) release() {
 func (s *Store) Trace(ctx context.Context, id model.TraceID) ([]model.Span, error) {
 	snap := s.snapshot()
 	defer snap.release()
+	return snap.trace(ctx, id)
+}
+
+func (snap *snapshot) trace(ctx context.Context, id model.TraceID) ([]model.Span, error) {
 	var spans []model.Span
 	for _, h := range snap.heads {
 		spans = h.trace(spans, id)
@@ -66,6 +70,10 @@ func (s *Store) Trace(ctx context.Context, id model.TraceID) ([]model.Span, erro
 	}
 	return dedupe(spans), nil
 }
+
+// Dedupe drops repeated copies of a span and sorts by start time, as
+// Trace does; a node merging its own answer with its peers' uses it.
+func Dedupe(spans []model.Span) []model.Span { return dedupe(spans) }
 
 // dedupe drops repeated copies of a span (a client that retried a batch the
 // store had already acknowledged) and sorts by start time. Two spans with
@@ -102,6 +110,35 @@ func (s *Store) FindTraceIDs(ctx context.Context, p *predicate.Compiled, limit i
 	}
 	snap := s.snapshot()
 	defer snap.release()
+	found, err := snap.find(ctx, p, limit)
+	if err != nil {
+		return nil, err
+	}
+	return found.ids(), nil
+}
+
+// Match is a trace found by a search: its ID and the start of its newest
+// matching span, by which answers are ordered (and merged across nodes).
+type Match struct {
+	TraceID model.TraceID
+	Start   int64 // Unix ns
+}
+
+// FindTraces is FindTraceIDs with each trace's newest matching start.
+func (s *Store) FindTraces(ctx context.Context, p *predicate.Compiled, limit int) ([]Match, error) {
+	if limit <= 0 {
+		limit = 20
+	}
+	snap := s.snapshot()
+	defer snap.release()
+	found, err := snap.find(ctx, p, limit)
+	if err != nil {
+		return nil, err
+	}
+	return found.matches(), nil
+}
+
+func (snap *snapshot) find(ctx context.Context, p *predicate.Compiled, limit int) (*newest, error) {
 	found := newNewest(limit)
 	for _, h := range snap.heads {
 		h.scan(p, found.add)
@@ -168,7 +205,7 @@ func (s *Store) FindTraceIDs(ctx context.Context, p *predicate.Compiled, limit i
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return found.ids(), nil
+	return found, nil
 }
 
 // maxQueryReaders is how many blocks one search reads at once.
@@ -245,6 +282,15 @@ func (n *newest) threshold() (int64, bool) {
 	return th, true
 }
 
+func (n *newest) matches() []Match {
+	ids := n.ids()
+	out := make([]Match, len(ids))
+	for i, id := range ids {
+		out[i] = Match{TraceID: id, Start: n.best[id]}
+	}
+	return out
+}
+
 func (n *newest) ids() []model.TraceID {
 	ids := n.sorted()
 	if len(ids) > n.limit {
@@ -257,6 +303,10 @@ func (n *newest) ids() []model.TraceID {
 func (s *Store) Operations(ctx context.Context) (map[string][]block.OperationInfo, error) {
 	snap := s.snapshot()
 	defer snap.release()
+	return snap.operations(), nil
+}
+
+func (snap *snapshot) operations() map[string][]block.OperationInfo {
 	all := map[string]map[block.OperationInfo]struct{}{}
 	for _, h := range snap.heads {
 		h.operations(all)
@@ -287,7 +337,7 @@ func (s *Store) Operations(ctx context.Context) (map[string][]block.OperationInf
 		})
 		out[svc] = list
 	}
-	return out, nil
+	return out
 }
 
 // Dependencies sums the service edges (parent span's service → child
@@ -296,12 +346,54 @@ func (s *Store) Operations(ctx context.Context) (map[string][]block.OperationInf
 // in its meta; one that straddles an end of the window is read and its
 // spans counted one by one; heads are always counted span by span.
 func (s *Store) Dependencies(ctx context.Context, from, to time.Time) ([]block.Edge, error) {
-	lo, hi := from.UnixNano(), to.UnixNano()
 	snap := s.snapshot()
 	defer snap.release()
+	sources, err := snap.dependencies(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return SumEdges(sources), nil
+}
+
+// EdgeSource is the service-graph edges of one head or block.
+type EdgeSource struct {
+	Block string       `json:"block,omitempty"` // the block's ID; empty for a head
+	Edges []block.Edge `json:"edges"`
+}
+
+// dependencies lists the edges inside [from, to] by source: a node merging
+// its peers' answers must count a block that it and a peer both hold only
+// once.
+func (snap *snapshot) dependencies(ctx context.Context, from, to time.Time) ([]EdgeSource, error) {
+	lo, hi := from.UnixNano(), to.UnixNano()
+	var out []EdgeSource
+	for _, h := range snap.heads {
+		if minStart, maxEnd := h.timeRange(); maxEnd >= lo && minStart <= hi {
+			out = append(out, EdgeSource{Edges: windowEdges(h.spans(), lo, hi)})
+		}
+	}
+	for _, b := range snap.blocks {
+		m := b.Meta()
+		switch {
+		case m.MaxStartUnixNano < lo || m.MinStartUnixNano > hi:
+		case m.MinStartUnixNano >= lo && m.MaxStartUnixNano <= hi:
+			out = append(out, EdgeSource{Block: m.ID, Edges: m.Edges})
+		default:
+			spans, err := b.All(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("dependencies: %w", err)
+			}
+			out = append(out, EdgeSource{Block: m.ID, Edges: windowEdges(spans, lo, hi)})
+		}
+	}
+	return out, nil
+}
+
+// SumEdges adds up the edges of several sources, sorted by parent, child.
+func SumEdges(sources []EdgeSource) []block.Edge {
 	sum := map[[2]string]*block.Edge{}
-	add := func(edges []block.Edge) {
-		for _, e := range edges {
+	for _, src := range sources {
+		for _, e := range src.Edges {
 			k := [2]string{e.Parent, e.Child}
 			if cur := sum[k]; cur != nil {
 				cur.Calls += e.Calls
@@ -310,25 +402,6 @@ func (s *Store) Dependencies(ctx context.Context, from, to time.Time) ([]block.E
 				e := e
 				sum[k] = &e
 			}
-		}
-	}
-	for _, h := range snap.heads {
-		if minStart, maxEnd := h.timeRange(); maxEnd >= lo && minStart <= hi {
-			add(windowEdges(h.spans(), lo, hi))
-		}
-	}
-	for _, b := range snap.blocks {
-		m := b.Meta()
-		switch {
-		case m.MaxStartUnixNano < lo || m.MinStartUnixNano > hi:
-		case m.MinStartUnixNano >= lo && m.MaxStartUnixNano <= hi:
-			add(m.Edges)
-		default:
-			spans, err := b.All(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("dependencies: %w", err)
-			}
-			add(windowEdges(spans, lo, hi))
 		}
 	}
 	out := make([]block.Edge, 0, len(sum))
@@ -341,5 +414,5 @@ func (s *Store) Dependencies(ctx context.Context, from, to time.Time) ([]block.E
 		}
 		return out[i].Child < out[j].Child
 	})
-	return out, nil
+	return out
 }

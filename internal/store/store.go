@@ -49,6 +49,19 @@ type Options struct {
 	// WALRetryEvery is how often a WAL that failed to write retries on its
 	// own [1 s]; tests shorten it.
 	WALRetryEvery time.Duration
+
+	// Shared says that other Clew nodes write blocks to the same bucket
+	// (docs/scale-out.md). The block list then follows the bucket, listed
+	// every PollEvery; nothing is deleted at open (another node's upload in
+	// progress looks like a crashed one); and only while Compactor is held
+	// are blocks compacted and deleted — compacted-away and expired blocks
+	// DeleteDelay after they left every node's block list, meta-less blocks
+	// once PartialUploadAge old.
+	Shared           bool
+	PollEvery        time.Duration // [15 s]
+	Compactor        Gate          // nil: this node never compacts a shared bucket
+	DeleteDelay      time.Duration // [5 min]
+	PartialUploadAge time.Duration // [48 h]
 }
 
 func (o *Options) setDefaults() {
@@ -75,6 +88,15 @@ func (o *Options) setDefaults() {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.PollEvery <= 0 {
+		o.PollEvery = 15 * time.Second
+	}
+	if o.DeleteDelay <= 0 {
+		o.DeleteDelay = max(5*time.Minute, 4*o.PollEvery)
+	}
+	if o.PartialUploadAge <= 0 {
+		o.PartialUploadAge = 48 * time.Hour
 	}
 }
 
@@ -116,6 +138,14 @@ type Store struct {
 	closing      atomic.Bool // set by Close: its final flush is logged at info
 	closeErr     error
 	metrics      *metrics
+
+	// With a shared bucket (see shared.go): the metas of every complete
+	// block in the last listing (under compactMu), metas that could not be
+	// read (logged once), when this node first listed each block, and when this node wrote its recent blocks (under mu).
+	known     map[string]block.Meta
+	firstSeen map[string]time.Time
+	badMetas  map[string]bool
+	written   map[string]time.Time
 }
 
 type flushingHead struct {
@@ -203,6 +233,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 }
 
 func (s *Store) openBlocks(ctx context.Context) error {
+	if s.opts.Shared {
+		// Other nodes write and delete in this bucket: take the block list
+		// as it is, delete nothing (see syncBucket).
+		return s.syncBucket(ctx)
+	}
 	// Nothing writes blocks before Open returns, so temporary files are
 	// what crashed Puts left behind.
 	if c, ok := s.bucket.(interface {
@@ -437,6 +472,10 @@ func (s *Store) run() {
 	wg.Add(2)
 	go loop(s.opts.MaintainEvery, func(ctx context.Context) error { return s.flush(ctx, false) }, "flush")
 	go loop(10*s.opts.MaintainEvery, s.compactAndExpire, "compaction")
+	if s.opts.Shared {
+		wg.Add(1)
+		go loop(s.opts.PollEvery, s.syncBucket, "poll of the shared bucket")
+	}
 	wg.Wait()
 }
 
@@ -476,7 +515,10 @@ func writeBackoff(n int) time.Duration {
 func (s *Store) compactAndExpire(ctx context.Context) error {
 	s.compactMu.Lock()
 	defer s.compactMu.Unlock()
-	err := s.compact(ctx)
+	var err error
+	if s.mayCompact(ctx) {
+		err = s.compact(ctx)
+	}
 	s.applyRetention()
 	return errors.Join(err, s.collectGarbage(ctx))
 }
@@ -530,9 +572,14 @@ func (s *Store) flushAll(ctx context.Context) error {
 			return fmt.Errorf("open new block %s: %w", meta.ID, err)
 		}
 		s.mu.Lock()
-		s.blocks = append(s.blocks, s.newLiveBlock(b))
-		sortBlocks(s.blocks)
+		if s.hasBlockLocked(meta.ID) {
+			_ = b.Close() // a poll of the shared bucket found it first
+		} else {
+			s.blocks = append(s.blocks, s.newLiveBlock(b))
+			sortBlocks(s.blocks)
+		}
 		s.flushing = s.flushing[1:]
+		s.noteWrittenLocked(meta.ID)
 		s.mu.Unlock()
 		if err := s.wal.Truncate(f.before); err != nil {
 			return fmt.Errorf("truncate wal: %w", err)
