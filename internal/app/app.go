@@ -6,11 +6,14 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -26,6 +29,7 @@ import (
 	"github.com/clewtrace/clew/internal/api/spm"
 	tempoapi "github.com/clewtrace/clew/internal/api/tempo"
 	"github.com/clewtrace/clew/internal/auth"
+	"github.com/clewtrace/clew/internal/cluster"
 	"github.com/clewtrace/clew/internal/config"
 	"github.com/clewtrace/clew/internal/consumer"
 	"github.com/clewtrace/clew/internal/errgroups"
@@ -62,6 +66,8 @@ type App struct {
 	tempo    *server
 	admin    *server
 	ready    atomic.Bool
+	nodeID   string         // names this node to its peers and in the compactor lease
+	lease    *cluster.Lease // nil unless competing for the compactor lease
 }
 
 type legacyReceiver interface {
@@ -84,7 +90,34 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	if err != nil {
 		return nil, err
 	}
+	a.nodeID = newNodeID()
+	shared := blocks != nil // an S3 bucket may be shared by several nodes: docs/scale-out.md
+	var compactor store.Gate
+	if shared && cfg.Compactor == "lease" {
+		cond, ok := objstore.AsConditional(blocks)
+		if !ok {
+			return nil, errors.New("storage: the bucket does not support conditional writes, which the compactor lease needs")
+		}
+		a.lease, err = cluster.NewLease(cluster.LeaseOptions{Bucket: cond, Holder: a.nodeID, TTL: time.Duration(cfg.CompactorLeaseTTL),
+			Logger: logger.With("component", "cluster")})
+		if err != nil {
+			return nil, err
+		}
+		compactor = a.lease
+		a.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clew_compactor_lease_held",
+			Help: "1 while this node holds the compactor lease of the shared bucket (compacts and applies retention), else 0."},
+			func() float64 {
+				if a.lease.IsHeld() {
+					return 1
+				}
+				return 0
+			}))
+	}
 	st, err := store.Open(ctx, store.Options{
+		Shared:        shared,
+		PollEvery:     time.Duration(cfg.BlocksPollInterval),
+		DeleteDelay:   time.Duration(cfg.BlocksDeleteDelay),
+		Compactor:     compactor,
 		Dir:           cfg.DataDir,
 		Bucket:        blocks,
 		Retention:     time.Duration(cfg.Retention),
@@ -167,8 +200,15 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		return nil, err
 	}
 
-	qs := query.NewService(st)
+	var traces query.Store = st
 	api := http.NewServeMux()
+	if shared {
+		peers := cluster.NewPeers(cluster.PeerOptions{Addrs: cfg.Peers, NodeID: a.nodeID, Token: cfg.QueryToken,
+			Logger: logger.With("component", "cluster"), Registerer: a.reg})
+		traces = cluster.NewMerged(st, peers)
+		api.Handle(cluster.RecentPath, cluster.NewHandler(a.nodeID, st, logger.With("component", "cluster")))
+	}
+	qs := query.NewService(traces)
 	api.Handle(logsapi.Path, logsapi.NewHandler(a.logs, logger.With("component", "api")))
 	api.Handle(logsapi.Path+"/", logsapi.NewHandler(a.logs, logger.With("component", "api")))
 	graph := serviceGraph{Store: a.metrics, traces: qs}
@@ -200,14 +240,26 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		return ui.Ingest{OTLPGRPC: addrString(a.otlp.GRPCAddr()), OTLPHTTP: addrString(a.otlp.HTTPAddr())}
 	}}))
 	apiMetrics := newAPIMetrics(a.reg)
-	a.query = newServer("query", cfg.QueryAddr, apiMetrics.wrap("query", requireToken(cfg.QueryToken, "/api/", api)), logger)
+	a.query = newServer("query", cfg.QueryAddr, apiMetrics.wrap("query", requireToken(cfg.QueryToken, "/api/", cluster.MarkPartial(api))), logger)
 	// Grafana's Tempo data source, on Tempo's own port: same query service,
 	// same token (/ready stays open for probes).
-	a.tempo = newServer("tempo", cfg.TempoAddr, apiMetrics.wrap("tempo", requireToken(cfg.QueryToken, "/api/", tempo)), logger)
+	a.tempo = newServer("tempo", cfg.TempoAddr, apiMetrics.wrap("tempo", requireToken(cfg.QueryToken, "/api/", cluster.MarkPartial(tempo))), logger)
 
 	a.admin = newServer("admin", cfg.AdminAddr, a.adminHandler(), logger)
 	built = true
 	return a, nil
+}
+
+// newNodeID names this process: host name plus random digits, so that a
+// restarted node is a new holder (its old lease must expire or be released).
+func newNodeID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "clew"
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return host + "-" + hex.EncodeToString(b[:])
 }
 
 func walSync(s string) wal.SyncPolicy {
@@ -315,6 +367,9 @@ func (a *App) shutdown(ctx context.Context, reason string, failedStart bool) err
 	step("span metrics written", func() error { return a.metrics.Close(ctx) })
 	step("error groups written", func() error { return a.errors.Close(ctx) })
 	step("trace store closed (head written as a block)", func() error { return a.store.Close(ctx) })
+	if a.lease != nil {
+		step("compactor lease released", func() error { return a.lease.Release(ctx) })
+	}
 	step("log store closed", func() error { return a.logs.Close(ctx) })
 	errs = append(errs, a.query.stop(ctx), a.tempo.stop(ctx), a.admin.stop(ctx))
 	err := errors.Join(errs...)

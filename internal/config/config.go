@@ -60,6 +60,17 @@ type Config struct {
 	CacheDir      string `yaml:"cache_dir"`
 	CacheMaxBytes int64  `yaml:"cache_max_bytes"`
 
+	// Several nodes, one bucket (docs/scale-out.md; storage s3 only).
+	// Peers are host:port of the other nodes' query APIs (a name may
+	// resolve to several nodes); BlocksPollInterval is how often the
+	// bucket is listed for blocks other nodes wrote or removed; Compactor
+	// is "lease" (compete for the compactor lease) or "never".
+	Peers              []string `yaml:"peers"`
+	BlocksPollInterval Duration `yaml:"blocks_poll_interval"`
+	BlocksDeleteDelay  Duration `yaml:"blocks_delete_delay"`
+	Compactor          string   `yaml:"compactor"`
+	CompactorLeaseTTL  Duration `yaml:"compactor_lease_ttl"`
+
 	// Pipeline configures the processing pipeline (YAML only). It is decoded
 	// with the rest of the file, so a typo at any depth is an error with its
 	// line number, not a silently ignored key.
@@ -93,6 +104,10 @@ func Default() Config {
 		Pipeline:           pipeline.DefaultConfig(),
 		Storage:            "local",
 		CacheMaxBytes:      10 << 30,
+		BlocksPollInterval: Duration(15 * time.Second),
+		BlocksDeleteDelay:  Duration(5 * time.Minute),
+		Compactor:          "lease",
+		CompactorLeaseTTL:  Duration(time.Minute),
 	}
 }
 
@@ -187,6 +202,11 @@ func bind(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.CacheDir, "cache-dir", c.CacheDir, "directory for a disk cache of block data read from the bucket (with --storage s3; empty: memory cache only)")
 	fs.Int64Var(&c.CacheMaxBytes, "cache-max-bytes", c.CacheMaxBytes, "size bound of --cache-dir; least recently used data goes first")
 	fs.BoolVar(&c.S3Insecure, "s3-insecure", c.S3Insecure, "talk plain HTTP to the S3 endpoint (a test server on loopback only)")
+	fs.Var((*stringList)(&c.Peers), "peers", "comma-separated host:port of the other Clew nodes' query APIs sharing the bucket (a DNS name resolving to every node will do); queries include their not-yet-uploaded data")
+	fs.Var(&c.BlocksPollInterval, "blocks-poll-interval", "with --storage s3: how often the bucket is listed for blocks other nodes wrote or removed (at most 5m)")
+	fs.Var(&c.BlocksDeleteDelay, "blocks-delete-delay", "with --storage s3: how long compacted-away and expired blocks stay in the bucket after leaving every node's block list, for queries still reading them (at least 2x --blocks-poll-interval)")
+	fs.StringVar(&c.Compactor, "compactor", c.Compactor, "with --storage s3: lease (compete for the compactor lease in the bucket; one node at a time compacts and applies retention) or never")
+	fs.Var(&c.CompactorLeaseTTL, "compactor-lease-ttl", "with --storage s3: a compactor lease not renewed for this long passes to another node")
 }
 
 // readTokenFiles fills the tokens from their files, so a token need not
@@ -270,6 +290,23 @@ func (c Config) Validate() error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("storage must be local or s3, not %q", c.Storage))
+	}
+	if c.BlocksPollInterval <= 0 || time.Duration(c.BlocksPollInterval) > 5*time.Minute {
+		errs = append(errs, errors.New("blocks-poll-interval must be between 0 and 5m"))
+	}
+	if c.BlocksDeleteDelay < 2*c.BlocksPollInterval {
+		errs = append(errs, errors.New("blocks-delete-delay must be at least twice blocks-poll-interval"))
+	}
+	switch c.Compactor {
+	case "lease", "never":
+	default:
+		errs = append(errs, fmt.Errorf("compactor must be lease or never, not %q", c.Compactor))
+	}
+	if c.CompactorLeaseTTL < Duration(time.Second) {
+		errs = append(errs, errors.New("compactor-lease-ttl must be at least 1s"))
+	}
+	if len(c.Peers) > 0 && c.Storage != "s3" {
+		errs = append(errs, errors.New("peers share a bucket: they need storage s3"))
 	}
 	if c.CacheMaxBytes <= 0 {
 		errs = append(errs, errors.New("cache-max-bytes must be positive"))

@@ -155,6 +155,15 @@ func (s *Store) syncBucket(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// PollBucket lists a shared bucket now (it is also done every PollEvery),
+// so that blocks other nodes wrote or removed are seen at once.
+func (s *Store) PollBucket(ctx context.Context) error {
+	if !s.opts.Shared {
+		return nil
+	}
+	return s.syncBucket(ctx)
+}
+
 // hideReason says why a complete block is not read.
 type hideReason struct {
 	by      string // a block that holds all of its spans (a compaction's output)

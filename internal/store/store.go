@@ -93,7 +93,7 @@ func (o *Options) setDefaults() {
 		o.PollEvery = 15 * time.Second
 	}
 	if o.DeleteDelay <= 0 {
-		o.DeleteDelay = max(5*time.Minute, 4*o.PollEvery)
+		o.DeleteDelay = 5 * time.Minute
 	}
 	if o.PartialUploadAge <= 0 {
 		o.PartialUploadAge = 48 * time.Hour

@@ -1,0 +1,389 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/clewtrace/clew/internal/model"
+	"github.com/clewtrace/clew/internal/query/predicate"
+	"github.com/clewtrace/clew/internal/store"
+	"github.com/clewtrace/clew/internal/store/block"
+)
+
+// PeerOptions configures Peers.
+type PeerOptions struct {
+	// Addrs are host:port of peers' query APIs. A host name is resolved at
+	// most every ResolveEvery to all of its addresses, so one DNS name that
+	// resolves to every node (a Kubernetes headless service) will do.
+	Addrs  []string
+	NodeID string // this node's ID: a peer answering with it is this node
+	Token  string // the query token, sent as a bearer token
+	// Timeout bounds one request to a peer [5 s]. A peer that does not
+	// answer in time makes the answer partial, not failed.
+	Timeout      time.Duration
+	ResolveEvery time.Duration // [10 s]
+	Transport    http.RoundTripper
+	Resolver     interface {
+		LookupHost(ctx context.Context, host string) ([]string, error)
+	}
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// Peers asks the other nodes for their recent data.
+type Peers struct {
+	opts   PeerOptions
+	client *http.Client
+
+	mu         sync.Mutex
+	self       map[string]bool // addresses found to be this node
+	resolved   []string
+	resolvedAt time.Time
+	resolveErr error
+
+	requests *prometheus.CounterVec
+}
+
+// NewPeers returns a client for the given peers (none: every query is local).
+func NewPeers(o PeerOptions) *Peers {
+	if o.Timeout <= 0 {
+		o.Timeout = 5 * time.Second
+	}
+	if o.ResolveEvery <= 0 {
+		o.ResolveEvery = 10 * time.Second
+	}
+	if o.Resolver == nil {
+		o.Resolver = net.DefaultResolver
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	transport := o.Transport
+	if transport == nil {
+		transport = &http.Transport{MaxIdleConnsPerHost: 8, IdleConnTimeout: 90 * time.Second,
+			DialContext: (&net.Dialer{Timeout: o.Timeout}).DialContext}
+	}
+	p := &Peers{opts: o, client: &http.Client{Transport: transport}, self: map[string]bool{},
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clew_peer_requests_total",
+			Help: "Requests to peers for their recent data, by result (ok, error); an error makes the query's answer partial.",
+		}, []string{"result"})}
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(p.requests)
+	}
+	return p
+}
+
+// targets are the peer addresses to ask now, without this node.
+func (p *Peers) targets(ctx context.Context) ([]string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.resolved == nil || time.Since(p.resolvedAt) > p.opts.ResolveEvery {
+		var out []string
+		var errs []error
+		for _, a := range p.opts.Addrs {
+			host, port, err := net.SplitHostPort(a)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("peer %q: %w", a, err))
+				continue
+			}
+			if net.ParseIP(host) != nil {
+				out = append(out, a)
+				continue
+			}
+			rctx, cancel := context.WithTimeout(ctx, p.opts.Timeout)
+			ips, err := p.opts.Resolver.LookupHost(rctx, host)
+			cancel()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("peer %q: %w", a, err))
+				continue
+			}
+			for _, ip := range ips {
+				out = append(out, net.JoinHostPort(ip, port))
+			}
+		}
+		sort.Strings(out)
+		p.resolved, p.resolvedAt, p.resolveErr = out, time.Now(), errors.Join(errs...)
+	}
+	var out []string
+	for _, a := range p.resolved {
+		if !p.self[a] {
+			out = append(out, a)
+		}
+	}
+	return out, p.resolveErr
+}
+
+// errSelf is a peer address that turned out to be this node.
+var errSelf = errors.New("this node")
+
+// get asks one peer and decodes its answer with decode.
+func (p *Peers) get(ctx context.Context, addr, method, path string, body []byte, decode func([]byte) error) error {
+	ctx, cancel := context.WithTimeout(ctx, p.opts.Timeout)
+	defer cancel()
+	var rd *bytes.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	u := "http://" + addr + path
+	var req *http.Request
+	var err error
+	if rd != nil {
+		req, err = http.NewRequestWithContext(ctx, method, u, rd)
+		req.Header.Set("Content-Type", "application/json")
+	} else {
+		req, err = http.NewRequestWithContext(ctx, method, u, nil)
+	}
+	if err != nil {
+		return err
+	}
+	if p.opts.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+p.opts.Token)
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if id := resp.Header.Get(NodeHeader); id != "" && id == p.opts.NodeID {
+		p.mu.Lock()
+		p.self[addr] = true
+		p.mu.Unlock()
+		return errSelf
+	}
+	data, err := readBounded(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		_ = json.Unmarshal(data, &e)
+		return fmt.Errorf("%s: %s", resp.Status, e.Error)
+	}
+	return decode(data)
+}
+
+// each asks every peer at once; answers are handed to fn one at a time.
+// Peers that fail are noted on the request as partial and logged.
+func (p *Peers) each(ctx context.Context, method, path string, body []byte, decode func(addr string, data []byte) (any, error), fn func(any)) {
+	addrs, err := p.targets(ctx)
+	if err != nil {
+		notePartial(ctx, "peer lookup failed: "+err.Error())
+		p.opts.Logger.Warn("peer lookup failed; answers lack those peers' recent data", "err", err)
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, addr := range addrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var v any
+			err := p.get(ctx, addr, method, path, body, func(data []byte) (err error) {
+				v, err = decode(addr, data)
+				return err
+			})
+			if errors.Is(err, errSelf) {
+				return
+			}
+			if err != nil {
+				p.requests.WithLabelValues("error").Inc()
+				if ctx.Err() == nil {
+					notePartial(ctx, "peer "+addr+" did not answer")
+					p.opts.Logger.Warn("peer did not answer; the answer lacks its recent data", "peer", addr, "err", err)
+				}
+				return
+			}
+			p.requests.WithLabelValues("ok").Inc()
+			mu.Lock()
+			fn(v)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+}
+
+// Local is this node's own store.
+type Local interface {
+	Trace(ctx context.Context, id model.TraceID) ([]model.Span, error)
+	FindTraces(ctx context.Context, p *predicate.Compiled, limit int) ([]store.Match, error)
+	Operations(ctx context.Context) (map[string][]block.OperationInfo, error)
+	Dependencies(ctx context.Context, from, to time.Time) ([]block.Edge, error)
+	HasBlock(id string) bool
+}
+
+// Merged answers queries from the local store (this node's view of the
+// bucket and its own head) plus every peer's recent data, merged and
+// de-duplicated. It implements query.Store.
+type Merged struct {
+	local Local
+	peers *Peers
+}
+
+// NewMerged joins local and peers.
+func NewMerged(local Local, peers *Peers) *Merged { return &Merged{local: local, peers: peers} }
+
+// Trace merges the local spans with every peer's recent spans.
+func (m *Merged) Trace(ctx context.Context, id model.TraceID) ([]model.Span, error) {
+	spans, err := m.local.Trace(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	n := len(spans)
+	m.peers.each(ctx, http.MethodGet, RecentPath+"traces/"+id.String(), nil, func(addr string, data []byte) (any, error) {
+		td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(data)
+		if err != nil {
+			return nil, fmt.Errorf("peer %s: %w", addr, err)
+		}
+		return model.AppendSpans(nil, td), nil
+	}, func(v any) { spans = append(spans, v.([]model.Span)...) })
+	if len(spans) == n {
+		return spans, nil
+	}
+	return store.Dedupe(spans), nil
+}
+
+// FindTraceIDs merges the local matches with every peer's recent matches,
+// each trace at its newest matching start, and keeps the limit newest.
+func (m *Merged) FindTraceIDs(ctx context.Context, p *predicate.Compiled, limit int) ([]model.TraceID, error) {
+	if limit <= 0 {
+		limit = 20
+	}
+	local, err := m.local.FindTraces(ctx, p, limit)
+	if err != nil {
+		return nil, err
+	}
+	best := make(map[model.TraceID]int64, len(local))
+	add := func(id model.TraceID, start int64) {
+		if cur, ok := best[id]; !ok || start > cur {
+			best[id] = start
+		}
+	}
+	for _, mt := range local {
+		add(mt.TraceID, mt.Start)
+	}
+	body, _ := json.Marshal(searchRequest{Predicate: p.Predicate(), Limit: min(limit, maxSearchLimit)})
+	m.peers.each(ctx, http.MethodPost, RecentPath+"search", body, func(addr string, data []byte) (any, error) {
+		var wire []wireMatch
+		if err := json.Unmarshal(data, &wire); err != nil {
+			return nil, fmt.Errorf("peer %s: %w", addr, err)
+		}
+		out := make([]store.Match, 0, len(wire))
+		for _, w := range wire {
+			id, err := model.ParseTraceID(w.TraceID)
+			if err != nil {
+				return nil, fmt.Errorf("peer %s: %w", addr, err)
+			}
+			out = append(out, store.Match{TraceID: id, Start: w.Start})
+		}
+		return out, nil
+	}, func(v any) {
+		for _, mt := range v.([]store.Match) {
+			add(mt.TraceID, mt.Start)
+		}
+	})
+	ids := make([]model.TraceID, 0, len(best))
+	for id := range best {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool {
+		if best[ids[i]] != best[ids[j]] {
+			return best[ids[i]] > best[ids[j]]
+		}
+		return string(ids[i][:]) < string(ids[j][:])
+	})
+	if len(ids) > limit {
+		ids = ids[:limit]
+	}
+	return ids, nil
+}
+
+// Operations is the union of the local and the peers' operations.
+func (m *Merged) Operations(ctx context.Context) (map[string][]block.OperationInfo, error) {
+	local, err := m.local.Operations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	all := map[string]map[block.OperationInfo]bool{}
+	add := func(ops map[string][]block.OperationInfo) {
+		for svc, list := range ops {
+			if all[svc] == nil {
+				all[svc] = map[block.OperationInfo]bool{}
+			}
+			for _, op := range list {
+				all[svc][op] = true
+			}
+		}
+	}
+	add(local)
+	peers := 0
+	m.peers.each(ctx, http.MethodGet, RecentPath+"operations", nil, func(addr string, data []byte) (any, error) {
+		var ops map[string][]block.OperationInfo
+		if err := json.Unmarshal(data, &ops); err != nil {
+			return nil, fmt.Errorf("peer %s: %w", addr, err)
+		}
+		return ops, nil
+	}, func(v any) { peers++; add(v.(map[string][]block.OperationInfo)) })
+	if peers == 0 {
+		return local, nil
+	}
+	out := make(map[string][]block.OperationInfo, len(all))
+	for svc, ops := range all {
+		list := make([]block.OperationInfo, 0, len(ops))
+		for op := range ops {
+			list = append(list, op)
+		}
+		sort.Slice(list, func(i, j int) bool {
+			if list[i].Name != list[j].Name {
+				return list[i].Name < list[j].Name
+			}
+			return list[i].Kind < list[j].Kind
+		})
+		out[svc] = list
+	}
+	return out, nil
+}
+
+// Dependencies adds the peers' recent edges to the local ones; a peer's
+// block that this node already lists is counted once.
+func (m *Merged) Dependencies(ctx context.Context, from, to time.Time) ([]block.Edge, error) {
+	local, err := m.local.Dependencies(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	sources := []store.EdgeSource{{Edges: local}}
+	q := url.Values{"from": {strconv.FormatInt(from.UnixNano(), 10)}, "to": {strconv.FormatInt(to.UnixNano(), 10)}}
+	seen := map[string]bool{}
+	m.peers.each(ctx, http.MethodGet, RecentPath+"dependencies?"+q.Encode(), nil, func(addr string, data []byte) (any, error) {
+		var src []store.EdgeSource
+		if err := json.Unmarshal(data, &src); err != nil {
+			return nil, fmt.Errorf("peer %s: %w", addr, err)
+		}
+		return src, nil
+	}, func(v any) {
+		for _, s := range v.([]store.EdgeSource) {
+			if s.Block != "" && (seen[s.Block] || m.local.HasBlock(s.Block)) {
+				continue
+			}
+			seen[s.Block] = s.Block != ""
+			sources = append(sources, s)
+		}
+	})
+	if len(sources) == 1 {
+		return local, nil
+	}
+	return store.SumEdges(sources), nil
+}
