@@ -292,6 +292,9 @@ func (a *App) Start(ctx context.Context) error {
 	a.stopRun = cancel
 	go a.metrics.Run(runCtx, 0)
 	go a.errors.Run(runCtx, 0)
+	if a.lease != nil {
+		go a.lease.Run(runCtx)
+	}
 	a.ready.Store(true)
 	a.warnExposed()
 	b := ReadBuild()

@@ -174,3 +174,22 @@ func (l *Lease) IsHeld() bool {
 	defer l.mu.Unlock()
 	return l.held && l.opts.Now().Before(l.expires.Add(-l.opts.TTL/4))
 }
+
+// Run keeps the lease until ctx ends: renews it while held and competes
+// for it while not, every quarter TTL, so that the holder never lets it
+// lapse between compactions and a dead holder is replaced about one TTL
+// after its last renewal.
+func (l *Lease) Run(ctx context.Context) {
+	t := time.NewTicker(l.opts.TTL / 4)
+	defer t.Stop()
+	for {
+		callCtx, cancel := context.WithTimeout(ctx, l.opts.TTL/4)
+		l.Held(callCtx)
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -54,6 +54,7 @@ type Peers struct {
 	resolved   []string
 	resolvedAt time.Time
 	resolveErr error
+	warned     map[string]time.Time // peer -> last warning, to log one line per peer per 10 s
 
 	requests *prometheus.CounterVec
 }
@@ -77,7 +78,7 @@ func NewPeers(o PeerOptions) *Peers {
 		transport = &http.Transport{MaxIdleConnsPerHost: 8, IdleConnTimeout: 90 * time.Second,
 			DialContext: (&net.Dialer{Timeout: o.Timeout}).DialContext}
 	}
-	p := &Peers{opts: o, client: &http.Client{Transport: transport}, self: map[string]bool{},
+	p := &Peers{opts: o, client: &http.Client{Transport: transport}, self: map[string]bool{}, warned: map[string]time.Time{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "clew_peer_requests_total",
 			Help: "Requests to peers for their recent data, by result (ok, error); an error makes the query's answer partial.",
@@ -203,7 +204,9 @@ func (p *Peers) each(ctx context.Context, method, path string, body []byte, deco
 				p.requests.WithLabelValues("error").Inc()
 				if ctx.Err() == nil {
 					notePartial(ctx, "peer "+addr+" did not answer")
-					p.opts.Logger.Warn("peer did not answer; the answer lacks its recent data", "peer", addr, "err", err)
+					if p.shouldWarn(addr) {
+						p.opts.Logger.Warn("peer did not answer; answers lack its recent data (logged once per 10s per peer)", "peer", addr, "err", err)
+					}
 				}
 				return
 			}
@@ -214,6 +217,16 @@ func (p *Peers) each(ctx context.Context, method, path string, body []byte, deco
 		}()
 	}
 	wg.Wait()
+}
+
+func (p *Peers) shouldWarn(addr string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if time.Since(p.warned[addr]) < 10*time.Second {
+		return false
+	}
+	p.warned[addr] = time.Now()
+	return true
 }
 
 // Local is this node's own store.
