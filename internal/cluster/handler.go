@@ -12,6 +12,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/clewtrace/clew/internal/api/recovery"
 	"github.com/clewtrace/clew/internal/model"
 	"github.com/clewtrace/clew/internal/query/predicate"
 	"github.com/clewtrace/clew/internal/store"
@@ -63,9 +64,7 @@ func NewHandler(nodeID string, src Recent, log *slog.Logger) http.Handler {
 		if code >= 500 {
 			log.Warn("peer request failed", "err", err)
 		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+		failJSON(w, nil, code, err)
 	}
 	writeJSON := func(w http.ResponseWriter, v any) {
 		w.Header().Set("Content-Type", "application/json")
@@ -142,10 +141,18 @@ func NewHandler(nodeID string, src Recent, log *slog.Logger) http.Handler {
 	mux.HandleFunc(RecentPath, func(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, fmt.Errorf("no such peer endpoint: %s %s", r.Method, r.URL.Path))
 	})
+	guarded := recovery.Wrap(mux, log, failJSON)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(NodeHeader, nodeID)
-		mux.ServeHTTP(w, r)
+		guarded.ServeHTTP(w, r)
 	})
+}
+
+// failJSON answers in Clew's own error shape, {"error": "message"}.
+func failJSON(w http.ResponseWriter, _ *http.Request, code int, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
 }
 
 // readBounded reads a peer's answer, failing past maxPeerResponse.
