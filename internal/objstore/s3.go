@@ -29,6 +29,9 @@ type S3Options struct {
 	PartSize uint64
 	// Transport overrides the HTTP transport (tests use it to inject faults).
 	Transport http.RoundTripper
+	// MaxRetries bounds the client's own retries of a failed request
+	// [minio-go's default, 10]; tests of failure handling lower it.
+	MaxRetries int
 }
 
 // S3 is a Bucket in an S3-compatible object store, through minio-go (which
@@ -67,10 +70,11 @@ func NewS3(ctx context.Context, o S3Options) (*S3, error) {
 		&credentials.IAM{Client: &http.Client{Transport: http.DefaultTransport}},
 	})
 	opts := &minio.Options{
-		Creds:     creds,
-		Secure:    !o.Insecure,
-		Region:    o.Region,
-		Transport: o.Transport,
+		Creds:      creds,
+		Secure:     !o.Insecure,
+		Region:     o.Region,
+		Transport:  o.Transport,
+		MaxRetries: o.MaxRetries,
 	}
 	core, err := minio.NewCore(endpoint, opts)
 	if err != nil {
