@@ -146,6 +146,12 @@ func (s *Store) syncBucket(ctx context.Context) error {
 		b.dropped.Store(true)
 		b.release()
 	}
+	s.mu.Lock()
+	expired := s.pruneRecentLocked()
+	s.mu.Unlock()
+	for _, b := range expired {
+		b.release()
+	}
 	if len(added)+len(dropped) > 0 {
 		s.log.Debug("shared bucket polled", "blocks_added", len(added)-len(extra), "blocks_dropped", len(dropped))
 	}
@@ -285,13 +291,15 @@ func deleteReason(r hideReason, complete bool) string {
 	}
 }
 
-func (s *Store) hasBlockLocked(id string) bool {
+func (s *Store) hasBlockLocked(id string) bool { return s.blockLocked(id) != nil }
+
+func (s *Store) blockLocked(id string) *liveBlock {
 	for _, b := range s.blocks {
 		if b.Meta().ID == id {
-			return true
+			return b
 		}
 	}
-	return false
+	return nil
 }
 
 // HasBlock reports whether the block is in this node's block list.
@@ -301,26 +309,48 @@ func (s *Store) HasBlock(id string) bool {
 	return s.hasBlockLocked(id)
 }
 
-// recentWindow is how long a block this node wrote counts as recent: other
-// nodes list it at their next poll (PollEvery), plus time for a slow
-// listing. Until then, peers ask this node for it (see Recent*).
-func (s *Store) recentWindow() time.Duration { return 2*s.opts.PollEvery + time.Minute }
+// recentBlock is a block this node wrote lately, held open (one reference)
+// for as long as peers may not have listed it.
+type recentBlock struct {
+	lb      *liveBlock
+	written time.Time
+}
 
-// noteWrittenLocked records a block this node wrote and forgets old ones.
-func (s *Store) noteWrittenLocked(id string) {
+// recentWindow is how long a block this node wrote counts as recent: its
+// peers list it at their next poll (PollEvery, plus time for a slow
+// listing); until then they ask this node for it. The block is held for
+// that long even if it leaves this node's list (compacted by another node
+// into a block the peers have not listed either), and never longer than
+// DeleteDelay, after which the compactor may delete its objects.
+func (s *Store) recentWindow() time.Duration {
+	return min(2*s.opts.PollEvery+30*time.Second, s.opts.DeleteDelay)
+}
+
+// noteWrittenLocked holds a block this node just wrote as recent and
+// returns the recent blocks that aged out, for the caller to release
+// outside s.mu.
+func (s *Store) noteWrittenLocked(lb *liveBlock) []*liveBlock {
 	if !s.opts.Shared {
-		return
+		return nil
 	}
-	if s.written == nil {
-		s.written = map[string]time.Time{}
-	}
+	lb.acquire()
+	s.recent = append(s.recent, recentBlock{lb: lb, written: s.opts.Now()})
+	return s.pruneRecentLocked()
+}
+
+func (s *Store) pruneRecentLocked() []*liveBlock {
 	now := s.opts.Now()
-	s.written[id] = now
-	for id, t := range s.written {
-		if now.Sub(t) > s.recentWindow() {
-			delete(s.written, id)
+	var expired []*liveBlock
+	kept := s.recent[:0]
+	for _, r := range s.recent {
+		if now.Sub(r.written) > s.recentWindow() {
+			expired = append(expired, r.lb)
+		} else {
+			kept = append(kept, r)
 		}
 	}
+	s.recent = kept
+	return expired
 }
 
 // recentSnapshot is what other nodes sharing the bucket cannot see yet:
@@ -330,10 +360,10 @@ func (s *Store) recentSnapshot() *snapshot {
 	defer s.mu.RUnlock()
 	snap := &snapshot{heads: make([]*head, 0, 1+len(s.flushing))}
 	now := s.opts.Now()
-	for _, b := range s.blocks {
-		if t, ok := s.written[b.Meta().ID]; ok && now.Sub(t) <= s.recentWindow() {
-			b.acquire()
-			snap.blocks = append(snap.blocks, b)
+	for _, r := range s.recent {
+		if now.Sub(r.written) <= s.recentWindow() {
+			r.lb.acquire()
+			snap.blocks = append(snap.blocks, r.lb)
 		}
 	}
 	snap.heads = append(snap.heads, s.head)

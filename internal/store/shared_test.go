@@ -304,3 +304,39 @@ func TestSharedRetentionAndPartialUploads(t *testing.T) {
 		t.Fatalf("partial upload not collected after PartialUploadAge: %+v", l)
 	}
 }
+
+// A block this node wrote stays in its recent data for the recent window
+// even when another node's compaction takes it out of this node's list:
+// a third node that has not polled since still gets its spans from here.
+func TestSharedRecentBlockOutlivesCompaction(t *testing.T) {
+	ctx := context.Background()
+	bucket := objstore.NewMemory()
+	clk := &clock{now: t0}
+	compactor := openShared(t, bucket, clk, &gate{held: true})
+	defer compactor.Close(ctx)
+	b := openShared(t, bucket, clk, nil)
+	defer b.Close(ctx)
+	cutBlock(t, b, 1, 0)
+	cutBlock(t, b, 2, 1)
+	mustSync(t, compactor)
+	if err := compactor.compactAndExpire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, b)
+	if m := blockMetas(b); len(m) != 1 || len(m[0].Compacted) != 2 {
+		t.Fatalf("B's list after the merge: %+v", m)
+	}
+	for tr := 1; tr <= 2; tr++ {
+		if got, err := b.RecentTrace(ctx, traceID(tr)); err != nil || len(got) != 2 {
+			t.Fatalf("B's recent data lost trace %d with its compacted block: %d spans, %v", tr, len(got), err)
+		}
+	}
+	if b.recentWindow() > b.opts.DeleteDelay {
+		t.Fatalf("recent window %s outlasts the delete delay %s", b.recentWindow(), b.opts.DeleteDelay)
+	}
+	clk.Add(b.recentWindow() + time.Second)
+	mustSync(t, b)
+	if got, _ := b.RecentTrace(ctx, traceID(1)); len(got) != 0 {
+		t.Fatal("recent data kept a block past the recent window")
+	}
+}

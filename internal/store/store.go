@@ -141,11 +141,11 @@ type Store struct {
 
 	// With a shared bucket (see shared.go): the metas of every complete
 	// block in the last listing (under compactMu), metas that could not be
-	// read (logged once), when this node first listed each block, and when this node wrote its recent blocks (under mu).
+	// read (logged once), when this node first listed each block, and the blocks this node wrote its recent blocks (under mu).
 	known     map[string]block.Meta
 	firstSeen map[string]time.Time
 	badMetas  map[string]bool
-	written   map[string]time.Time
+	recent    []recentBlock
 }
 
 type flushingHead struct {
@@ -572,15 +572,20 @@ func (s *Store) flushAll(ctx context.Context) error {
 			return fmt.Errorf("open new block %s: %w", meta.ID, err)
 		}
 		s.mu.Lock()
-		if s.hasBlockLocked(meta.ID) {
+		lb := s.blockLocked(meta.ID)
+		if lb != nil {
 			_ = b.Close() // a poll of the shared bucket found it first
 		} else {
-			s.blocks = append(s.blocks, s.newLiveBlock(b))
+			lb = s.newLiveBlock(b)
+			s.blocks = append(s.blocks, lb)
 			sortBlocks(s.blocks)
 		}
 		s.flushing = s.flushing[1:]
-		s.noteWrittenLocked(meta.ID)
+		expired := s.noteWrittenLocked(lb)
 		s.mu.Unlock()
+		for _, old := range expired {
+			old.release()
+		}
 		if err := s.wal.Truncate(f.before); err != nil {
 			return fmt.Errorf("truncate wal: %w", err)
 		}
@@ -610,6 +615,13 @@ func (s *Store) Close(ctx context.Context) error {
 		s.mu.Unlock()
 		for _, b := range blocks {
 			b.release()
+		}
+		s.mu.Lock()
+		recent := s.recent
+		s.recent = nil
+		s.mu.Unlock()
+		for _, r := range recent {
+			r.lb.release()
 		}
 		s.closeErr = errors.Join(err, s.wal.Close(), s.lock.Close())
 	})
