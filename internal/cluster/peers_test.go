@@ -69,7 +69,7 @@ func consume(t *testing.T, s *store.Store, td ptrace.Traces) {
 }
 
 // serve puts a node's recent data on a test server, as the query API does.
-func serve(t *testing.T, id string, s *store.Store) *httptest.Server {
+func serve(t testing.TB, id string, s *store.Store) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(NewHandler(id, s, nil))
 	t.Cleanup(srv.Close)
