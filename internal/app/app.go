@@ -240,10 +240,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		return ui.Ingest{OTLPGRPC: addrString(a.otlp.GRPCAddr()), OTLPHTTP: addrString(a.otlp.HTTPAddr())}
 	}}))
 	apiMetrics := newAPIMetrics(a.reg)
-	a.query = newServer("query", cfg.QueryAddr, apiMetrics.wrap("query", requireToken(cfg.QueryToken, "/api/", cluster.MarkPartial(api))), logger)
+	a.query = newServer("query", cfg.QueryAddr, cluster.MarkPartial(apiMetrics.wrap("query", requireToken(cfg.QueryToken, "/api/", api))), logger)
 	// Grafana's Tempo data source, on Tempo's own port: same query service,
 	// same token (/ready stays open for probes).
-	a.tempo = newServer("tempo", cfg.TempoAddr, apiMetrics.wrap("tempo", requireToken(cfg.QueryToken, "/api/", cluster.MarkPartial(tempo))), logger)
+	a.tempo = newServer("tempo", cfg.TempoAddr, cluster.MarkPartial(apiMetrics.wrap("tempo", requireToken(cfg.QueryToken, "/api/", tempo))), logger)
 
 	a.admin = newServer("admin", cfg.AdminAddr, a.adminHandler(), logger)
 	built = true

@@ -360,8 +360,9 @@ func (s *Store) recentSnapshot() *snapshot {
 	defer s.mu.RUnlock()
 	snap := &snapshot{heads: make([]*head, 0, 1+len(s.flushing))}
 	now := s.opts.Now()
+	horizon := now.Add(-s.opts.Retention).UnixNano()
 	for _, r := range s.recent {
-		if now.Sub(r.written) <= s.recentWindow() {
+		if now.Sub(r.written) <= s.recentWindow() && r.lb.Meta().MaxEndUnixNano >= horizon {
 			r.lb.acquire()
 			snap.blocks = append(snap.blocks, r.lb)
 		}
