@@ -217,7 +217,7 @@ func hiddenBlocks(known map[string]block.Meta, horizon int64) map[string]hideRea
 		}
 	}
 	for id, m := range known {
-		if m.MaxEndUnixNano < horizon {
+		if retentionEnd(m) < horizon {
 			r := out[id]
 			r.expired = true
 			out[id] = r
@@ -251,7 +251,7 @@ func (s *Store) deleteShared(ctx context.Context, l block.Listing, hidden map[st
 	for id, r := range hidden {
 		if seen, ok := s.firstSeen[r.by]; ok && r.by != "" && now.Sub(seen).Nanoseconds() > delay {
 			doomed = append(doomed, id)
-		} else if r.expired && s.known[id].MaxEndUnixNano < now.Add(-s.opts.Retention).UnixNano()-delay {
+		} else if r.expired && retentionEnd(s.known[id]) < now.Add(-s.opts.Retention).UnixNano()-delay {
 			doomed = append(doomed, id)
 		}
 	}
@@ -362,7 +362,7 @@ func (s *Store) recentSnapshot() *snapshot {
 	now := s.opts.Now()
 	horizon := now.Add(-s.opts.Retention).UnixNano()
 	for _, r := range s.recent {
-		if now.Sub(r.written) <= s.recentWindow() && r.lb.Meta().MaxEndUnixNano >= horizon {
+		if now.Sub(r.written) <= s.recentWindow() && retentionEnd(r.lb.Meta()) >= horizon {
 			r.lb.acquire()
 			snap.blocks = append(snap.blocks, r.lb)
 		}
