@@ -678,3 +678,120 @@ func TestBrowserLogsPage(t *testing.T) {
 		waitJS(`location.pathname === '/trace/`+checkoutID+`' && document.querySelectorAll('[data-testid=log-line]').length === 5`),
 	)
 }
+
+// TestBrowserTraceStatsAndFlame: the Statistics tab's numbers for the
+// checkout trace (self time computed as the analysis API does, shares of the
+// trace adding up), the model's self time on overlapping and outliving
+// children, and the flame graph's geometry and click-through.
+func TestBrowserTraceStatsAndFlame(t *testing.T) {
+	now := time.Now()
+	checkout := checkoutTrace(checkoutID, now.Add(-10*time.Minute), false)
+	srv := newTestApp(t, checkout)
+	ctx := newBrowser(t)
+	dir := artifactDir(t)
+	// selfTime on a hand-made trace: children 10–40 and 30–60 overlap, one
+	// runs from 90 to 150, past its parent's end at 100.
+	var self map[string]float64
+	run(t, ctx, "self time model",
+		chromedp.Navigate(srv.URL+"/trace/"+checkoutID),
+		waitJS(`document.querySelectorAll('[data-testid=row]').length === 7`),
+		into(&self, chromedp.Evaluate[map[string]float64](`import('/assets/js/tracemodel.mjs').then(m => {
+		  const sp = (id, parent, start, end) => ({ traceID: 't', spanID: id, operationName: id, startTime: start, duration: end - start, processID: 'p',
+		    references: parent ? [{ refType: 'CHILD_OF', traceID: 't', spanID: parent }] : [] });
+		  const tr = m.buildTrace({ traceID: 't', processes: { p: { serviceName: 's' } }, spans: [sp('root', '', 0, 100), sp('a', 'root', 10, 40), sp('b', 'root', 30, 60), sp('c', 'root', 90, 150)] });
+		  const st = Object.fromEntries(tr.spans.map(s => [s.spanID, m.selfTime(s)]));
+		  st.statsRootPct = m.traceStats(tr).find(r => r.operation === 'root').selfPct;
+		  return st;
+		})`, chromedp.EvalAwaitPromise)),
+	)
+	// root: 100 − (10–60 ∪ 90–100) = 40; the trace lasts 150 µs.
+	if self["root"] != 40 || self["a"] != 30 || self["b"] != 30 || self["c"] != 60 || abs(self["statsRootPct"]-100.0*40/150) > 1e-9 {
+		t.Errorf("self times %v, want root 40, a 30, b 30, c 60, root share 26.67%%", self)
+	}
+
+	var rows map[string]string
+	var selfSum float64
+	run(t, ctx, "statistics tab",
+		click(`[data-testid=tab-stats]`),
+		waitJS(`location.search === '?tab=stats' && document.querySelectorAll('[data-testid=stats-row]').length === 7`),
+		eval(&rows, `Object.fromEntries([...document.querySelectorAll('[data-testid=stats-row]')].map(r => [r.dataset.service + ' ' + r.dataset.operation,
+		  ['count', 'total', 'self', 'selfPct'].map(c => r.querySelector('[data-col=' + c + ']').textContent).join(' ')]))`),
+		eval(&selfSum, `[...document.querySelectorAll('[data-testid=stats-row] [data-col=selfPct]')].reduce((a, e) => a + parseFloat(e.textContent), 0)`),
+		screenshot(t, dir, "stats"),
+	)
+	for k, want := range map[string]string{
+		"web-frontend page load /checkout": "1 2s 1.41s 70.5%",  // 2000 − (1400–1950 ∪ 1955–1995)
+		"api-gateway POST /api/checkout":   "1 550ms 80ms 4.0%", // 550 − (1410–1480 ∪ 1500–1900)
+		"payment Charge":                   "1 400ms 350ms 17.5%",
+		"postgres SELECT cart_items":       "1 50ms 50ms 2.5%",
+		"postgres INSERT payment_attempt":  "1 50ms 50ms 2.5%",
+		"web-frontend render confirmation": "1 40ms 40ms 2.0%",
+	} {
+		if rows[k] != want {
+			t.Errorf("statistics %q: %q, want %q", k, rows[k], want)
+		}
+	}
+	if abs(selfSum-100) > 0.2 {
+		t.Errorf("self shares add up to %.1f%%, want 100%% (every moment of the trace is some span's self time)", selfSum)
+	}
+	var byService int
+	run(t, ctx, "by service",
+		click(`[data-testid=stats-by-service]`),
+		waitJS(`document.querySelectorAll('[data-testid=stats-row]').length === 5`),
+		eval(&byService, `+document.querySelector('[data-testid=stats-row][data-service=postgres] [data-col=count]').textContent`),
+	)
+	if byService != 2 {
+		t.Errorf("postgres by service: count %d, want 2", byService)
+	}
+
+	// Flame graph: every span drawn, the root across the whole width, each
+	// child inside its parent's time range and one row below it.
+	var bad []string
+	run(t, ctx, "flame graph",
+		click(`[data-testid=tab-flame]`),
+		waitJS(`location.search === '?tab=flame' && document.querySelectorAll('[data-testid=flame-box]').length === 7`),
+		eval(&bad, `(() => {
+		  const bad = [], box = document.querySelector('[data-testid=flame]').getBoundingClientRect();
+		  const byId = new Map([...document.querySelectorAll('[data-testid=flame-box]')].map(e => [e.dataset.spanId, e]));
+		  const spans = `+checkoutParents(checkout)+`;
+		  for (const [id, parent] of Object.entries(spans)) {
+		    const r = byId.get(id).getBoundingClientRect();
+		    if (!parent) { if (Math.abs(r.left - box.left) > 1 || Math.abs(r.right - box.right) > 1) bad.push('root does not span the width'); continue; }
+		    const p = byId.get(parent).getBoundingClientRect();
+		    if (r.left < p.left - 1 || r.right > p.right + 1) bad.push(id + ' outside its parent');
+		    if (Math.abs(r.top - p.bottom - 1) > 1.5) bad.push(id + ' not one row below its parent: ' + r.top + ' vs ' + p.bottom);
+		  }
+		  return bad;
+		})()`),
+		screenshot(t, dir, "flame"),
+	)
+	if len(bad) > 0 {
+		t.Errorf("flame graph: %s", strings.Join(bad, "; "))
+	}
+	charge := spanID(t, checkout, "Charge").String()
+	var loc string
+	run(t, ctx, "flame click",
+		click(`[data-testid=flame-box][data-span-id="`+charge+`"]`),
+		waitJS(`document.querySelector('[data-testid=span-detail] h2')?.textContent.startsWith('Charge') && document.querySelector('[data-testid=rows]').offsetHeight > 0`),
+		into(&loc, chromedp.Location()),
+	)
+	if !strings.Contains(loc, "span="+charge) || strings.Contains(loc, "tab=") {
+		t.Errorf("after clicking Charge in the flame graph: %s", loc)
+	}
+}
+
+// checkoutParents is a JS object literal: span ID → parent span ID ("" for
+// the root).
+func checkoutParents(spans []model.Span) string {
+	var b strings.Builder
+	b.WriteString("{")
+	for _, s := range spans {
+		p := ""
+		if s.ParentSpanID != (model.SpanID{}) {
+			p = s.ParentSpanID.String()
+		}
+		fmt.Fprintf(&b, "%q: %q,", s.SpanID.String(), p)
+	}
+	b.WriteString("}")
+	return b.String()
+}

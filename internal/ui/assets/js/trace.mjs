@@ -6,12 +6,15 @@ import { html, getJSON, navigate, fmtDuration, fmtTime, fmtAgo, serviceColor, te
 import { placeLabels, textWidth } from './layout.mjs';
 import { buildTrace, visibleRows, spanMatches, messageHops } from './tracemodel.mjs';
 import { SpanDetail } from './spandetail.mjs';
+import { StatsTab, FlameTab } from './tracestats.mjs';
 
 const ROW_H = 26;
 const OVERSCAN = 12;
 // Log lines are shown inline by default when a trace has at most this many.
 const INLINE_LOGS_MAX = 200;
 export const LOGS_LIMIT = 1000;
+// Tabs besides the timeline, named in the URL (?tab=).
+const TABS = ['stats', 'flame', 'logs'];
 // The name column's width is the user's (dragged, kept in localStorage);
 // the timeline keeps at least MIN_TIMELINE pixels.
 const NAME_KEY = 'clew.nameColumn';
@@ -94,7 +97,7 @@ function TraceView({ trace, analysis, analysisError, logs, logsError, timing, t0
   const [rowsW, setRowsW] = useState(1000); // the rows' inner width
   const [scrollbarW, setScrollbarW] = useState(0);
   const [nameW, setNameW] = useState(savedNameWidth);
-  const [tab, setTab] = useState(() => params.get('tab') === 'logs' ? 'logs' : 'timeline');
+  const [tab, setTab] = useState(() => TABS.includes(params.get('tab')) ? params.get('tab') : 'timeline');
   const logIdx = useMemo(() => indexLogs(trace, logs), [trace, logs]);
   // Spans whose log lines are shown inline under them.
   const [logsOpen, setLogsOpen] = useState(() => new Set(logs && logs.length <= INLINE_LOGS_MAX ? logIdx.bySpan.keys() : []));
@@ -179,7 +182,7 @@ function TraceView({ trace, analysis, analysisError, logs, logsError, timing, t0
   };
   const select = spanID => { setSelected(spanID); setParam('span', spanID); };
   // The tab is part of the URL, so a link can open the Logs tab.
-  const showTab = t => { setTab(t); setParam('tab', t === 'logs' ? 'logs' : null); };
+  const showTab = t => { setTab(t); setParam('tab', t === 'timeline' ? null : t); };
   const toggleLogs = span => {
     const k = normID(span.spanID, 16), next = new Set(logsOpen);
     if (next.has(k)) next.delete(k); else next.add(k);
@@ -290,14 +293,18 @@ function TraceView({ trace, analysis, analysisError, logs, logsError, timing, t0
     </div>
     <div class="tabs" role="tablist">
       <button role="tab" aria-selected=${tab === 'timeline'} class=${tab === 'timeline' ? 'active' : ''} onClick=${() => showTab('timeline')} data-testid="tab-timeline">Timeline</button>
+      <button role="tab" aria-selected=${tab === 'stats'} class=${tab === 'stats' ? 'active' : ''} onClick=${() => showTab('stats')} data-testid="tab-stats">Statistics</button>
+      <button role="tab" aria-selected=${tab === 'flame'} class=${tab === 'flame' ? 'active' : ''} onClick=${() => showTab('flame')} data-testid="tab-flame">Flame graph</button>
       <button role="tab" aria-selected=${tab === 'logs'} class=${tab === 'logs' ? 'active' : ''} onClick=${() => showTab('logs')} data-testid="tab-logs">
         Logs <span class="badge muted">${logs ? logs.length : '–'}</span></button>
       ${!logs && html`<span class="muted" title=${logsError || ''}>logs unavailable</span>`}
     </div>
     <div class="trace-body">
+      ${tab === 'stats' && html`<${StatsTab} trace=${trace} />`}
+      ${tab === 'flame' && html`<${FlameTab} trace=${trace} selected=${selected} onSelect=${span => reveal(span)} />`}
       ${tab === 'logs' && html`<${LogsTab} trace=${trace} logs=${logs} logsError=${logsError} logIdx=${logIdx} selected=${selected}
         onSpan=${span => reveal(span)} />`}
-      <div class="wf" style="--name-w:${nameCol}px;${tab === 'logs' ? 'display:none' : ''}">
+      <div class="wf" style="--name-w:${nameCol}px;${tab !== 'timeline' ? 'display:none' : ''}">
         <${Minimap} trace=${trace} view=${view} setView=${setView} />
         <div class="wf-main">
         <${Splitter} left=${nameCol} onMove=${w => setNameW(Math.max(MIN_NAME, Math.min(rowsW - MIN_TIMELINE, w)))}

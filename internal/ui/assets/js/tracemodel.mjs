@@ -123,6 +123,38 @@ export function buildTrace(jt) {
   };
 }
 
+// selfTime is a span's duration minus the union of its children's
+// intervals, each clipped to the span (async children that outlive it,
+// clock skew); the trace analysis API computes the same.
+export function selfTime(s) {
+  const iv = s.children.map(c => [Math.max(c.start, s.start), Math.min(c.end, s.end)]).filter(([a, b]) => b > a).sort((x, y) => x[0] - y[0]);
+  let covered = 0, curA = null, curB = null;
+  for (const [a, b] of iv) {
+    if (curB === null || a > curB) { if (curB !== null) covered += curB - curA; curA = a; curB = b; } else curB = Math.max(curB, b);
+  }
+  if (curB !== null) covered += curB - curA;
+  return Math.max(0, s.duration - covered);
+}
+
+// traceStats is Jaeger's "Trace Statistics": per service and operation (or
+// per service with byService), the span count, total, average, minimum and
+// maximum duration, the total and average self time, and the self time as a
+// share of the trace's duration (the shares add up to the time the trace's
+// spans account for).
+export function traceStats(trace, { byService = false } = {}) {
+  const groups = new Map();
+  for (const s of trace.spans) {
+    const key = byService ? s.service : `${s.service}\u0000${s.name}`;
+    let g = groups.get(key);
+    if (!g) groups.set(key, g = { service: s.service, operation: byService ? '' : s.name, count: 0, total: 0, min: Infinity, max: 0, self: 0, errors: 0 });
+    const st = selfTime(s);
+    g.count++; g.total += s.duration; g.min = Math.min(g.min, s.duration); g.max = Math.max(g.max, s.duration); g.self += st;
+    if (s.error) g.errors++;
+  }
+  return [...groups.values()].map(g => ({ ...g, avg: g.total / g.count, selfAvg: g.self / g.count, selfPct: trace.duration > 0 ? 100 * g.self / trace.duration : 0 }))
+    .sort((a, b) => b.self - a.self || a.service.localeCompare(b.service) || a.operation.localeCompare(b.operation));
+}
+
 // messageHops lists, per consumer span ID, the producer spans of this trace
 // its message came from: its parent when that is a producer (a queue hop
 // that continues the trace), and producers it links to (batch consumers).
