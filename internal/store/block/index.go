@@ -30,6 +30,10 @@ type index struct {
 	// size of traces.bin (each granule's entries start at its tracesOff).
 	defaultFlags uint32
 	tracesSize   int64
+	// traceBase is what traces.bin's starts are offsets from: the
+	// block's first span start (in index.bin since v4; v3 blocks take
+	// it from their meta).
+	traceBase int64
 }
 
 type granule struct {
@@ -134,6 +138,9 @@ func encodeIndex(ix *index) ([]byte, error) {
 	if ix.version >= FormatV3 {
 		e.uvarint(uint64(ix.defaultFlags))
 		e.uvarint(uint64(ix.tracesSize))
+	}
+	if ix.version >= FormatV4 {
+		e.varint(ix.traceBase)
 	}
 	var bb bytes.Buffer
 	if _, err := ix.bloom.WriteTo(&bb); err != nil {
@@ -320,6 +327,9 @@ func decodeIndex(data []byte) (*index, error) {
 		if n := len(ix.granules); n > 0 && ix.granules[n-1].tracesOff >= ix.tracesSize {
 			d.fail("traces size")
 		}
+	}
+	if version >= FormatV4 {
+		ix.traceBase = d.varint("trace base")
 	}
 	bl := d.bytes("bloom", d.count("bloom", 1))
 	if d.err != nil {

@@ -21,7 +21,8 @@ const (
 	FormatV1     = 1 // Parquet data + binary index + meta.json
 	FormatV2     = 2 // v1 + a key=value bloom filter per row group in index.bin
 	FormatV3     = 3 // v2 + traces.bin (trace ID -> rows), rare fields folded into one column
-	FormatLatest = FormatV3
+	FormatV4     = 4 // v3 without the trace_id and trace_start columns: traces.bin has them
+	FormatLatest = FormatV4
 )
 
 // ErrUnsupportedVersion is returned for blocks written by a newer Clew.

@@ -69,6 +69,9 @@ func Open(ctx context.Context, b objstore.Bucket, id string) (*Block, error) {
 		_ = bl.Close()
 		return nil, fmt.Errorf("open block %s: %w: index version %d, meta version %d", id, ErrCorrupt, ix.version, meta.Version)
 	}
+	if ix.version == FormatV3 {
+		ix.traceBase = meta.MinStartUnixNano
+	}
 	if meta.Version >= FormatV3 {
 		if bl.traces, err = b.Open(ctx, id+"/"+tracesName); err != nil {
 			_ = bl.Close()

@@ -39,7 +39,7 @@ func (bl *Block) lookupTrace(ctx context.Context, id model.TraceID) (traceEntry,
 	if _, err := bl.traces.ReadAt(ctx, buf, from); err != nil && !(errors.Is(err, io.EOF) && to == bl.traces.Size()) {
 		return traceEntry{}, false, err
 	}
-	entries, err := decodeTraceEntries(buf, g[i].row, end, bl.meta.MinStartUnixNano)
+	entries, err := decodeTraceEntries(buf, g[i].row, end, bl.ix.traceBase)
 	if err != nil {
 		return traceEntry{}, false, err
 	}
@@ -61,7 +61,7 @@ func (bl *Block) traceV3(ctx context.Context, id model.TraceID) ([]model.Span, e
 		return nil, fmt.Errorf("%w: trace rows cross a row group", ErrCorrupt)
 	}
 	rg := bl.rowGroup(rgi, bl.queryReader(ctx))
-	return bl.readSpansV3(ctx, rg, e.row-bl.rgFirst[rgi], int(e.spans), &e)
+	return bl.readSpansV3(ctx, rg, rgi, e.row-bl.rgFirst[rgi], int(e.spans), &e)
 }
 
 // readRange reads rows [from, from+n) of a column chunk: only the pages
@@ -109,10 +109,48 @@ func readRange(ctx context.Context, chunk parquet.ColumnChunk, from int64, n int
 // str is value i of a byte-array column as a string.
 func (c *column) str(i int) string { return string(c.bytesAt(i)) }
 
-// readSpansV3 decodes n rows from row `from` of a v3 row group, rows of
+// rowGroupTraces reads the trace index entries of row group i: the
+// entries of its granules, one read of traces.bin.
+func (bl *Block) rowGroupTraces(ctx context.Context, i int) ([]traceEntry, error) {
+	g := bl.ix.granules
+	first, end := bl.rgFirst[i], bl.rgFirst[i]+bl.ix.rowGroups[i].rows
+	a := sortSearch(len(g), func(k int) bool { return g[k].row >= first })
+	b := sortSearch(len(g), func(k int) bool { return g[k].row >= end })
+	if a >= len(g) || g[a].row != first {
+		return nil, fmt.Errorf("%w: no granule starts row group %d", ErrCorrupt, i)
+	}
+	from, to := g[a].tracesOff, bl.ix.tracesSize
+	if b < len(g) {
+		to = g[b].tracesOff
+	}
+	if from < int64(len(tracesMagic)) || to <= from || to > bl.traces.Size() {
+		return nil, fmt.Errorf("%w: trace index range %d-%d", ErrCorrupt, from, to)
+	}
+	buf := make([]byte, to-from)
+	if _, err := bl.traces.ReadAt(ctx, buf, from); err != nil && !(errors.Is(err, io.EOF) && to == bl.traces.Size()) {
+		return nil, err
+	}
+	return decodeTraceEntries(buf, first, end, bl.ix.traceBase)
+}
+
+// expandTraces appends, for each row the entries cover, the number of its
+// entry.
+func expandTraces(dst []int32, entries []traceEntry) []int32 {
+	for i, e := range entries {
+		for range e.spans {
+			dst = append(dst, int32(i))
+		}
+	}
+	return dst
+}
+
+// readSpansV3 decodes n rows from row `from` of a v3/v4 row group, rows of
 // whole traces. known, when set, is the trace index entry of the single
 // trace the rows hold: its ID and start are then not read from the data.
-func (bl *Block) readSpansV3(ctx context.Context, rg parquet.RowGroup, from int64, n int, known *traceEntry) ([]model.Span, error) {
+// Otherwise (reading whole row groups) they come from the trace_id and
+// trace_start columns (v3) or from traces.bin (v4, rgIndex says which row
+// group).
+func (bl *Block) readSpansV3(ctx context.Context, rg parquet.RowGroup, rgIndex int, from int64, n int, known *traceEntry) ([]model.Span, error) {
 	chunks := rg.ColumnChunks()
 	c := &bl.cols
 	read := func(col int) (*column, error) {
@@ -161,12 +199,28 @@ func (bl *Block) readSpansV3(ctx context.Context, rg parquet.RowGroup, from int6
 		dedicated         [dedicatedSlots]*column
 		gKey, gType, gVal *column
 	)
-	if known == nil {
+	var (
+		rgTraces  []traceEntry
+		rowTraces []int32
+	)
+	switch {
+	case known != nil:
+	case c.traceID >= 0:
 		if traceIDs, err = read(c.traceID); err != nil {
 			return nil, err
 		}
 		if traceStart, err = ints(c.traceStart); err != nil {
 			return nil, err
+		}
+	default:
+		if from != 0 || int64(n) != bl.ix.rowGroups[rgIndex].rows {
+			return nil, fmt.Errorf("read rows %d+%d: whole row groups only", from, n)
+		}
+		if rgTraces, err = bl.rowGroupTraces(ctx, rgIndex); err != nil {
+			return nil, err
+		}
+		if rowTraces = expandTraces(nil, rgTraces); len(rowTraces) != n {
+			return nil, fmt.Errorf("%w: trace index covers %d of %d rows", ErrCorrupt, len(rowTraces), n)
 		}
 	}
 	for _, x := range []struct {
@@ -204,8 +258,12 @@ func (bl *Block) readSpansV3(ctx context.Context, rg parquet.RowGroup, from int6
 			return nil, err
 		}
 	}
-	if traceIDs != nil && traceIDs.len() != n || spanIDs.len() != n || names.len() != n || len(extra.def) != n {
+	if traceIDs != nil && traceIDs.len() != n || spanIDs.len() != n || names.len() != n {
 		return nil, fmt.Errorf("%w: columns disagree on row count", ErrCorrupt)
+	}
+	extras, err := extraValues(extra, n)
+	if err != nil {
+		return nil, err
 	}
 	// Generic attributes per row, from the repetition levels.
 	var genStart []int // first generic value of each row; genStart[n] = total
@@ -235,19 +293,17 @@ func (bl *Block) readSpansV3(ctx context.Context, rg parquet.RowGroup, from int6
 	}
 
 	out := make([]model.Span, n)
-	extraIdx := 0
 	for i := range out {
 		s := &out[i]
-		if known != nil {
-			s.TraceID = known.id
-		} else {
-			s.TraceID = traceIDs.traceID(i)
-		}
-		start := int64(0)
-		if known != nil {
-			start = known.start
-		} else {
-			start = traceStart[i]
+		var start int64
+		switch {
+		case known != nil:
+			s.TraceID, start = known.id, known.start
+		case traceIDs != nil:
+			s.TraceID, start = traceIDs.traceID(i), traceStart[i]
+		default:
+			e := &rgTraces[rowTraces[i]]
+			s.TraceID, start = e.id, e.start
 		}
 		copy(s.SpanID[:], spanIDs.bytesAt(i))
 		s.Name = names.str(i)
@@ -258,9 +314,8 @@ func (bl *Block) readSpansV3(ctx context.Context, rg parquet.RowGroup, from int6
 		s.Flags = bl.ix.defaultFlags
 		s.Resource = bl.resource(int32(res[i]))
 		s.Scope = bl.scope(int32(scp[i]))
-		if extra.def[i] == 1 {
-			x, err := decodeExtra(extra.bytesAt(extraIdx), bl.ix.defaultFlags)
-			extraIdx++
+		if extras[i] != nil {
+			x, err := decodeExtra(extras[i], bl.ix.defaultFlags)
 			if err != nil {
 				return nil, err
 			}
@@ -328,7 +383,7 @@ func (bl *Block) allV3(ctx context.Context) ([]model.Span, error) {
 	r := bl.queryReader(ctx)
 	for i := range bl.file.RowGroups() {
 		rg := bl.rowGroup(i, r)
-		spans, err := bl.readSpansV3(ctx, rg, 0, int(rg.NumRows()), nil)
+		spans, err := bl.readSpansV3(ctx, rg, i, 0, int(rg.NumRows()), nil)
 		if err != nil {
 			return nil, fmt.Errorf("block %s: %w", bl.meta.ID, err)
 		}

@@ -48,6 +48,14 @@ func Salvage(ctx context.Context, b objstore.Bucket, id string) ([]model.Span, e
 	}
 	bl := &Block{meta: Meta{ID: id, SpanCount: int(rows)}, ix: ix, file: f, data: data}
 	defer bl.Close()
+	if ix.version >= FormatV4 { // trace IDs and starts are in traces.bin
+		if bl.traces, err = b.Open(ctx, id+"/"+tracesName); err != nil {
+			return nil, fmt.Errorf("salvage block %s: %w", id, err)
+		}
+		if bl.traces.Size() != ix.tracesSize {
+			return nil, fmt.Errorf("salvage block %s: %w: %s has %d bytes, index says %d", id, ErrCorrupt, tracesName, bl.traces.Size(), ix.tracesSize)
+		}
+	}
 	if err := bl.check(); err != nil {
 		return nil, fmt.Errorf("salvage block %s: %w", id, err)
 	}

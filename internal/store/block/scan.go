@@ -39,8 +39,11 @@ func lookupColumns(s *parquet.Schema, version int) (columns, error) {
 		}
 		return leaf.ColumnIndex
 	}
-	c.traceID = get("trace_id")
-	c.traceStart = get("trace_start")
+	c.traceID, c.traceStart = -1, -1
+	if version < FormatV4 {
+		c.traceID = get("trace_id")
+		c.traceStart = get("trace_start")
+	}
 	c.startOffset = get("start_offset")
 	c.duration = get("duration")
 	c.resource = get("resource")
@@ -97,6 +100,7 @@ func (bl *Block) Scan(ctx context.Context, pred *predicate.Compiled, fn func(tra
 		if !sc.rowGroupMayMatch(&bl.ix.rowGroups[g]) {
 			continue
 		}
+		sc.rgIndex = g
 		more, err := sc.scanRowGroup(ctx, bl.rowGroup(g, r), fn)
 		if err != nil {
 			return fmt.Errorf("block %s: scan: %w", bl.meta.ID, err)
@@ -186,6 +190,11 @@ type scanner struct {
 	alive []bool
 	bits  []uint64
 	n     int // alive rows
+	// v4: the row group being scanned, and its traces (from traces.bin)
+	// with the trace of each row, read when first needed.
+	rgIndex   int
+	rgTraces  []traceEntry
+	rowTraces []int32
 }
 
 func (sc *scanner) rowGroupMayMatch(st *rowGroupStats) bool {
@@ -217,6 +226,7 @@ func (sc *scanner) scanRowGroup(ctx context.Context, rg parquet.RowGroup, fn fun
 		sc.alive[i] = true
 	}
 	sc.n = rows
+	sc.rgTraces, sc.rowTraces = nil, sc.rowTraces[:0]
 
 	// Cheapest and most selective columns first; stop as soon as no row
 	// is left.
@@ -278,6 +288,17 @@ func (sc *scanner) scanRowGroup(ctx context.Context, rg parquet.RowGroup, fn fun
 			return false, err
 		}
 	}
+	if c.traceID < 0 {
+		if err := sc.loadTraces(ctx, rows); err != nil {
+			return false, err
+		}
+		for r := range rows {
+			if sc.alive[r] && !fn(sc.rgTraces[sc.rowTraces[r]].id, starts[r]) {
+				return false, nil
+			}
+		}
+		return true, nil
+	}
 	ids, err := readColumn(ctx, chunks[c.traceID])
 	if err != nil {
 		return false, err
@@ -293,7 +314,42 @@ func (sc *scanner) scanRowGroup(ctx context.Context, rg parquet.RowGroup, fn fun
 	return true, nil
 }
 
+// loadTraces reads the row group's traces from traces.bin (v4), once.
+func (sc *scanner) loadTraces(ctx context.Context, rows int) error {
+	if sc.rgTraces != nil {
+		return nil
+	}
+	entries, err := sc.bl.rowGroupTraces(ctx, sc.rgIndex)
+	if err != nil {
+		return err
+	}
+	sc.rgTraces = entries
+	sc.rowTraces = expandTraces(sc.rowTraces[:0], entries)
+	if len(sc.rowTraces) != rows {
+		return fmt.Errorf("%w: trace index covers %d of %d rows", ErrCorrupt, len(sc.rowTraces), rows)
+	}
+	return nil
+}
+
 func (sc *scanner) readStarts(ctx context.Context, chunks []parquet.ColumnChunk, rows int) ([]int64, error) {
+	if sc.bl.cols.traceStart < 0 {
+		off, err := readColumn(ctx, chunks[sc.bl.cols.startOffset])
+		if err != nil {
+			return nil, err
+		}
+		if err := sc.loadTraces(ctx, rows); err != nil {
+			return nil, err
+		}
+		b := off.int64s()
+		if len(b) != rows {
+			return nil, fmt.Errorf("%w: start_offset column has %d values for %d rows", ErrCorrupt, len(b), rows)
+		}
+		out := make([]int64, rows)
+		for r := range out {
+			out[r] = sc.rgTraces[sc.rowTraces[r]].start + b[r]
+		}
+		return out, nil
+	}
 	ts, err := readColumn(ctx, chunks[sc.bl.cols.traceStart])
 	if err != nil {
 		return nil, err
@@ -587,18 +643,13 @@ func (sc *scanner) extraBits(ctx context.Context, chunk parquet.ColumnChunk, row
 	if err != nil {
 		return err
 	}
-	if len(col.def) != rows {
-		return fmt.Errorf("%w: extra column has %d levels for %d rows", ErrCorrupt, len(col.def), rows)
+	values, err := extraValues(col, rows)
+	if err != nil {
+		return err
 	}
 	all := sc.pred.AllBits()
-	v := 0
-	for r := range rows {
-		if col.def[r] == 0 {
-			continue
-		}
-		b := col.bytesAt(v)
-		v++
-		if !sc.alive[r] || sc.bits[r] == all {
+	for r, b := range values {
+		if b == nil || !sc.alive[r] || sc.bits[r] == all {
 			continue
 		}
 		err := extraEventAttrs(b, func(k string, text []byte) { sc.bits[r] |= sc.pred.AttrBits(k, string(text)) })
@@ -693,6 +744,9 @@ func (col *column) appendPage(p parquet.Page) error {
 			col.i32 = append(col.i32, data.Int32()...)
 		case encoding.ByteArray:
 			b, offs := data.ByteArray()
+			if len(offs) == 0 {
+				break // a page of nulls only: no values, and no offsets to join
+			}
 			base := uint32(len(col.data))
 			if len(col.offsets) > 0 {
 				col.offsets = col.offsets[:len(col.offsets)-1]

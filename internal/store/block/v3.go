@@ -8,7 +8,9 @@ import (
 	"github.com/clewtrace/clew/internal/model"
 )
 
-// spanRowV3 is one Parquet row of a format v3 block. Compared with spanRow
+// spanRowV3 is one Parquet row of a format v4 block (v3 had trace_id and
+// trace_start columns first; v4 takes both from traces.bin, whose entries
+// give every trace's ID, start and row count). Compared with spanRow
 // (v1, v2) it keeps only the columns a search filters on or that nearly every
 // span fills; everything that is rarely set and never filtered — trace state,
 // non-default flags, dropped counts, a parent outside the block, the status
@@ -18,8 +20,6 @@ import (
 // one definition level. The attribute layout carries each dedicated
 // attribute's value type in its high nibble, so the d*_type columns are gone.
 type spanRowV3 struct {
-	TraceID     [16]byte `parquet:"trace_id,dict"`
-	TraceStart  int64    `parquet:"trace_start,dict"`
 	StartOffset int64    `parquet:"start_offset,delta"`
 	Duration    int64    `parquet:"duration"`
 	SpanID      [8]byte  `parquet:"span_id"`
@@ -45,7 +45,12 @@ type spanRowV3 struct {
 	D7         string    `parquet:"d7,dict"`
 	D8         string    `parquet:"d8,dict"`
 	D9         string    `parquet:"d9,dict"`
-	Extra      []byte    `parquet:"extra,optional"`
+	// Extra is empty for a span without any of its fields. v3 declared
+	// it optional (null for none); parquet-go v0.32 wrote some nulls of
+	// sparse optional byte-array columns as present empty values and
+	// shifted the real values onto the wrong rows, so v4 stores it as a
+	// required column where an empty value means none.
+	Extra []byte `parquet:"extra"`
 }
 
 func (r *spanRowV3) dedicated(slot int) *string {
@@ -323,6 +328,40 @@ func decodeExtra(b []byte, defaultFlags uint32) (spanExtra, error) {
 		return spanExtra{}, d.err
 	}
 	return x, nil
+}
+
+// extraValues returns each row's extra value (nil for none) from the
+// column: v4 stores every row (empty for none); v3 stored it optional.
+func extraValues(col *column, rows int) ([][]byte, error) {
+	out := make([][]byte, rows)
+	if len(col.def) == 0 { // required (v4)
+		if col.len() != rows {
+			return nil, fmt.Errorf("%w: extra column has %d values for %d rows", ErrCorrupt, col.len(), rows)
+		}
+		for r := range out {
+			if b := col.bytesAt(r); len(b) > 0 {
+				out[r] = b
+			}
+		}
+		return out, nil
+	}
+	if len(col.def) != rows {
+		return nil, fmt.Errorf("%w: extra column has %d levels for %d rows", ErrCorrupt, len(col.def), rows)
+	}
+	v := 0
+	for r := range out {
+		if col.def[r] == 0 {
+			continue
+		}
+		if v >= col.len() {
+			return nil, fmt.Errorf("%w: extra column has fewer values than levels", ErrCorrupt)
+		}
+		if b := col.bytesAt(v); len(b) > 0 {
+			out[r] = b
+		}
+		v++
+	}
+	return out, nil
 }
 
 // extraEventAttrs calls fn for every event attribute in an Extra value,

@@ -191,6 +191,7 @@ func write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []E
 		return Meta{}, err
 	}
 	w.ix.tracesSize = int64(len(w.traces))
+	w.ix.traceBase = w.blockMin
 	meta.TraceCount = traces
 	w.ix.bloom = bloom.NewWithEstimates(uint(traces), bloomFPRate)
 	for i := range keys {
@@ -403,10 +404,8 @@ func (w *blockWriter) addTrace(spans []model.Span, keys []sortKey) error {
 			w.batch = w.batch[:len(w.batch)+1]
 		}
 		r := &w.batch[len(w.batch)-1]
-		attrs, layout, extra := r.Attrs, r.AttrLayout, r.Extra
+		attrs, layout, extra := r.Attrs, r.AttrLayout, r.Extra[:0]
 		*r = spanRowV3{
-			TraceID:     s.TraceID,
-			TraceStart:  traceStart,
 			StartOffset: s.StartUnixNano - traceStart,
 			Duration:    s.EndUnixNano - s.StartUnixNano,
 			SpanID:      s.SpanID,
@@ -447,11 +446,9 @@ func (w *blockWriter) addTrace(spans []model.Span, keys []sortKey) error {
 				w.rgPairs = append(w.rgPairs, pairHash(a.Key, a.Value.String()))
 			}
 		}
-		// Extra's bytes are reused from the previous batch; a nil Extra is
-		// a null in the column.
-		if b, ok := encodeExtra(extra[:0], s, w.ix.defaultFlags, explicitParent); ok {
-			r.Extra = b
-		}
+		// Extra's bytes are reused from the previous batch; empty means
+		// none.
+		r.Extra, _ = encodeExtra(extra, s, w.ix.defaultFlags, explicitParent)
 		w.observe(s, res)
 		if len(w.batch) == writeBatch {
 			if err := w.writeBatch(); err != nil {
