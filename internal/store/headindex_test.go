@@ -46,8 +46,8 @@ func TestHeadSearchUsesPostings(t *testing.T) {
 		h.add(batch)
 	}
 	cases := []struct {
-		name                string
-		p                   predicate.Predicate
+		name               string
+		p                  predicate.Predicate
 		matches, evaluated int
 	}{
 		{"rare span attribute", predicate.Predicate{Kind: -1, Attributes: map[string]string{"enduser.id": "user-4242"}}, 1, 1},

@@ -20,15 +20,15 @@ import (
 // one definition level. The attribute layout carries each dedicated
 // attribute's value type in its high nibble, so the d*_type columns are gone.
 type spanRowV3 struct {
-	StartOffset int64    `parquet:"start_offset,delta"`
-	Duration    int64    `parquet:"duration"`
-	SpanID      [8]byte  `parquet:"span_id"`
-	ParentIndex int32    `parquet:"parent_index,dict"`
-	Resource    int32    `parquet:"resource,dict"`
-	Scope       int32    `parquet:"scope,dict"`
-	Name        string   `parquet:"name,dict"`
-	Kind        int32    `parquet:"kind,dict"`
-	StatusCode  int32    `parquet:"status_code,dict"`
+	StartOffset int64   `parquet:"start_offset,delta"`
+	Duration    int64   `parquet:"duration"`
+	SpanID      [8]byte `parquet:"span_id"`
+	ParentIndex int32   `parquet:"parent_index,dict"`
+	Resource    int32   `parquet:"resource,dict"`
+	Scope       int32   `parquet:"scope,dict"`
+	Name        string  `parquet:"name,dict"`
+	Kind        int32   `parquet:"kind,dict"`
+	StatusCode  int32   `parquet:"status_code,dict"`
 	// AttrLayout has one byte per attribute, in the span's order: a
 	// dedicated slot (low nibble) with the value's type (high nibble), or
 	// layoutGeneric for the next entry of Attrs. Unlike v1/v2 it is never
