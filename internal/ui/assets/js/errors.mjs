@@ -5,7 +5,7 @@
 // its example traces (those sampling kept first). /errors?trace=&span=
 // resolves a span of the trace view to its group.
 import { useState, useEffect } from '../vendor/preact-hooks.mjs';
-import { html, navigate, getJSON, fmtAgo, fmtTime, fmtDuration, serviceColor, parseTimeUs } from './lib.mjs';
+import { html, navigate, getJSON, fmtAgo, fmtWhen, fmtTime, fmtDuration, serviceColor, parseTimeUs } from './lib.mjs';
 
 export const ERROR_LOOKBACKS = [['1h', 'Last hour', 3600e6], ['6h', 'Last 6 hours', 6 * 3600e6], ['24h', 'Last 24 hours', 24 * 3600e6],
   ['2d', 'Last 2 days', 48 * 3600e6], ['7d', 'Last 7 days', 7 * 24 * 3600e6]];
@@ -111,7 +111,7 @@ function GroupTable({ groups, lb }) {
       <td class="num" data-testid="error-count">${g.count}${g.logs ? html`<div class="muted" style="font-size:11px">${g.logs} logs</div>` : ''}</td>
       <td class="num" data-testid="error-users">${g.users}${g.atLeast ? '+' : ''}</td>
       <td><${Sparkline} points=${g.hourly} /></td>
-      <td class="nowrap" title=${fmtTime(parseTimeUs(g.lastSeen))}>${fmtAgo(parseTimeUs(g.lastSeen))}</td>
+      <td class="nowrap" title=${fmtTime(parseTimeUs(g.lastSeen))}>${fmtAgo(parseTimeUs(g.lastSeen))}<div class="muted" style="font-size:11px">${fmtWhen(parseTimeUs(g.lastSeen))}</div></td>
     </tr>`)}</tbody></table></div>`;
 }
 
@@ -140,8 +140,8 @@ function GroupDetail({ id, lb }) {
         <div class="stat"><span class="muted">Error logs</span><b>${g.logs}</b></div>
         <div class="stat"><span class="muted">Users</span><b data-testid="group-users">${g.users}${g.atLeast ? '+' : ''}</b></div>
         <div class="stat"><span class="muted">Sessions</span><b>${g.sessions}${g.atLeast ? '+' : ''}</b></div>
-        <div class="stat"><span class="muted">First seen</span><b title=${fmtTime(parseTimeUs(g.firstEver))}>${fmtAgo(parseTimeUs(g.firstEver))}</b></div>
-        <div class="stat"><span class="muted">Last seen</span><b title=${fmtTime(parseTimeUs(g.lastSeen))}>${fmtAgo(parseTimeUs(g.lastSeen))}</b></div>
+        <div class="stat"><span class="muted">First seen</span><b title=${fmtTime(parseTimeUs(g.firstEver))}>${fmtAgo(parseTimeUs(g.firstEver))}</b><span class="muted">${fmtWhen(parseTimeUs(g.firstEver))}</span></div>
+        <div class="stat"><span class="muted">Last seen</span><b title=${fmtTime(parseTimeUs(g.lastSeen))}>${fmtAgo(parseTimeUs(g.lastSeen))}</b><span class="muted">${fmtWhen(parseTimeUs(g.lastSeen))}</span></div>
         <div class="stat"><span class="muted">Per hour</span><${Sparkline} points=${g.hourly} w=${240} h=${32} /></div>
       </div>
       <table class="kv" style="margin-top:8px;max-width:760px"><tbody>
@@ -156,7 +156,7 @@ function GroupDetail({ id, lb }) {
     ${traces.length ? html`<div class="card tablecard"><table class="cmp metrics" data-testid="group-traces"><thead><tr>
         <th>When</th><th>Trace</th><th>User</th><th>Session</th><th class="num">Duration</th></tr></thead><tbody>
       ${traces.map(t => html`<tr data-testid="group-trace" data-stored=${t.stored ? 'true' : 'false'}>
-        <td class="nowrap" title=${fmtTime(parseTimeUs(t.time))}>${fmtAgo(parseTimeUs(t.time))}</td>
+        <td class="nowrap" title=${fmtTime(parseTimeUs(t.time))}>${fmtAgo(parseTimeUs(t.time))} <span class="muted">${fmtWhen(parseTimeUs(t.time))}</span></td>
         <td>${t.stored ? html`<a href="/trace/${t.traceID}${t.spanID ? `?span=${t.spanID}` : ''}">${t.rootService}: ${t.rootOperation}</a>
             ${' '}<span class="muted mono">${t.traceID.slice(0, 7)}</span>${t.errorSpans ? html` <span class="badge err">${t.errorSpans} errors</span>` : ''}`
           : html`<span class="muted mono" title="Not kept by sampling, expired, or not written yet">${t.traceID.slice(0, 12)}… not stored</span>`}</td>

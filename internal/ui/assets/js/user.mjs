@@ -5,7 +5,7 @@
 // marked. Reached from a span's enduser.id / session.id, from error groups
 // and from the Search page's user and session fields.
 import { useState, useEffect } from '../vendor/preact-hooks.mjs';
-import { html, navigate, getJSON, fmtDuration, fmtTime, fmtAgo, serviceColor, tagValue } from './lib.mjs';
+import { html, navigate, getJSON, fmtDuration, fmtTime, fmtAgo, fmtWhen, serviceColor, tagValue } from './lib.mjs';
 import { buildTrace } from './tracemodel.mjs';
 
 const LOOKBACKS = [['1h', 'Last hour', 3600e6], ['6h', 'Last 6 hours', 6 * 3600e6], ['24h', 'Last 24 hours', 24 * 3600e6],
@@ -85,8 +85,8 @@ function Timeline({ actions, kind }) {
       <div class="stat"><span class="muted">Traces</span><b data-testid="user-trace-count">${actions.length}${actions.length >= LIMIT ? '+' : ''}</b></div>
       <div class="stat"><span class="muted">With errors</span><b class=${errors ? 'err-text' : ''} data-testid="user-error-count">${errors}</b></div>
       <div class="stat"><span class="muted">Slow</span><b>${slows}</b></div>
-      <div class="stat"><span class="muted">First</span><b title=${fmtTime(actions[0].start)}>${fmtAgo(actions[0].start)}</b></div>
-      <div class="stat"><span class="muted">Last</span><b title=${fmtTime(actions[actions.length - 1].start)}>${fmtAgo(actions[actions.length - 1].start)}</b></div>
+      <div class="stat"><span class="muted">First</span><b title=${fmtTime(actions[0].start)}>${fmtAgo(actions[0].start)}</b><span class="muted">${fmtWhen(actions[0].start)}</span></div>
+      <div class="stat"><span class="muted">Last</span><b title=${fmtTime(actions[actions.length - 1].start)}>${fmtAgo(actions[actions.length - 1].start)}</b><span class="muted">${fmtWhen(actions[actions.length - 1].start)}</span></div>
       ${kind === 'user' && sessions.length > 0 && html`<div class="stat"><span class="muted">Sessions</span><span>${sessions.slice(0, 8).map(s => html`<a class="badge muted" href="/session?id=${encodeURIComponent(s)}">${s.slice(0, 12)}</a> `)}</span></div>`}
       ${kind === 'session' && users.length > 0 && html`<div class="stat"><span class="muted">Users</span><span>${users.slice(0, 8).map(u => html`<a class="badge muted" href="/user?id=${encodeURIComponent(u)}">${u}</a> `)}</span></div>`}
     </div>
