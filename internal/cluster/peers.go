@@ -145,7 +145,12 @@ func (p *Peers) get(ctx context.Context, addr, method, path string, body []byte,
 	var err error
 	if rd != nil {
 		req, err = http.NewRequestWithContext(ctx, method, u, rd)
-		req.Header.Set("Content-Type", "application/json")
+		if err == nil {
+			req.Header.Set("Content-Type", "application/json")
+			// The search only reads: marked idempotent, net/http may resend
+			// it on a fresh connection when a kept-alive one turns out closed.
+			req.Header.Set("X-Idempotency-Key", "read-only")
+		}
 	} else {
 		req, err = http.NewRequestWithContext(ctx, method, u, nil)
 	}

@@ -189,3 +189,34 @@ func TestStorage(t *testing.T) {
 		}
 	}
 }
+
+// Several nodes on one bucket (docs/scale-out.md): the settings load from
+// flags and environment, and nonsense is refused with the flag's name.
+func TestScaleOutSettings(t *testing.T) {
+	cfg, err := Load([]string{"--storage", "s3", "--s3-bucket", "traces", "--peers", "clew-0:16686,clew-1:16686",
+		"--blocks-poll-interval", "5s", "--compactor-lease-ttl", "30s"},
+		env(map[string]string{"CLEW_COMPACTOR": "never", "CLEW_BLOCKS_DELETE_DELAY": "2m"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Peers) != 2 || cfg.Peers[1] != "clew-1:16686" || time.Duration(cfg.BlocksPollInterval) != 5*time.Second ||
+		time.Duration(cfg.BlocksDeleteDelay) != 2*time.Minute || cfg.Compactor != "never" ||
+		time.Duration(cfg.CompactorLeaseTTL) != 30*time.Second {
+		t.Errorf("scale-out settings = %+v", cfg)
+	}
+	s3 := []string{"--storage", "s3", "--s3-bucket", "b"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--peers", "a:1"}, "need storage s3"},
+		{append(s3, "--blocks-poll-interval", "10m"), "blocks-poll-interval"},
+		{append(s3, "--blocks-poll-interval", "1m", "--blocks-delete-delay", "1m"), "blocks-delete-delay"},
+		{append(s3, "--compactor", "always"), "compactor must be lease or never"},
+		{append(s3, "--compactor-lease-ttl", "100ms"), "compactor-lease-ttl"},
+	} {
+		if _, err := Load(tc.args, env(nil)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Load(%v) = %v, want an error mentioning %q", tc.args, err, tc.want)
+		}
+	}
+}
