@@ -64,6 +64,9 @@ func (s *Store) syncBucket(ctx context.Context) error {
 			listed[id] = true
 			continue
 		}
+		if s.badMetas[id] {
+			continue // found unreadable before: not asked for again
+		}
 		if b := before[id]; b != nil {
 			s.known[id], listed[id], s.firstSeen[id] = b.Meta(), true, now
 			continue
@@ -73,11 +76,9 @@ func (s *Store) syncBucket(ctx context.Context) error {
 			continue // deleted since the listing
 		}
 		if err != nil {
-			if errors.Is(err, block.ErrCorrupt) || errors.Is(err, block.ErrUnsupportedVersion) {
-				if !s.badMetas[id] {
-					s.badMetas[id] = true
-					s.log.Error("cannot read block meta in the shared bucket, skipping the block", "block", id, "err", err)
-				}
+			if permanent(err) {
+				s.badMetas[id] = true
+				s.log.Error("cannot read block meta in the shared bucket, skipping the block", "block", id, "err", err)
 				continue
 			}
 			errs = append(errs, err) // the bucket failed: try again next poll
@@ -91,6 +92,11 @@ func (s *Store) syncBucket(ctx context.Context) error {
 			delete(s.firstSeen, id)
 		}
 	}
+	for id := range s.badMetas {
+		if !slices.Contains(l.Complete, id) {
+			delete(s.badMetas, id) // gone from the bucket
+		}
+	}
 	horizon := now.Add(-s.opts.Retention).UnixNano()
 	hidden := hiddenBlocks(s.known, horizon)
 
@@ -101,12 +107,14 @@ func (s *Store) syncBucket(ctx context.Context) error {
 		}
 		b, err := block.Open(ctx, s.bucket, id)
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
-			}
-			if !s.badMetas[id] {
+			switch {
+			case errors.Is(err, fs.ErrNotExist): // deleted since the listing
+			case permanent(err):
 				s.badMetas[id] = true
+				delete(s.known, id)
 				s.log.Error("cannot open block in the shared bucket, skipping it", "block", id, "err", err)
+			default:
+				errs = append(errs, err) // the bucket failed: try again next poll
 			}
 			continue
 		}
@@ -168,6 +176,12 @@ func (s *Store) PollBucket(ctx context.Context) error {
 		return nil
 	}
 	return s.syncBucket(ctx)
+}
+
+// permanent reports whether a block read failed for good (a damaged or
+// too-new block) rather than because the bucket failed this time.
+func permanent(err error) bool {
+	return errors.Is(err, block.ErrCorrupt) || errors.Is(err, block.ErrUnsupportedVersion)
 }
 
 // hideReason says why a complete block is not read.

@@ -340,3 +340,31 @@ func TestSharedRecentBlockOutlivesCompaction(t *testing.T) {
 		t.Fatal("recent data kept a block past the recent window")
 	}
 }
+
+// A damaged block in the shared bucket is skipped, logged once and not
+// read again at every poll; the rest of the bucket is served.
+func TestSharedSkipsDamagedBlock(t *testing.T) {
+	ctx := context.Background()
+	mem := objstore.NewMemory()
+	counting := objstore.NewCounting(mem)
+	clk := &clock{now: t0}
+	a := openShared(t, mem, clk, nil)
+	defer a.Close(ctx)
+	cutBlock(t, a, 1, 0)
+	bad := block.NewID(t0)
+	if err := mem.Put(ctx, bad+"/meta.json", strings.NewReader("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	b := openShared(t, counting, clk, nil)
+	defer b.Close(ctx)
+	if n := spansOf(t, b, 1); n != 2 {
+		t.Fatalf("the good block is not served next to a damaged one: %d spans", n)
+	}
+	before := counting.Counts().Get
+	for range 3 {
+		mustSync(t, b)
+	}
+	if got := counting.Counts().Get - before; got != 0 {
+		t.Fatalf("polls read %d objects again, want none (the damaged meta is remembered)", got)
+	}
+}
