@@ -4,6 +4,7 @@
 //	clewbench query  --query http://127.0.0.1:16686 --ids trace-ids.txt
 //	clewbench traceql --tempo http://127.0.0.1:3200
 //	clewbench blocks --data-dir /tmp/clew-data --spans 10000000 --ids-out trace-ids.txt
+//	clewbench heavy --query http://127.0.0.1:16686 --concurrency 4 --duration 60s
 //	clewbench bigexport --grpc 127.0.0.1:4317 --n 8 --size 65011712
 //
 // ingest replays pre-encoded OTLP requests over several gRPC connections: the
@@ -20,7 +21,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: clewbench ingest|query|traceql|blocks|bigexport [flags]")
+		fmt.Fprintln(os.Stderr, "usage: clewbench ingest|query|traceql|blocks|heavy|bigexport [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -33,6 +34,8 @@ func main() {
 		err = traceqlBench(os.Args[2:])
 	case "blocks":
 		err = blocksCmd(os.Args[2:])
+	case "heavy":
+		err = heavyQueries(os.Args[2:])
 	case "bigexport":
 		err = bigExport(os.Args[2:])
 	default:

@@ -23,10 +23,39 @@ type Store interface {
 // Service answers queries over a Store.
 type Service struct {
 	store Store
+	// heavy holds one token per heavy search allowed to run at once.
+	heavy chan struct{}
 }
 
 // NewService returns a Service reading from st.
-func NewService(st Store) *Service { return &Service{store: st} }
+func NewService(st Store) *Service {
+	return &Service{store: st, heavy: make(chan struct{}, MaxHeavySearches)}
+}
+
+// HeavySearchLimit and MaxHeavySearches bound the CPU and memory searches
+// take from ingestion: a search asking for more than HeavySearchLimit traces
+// (reading and converting up to 1500 whole traces costs seconds of CPU) runs
+// only when fewer than MaxHeavySearches others do, and otherwise waits, for
+// as long as its context allows (the API's query deadline; then 503). Small
+// searches, what the UIs send by default (20), never wait for them.
+const (
+	HeavySearchLimit = 100
+	MaxHeavySearches = 1
+)
+
+// admitSearch waits for a heavy-search slot when limit makes the search
+// heavy, and returns the function that gives it back.
+func (s *Service) admitSearch(ctx context.Context, limit int) (func(), error) {
+	if limit <= HeavySearchLimit {
+		return func() {}, nil
+	}
+	select {
+	case s.heavy <- struct{}{}:
+		return func() { <-s.heavy }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for one of %d heavy-search slots (limit > %d): %w", MaxHeavySearches, HeavySearchLimit, ctx.Err())
+	}
+}
 
 // Services lists every service name, sorted.
 func (s *Service) Services(ctx context.Context) ([]string, error) {
@@ -89,22 +118,36 @@ func (s *Service) FindTraces(ctx context.Context, q TraceQuery) ([][]model.Span,
 	if limit <= 0 {
 		limit = DefaultLimit
 	}
+	done, err := s.admitSearch(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	ids, err := s.store.FindTraceIDs(ctx, compiled, limit)
 	if err != nil {
 		return nil, err
 	}
-	return s.fetchTraces(ctx, ids, q.MaxSpans)
+	workers := searchFetchers
+	if limit > HeavySearchLimit {
+		workers = heavySearchFetchers
+	}
+	return s.fetchTraces(ctx, ids, q.MaxSpans, workers)
 }
 
-// searchFetchers is how many traces of a search answer are read at once.
-const searchFetchers = 4
+// searchFetchers is how many traces of a search answer are read at once;
+// heavySearchFetchers, for a heavy search, so that it takes at most about a
+// core from ingestion while it runs.
+const (
+	searchFetchers      = 4
+	heavySearchFetchers = 1
+)
 
 // fetchTraces reads the traces of ids a few at a time, keeping their order
 // and leaving out traces that no longer exist (expired since the search).
 // With maxSpans > 0, traces are added in order until their spans reach it
 // (the trace that crosses it is kept), and no further trace is read once
 // the traces read hold that many.
-func (s *Service) fetchTraces(ctx context.Context, ids []model.TraceID, maxSpans int) ([][]model.Span, error) {
+func (s *Service) fetchTraces(ctx context.Context, ids []model.TraceID, maxSpans, workers int) ([][]model.Span, error) {
 	got := make([][]model.Span, len(ids))
 	errs := make([]error, len(ids))
 	ctx, cancel := context.WithCancel(ctx)
@@ -144,7 +187,7 @@ func (s *Service) fetchTraces(ctx context.Context, ids []model.TraceID, maxSpans
 			mu.Unlock()
 		}
 	}
-	n := min(searchFetchers, len(ids))
+	n := min(max(workers, 1), len(ids))
 	wg.Add(n)
 	for range n {
 		go worker()

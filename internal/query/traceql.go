@@ -77,6 +77,11 @@ func (s *Service) SearchTraceQL(ctx context.Context, q *traceql.Query, start, en
 	if limit <= 0 {
 		limit = DefaultLimit
 	}
+	done, err := s.admitSearch(ctx, limit)
+	if err != nil {
+		return nil, st, err
+	}
+	defer done()
 	preds := requiredPredicates(q, start, end)
 	seen := map[model.TraceID]bool{}
 	var out []TraceQLMatch
