@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"regexp"
@@ -275,6 +276,29 @@ func TestScaleOutOnS3(t *testing.T) {
 		one := searchIDs(t, nodes[1].query, "scaleout", `{"case":"n2-r3"}`)
 		if len(one) != 1 {
 			t.Fatalf("%s: search by tag through node 1: %v, want node 2's one trace", when, one)
+		}
+		// TraceQL (the Tempo API on the query port) goes through the same
+		// merged store: node 0 finds a trace node 2 ingested.
+		want := ""
+		for id, o := range owner {
+			if o == 2 {
+				want = id
+				break
+			}
+		}
+		var tempo struct {
+			Traces []struct {
+				TraceID string `json:"traceID"`
+			} `json:"traces"`
+		}
+		q := url.QueryEscape(`{ span.case =~ "n2-.*" }`)
+		getJSON(t, "http://"+nodes[0].query+"/api/tempo/api/search?limit=100&q="+q, 200, &tempo)
+		found := false
+		for _, tr := range tempo.Traces {
+			found = found || strings.TrimLeft(tr.TraceID, "0") == strings.TrimLeft(want, "0")
+		}
+		if len(tempo.Traces) != perNode || !found {
+			t.Fatalf("%s: TraceQL through node 0 found %d traces (want node 2's %d, including %s): %+v", when, len(tempo.Traces), perNode, want, tempo.Traces)
 		}
 	}
 	checkAll("after ingest")
