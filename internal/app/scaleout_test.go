@@ -248,8 +248,8 @@ func TestScaleOutOnS3(t *testing.T) {
 			ids = append(ids, id)
 			owner[id] = i
 			for _, other := range nodes {
-				if got, _ := fetchTrace(t, other.query, id); got != 2 {
-					t.Fatalf("trace %s (ingested by node %d) through %s right after acknowledgment: %d spans, want 2", id, i, other.query, got)
+				if got, partial := fetchTrace(t, other.query, id); got != 2 {
+					t.Fatalf("trace %s (ingested by node %d) through %s right after acknowledgment: %d spans, want 2 (partial: %q)", id, i, other.query, got, partial)
 				}
 			}
 		}
