@@ -1,6 +1,8 @@
 package store
 
 import (
+	"math/bits"
+	"strconv"
 	"sync"
 	"time"
 
@@ -28,14 +30,46 @@ type head struct {
 	maxEnd   int64
 	edges    edgeTracker
 	interner interner
-	// postings lists, oldest first, the spans of each service, each
-	// operation (span name) and each span or event attribute key=value
-	// (see postingKey). A search walks the shortest list every match must
-	// be on, not every span. resourcePairs holds the key=value pairs of
-	// resource attributes: a condition one of them may satisfy cannot use
-	// the span postings.
-	postings      map[uint64][]spanRef
+	// Search indexes. bySvc and byOp list, oldest first, the spans of each
+	// service and each operation (span name): a search naming one walks
+	// that list, not every span. filters holds, per batch, a bloom filter
+	// of the key=value pairs of its span and event attributes, built by
+	// the first search that needs it: a search for a value skips every
+	// batch whose filter rules it out. Postings per attribute value were
+	// measured first and made adding a span 3-5 times dearer (a map append
+	// per attribute); even hashing the attributes when a batch arrives
+	// doubled it, so ingest pays nothing for them. resourcePairs holds the
+	// pairs of resource attributes: a condition one of them may satisfy
+	// cannot use the filters.
+	bySvc         map[string][]spanRef
+	byOp          map[string][]spanRef
+	filters       []*lazyFilter
 	resourcePairs map[uint64]struct{}
+}
+
+// lazyFilter is a batch's pair filter, built once on first use.
+type lazyFilter struct {
+	once sync.Once
+	f    pairFilter
+}
+
+func (l *lazyFilter) get(batch []model.Span) pairFilter {
+	l.once.Do(func() {
+		var hashes []uint64
+		var text []byte
+		for i := range batch {
+			for j := range batch[i].Attributes {
+				hashes = append(hashes, attrHash(&batch[i].Attributes[j], &text))
+			}
+			for _, e := range batch[i].Events {
+				for j := range e.Attributes {
+					hashes = append(hashes, attrHash(&e.Attributes[j], &text))
+				}
+			}
+		}
+		l.f = newPairFilter(hashes)
+	})
+	return l.f
 }
 
 type spanRef struct{ batch, idx uint32 }
@@ -44,7 +78,8 @@ func newHead(now time.Time) *head {
 	return &head{
 		created:       now,
 		traces:        map[model.TraceID][]spanRef{},
-		postings:      map[uint64][]spanRef{},
+		bySvc:         map[string][]spanRef{},
+		byOp:          map[string][]spanRef{},
 		resourcePairs: map[uint64]struct{}{},
 		ops:           map[string]map[block.OperationInfo]struct{}{},
 		edges:         newEdgeTracker(),
@@ -70,7 +105,8 @@ func (h *head) add(spans []model.Span) {
 			lastRes = s.Resource
 			if s.Resource != nil {
 				for _, a := range s.Resource.Attributes {
-					h.resourcePairs[postingKey(postingAttr, a.Key, a.Value.String())] = struct{}{}
+					var text []byte
+					h.resourcePairs[attrHash(&a, &text)] = struct{}{}
 				}
 			}
 		}
@@ -81,16 +117,9 @@ func (h *head) add(spans []model.Span) {
 		ref := spanRef{b, uint32(i)}
 		h.traces[s.TraceID] = append(h.traces[s.TraceID], ref)
 		svc := s.Service()
-		h.post(postingKey(postingService, svc, ""), ref)
-		h.post(postingKey(postingOperation, s.Name, ""), ref)
-		for j := range s.Attributes {
-			h.post(postingKey(postingAttr, s.Attributes[j].Key, s.Attributes[j].Value.String()), ref)
-		}
-		for _, e := range s.Events {
-			for j := range e.Attributes {
-				h.post(postingKey(postingAttr, e.Attributes[j].Key, e.Attributes[j].Value.String()), ref)
-			}
-		}
+		h.bySvc[svc] = append(h.bySvc[svc], ref)
+		h.byOp[s.Name] = append(h.byOp[s.Name], ref)
+
 		opset := h.ops[svc]
 		if opset == nil {
 			opset = map[block.OperationInfo]struct{}{}
@@ -110,50 +139,71 @@ func (h *head) add(spans []model.Span) {
 		h.bytes += approxSize(s)
 		h.edges.add(s)
 	}
+	h.filters = append(h.filters, &lazyFilter{})
 }
 
-// Kinds of posting lists, mixed into the key's hash.
-const (
-	postingService = iota + 1
-	postingOperation
-	postingAttr
-)
-
-// postingKey is the hash of one posting list. Two lists that collide are
-// merged, which costs a search extra candidates but never a match: every
-// candidate is checked with the predicate.
-func postingKey(kind byte, a, b string) uint64 {
-	var d xxhash.Digest
-	d.Reset()
-	_, _ = d.Write([]byte{kind})
-	_, _ = d.WriteString(a)
-	_, _ = d.Write([]byte{0})
-	_, _ = d.WriteString(b)
-	return d.Sum64()
+// pairHash is the hash of one attribute key=value pair, the value as its
+// Value.String() text (what search compares).
+func pairHash(key string, text []byte) uint64 {
+	return bits.RotateLeft64(xxhash.Sum64String(key), 31)*0x9E3779B97F4A7C15 ^ xxhash.Sum64(text)
 }
 
-// post adds ref to a posting list once, however many of the span's
-// attributes (or colliding keys) lead there: a span's postings are added
-// together, so a repeat is always the list's last entry.
-func (h *head) post(key uint64, ref spanRef) {
-	l := h.postings[key]
-	if n := len(l); n > 0 && l[n-1] == ref {
-		return
+// attrHash is pairHash of an attribute, without allocating for the
+// common value types (text is scratch space).
+func attrHash(a *model.Attribute, text *[]byte) uint64 {
+	switch a.Value.Type {
+	case model.ValueString:
+		*text = append((*text)[:0], a.Value.Str...)
+	case model.ValueInt:
+		*text = strconv.AppendInt((*text)[:0], a.Value.Int, 10)
+	default:
+		*text = append((*text)[:0], a.Value.String()...)
 	}
-	h.postings[key] = append(l, ref)
+	return pairHash(a.Key, *text)
+}
+
+// pairFilter is a bloom filter over pair hashes (k = 4).
+type pairFilter []uint64
+
+// newPairFilter sizes the filter by the hashes given, repeats included
+// (sorting them out cost more than the rest of adding a batch): 6 bits
+// per attribute, which is ~10 per distinct pair when values repeat.
+func newPairFilter(hashes []uint64) pairFilter {
+	f := make(pairFilter, (max(64, len(hashes)*6)+63)/64)
+	for _, h := range hashes {
+		f.positions(h, func(w int, bit uint64) bool { f[w] |= bit; return true })
+	}
+	return f
+}
+
+func (f pairFilter) positions(h uint64, fn func(word int, bit uint64) bool) bool {
+	m := uint64(len(f)) * 64
+	h2 := h>>32 | h<<32 | 1
+	for i := range uint64(4) {
+		b := (h + i*h2) % m
+		if !fn(int(b/64), 1<<(b%64)) {
+			return false
+		}
+	}
+	return true
+}
+
+func (f pairFilter) mayContain(h uint64) bool {
+	return f.positions(h, func(w int, bit uint64) bool { return f[w]&bit != 0 })
 }
 
 // approxSize estimates a span's memory: the struct plus its variable parts
-// (a posting entry, ~16 bytes, per name, service and attribute included).
+// (its two posting entries and its share of the batch filter included).
+// The filter is ~6 bits per attribute.
 func approxSize(s *model.Span) int64 {
-	n := 256 + 32 + len(s.Name) + len(s.StatusMessage) + len(s.TraceState)
+	n := 256 + 16 + len(s.Name) + len(s.StatusMessage) + len(s.TraceState)
 	for _, a := range s.Attributes {
-		n += 80 + len(a.Value.Str)
+		n += 66 + len(a.Value.Str)
 	}
 	for _, e := range s.Events {
 		n += 64 + len(e.Name)
 		for _, a := range e.Attributes {
-			n += 80 + len(a.Value.Str)
+			n += 66 + len(a.Value.Str)
 		}
 	}
 	n += len(s.Links) * 96
@@ -177,20 +227,45 @@ func (h *head) trace(dst []model.Span, id model.TraceID) []model.Span {
 }
 
 // scan calls fn for every span matching p, newest first; fn returns false
-// to stop. It returns how many spans it evaluated. When p names a service,
-// an operation or an attribute value that only span and event attributes can
-// hold, only the shortest of those posting lists is evaluated; a predicate
-// with none of them (time and duration alone) evaluates every span.
+// to stop. It returns how many spans it evaluated: when p names a service
+// or an operation, only the spans on the shorter of those posting lists;
+// otherwise, when p has an attribute condition that only span and event
+// attributes can satisfy, only the spans of batches whose filter may hold
+// it; a predicate with none of these (time and duration alone, or only
+// conditions a resource or an error status may satisfy) evaluates every
+// span.
 func (h *head) scan(p *predicate.Compiled, fn func(id model.TraceID, start int64) bool) (evaluated int) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	if h.count == 0 || p.Never() || !p.OverlapsStart(h.minStart, h.maxStart) {
 		return 0
 	}
-	refs, indexed := h.candidates(p)
-	if indexed {
+	var need []uint64 // pair hashes every match has in its span or event attributes
+	for i, a := range p.Attrs() {
+		if p.ErrorBits()&(1<<i) != 0 {
+			continue // an error status satisfies it too
+		}
+		key := pairHash(a.Key, []byte(a.Value))
+		if _, onResource := h.resourcePairs[key]; onResource {
+			continue // a resource attribute may satisfy it
+		}
+		need = append(need, key)
+	}
+	batchMay := func(b uint32) bool {
+		for _, k := range need {
+			if !h.filters[b].get(h.batches[b]).mayContain(k) {
+				return false
+			}
+		}
+		return true
+	}
+	if refs, ok := h.postingList(p); ok {
 		for i := len(refs) - 1; i >= 0; i-- {
-			s := &h.batches[refs[i].batch][refs[i].idx]
+			r := refs[i]
+			if len(need) > 0 && !batchMay(r.batch) {
+				continue
+			}
+			s := &h.batches[r.batch][r.idx]
 			evaluated++
 			if p.Match(s) && !fn(s.TraceID, s.StartUnixNano) {
 				break
@@ -199,6 +274,9 @@ func (h *head) scan(p *predicate.Compiled, fn func(id model.TraceID, start int64
 		return evaluated
 	}
 	for b := len(h.batches) - 1; b >= 0; b-- {
+		if len(need) > 0 && !batchMay(uint32(b)) {
+			continue
+		}
 		batch := h.batches[b]
 		for i := range batch {
 			evaluated++
@@ -210,36 +288,23 @@ func (h *head) scan(p *predicate.Compiled, fn func(id model.TraceID, start int64
 	return evaluated
 }
 
-// candidates returns the shortest posting list that holds every span p can
-// match, and false when p has no condition a posting list answers.
-// Caller holds h.mu.
-func (h *head) candidates(p *predicate.Compiled) ([]spanRef, bool) {
-	var best []spanRef
-	found := false
-	consider := func(key uint64) {
-		l := h.postings[key]
-		if !found || len(l) < len(best) {
-			best, found = l, true
-		}
-	}
+// postingList returns the shorter of the service and operation posting
+// lists p allows, and false when p names neither. Caller holds h.mu.
+func (h *head) postingList(p *predicate.Compiled) ([]spanRef, bool) {
 	pr := p.Predicate()
-	if pr.Service != "" {
-		consider(postingKey(postingService, pr.Service, ""))
-	}
-	if pr.Operation != "" {
-		consider(postingKey(postingOperation, pr.Operation, ""))
-	}
-	for i, a := range p.Attrs() {
-		if p.ErrorBits()&(1<<i) != 0 {
-			continue // an error status satisfies it too
+	switch {
+	case pr.Service != "" && pr.Operation != "":
+		a, b := h.bySvc[pr.Service], h.byOp[pr.Operation]
+		if len(b) < len(a) {
+			return b, true
 		}
-		key := postingKey(postingAttr, a.Key, a.Value)
-		if _, onResource := h.resourcePairs[key]; onResource {
-			continue // a resource attribute may satisfy it
-		}
-		consider(key)
+		return a, true
+	case pr.Service != "":
+		return h.bySvc[pr.Service], true
+	case pr.Operation != "":
+		return h.byOp[pr.Operation], true
 	}
-	return best, found
+	return nil, false
 }
 
 // services adds the head's services and operations to dst.

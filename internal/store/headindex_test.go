@@ -10,11 +10,13 @@ import (
 )
 
 // TestHeadSearchUsesPostings: a head search evaluates only the spans on the
-// shortest posting list its predicate allows (service, operation, or a
-// span/event attribute value, high-cardinality ones included), finds exactly
-// the matching spans, and falls back to every span only when no condition has
-// a posting list (time alone) or every attribute condition may be satisfied
-// elsewhere (a resource attribute, an error status).
+// service or operation posting list its predicate allows, skips the batches
+// whose key=value filter rules out an attribute value (high-cardinality
+// ones included, on spans or events), finds exactly the matching spans, and
+// falls back to every span only when no condition has an index (time alone)
+// or every attribute condition may be satisfied elsewhere (a resource
+// attribute, an error status). maxEvaluated allows two batches of filter
+// false positives where filters decide.
 func TestHeadSearchUsesPostings(t *testing.T) {
 	h := newHead(time.Now())
 	web := &model.Resource{ServiceName: "web", Attributes: []model.Attribute{{Key: "region", Value: model.StringValue("eu")}}}
@@ -48,16 +50,17 @@ func TestHeadSearchUsesPostings(t *testing.T) {
 	cases := []struct {
 		name               string
 		p                  predicate.Predicate
-		matches, evaluated int
+		matches      int
+		maxEvaluated int
 	}{
-		{"rare span attribute", predicate.Predicate{Kind: -1, Attributes: map[string]string{"enduser.id": "user-4242"}}, 1, 1},
-		{"rare event attribute", predicate.Predicate{Kind: -1, Attributes: map[string]string{"order.id": "o-1"}}, 10, 10},
-		{"absent value", predicate.Predicate{Kind: -1, Attributes: map[string]string{"enduser.id": "nobody"}}, 0, 0},
-		{"absent key", predicate.Predicate{Kind: -1, Attributes: map[string]string{"no.such.key": "x"}}, 0, 0},
+		{"rare span attribute", predicate.Predicate{Kind: -1, Attributes: map[string]string{"enduser.id": "user-4242"}}, 1, 500 + 1000},
+		{"rare event attribute", predicate.Predicate{Kind: -1, Attributes: map[string]string{"order.id": "o-1"}}, 10, 10*500 + 1000},
+		{"absent value", predicate.Predicate{Kind: -1, Attributes: map[string]string{"enduser.id": "nobody"}}, 0, 1000},
+		{"absent key", predicate.Predicate{Kind: -1, Attributes: map[string]string{"no.such.key": "x"}}, 0, 1000},
 		{"service", predicate.Predicate{Kind: -1, Service: "db"}, total / 10, total / 10},
 		{"unknown service", predicate.Predicate{Kind: -1, Service: "nope"}, 0, 0},
 		{"service and operation", predicate.Predicate{Kind: -1, Service: "web", Operation: "query"}, 0, total / 10},
-		{"service and value", predicate.Predicate{Kind: -1, Service: "web", Attributes: map[string]string{"enduser.id": "user-11"}}, 1, 1},
+		{"service and value", predicate.Predicate{Kind: -1, Service: "web", Attributes: map[string]string{"enduser.id": "user-11"}}, 1, 450 + 900},
 		{"resource attribute", predicate.Predicate{Kind: -1, Attributes: map[string]string{"region": "eu"}}, total * 9 / 10, total},
 		{"error", predicate.Predicate{Kind: -1, Attributes: map[string]string{"error": "true"}}, total / 100, total},
 		{"error and service", predicate.Predicate{Kind: -1, Service: "db", Attributes: map[string]string{"error": "true"}}, 0, total / 10},
@@ -67,8 +70,8 @@ func TestHeadSearchUsesPostings(t *testing.T) {
 		c := predicate.MustCompile(tc.p)
 		matches := 0
 		evaluated := h.scan(c, func(model.TraceID, int64) bool { matches++; return true })
-		if matches != tc.matches || evaluated != tc.evaluated {
-			t.Errorf("%s: %d matches from %d spans evaluated, want %d from %d", tc.name, matches, evaluated, tc.matches, tc.evaluated)
+		if matches != tc.matches || evaluated > tc.maxEvaluated {
+			t.Errorf("%s: %d matches from %d spans evaluated, want %d from at most %d", tc.name, matches, evaluated, tc.matches, tc.maxEvaluated)
 		}
 		want := 0
 		for _, batch := range h.batches {
