@@ -48,8 +48,8 @@ func TestHeadSearchUsesPostings(t *testing.T) {
 		h.add(batch)
 	}
 	cases := []struct {
-		name               string
-		p                  predicate.Predicate
+		name         string
+		p            predicate.Predicate
 		matches      int
 		maxEvaluated int
 	}{
