@@ -25,7 +25,10 @@ type liveBlock struct {
 	// keepObjects: when dropped, only close it; in a shared bucket the
 	// compactor deletes blocks, later (see syncBucket).
 	keepObjects atomic.Bool
-	store       *Store
+	// quarantine: found damaged; when unread, move to quarantine/ instead
+	// of deleting (see damage.go).
+	quarantine atomic.Bool
+	store      *Store
 }
 
 func (s *Store) newLiveBlock(b *block.Block) *liveBlock {
@@ -70,6 +73,13 @@ func (s *Store) collectGarbage(ctx context.Context) error {
 	var retry []*liveBlock
 	for _, lb := range todo {
 		_ = lb.Close()
+		if lb.quarantine.Load() {
+			if _, err := s.quarantineBlock(ctx, lb.Meta().ID); err != nil {
+				errs = append(errs, fmt.Errorf("quarantine block %s: %w", lb.Meta().ID, err))
+				retry = append(retry, lb)
+			}
+			continue
+		}
 		if err := block.Delete(ctx, s.bucket, lb.Meta().ID); err != nil {
 			errs = append(errs, fmt.Errorf("delete block %s: %w", lb.Meta().ID, err))
 			retry = append(retry, lb)
@@ -115,6 +125,11 @@ func (s *Store) compact(ctx context.Context) error {
 		}
 		err := s.merge(ctx, inputs, level)
 		for _, b := range inputs {
+			if err != nil && ctx.Err() == nil {
+				// One of them may be damaged: verification finds out
+				// (and otherwise every pass would fail on it again).
+				s.suspect(b.Meta().ID)
+			}
 			b.release()
 		}
 		if err != nil {

@@ -14,6 +14,10 @@ type metrics struct {
 	compactions     prometheus.Counter
 	blocksExpired   prometheus.Counter
 	sharedDeletes   prometheus.Counter
+
+	blockReadErrors   prometheus.Counter
+	blocksQuarantined prometheus.Counter
+	spansLost         prometheus.Counter
 }
 
 func newMetrics(s *Store, reg prometheus.Registerer) *metrics {
@@ -27,9 +31,16 @@ func newMetrics(s *Store, reg prometheus.Registerer) *metrics {
 		sharedDeletes: prometheus.NewCounter(prometheus.CounterOpts{Name: "clew_store_shared_blocks_deleted_total",
 			Help: "Blocks this node deleted from a shared bucket as the compactor (compacted away, expired, or uploads left incomplete)."}),
 	}
+	m.blockReadErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "clew_store_block_read_errors_total",
+		Help: "Query reads of a block that failed; the query answered from the other blocks, marked partial, and the block was queued for verification."})
+	m.blocksQuarantined = prometheus.NewCounter(prometheus.CounterOpts{Name: "clew_store_blocks_quarantined_total",
+		Help: "Blocks found damaged by verification and moved to quarantine/ (their intact row groups rebuilt as a new block)."})
+	m.spansLost = prometheus.NewCounter(prometheus.CounterOpts{Name: "clew_store_damaged_spans_total",
+		Help: "Spans lost in damaged row groups of quarantined blocks."})
 	if reg == nil {
 		return m
 	}
+	reg.MustRegister(m.blockReadErrors, m.blocksQuarantined, m.spansLost)
 	reg.MustRegister(m.spansWritten, m.refusedOverload, m.blocksWritten, m.flushFailures, m.compactions, m.blocksExpired, m.sharedDeletes)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clew_store_wal_bytes", Help: "Bytes of write-ahead log on disk."},
 		func() float64 { return float64(s.wal.Size()) }))

@@ -62,8 +62,8 @@ func (snap *snapshot) trace(ctx context.Context, id model.TraceID) ([]model.Span
 		if !b.MayContain(id) {
 			continue
 		}
-		got, err := b.Trace(ctx, id)
-		if err != nil {
+		var got []model.Span
+		if err := b.store.readBlock(ctx, b, func() (err error) { got, err = b.Trace(ctx, id); return err }); err != nil {
 			return nil, fmt.Errorf("block %s: %w", b.Meta().ID, err)
 		}
 		spans = append(spans, got...)
@@ -178,7 +178,7 @@ func (snap *snapshot) find(ctx context.Context, p *predicate.Compiled, limit int
 		defer wg.Done()
 		for b := take(); b != nil; b = take() {
 			local := newNewest(limit)
-			if err := b.Scan(ctx, p, local.add); err != nil {
+			if err := b.store.readBlock(ctx, b, func() error { return b.Scan(ctx, p, local.add) }); err != nil {
 				mu.Lock()
 				if firstErr == nil {
 					firstErr = fmt.Errorf("block %s: %w", b.Meta().ID, err)
@@ -379,8 +379,8 @@ func (snap *snapshot) dependencies(ctx context.Context, from, to time.Time) ([]E
 		case m.MinStartUnixNano >= lo && m.MaxStartUnixNano <= hi:
 			out = append(out, EdgeSource{Block: m.ID, Edges: m.Edges})
 		default:
-			spans, err := b.All(ctx)
-			if err != nil {
+			var spans []model.Span
+			if err := b.store.readBlock(ctx, b, func() (err error) { spans, err = b.All(ctx); return err }); err != nil {
 				return nil, fmt.Errorf("dependencies: %w", err)
 			}
 			out = append(out, EdgeSource{Block: m.ID, Edges: windowEdges(spans, lo, hi)})

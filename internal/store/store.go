@@ -146,6 +146,15 @@ type Store struct {
 	firstSeen map[string]time.Time
 	badMetas  map[string]bool
 	recent    []recentBlock
+
+	// Blocks that failed a read and wait for verification (damage.go).
+	suspectMu sync.Mutex
+	suspects  map[string]struct{}
+	// damagedShared: verified damaged in a shared bucket, left in place.
+	damagedShared map[string]bool
+	verifyKick    chan struct{} // wakes the verification loop
+	// Span counts of blocks quarantined at open, before metrics existed.
+	openQuarantined []int
 }
 
 type flushingHead struct {
@@ -184,6 +193,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		head:   newHead(opts.Now()),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
+
+		suspects:      map[string]struct{}{},
+		damagedShared: map[string]bool{},
+		verifyKick:    make(chan struct{}, 1),
 	}
 	if err := s.openBlocks(ctx); err != nil {
 		lock.Close()
@@ -224,6 +237,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 			"dropped_segments", stats.DroppedSegments, "kept_records", stats.Records)
 	}
 	s.metrics = newMetrics(s, opts.Registerer)
+	for _, n := range s.openQuarantined {
+		s.metrics.blocksQuarantined.Inc()
+		s.metrics.spansLost.Add(float64(n))
+	}
 	if !opts.DisableRunLoop {
 		go s.run()
 	} else {
@@ -294,6 +311,20 @@ func (s *Store) openBlocks(ctx context.Context) error {
 			continue
 		}
 		b, err := block.Open(ctx, s.bucket, m.ID)
+		if errors.Is(err, block.ErrCorrupt) {
+			// Damaged where every read needs it (footer, index, page
+			// index): nothing can be served from it. Moved aside, not
+			// deleted, so it can be looked at or repaired by hand.
+			where, qerr := s.quarantineBlock(ctx, m.ID)
+			if qerr != nil {
+				s.log.Error("cannot open damaged block, nor move it to quarantine; skipping it", "block", m.ID, "err", err, "quarantine_err", qerr)
+			} else {
+				s.log.Error("block is damaged and cannot be opened; moved to quarantine, its spans are not served",
+					"block", m.ID, "lost_spans", m.SpanCount, "quarantine", where, "err", err)
+				s.openQuarantined = append(s.openQuarantined, m.SpanCount)
+			}
+			continue
+		}
 		if err != nil {
 			// One unreadable block must not keep the rest of the data offline.
 			s.log.Error("cannot open block, skipping it", "block", m.ID, "err", err)
@@ -469,21 +500,34 @@ func (s *Store) run() {
 			}
 		}
 	}
-	wg.Add(2)
+	wg.Add(3)
 	go loop(s.opts.MaintainEvery, func(ctx context.Context) error { return s.flush(ctx, false) }, "flush")
 	go loop(10*s.opts.MaintainEvery, s.compactAndExpire, "compaction")
 	if s.opts.Shared {
 		wg.Add(1)
 		go loop(s.opts.PollEvery, s.syncBucket, "poll of the shared bucket")
 	}
+	go func() { // verification starts as soon as a read fails
+		defer wg.Done()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-s.verifyKick:
+				if err := s.verifySuspects(context.Background()); err != nil {
+					s.log.Warn("store block verification", "err", err)
+				}
+			}
+		}
+	}()
 	wg.Wait()
 }
 
 // Maintain runs one pass of background work: cut the head if it is due (or
 // if force is set and it is not empty), write cut heads as blocks, compact
-// small blocks, and delete expired ones.
+// small blocks, delete expired ones, and verify blocks that failed a read.
 func (s *Store) Maintain(ctx context.Context, force bool) error {
-	return errors.Join(s.flush(ctx, force), s.compactAndExpire(ctx))
+	return errors.Join(s.flush(ctx, force), s.verifySuspects(ctx), s.compactAndExpire(ctx))
 }
 
 func (s *Store) flush(ctx context.Context, force bool) error {

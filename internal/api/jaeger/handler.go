@@ -13,6 +13,7 @@ import (
 	"github.com/clewtrace/clew/internal/api/recovery"
 	"github.com/clewtrace/clew/internal/model"
 	"github.com/clewtrace/clew/internal/query"
+	"github.com/clewtrace/clew/internal/query/partial"
 )
 
 // Querier is what the API reads through. query.Service implements it.
@@ -56,7 +57,7 @@ func newHandler(q Querier, logger *slog.Logger, now func() time.Time) *handler {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	h := &handler{q: q, logger: logger, now: now, mux: http.NewServeMux(), timeout: queryTimeout}
-	h.guarded = recovery.Wrap(http.HandlerFunc(h.serve), logger, h.failPanic)
+	h.guarded = recovery.Wrap(partial.Middleware(http.HandlerFunc(h.serve)), logger, h.failPanic)
 
 	// Legacy JSON API (Grafana, Jaeger UI's trace page).
 	h.mux.HandleFunc("GET /api/services", h.legacyServices)
@@ -108,7 +109,16 @@ func (h *handler) failPanic(w http.ResponseWriter, r *http.Request, status int, 
 
 // writeJSON encodes v completely before writing anything, so an encoding
 // failure can still become a 500 instead of a truncated 200.
+// A legacy answer that is partial (a damaged block, a WAL still replaying)
+// lists each reason in its "errors" array, as Jaeger does for a partial
+// answer, besides the partial.Header that every answer carries.
 func (h *handler) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	if resp, ok := v.(structuredResponse); ok {
+		for _, reason := range partial.From(r.Context()).Reasons() {
+			resp.Errors = append(resp.Errors, structuredError{Msg: "partial result: " + reason})
+		}
+		v = resp
+	}
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(v); err != nil {
 		h.logger.ErrorContext(r.Context(), "encoding Jaeger API response", "path", r.URL.Path, "err", err)

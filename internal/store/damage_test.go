@@ -1,0 +1,244 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/clewtrace/clew/internal/model"
+	"github.com/clewtrace/clew/internal/query/partial"
+	"github.com/clewtrace/clew/internal/query/predicate"
+)
+
+// flipDataBytes flips one byte in the middle of each of the first n
+// column chunks of a block's data.parquet (its column data; the footer and
+// page index stay intact, so the block still opens), as a failing disk or a
+// bad copy would.
+func flipDataBytes(t *testing.T, dir, id string, n int) {
+	t.Helper()
+	path := filepath.Join(dir, "blocks", id, "data.parquet")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)), parquet.SkipPageIndex(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := 0
+	for _, c := range f.Metadata().RowGroups[0].Columns {
+		if flipped == n {
+			break
+		}
+		m := c.MetaData
+		if m.TotalCompressedSize < 8 {
+			continue
+		}
+		start := m.DataPageOffset
+		if m.DictionaryPageOffset > 0 && m.DictionaryPageOffset < start {
+			start = m.DictionaryPageOffset
+		}
+		data[start+m.TotalCompressedSize/2] ^= 0x5a
+		flipped++
+	}
+	if flipped != n {
+		t.Fatalf("flipped %d bytes, want %d", flipped, n)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Issue 16, item 3: one damaged block used to answer 500 for its own traces,
+// for healthy traces elsewhere (bloom-filter false positives) and for every
+// search that reached it. Now a read error in a block is logged, counted,
+// reported as partial, and the query answers from the other blocks; the
+// block is verified and, being damaged, quarantined with exactly its spans
+// lost.
+func TestDamagedBlockDoesNotPoisonOtherReads(t *testing.T) {
+	dir := t.TempDir()
+	clk := &clock{now: t0}
+	noCompaction := func(o *Options) { o.CompactBlocks = 1000 }
+	s := openStore(t, dir, clk, noCompaction)
+	// Three blocks of five traces (two spans each): 1-5, 6-10, 11-15.
+	var blockIDs []string
+	for b := range 3 {
+		for tr := 1 + 5*b; tr <= 5+5*b; tr++ {
+			mustConsume(t, s, batch(tr, spanSpec{service: "gateway", name: "GET /", idx: 1, parent: -1, startMs: tr, durMs: 3},
+				spanSpec{service: "orders", name: "list", idx: 2, parent: 1, startMs: tr + 1, durMs: 1}))
+		}
+		if err := s.flush(context.Background(), true); err != nil {
+			t.Fatal(err)
+		}
+		m := blockMetas(s)
+		blockIDs = append(blockIDs, m[len(m)-1].ID)
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	damaged := blockIDs[0]
+	flipDataBytes(t, dir, damaged, 16)
+
+	reg := prometheus.NewRegistry()
+	s2 := openStore(t, dir, clk, noCompaction, func(o *Options) { o.Registerer = reg })
+	defer s2.Close(context.Background())
+	if n := len(blockMetas(s2)); n != 3 {
+		t.Fatalf("%d blocks open, want 3 (the damage is in column data, not the footer)", n)
+	}
+
+	// A trace of the damaged block: no spans, no error, a partial answer.
+	ctx, rep := partial.With(context.Background())
+	spans, err := s2.Trace(ctx, traceID(3))
+	if err != nil || len(spans) != 0 {
+		t.Fatalf("trace in the damaged block: %d spans, err %v; want 0 and no error", len(spans), err)
+	}
+	if r := rep.Reasons(); len(r) != 1 || !strings.Contains(r[0], damaged) {
+		t.Fatalf("partial reasons %q, want one naming block %s", r, damaged)
+	}
+	// Healthy traces answer whole.
+	for _, tr := range []int{6, 10, 11, 15} {
+		ctx, rep := partial.With(context.Background())
+		spans, err := s2.Trace(ctx, traceID(tr))
+		if err != nil || len(spans) != 2 {
+			t.Errorf("healthy trace %d: %d spans, err %v; want 2", tr, len(spans), err)
+		}
+		if rep.Partial() {
+			t.Errorf("healthy trace %d marked partial: %q", tr, rep.Reasons())
+		}
+	}
+	// A search reaching every block answers the ten healthy traces, partial.
+	all := predicate.MustCompile(anyKind(predicate.Predicate{Service: "gateway"}))
+	ctx, rep = partial.With(context.Background())
+	ids, err := s2.FindTraceIDs(ctx, all, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := traceRange(6, 15); !sameIDs(ids, want) {
+		t.Errorf("search found %d traces %v, want traces 6-15", len(ids), ids)
+	}
+	if !rep.Partial() {
+		t.Error("search over the damaged block not marked partial")
+	}
+	if got := counterValue(s2.metrics.blockReadErrors); got != 2 {
+		t.Errorf("clew_store_block_read_errors_total = %v, want 2 (one trace read, one search)", got)
+	}
+
+	// Verification finds the damage: the block moves to quarantine with its
+	// ten spans (its only row group), and the rest is untouched.
+	if err := s2.Maintain(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if got := counterValue(s2.metrics.blocksQuarantined); got != 1 {
+		t.Errorf("clew_store_blocks_quarantined_total = %v, want 1", got)
+	}
+	if got := counterValue(s2.metrics.spansLost); got != 10 {
+		t.Errorf("clew_store_damaged_spans_total = %v, want 10", got)
+	}
+	if m := blockMetas(s2); len(m) != 2 || m[0].ID != blockIDs[1] || m[1].ID != blockIDs[2] {
+		t.Errorf("blocks after verification: %+v, want the two healthy ones", m)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "blocks", "quarantine", damaged, "data.parquet")); err != nil {
+		t.Errorf("damaged data not in quarantine: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "blocks", damaged)); !os.IsNotExist(err) {
+		t.Errorf("damaged block still in blocks/ (stat: %v)", err)
+	}
+	ctx, rep = partial.With(context.Background())
+	ids, err = s2.FindTraceIDs(ctx, all, 200)
+	if err != nil || !sameIDs(ids, traceRange(6, 15)) || rep.Partial() {
+		t.Errorf("search after quarantine: %d traces, err %v, partial %q; want traces 6-15, complete", len(ids), err, rep.Reasons())
+	}
+}
+
+func traceRange(from, to int) []model.TraceID {
+	var out []model.TraceID
+	for i := from; i <= to; i++ {
+		out = append(out, traceID(i))
+	}
+	return out
+}
+
+func sameIDs(got, want []model.TraceID) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	set := map[model.TraceID]bool{}
+	for _, id := range got {
+		set[id] = true
+	}
+	for _, id := range want {
+		if !set[id] {
+			return false
+		}
+	}
+	return true
+}
+
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return -1
+	}
+	return m.GetCounter().GetValue()
+}
+
+// A block damaged where every read needs it (here its page index, between
+// the column data and the footer) cannot be opened: it moves to quarantine
+// at start-up, counted with its spans, and the other blocks are served.
+func TestUnopenableBlockIsQuarantinedAtOpen(t *testing.T) {
+	dir := t.TempDir()
+	clk := &clock{now: t0}
+	noCompaction := func(o *Options) { o.CompactBlocks = 1000 }
+	s := openStore(t, dir, clk, noCompaction)
+	for tr := 1; tr <= 2; tr++ {
+		mustConsume(t, s, batch(tr, spanSpec{service: "gateway", name: "GET /", idx: 1, parent: -1, startMs: tr, durMs: 3}))
+		if err := s.flush(context.Background(), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	damaged := blockMetas(s)[0].ID
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "blocks", damaged, "data.parquet")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)), parquet.SkipPageIndex(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci := f.Metadata().RowGroups[0].Columns[0].ColumnIndexOffset
+	if ci <= 0 {
+		t.Fatal("no column index in the block")
+	}
+	for i := range int64(16) {
+		data[ci+i] ^= 0xff
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	s2 := openStore(t, dir, clk, noCompaction, func(o *Options) { o.Registerer = prometheus.NewRegistry() })
+	defer s2.Close(context.Background())
+	if n1, n2 := traceLen(t, s2, 1), traceLen(t, s2, 2); n1 != 0 || n2 != 1 {
+		t.Errorf("traces after open: %d and %d spans, want 0 (damaged block) and 1", n1, n2)
+	}
+	if got := counterValue(s2.metrics.blocksQuarantined); got != 1 {
+		t.Errorf("clew_store_blocks_quarantined_total = %v, want 1", got)
+	}
+	if got := counterValue(s2.metrics.spansLost); got != 1 {
+		t.Errorf("clew_store_damaged_spans_total = %v, want 1", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "blocks", "quarantine", damaged, "meta.json")); err != nil {
+		t.Errorf("damaged block not in quarantine: %v", err)
+	}
+}
