@@ -127,6 +127,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		WALSyncEvery:  time.Duration(cfg.WALSyncInterval),
 		Logger:        logger.With("component", "store"),
 		Registerer:    a.reg,
+		// Queries are answered from blocks while a long WAL replays.
+		ReplayInBackground: true,
 	})
 	if err != nil {
 		return nil, err

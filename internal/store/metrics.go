@@ -41,6 +41,23 @@ func newMetrics(s *Store, reg prometheus.Registerer) *metrics {
 		return m
 	}
 	reg.MustRegister(m.blockReadErrors, m.blocksQuarantined, m.spansLost)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clew_store_wal_replaying",
+		Help: "1 while the WAL is being replayed after a start (queries are partial, writes refused), else 0."},
+		func() float64 {
+			if s.replay.running.Load() {
+				return 1
+			}
+			return 0
+		}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clew_store_wal_replay_bytes",
+		Help: "Bytes of WAL records replayed since the start (compare clew_store_wal_replay_size_bytes)."},
+		func() float64 { return float64(s.replay.bytes.Load()) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clew_store_wal_replay_size_bytes",
+		Help: "Bytes of WAL on disk when the replay at start began."},
+		func() float64 { return float64(s.replay.size) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clew_store_wal_replayed_spans",
+		Help: "Spans replayed from the WAL since the start."},
+		func() float64 { return float64(s.replay.spans.Load()) }))
 	reg.MustRegister(m.spansWritten, m.refusedOverload, m.blocksWritten, m.flushFailures, m.compactions, m.blocksExpired, m.sharedDeletes)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clew_store_wal_bytes", Help: "Bytes of write-ahead log on disk."},
 		func() float64 { return float64(s.wal.Size()) }))

@@ -50,6 +50,7 @@ func (snap *snapshot) release() {
 func (s *Store) Trace(ctx context.Context, id model.TraceID) ([]model.Span, error) {
 	snap := s.snapshot()
 	defer snap.release()
+	s.notePartial(ctx)
 	return snap.trace(ctx, id)
 }
 
@@ -110,6 +111,7 @@ func (s *Store) FindTraceIDs(ctx context.Context, p *predicate.Compiled, limit i
 	}
 	snap := s.snapshot()
 	defer snap.release()
+	s.notePartial(ctx)
 	found, err := snap.find(ctx, p, limit)
 	if err != nil {
 		return nil, err
@@ -131,6 +133,7 @@ func (s *Store) FindTraces(ctx context.Context, p *predicate.Compiled, limit int
 	}
 	snap := s.snapshot()
 	defer snap.release()
+	s.notePartial(ctx)
 	found, err := snap.find(ctx, p, limit)
 	if err != nil {
 		return nil, err
@@ -303,6 +306,7 @@ func (n *newest) ids() []model.TraceID {
 func (s *Store) Operations(ctx context.Context) (map[string][]block.OperationInfo, error) {
 	snap := s.snapshot()
 	defer snap.release()
+	s.notePartial(ctx)
 	return snap.operations(), nil
 }
 
@@ -348,6 +352,7 @@ func (snap *snapshot) operations() map[string][]block.OperationInfo {
 func (s *Store) Dependencies(ctx context.Context, from, to time.Time) ([]block.Edge, error) {
 	snap := s.snapshot()
 	defer snap.release()
+	s.notePartial(ctx)
 	sources, err := snap.dependencies(ctx, from, to)
 	if err != nil {
 		return nil, err

@@ -44,6 +44,14 @@ type Options struct {
 	Registerer     prometheus.Registerer
 	Now            func() time.Time // for tests
 	DisableRunLoop bool             // tests drive Maintain themselves
+	// ReplayInBackground makes Open return once the blocks are open and
+	// replay the WAL into the head meanwhile: queries are answered from the
+	// blocks and the part of the head replayed so far, marked partial;
+	// writes are refused as overloaded (retryable) and Ready reports not
+	// ready until the replay is done (see replay.go).
+	ReplayInBackground bool
+	// replayGate, if set, is called after each replayed record (tests).
+	replayGate func()
 	// WALFS is the WAL's file system (nil: the OS); tests inject disk faults.
 	WALFS wal.FS
 	// WALRetryEvery is how often a WAL that failed to write retries on its
@@ -155,6 +163,7 @@ type Store struct {
 	verifyKick    chan struct{} // wakes the verification loop
 	// Span counts of blocks quarantined at open, before metrics existed.
 	openQuarantined []int
+	replay          replayState
 }
 
 type flushingHead struct {
@@ -210,43 +219,46 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: wal: %w", err)
 	}
 	s.wal = w
-	start := time.Now()
-	stats, err := w.Replay(ctx, func(_ wal.SegmentID, rec []byte) error {
-		spans, err := decodeRecord(rec)
-		if err != nil {
-			// A record that passed its checksum but does not decode was written
-			// by a newer or broken version; keep going with the rest.
-			s.log.Warn("skipping undecodable WAL record", "err", err)
-			return nil
-		}
-		s.head.add(spans)
-		return nil
-	})
-	if err != nil {
-		_ = w.Close()
-		lock.Close()
-		return nil, fmt.Errorf("store: replay: %w", err)
-	}
-	n, _ := s.head.size()
-	s.log.Info("store opened", "dir", opts.Dir, "blocks", len(s.blocks), "replayed_spans", n,
-		"replay", time.Since(start).Round(time.Millisecond))
-	if len(stats.Damage) > 0 {
-		// Each range is logged by the WAL with its offsets and quarantine file.
-		s.log.Warn("damaged WAL records were cut out and quarantined; intact records were kept",
-			"damaged_ranges", len(stats.Damage), "dropped_bytes", stats.DroppedBytes,
-			"dropped_segments", stats.DroppedSegments, "kept_records", stats.Records)
-	}
+	s.replay.size = w.Size()
 	s.metrics = newMetrics(s, opts.Registerer)
 	for _, n := range s.openQuarantined {
 		s.metrics.blocksQuarantined.Inc()
 		s.metrics.spansLost.Add(float64(n))
 	}
-	if !opts.DisableRunLoop {
+	if !opts.ReplayInBackground {
+		if err := s.replayWAL(ctx); err != nil {
+			_ = w.Close()
+			lock.Close()
+			return nil, err
+		}
+		s.startRunLoop()
+		return s, nil
+	}
+	s.replay.running.Store(true)
+	rctx, cancel := context.WithCancel(context.Background())
+	s.replay.ctx, s.replay.cancel, s.replay.done = rctx, cancel, make(chan struct{})
+	go func() {
+		defer close(s.replay.done)
+		if err := s.replayWAL(rctx); err != nil {
+			s.replay.err.Store(&err)
+			if rctx.Err() == nil {
+				s.log.Error("WAL replay failed; writes stay refused, blocks are still served", "err", err)
+			}
+			close(s.done) // no background work without a whole head
+			return
+		}
+		s.replay.running.Store(false)
+		s.startRunLoop()
+	}()
+	return s, nil
+}
+
+func (s *Store) startRunLoop() {
+	if !s.opts.DisableRunLoop {
 		go s.run()
 	} else {
 		close(s.done)
 	}
-	return s, nil
 }
 
 func (s *Store) openBlocks(ctx context.Context) error {
@@ -431,6 +443,9 @@ func (s *Store) ConsumeTraces(ctx context.Context, td ptrace.Traces) (consumer.R
 	if n == 0 {
 		return consumer.Result{}, nil
 	}
+	if err := s.replayErr(); err != nil {
+		return consumer.Result{}, fmt.Errorf("%w: %w", err, consumer.ErrOverloaded)
+	}
 	if s.pendingBytes() > s.opts.MaxHeadBytes {
 		s.metrics.refusedOverload.Add(float64(n))
 		return consumer.Result{}, fmt.Errorf("store: %d bytes waiting to be written as blocks: %w", s.pendingBytes(), consumer.ErrOverloaded)
@@ -461,6 +476,9 @@ func (s *Store) ConsumeTraces(ctx context.Context, td ptrace.Traces) (consumer.R
 // WAL's last write failed (a full disk) and it has not written since. The
 // WAL retries on its own, so Ready turns nil again once space returns.
 func (s *Store) Ready() error {
+	if err := s.replayErr(); err != nil {
+		return err
+	}
 	if err := s.wal.Err(); err != nil {
 		return fmt.Errorf("store: cannot write the WAL: %w", err)
 	}
@@ -531,6 +549,9 @@ func (s *Store) Maintain(ctx context.Context, force bool) error {
 }
 
 func (s *Store) flush(ctx context.Context, force bool) error {
+	if !s.headWhole() {
+		return nil // see Close
+	}
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
 	cutErr := s.cutIfDue(force)
@@ -647,8 +668,26 @@ func (s *Store) flushAll(ctx context.Context) error {
 // needs no replay) and closes the WAL. Safe to call more than once.
 func (s *Store) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
+		if s.replay.done != nil {
+			s.replay.cancel()
+			<-s.replay.done
+		}
 		close(s.stop)
 		<-s.done
+		if !s.headWhole() {
+			// The head is not whole: writing it as a block would let the
+			// WAL segments it came from be deleted with records that were
+			// never replayed. The next start replays the whole WAL again.
+			s.mu.Lock()
+			blocks := s.blocks
+			s.blocks = nil
+			s.mu.Unlock()
+			for _, b := range blocks {
+				b.release()
+			}
+			s.closeErr = errors.Join(s.wal.Close(), s.lock.Close())
+			return
+		}
 		s.closing.Store(true) // the block written now is worth an info line
 		err := s.Maintain(ctx, true)
 		// Drop the block list's references; blocks that a query still
