@@ -275,12 +275,18 @@ func walSync(s string) wal.SyncPolicy {
 }
 
 // Start listens everywhere: admin and query first, receivers last, so
-// nothing is accepted before it can be stored and read.
+// nothing is accepted before it can be stored and read. Queries are
+// answered (marked partial) while the store replays its WAL; the receivers
+// open once the replay is done, so a client meets a closed port rather than
+// refusals while it lasts.
 func (a *App) Start(ctx context.Context) error {
 	for _, s := range []*server{a.admin, a.query, a.tempo} {
 		if err := s.start(); err != nil {
 			return err
 		}
+	}
+	if err := a.store.WaitReplayed(ctx); err != nil {
+		return err
 	}
 	if err := a.otlp.Start(ctx); err != nil {
 		return fmt.Errorf("otlp receiver: %w", err)

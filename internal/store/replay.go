@@ -73,6 +73,22 @@ func (s *Store) replayWAL(ctx context.Context) error {
 	return nil
 }
 
+// WaitReplayed returns once the WAL replay is done (at once without
+// ReplayInBackground), with its error, or ctx's.
+func (s *Store) WaitReplayed(ctx context.Context) error {
+	if s.replay.done != nil {
+		select {
+		case <-s.replay.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if p := s.replay.err.Load(); p != nil {
+		return fmt.Errorf("store: WAL replay failed: %w", *p)
+	}
+	return nil
+}
+
 // replayErr is why writes are refused because of the replay, or nil.
 func (s *Store) replayErr() error {
 	if p := s.replay.err.Load(); p != nil {
