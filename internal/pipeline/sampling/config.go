@@ -15,7 +15,12 @@ type Config struct {
 	DecisionWait time.Duration `yaml:"decision_wait"`
 	// NumTraces bounds the traces held; over it the trace closest to its
 	// decision is decided early.
-	NumTraces     int                 `yaml:"num_traces"`
+	NumTraces int `yaml:"num_traces"`
+	// MaxBytes bounds the spans held by their OTLP protobuf size; over it,
+	// as over NumTraces, the traces closest to their decision are decided
+	// early until the rest fit. Held as pdata they take about three times
+	// as much memory.
+	MaxBytes      int64               `yaml:"max_bytes"`
 	DecisionCache DecisionCacheConfig `yaml:"decision_cache"`
 	Policies      []PolicyConfig      `yaml:"policies"`
 }
@@ -130,6 +135,7 @@ func DefaultConfig() Config {
 	return Config{
 		DecisionWait:  10 * time.Second,
 		NumTraces:     50_000,
+		MaxBytes:      64 << 20,
 		DecisionCache: DecisionCacheConfig{SampledCacheSize: 100_000, NonSampledCacheSize: 100_000},
 	}
 }
@@ -146,6 +152,9 @@ func (c Config) Validate() error {
 	}
 	if c.NumTraces <= 0 {
 		errs = append(errs, fmt.Errorf("num_traces must be positive, got %d", c.NumTraces))
+	}
+	if c.MaxBytes <= 0 {
+		errs = append(errs, fmt.Errorf("max_bytes must be positive, got %d", c.MaxBytes))
 	}
 	if c.DecisionCache.SampledCacheSize <= 0 || c.DecisionCache.NonSampledCacheSize <= 0 {
 		errs = append(errs, errors.New("decision_cache sizes must be positive"))

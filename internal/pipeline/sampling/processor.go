@@ -30,6 +30,7 @@ type trace struct {
 	id      pcommon.TraceID
 	batches []ptrace.Traces // each holds spans of this trace only
 	spans   int
+	bytes   int64     // OTLP protobuf size of batches
 	last    time.Time // arrival of the latest span
 	elem    *list.Element
 }
@@ -86,12 +87,15 @@ type Processor struct {
 	held    map[pcommon.TraceID]*trace
 	order   *list.List // of *trace, by last arrival, oldest first
 	spans   int        // spans held
+	bytes   int64      // their OTLP protobuf size
 	kept    *idCache
 	dropped *idCache
 
 	traces         [2]prometheus.Counter // dropped, kept
 	late           [2]prometheus.Counter // dropped, kept
 	early          prometheus.Counter
+	earlyBytes     prometheus.Counter
+	heldBytes      prometheus.Gauge
 	forwardFailed  prometheus.Counter
 	heldTraces     prometheus.Gauge
 	heldSpans      prometheus.Gauge
@@ -152,6 +156,13 @@ func New(cfg Config, next consumer.Traces, reg prometheus.Registerer, logger *sl
 		Name: "clew_pipeline_tail_sampling_early_decisions_total",
 		Help: "Traces decided before decision_wait because num_traces were held.",
 	})
+	p.earlyBytes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "clew_pipeline_tail_sampling_byte_limit_decisions_total",
+		Help: "Traces decided before decision_wait because max_bytes of spans were held.",
+	})
+	p.heldBytes = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "clew_pipeline_tail_sampling_bytes_held", Help: "OTLP protobuf bytes of the spans held awaiting a decision.",
+	})
 	p.forwardFailed = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "clew_pipeline_tail_sampling_forward_failed_spans_total",
 		Help: "Kept spans lost because the next stage failed when the ticker forwarded them.",
@@ -163,7 +174,7 @@ func New(cfg Config, next consumer.Traces, reg prometheus.Registerer, logger *sl
 		Name: "clew_pipeline_tail_sampling_spans_held", Help: "Spans held awaiting a decision.",
 	})
 	if reg != nil {
-		for _, c := range []prometheus.Collector{decisions, traces, late, p.early, p.forwardFailed, p.heldTraces, p.heldSpans} {
+		for _, c := range []prometheus.Collector{decisions, traces, late, p.early, p.earlyBytes, p.forwardFailed, p.heldTraces, p.heldSpans, p.heldBytes} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("tail_sampling: register metrics: %w", err)
 			}
@@ -217,6 +228,10 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 // its error reaches the client. Spans held are acknowledged now.
 func (p *Processor) ConsumeTraces(ctx context.Context, td ptrace.Traces) (consumer.Result, error) {
 	groups := splitByTrace(td)
+	var sizer ptrace.ProtoMarshaler
+	for _, g := range groups {
+		g.bytes = int64(sizer.TracesSize(g.td)) // outside the lock
+	}
 	now := p.clock.Now()
 	var fwd []ptrace.Traces
 	p.mu.Lock()
@@ -240,15 +255,25 @@ func (p *Processor) ConsumeTraces(ctx context.Context, td ptrace.Traces) (consum
 		}
 		t.batches = append(t.batches, g.td)
 		t.spans += g.spans
+		t.bytes += g.bytes
 		t.last = now
 		p.spans += g.spans
+		p.bytes += g.bytes
 	}
 	over := len(p.held) - p.cfg.NumTraces
 	if over > 0 {
 		fwd = append(fwd, p.decideWhile(now, func(*trace) bool { over--; return over >= 0 }, true)...)
 	}
-	p.heldTraces.Set(float64(len(p.held)))
-	p.heldSpans.Set(float64(p.spans))
+	if p.bytes > p.cfg.MaxBytes {
+		fwd = append(fwd, p.decideWhile(now, func(*trace) bool {
+			if p.bytes <= p.cfg.MaxBytes {
+				return false
+			}
+			p.earlyBytes.Inc()
+			return true
+		}, false)...)
+	}
+	p.setHeld()
 	p.mu.Unlock()
 	return p.forward(ctx, fwd)
 }
@@ -260,8 +285,7 @@ func (p *Processor) decideExpired(ctx context.Context) {
 	now := p.clock.Now()
 	p.mu.Lock()
 	fwd := p.decideWhile(now, func(t *trace) bool { return now.Sub(t.last) >= p.cfg.DecisionWait }, false)
-	p.heldTraces.Set(float64(len(p.held)))
-	p.heldSpans.Set(float64(p.spans))
+	p.setHeld()
 	p.mu.Unlock()
 	if _, err := p.forward(ctx, fwd); err != nil {
 		n := 0
@@ -271,6 +295,13 @@ func (p *Processor) decideExpired(ctx context.Context) {
 		p.forwardFailed.Add(float64(n))
 		p.logger.ErrorContext(ctx, "tail sampling could not forward kept traces; spans lost", "spans", n, "err", err)
 	}
+}
+
+// setHeld updates the held gauges. Called with p.mu held.
+func (p *Processor) setHeld() {
+	p.heldTraces.Set(float64(len(p.held)))
+	p.heldSpans.Set(float64(p.spans))
+	p.heldBytes.Set(float64(p.bytes))
 }
 
 // decideWhile decides held traces from the oldest while cond holds and
@@ -285,6 +316,7 @@ func (p *Processor) decideWhile(now time.Time, cond func(*trace) bool, early boo
 		p.order.Remove(e)
 		delete(p.held, t.id)
 		p.spans -= t.spans
+		p.bytes -= t.bytes
 		if early {
 			p.early.Inc()
 		}
@@ -338,6 +370,7 @@ type group struct {
 	id    pcommon.TraceID
 	td    ptrace.Traces
 	spans int
+	bytes int64 // OTLP protobuf size of td
 	// Where this group's spans go: the resource and scope of the source
 	// batch last copied, so spans that share them are not copied again.
 	rs, ss   int

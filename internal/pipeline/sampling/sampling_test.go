@@ -433,3 +433,41 @@ func counter(c prometheus.Counter) float64 {
 	_ = (<-ch).Write(&m)
 	return m.GetCounter().GetValue()
 }
+
+// Issue 16, item 11: held spans are bounded by bytes as well as by traces.
+// Over max_bytes the traces closest to their decision are decided early,
+// until the rest fit; each is counted.
+func TestByteBoundDecidesOldest(t *testing.T) {
+	one := int64((&ptrace.ProtoMarshaler{}).TracesSize(build(span{trace: 1, attrs: map[string]any{"pad": strings.Repeat("x", 1000)}})))
+	// Room for two such traces, not three.
+	p, next, _ := newTest(t, parsePolicies(t, `[{name: a, type: always_sample}]`), func(c *Config) { c.MaxBytes = 2*one + one/2 })
+	ctx := context.Background()
+	for i := uint64(1); i <= 4; i++ {
+		if _, err := p.ConsumeTraces(ctx, build(span{trace: i, attrs: map[string]any{"pad": strings.Repeat("x", 1000)}})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(p.held) != 2 || p.held[traceID(3)] == nil || p.held[traceID(4)] == nil {
+		t.Errorf("held %d traces, want traces 3 and 4", len(p.held))
+	}
+	if next.ids[traceID(1)] != 1 || next.ids[traceID(2)] != 1 || len(next.ids) != 2 {
+		t.Errorf("forwarded %v, want traces 1 and 2 decided early (and kept)", next.ids)
+	}
+	if got := counter(p.earlyBytes); got != 2 {
+		t.Errorf("byte-limit decisions = %v, want 2", got)
+	}
+	if got := counter(p.early); got != 0 {
+		t.Errorf("num_traces decisions = %v, want 0", got)
+	}
+	if p.bytes != 2*one {
+		t.Errorf("bytes held = %d, want %d", p.bytes, 2*one)
+	}
+	// A trace larger than max_bytes on its own is decided at once.
+	big := build(span{trace: 9, attrs: map[string]any{"pad": strings.Repeat("y", int(3*one))}})
+	if _, err := p.ConsumeTraces(ctx, big); err != nil {
+		t.Fatal(err)
+	}
+	if p.held[traceID(9)] != nil || next.ids[traceID(9)] != 1 || p.bytes != 0 || len(p.held) != 0 {
+		t.Errorf("oversized trace: held %v, forwarded %d, bytes held %d", p.held[traceID(9)] != nil, next.ids[traceID(9)], p.bytes)
+	}
+}
