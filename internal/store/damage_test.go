@@ -242,3 +242,40 @@ func TestUnopenableBlockIsQuarantinedAtOpen(t *testing.T) {
 		t.Errorf("damaged block not in quarantine: %v", err)
 	}
 }
+
+// A meta.json that does not decode used to stop the store from opening at
+// all. Now it is copied to quarantine and the block rebuilt from its data
+// and index, like a block without meta.json; the other blocks are served.
+func TestDamagedMetaIsRebuilt(t *testing.T) {
+	dir := t.TempDir()
+	clk := &clock{now: t0}
+	noCompaction := func(o *Options) { o.CompactBlocks = 1000 }
+	s := openStore(t, dir, clk, noCompaction)
+	for tr := 1; tr <= 2; tr++ {
+		mustConsume(t, s, batch(tr, spanSpec{service: "gateway", name: "GET /", idx: 1, parent: -1, startMs: tr, durMs: 3},
+			spanSpec{service: "orders", name: "list", idx: 2, parent: 1, startMs: tr, durMs: 1}))
+		if err := s.flush(context.Background(), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	damaged := blockMetas(s)[0].ID
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "blocks", damaged, "meta.json"), []byte(`{"version": 2, "id": "trunc`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openStore(t, dir, clk, noCompaction)
+	defer s2.Close(context.Background())
+	if n1, n2 := traceLen(t, s2, 1), traceLen(t, s2, 2); n1 != 2 || n2 != 2 {
+		t.Errorf("traces after open: %d and %d spans, want 2 and 2", n1, n2)
+	}
+	m := blockMetas(s2)
+	if len(m) != 2 || m[0].ID == damaged || m[1].ID == damaged {
+		t.Errorf("blocks after open: %+v, want two, the damaged one rebuilt under a new ID", m)
+	}
+	q, err := os.ReadFile(filepath.Join(dir, "blocks", "quarantine", damaged, "meta.json"))
+	if err != nil || string(q) != `{"version": 2, "id": "trunc` {
+		t.Errorf("quarantined meta.json = %q, %v", q, err)
+	}
+}

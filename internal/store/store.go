@@ -280,7 +280,7 @@ func (s *Store) openBlocks(ctx context.Context) error {
 			s.log.Info("removed temporary files left by interrupted block writes", "files", n)
 		}
 	}
-	metas, err := block.ListMetas(ctx, s.bucket)
+	metas, damagedMeta, err := block.ListMetasSkippingDamaged(ctx, s.bucket)
 	if err != nil {
 		return fmt.Errorf("store: list blocks: %w", err)
 	}
@@ -288,6 +288,17 @@ func (s *Store) openBlocks(ctx context.Context) error {
 	incomplete, err := block.Incomplete(ctx, s.bucket)
 	if err != nil {
 		return fmt.Errorf("store: list incomplete blocks: %w", err)
+	}
+	for _, id := range damagedMeta {
+		// A meta.json that does not decode is as good as a missing one:
+		// the block is rebuilt from its data and index like an incomplete
+		// block, after the damaged file is copied to quarantine.
+		if err := s.quarantineObject(ctx, id+"/meta.json"); err != nil {
+			s.log.Error("block's meta.json is damaged and cannot be quarantined; block left in place, not served", "block", id, "err", err)
+			continue
+		}
+		s.log.Warn("block's meta.json is damaged (copied to quarantine); recovering the block from its data and index", "block", id)
+		incomplete = append(incomplete, id)
 	}
 	for _, id := range incomplete {
 		if merged[id] {
@@ -306,8 +317,9 @@ func (s *Store) openBlocks(ctx context.Context) error {
 		}
 	}
 	if len(incomplete) > 0 {
-		// Rebuilt blocks have new IDs.
-		if metas, err = block.ListMetas(ctx, s.bucket); err != nil {
+		// Rebuilt blocks have new IDs. A damaged meta.json that could not
+		// be recovered was logged above and stays out.
+		if metas, _, err = block.ListMetasSkippingDamaged(ctx, s.bucket); err != nil {
 			return fmt.Errorf("store: list blocks: %w", err)
 		}
 	}
@@ -392,6 +404,16 @@ func (s *Store) recoverIncomplete(ctx context.Context, id string) error {
 	s.log.Warn("block had no meta.json; rebuilt it from its data and index", "block", id,
 		"rebuilt_as", meta.ID, "spans", meta.SpanCount)
 	return nil
+}
+
+// quarantineObject copies one object to quarantine/<name> in the bucket.
+func (s *Store) quarantineObject(ctx context.Context, name string) error {
+	rc, err := s.bucket.Get(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	return s.bucket.Put(ctx, "quarantine/"+name, rc)
 }
 
 // quarantineBlock copies a block's objects to quarantine/<id>/ in the

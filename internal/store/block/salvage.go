@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 	"time"
 
@@ -110,4 +111,35 @@ func IDTime(id string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return time.UnixMilli(int64(ms)), true
+}
+
+// ListMetasSkippingDamaged is ListMetas for start-up: a meta.json that does
+// not decode (ErrCorrupt) does not fail the listing but is returned in
+// damaged, so one damaged file cannot keep every other block offline.
+func ListMetasSkippingDamaged(ctx context.Context, b objstore.Bucket) (metas []Meta, damaged []string, err error) {
+	var ids []string
+	err = b.List(ctx, "", func(name string) error {
+		if id, ok := strings.CutSuffix(name, "/"+metaName); ok && validID(id) {
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list blocks: %w", err)
+	}
+	for _, id := range ids {
+		m, err := readMeta(ctx, b, id)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			continue // deleted between List and Get
+		case errors.Is(err, ErrCorrupt):
+			damaged = append(damaged, id)
+			continue
+		case err != nil:
+			return nil, nil, err
+		}
+		metas = append(metas, m)
+	}
+	slices.SortFunc(metas, func(a, b Meta) int { return strings.Compare(a.ID, b.ID) })
+	return metas, damaged, nil
 }
