@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/parquet-go/parquet-go"
+
 	"github.com/clewtrace/clew/internal/query/partial"
 	"github.com/clewtrace/clew/internal/store/block"
 )
@@ -22,8 +24,12 @@ import (
 // and counted as lost.
 
 // readBlock runs read against b, turning a decoder panic into an error.
-// It returns an error only when the query must fail (its context ended);
-// a fault of the block itself is reported and read returns nil.
+// Damage — bytes that do not decode (block.ErrCorrupt, parquet's
+// ErrCorrupted: a page checksum mismatch, a bad page header) or a decoder
+// panic — is reported as above and readBlock returns nil. Any other error
+// (the query's context ended, the object store failed to deliver the
+// bytes) fails the query as before: retrying it can help, and answering
+// without the block would hide an outage.
 func (s *Store) readBlock(ctx context.Context, b *liveBlock, read func() error) error {
 	err := func() (err error) {
 		defer func() {
@@ -38,6 +44,9 @@ func (s *Store) readBlock(ctx context.Context, b *liveBlock, read func() error) 
 	}
 	if cerr := ctx.Err(); cerr != nil {
 		return cerr
+	}
+	if !errors.Is(err, block.ErrCorrupt) && !errors.Is(err, parquet.ErrCorrupted) {
+		return err
 	}
 	id := b.Meta().ID
 	s.metrics.blockReadErrors.Inc()
