@@ -71,7 +71,10 @@ type child struct {
 	addrs Addrs
 }
 
-func startChild(t *testing.T, dir string) *child {
+// startChild starts the test binary as a Clew server (see TestMain) on dir,
+// every listener on a free loopback port; env entries override the
+// defaults (os/exec keeps the last value of a repeated key).
+func startChild(t *testing.T, dir string, env ...string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=1",
@@ -79,6 +82,7 @@ func startChild(t *testing.T, dir string) *child {
 		"CLEW_OTLP_GRPC_ADDR=127.0.0.1:0", "CLEW_OTLP_HTTP_ADDR=127.0.0.1:0",
 		"CLEW_QUERY_ADDR=127.0.0.1:0", "CLEW_ADMIN_ADDR=127.0.0.1:0", "CLEW_TEMPO_ADDR=",
 		"CLEW_JAEGER_HTTP_ADDR=", "CLEW_JAEGER_COMPACT_ADDR=", "CLEW_JAEGER_BINARY_ADDR=", "CLEW_ZIPKIN_ADDR=")
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

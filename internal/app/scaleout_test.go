@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,8 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -36,35 +33,11 @@ type node struct {
 	child      *child
 }
 
-// startNodeProcess starts the test binary as a Clew server (see TestMain)
+// startNodeProcess starts n as a Clew server process on its query port,
 // with the cluster settings in env.
 func startNodeProcess(t *testing.T, n *node, env ...string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1",
-		"CLEW_DATA_DIR="+n.dir, "CLEW_QUERY_ADDR="+n.query,
-		"CLEW_OTLP_GRPC_ADDR=127.0.0.1:0", "CLEW_OTLP_HTTP_ADDR=127.0.0.1:0", "CLEW_ADMIN_ADDR=127.0.0.1:0", "CLEW_TEMPO_ADDR=",
-		"CLEW_JAEGER_HTTP_ADDR=", "CLEW_JAEGER_COMPACT_ADDR=", "CLEW_JAEGER_BINARY_ADDR=", "CLEW_ZIPKIN_ADDR=")
-	cmd.Env = append(cmd.Env, env...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("node %s did not report its addresses: %v", n.query, err)
-	}
-	c := &child{cmd: cmd}
-	if err := json.Unmarshal([]byte(line), &c.addrs); err != nil {
-		t.Fatalf("node said %q: %v", line, err)
-	}
-	go func() { _, _ = io.Copy(io.Discard, out) }()
-	n.child = c
+	n.child = startChild(t, n.dir, append([]string{"CLEW_QUERY_ADDR=" + n.query}, env...)...)
 }
 
 func (n *node) kill(t *testing.T) {

@@ -284,15 +284,7 @@ func (m *Merged) FindTraceIDs(ctx context.Context, p *predicate.Compiled, limit 
 	if err != nil {
 		return nil, err
 	}
-	best := make(map[model.TraceID]int64, len(local))
-	add := func(id model.TraceID, start int64) {
-		if cur, ok := best[id]; !ok || start > cur {
-			best[id] = start
-		}
-	}
-	for _, mt := range local {
-		add(mt.TraceID, mt.Start)
-	}
+	all := local
 	body, _ := json.Marshal(searchRequest{Predicate: p.Predicate(), Limit: min(limit, maxSearchLimit)})
 	m.peers.each(ctx, http.MethodPost, RecentPath+"search", body, func(addr string, data []byte) (any, error) {
 		var wire []wireMatch
@@ -308,25 +300,8 @@ func (m *Merged) FindTraceIDs(ctx context.Context, p *predicate.Compiled, limit 
 			out = append(out, store.Match{TraceID: id, Start: w.Start})
 		}
 		return out, nil
-	}, func(v any) {
-		for _, mt := range v.([]store.Match) {
-			add(mt.TraceID, mt.Start)
-		}
-	})
-	ids := make([]model.TraceID, 0, len(best))
-	for id := range best {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool {
-		if best[ids[i]] != best[ids[j]] {
-			return best[ids[i]] > best[ids[j]]
-		}
-		return string(ids[i][:]) < string(ids[j][:])
-	})
-	if len(ids) > limit {
-		ids = ids[:limit]
-	}
-	return ids, nil
+	}, func(v any) { all = append(all, v.([]store.Match)...) })
+	return store.NewestIDs(all, limit), nil
 }
 
 // Operations is the union of the local and the peers' operations.
@@ -335,18 +310,8 @@ func (m *Merged) Operations(ctx context.Context) (map[string][]block.OperationIn
 	if err != nil {
 		return nil, err
 	}
-	all := map[string]map[block.OperationInfo]bool{}
-	add := func(ops map[string][]block.OperationInfo) {
-		for svc, list := range ops {
-			if all[svc] == nil {
-				all[svc] = map[block.OperationInfo]bool{}
-			}
-			for _, op := range list {
-				all[svc][op] = true
-			}
-		}
-	}
-	add(local)
+	all := block.OperationSet{}
+	all.AddAll(local)
 	peers := 0
 	m.peers.each(ctx, http.MethodGet, RecentPath+"operations", nil, func(addr string, data []byte) (any, error) {
 		var ops map[string][]block.OperationInfo
@@ -354,25 +319,11 @@ func (m *Merged) Operations(ctx context.Context) (map[string][]block.OperationIn
 			return nil, fmt.Errorf("peer %s: %w", addr, err)
 		}
 		return ops, nil
-	}, func(v any) { peers++; add(v.(map[string][]block.OperationInfo)) })
+	}, func(v any) { peers++; all.AddAll(v.(map[string][]block.OperationInfo)) })
 	if peers == 0 {
 		return local, nil
 	}
-	out := make(map[string][]block.OperationInfo, len(all))
-	for svc, ops := range all {
-		list := make([]block.OperationInfo, 0, len(ops))
-		for op := range ops {
-			list = append(list, op)
-		}
-		sort.Slice(list, func(i, j int) bool {
-			if list[i].Name != list[j].Name {
-				return list[i].Name < list[j].Name
-			}
-			return list[i].Kind < list[j].Kind
-		})
-		out[svc] = list
-	}
-	return out, nil
+	return all.Sorted(), nil
 }
 
 // Dependencies adds the peers' recent edges to the local ones; a peer's

@@ -22,7 +22,7 @@ type head struct {
 	mu       sync.RWMutex
 	batches  [][]model.Span
 	traces   map[model.TraceID][]spanRef
-	ops      map[string]map[block.OperationInfo]struct{} // service -> operations
+	ops      block.OperationSet
 	count    int
 	bytes    int64 // rough in-memory size, for cut decisions and backpressure
 	minStart int64
@@ -81,7 +81,7 @@ func newHead(now time.Time) *head {
 		bySvc:         map[string][]spanRef{},
 		byOp:          map[string][]spanRef{},
 		resourcePairs: map[uint64]struct{}{},
-		ops:           map[string]map[block.OperationInfo]struct{}{},
+		ops:           block.OperationSet{},
 		edges:         newEdgeTracker(),
 	}
 }
@@ -120,12 +120,7 @@ func (h *head) add(spans []model.Span) {
 		h.bySvc[svc] = append(h.bySvc[svc], ref)
 		h.byOp[s.Name] = append(h.byOp[s.Name], ref)
 
-		opset := h.ops[svc]
-		if opset == nil {
-			opset = map[block.OperationInfo]struct{}{}
-			h.ops[svc] = opset
-		}
-		opset[block.OperationInfo{Name: s.Name, Kind: int(s.Kind)}] = struct{}{}
+		h.ops.Add(svc, block.OperationInfo{Name: s.Name, Kind: int(s.Kind)})
 		if h.count == 0 || s.StartUnixNano < h.minStart {
 			h.minStart = s.StartUnixNano
 		}
@@ -307,18 +302,13 @@ func (h *head) postingList(p *predicate.Compiled) ([]spanRef, bool) {
 	return nil, false
 }
 
-// services adds the head's services and operations to dst.
-func (h *head) operations(dst map[string]map[block.OperationInfo]struct{}) {
+// operations adds the head's services and operations to dst.
+func (h *head) operations(dst block.OperationSet) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for svc, ops := range h.ops {
-		d := dst[svc]
-		if d == nil {
-			d = map[block.OperationInfo]struct{}{}
-			dst[svc] = d
-		}
 		for op := range ops {
-			d[op] = struct{}{}
+			dst.Add(svc, op)
 		}
 	}
 }

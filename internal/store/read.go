@@ -106,13 +106,7 @@ func dedupe(spans []model.Span) []model.Span {
 // Memory is bounded per query: each reader keeps at most a few times limit
 // candidate traces, however many spans match.
 func (s *Store) FindTraceIDs(ctx context.Context, p *predicate.Compiled, limit int) ([]model.TraceID, error) {
-	if limit <= 0 {
-		limit = 20
-	}
-	snap := s.snapshot()
-	defer snap.release()
-	s.notePartial(ctx)
-	found, err := snap.find(ctx, p, limit)
+	found, err := s.find(ctx, p, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -128,17 +122,32 @@ type Match struct {
 
 // FindTraces is FindTraceIDs with each trace's newest matching start.
 func (s *Store) FindTraces(ctx context.Context, p *predicate.Compiled, limit int) ([]Match, error) {
+	found, err := s.find(ctx, p, limit)
+	if err != nil {
+		return nil, err
+	}
+	return found.matches(), nil
+}
+
+// NewestIDs ranks matches gathered from several sources (a trace at its
+// newest start) and returns the limit newest IDs, in the order every search
+// answers: newest first, ties by trace ID.
+func NewestIDs(matches []Match, limit int) []model.TraceID {
+	n := newNewest(limit)
+	for _, m := range matches {
+		n.add(m.TraceID, m.Start)
+	}
+	return n.ids()
+}
+
+func (s *Store) find(ctx context.Context, p *predicate.Compiled, limit int) (*newest, error) {
 	if limit <= 0 {
 		limit = 20
 	}
 	snap := s.snapshot()
 	defer snap.release()
 	s.notePartial(ctx)
-	found, err := snap.find(ctx, p, limit)
-	if err != nil {
-		return nil, err
-	}
-	return found.matches(), nil
+	return snap.find(ctx, p, limit)
 }
 
 func (snap *snapshot) find(ctx context.Context, p *predicate.Compiled, limit int) (*newest, error) {
@@ -311,37 +320,14 @@ func (s *Store) Operations(ctx context.Context) (map[string][]block.OperationInf
 }
 
 func (snap *snapshot) operations() map[string][]block.OperationInfo {
-	all := map[string]map[block.OperationInfo]struct{}{}
+	all := block.OperationSet{}
 	for _, h := range snap.heads {
 		h.operations(all)
 	}
 	for _, b := range snap.blocks {
-		for svc, ops := range b.Meta().Operations {
-			d := all[svc]
-			if d == nil {
-				d = map[block.OperationInfo]struct{}{}
-				all[svc] = d
-			}
-			for _, op := range ops {
-				d[op] = struct{}{}
-			}
-		}
+		all.AddAll(b.Meta().Operations)
 	}
-	out := make(map[string][]block.OperationInfo, len(all))
-	for svc, ops := range all {
-		list := make([]block.OperationInfo, 0, len(ops))
-		for op := range ops {
-			list = append(list, op)
-		}
-		sort.Slice(list, func(i, j int) bool {
-			if list[i].Name != list[j].Name {
-				return list[i].Name < list[j].Name
-			}
-			return list[i].Kind < list[j].Kind
-		})
-		out[svc] = list
-	}
-	return out
+	return all.Sorted()
 }
 
 // Dependencies sums the service edges (parent span's service → child

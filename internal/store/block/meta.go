@@ -2,6 +2,7 @@ package block
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -66,6 +67,46 @@ type Meta struct {
 type OperationInfo struct {
 	Name string `json:"name"`
 	Kind int    `json:"kind"`
+}
+
+// OperationSet collects each service's operations without duplicates; the
+// block writer, the store's heads and a node merging its peers' answers all
+// fill one and hand out its Sorted form.
+type OperationSet map[string]map[OperationInfo]struct{}
+
+// Add records ops for the service svc.
+func (s OperationSet) Add(svc string, ops ...OperationInfo) {
+	set := s[svc]
+	if set == nil {
+		set = map[OperationInfo]struct{}{}
+		s[svc] = set
+	}
+	for _, op := range ops {
+		set[op] = struct{}{}
+	}
+}
+
+// AddAll records every service's operations of other.
+func (s OperationSet) AddAll(other map[string][]OperationInfo) {
+	for svc, ops := range other {
+		s.Add(svc, ops...)
+	}
+}
+
+// Sorted returns each service's operations ordered by name, then kind.
+func (s OperationSet) Sorted() map[string][]OperationInfo {
+	out := make(map[string][]OperationInfo, len(s))
+	for svc, ops := range s {
+		list := make([]OperationInfo, 0, len(ops))
+		for op := range ops {
+			list = append(list, op)
+		}
+		slices.SortFunc(list, func(a, b OperationInfo) int {
+			return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Kind, b.Kind))
+		})
+		out[svc] = list
+	}
+	return out
 }
 
 // Edge is a service-graph edge computed by the writer's caller; blocks only

@@ -131,7 +131,7 @@ func write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []E
 	w := &blockWriter{
 		resources: newInterner((*encoder).resource),
 		scopes:    newInterner((*encoder).scope),
-		ops:       map[string]map[OperationInfo]struct{}{},
+		ops:       OperationSet{},
 	}
 	w.data.Grow(len(spans) * 40)
 	w.ix.version = FormatLatest
@@ -206,17 +206,9 @@ func write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []E
 	}
 
 	meta.MinStartUnixNano, meta.MaxStartUnixNano, meta.MaxEndUnixNano = w.minStart, w.maxStart, w.maxEnd
-	meta.Operations = map[string][]OperationInfo{}
-	for svc, ops := range w.ops {
+	meta.Operations = w.ops.Sorted()
+	for svc := range w.ops {
 		meta.Services = append(meta.Services, svc)
-		list := make([]OperationInfo, 0, len(ops))
-		for op := range ops {
-			list = append(list, op)
-		}
-		slices.SortFunc(list, func(a, b OperationInfo) int {
-			return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Kind, b.Kind))
-		})
-		meta.Operations[svc] = list
 	}
 	slices.Sort(meta.Services)
 	meta.Bytes = int64(w.data.Len() + len(idx) + len(w.traces))
@@ -259,7 +251,7 @@ type blockWriter struct {
 	blockMin  int64  // first start in the block
 	resources *interner[model.Resource]
 	scopes    *interner[model.Scope]
-	ops       map[string]map[OperationInfo]struct{}
+	ops       OperationSet
 	ix        index
 
 	row     int64 // rows written so far
@@ -481,12 +473,7 @@ func (w *blockWriter) observe(s *model.Span, res *model.Resource) {
 	if svc == "" {
 		svc = model.UnknownService
 	}
-	ops := w.ops[svc]
-	if ops == nil {
-		ops = map[OperationInfo]struct{}{}
-		w.ops[svc] = ops
-	}
-	ops[OperationInfo{Name: s.Name, Kind: int(s.Kind)}] = struct{}{}
+	w.ops.Add(svc, OperationInfo{Name: s.Name, Kind: int(s.Kind)})
 }
 
 // The Parquet encoder runs in its own goroutine, fed batches of rows, so

@@ -48,7 +48,7 @@ func replayed(t *testing.T, dir string) ([][]byte, wal.ReplayStats) {
 // waitFor polls cond; the deadline only catches a hang.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
