@@ -2,7 +2,6 @@ package clewapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/clewtrace/clew/internal/analysis"
+	"github.com/clewtrace/clew/internal/api/clewjson"
 	"github.com/clewtrace/clew/internal/api/recovery"
 	"github.com/clewtrace/clew/internal/model"
 	"github.com/clewtrace/clew/internal/query"
@@ -41,15 +41,8 @@ func NewHandler(q Querier, logger *slog.Logger) http.Handler {
 	h := &handler{q: q, logger: logger}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+Prefix+"traces/{id}/analysis", h.analysis)
-	mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path))
-	})
-	return recovery.Wrap(mux, logger, failJSON)
-}
-
-// failJSON writes err in this API's error shape (recovery.Fail).
-func failJSON(w http.ResponseWriter, _ *http.Request, status int, err error) {
-	writeError(w, status, err.Error())
+	mux.HandleFunc(Prefix, clewjson.NoEndpoint)
+	return recovery.Wrap(mux, logger, clewjson.Fail)
 }
 
 // AnalysisResponse is the body of GET /api/clew/traces/{id}/analysis. Times
@@ -90,25 +83,25 @@ type OptionsJSON struct {
 func (h *handler) analysis(w http.ResponseWriter, r *http.Request) {
 	id, err := model.ParseTraceID(r.PathValue("id"))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		clewjson.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	opt, err := parseOptions(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		clewjson.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	spans, err := h.q.GetTrace(r.Context(), id)
 	if errors.Is(err, query.ErrNotFound) || (err == nil && len(spans) == 0) {
-		writeError(w, http.StatusNotFound, "trace not found")
+		clewjson.Error(w, http.StatusNotFound, "trace not found")
 		return
 	}
 	if err != nil {
 		h.logger.ErrorContext(r.Context(), "analysis: get trace", "trace_id", id.String(), "err", err)
-		writeError(w, http.StatusInternalServerError, "cannot read trace")
+		clewjson.Error(w, http.StatusInternalServerError, "cannot read trace")
 		return
 	}
-	writeJSON(w, http.StatusOK, buildAnalysis(id, spans, opt))
+	_ = clewjson.Write(w, http.StatusOK, buildAnalysis(id, spans, opt))
 }
 
 func buildAnalysis(id model.TraceID, spans []model.Span, opt analysis.Options) AnalysisResponse {
@@ -155,21 +148,4 @@ func parseOptions(r *http.Request) (analysis.Options, error) {
 		opt.GapMinDuration = d
 	}
 	return opt, nil
-}
-
-// errorBody is the one error shape of every endpoint under /api/clew/
-// (docs/api.md): {"error": "message"}, the status in the HTTP status line.
-type errorBody struct {
-	Error string `json:"error"`
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, errorBody{Error: msg})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	// The status is sent; an encoding error can only be a broken connection.
-	_ = json.NewEncoder(w).Encode(v)
 }

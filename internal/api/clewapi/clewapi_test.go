@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clewtrace/clew/internal/api/clewjson"
 	"github.com/clewtrace/clew/internal/model"
 	"github.com/clewtrace/clew/internal/query"
 )
@@ -114,7 +115,7 @@ func TestAnalysisErrors(t *testing.T) {
 		{"/api/clew/nothing", http.StatusNotFound, "no endpoint"},
 	} {
 		code, body := get(t, h, tc.path)
-		var e errorBody
+		var e clewjson.ErrorBody
 		if err := json.Unmarshal(body, &e); err != nil {
 			t.Fatalf("%s: %v: %s", tc.path, err, body)
 		}

@@ -2,7 +2,6 @@ package errorsapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clewtrace/clew/internal/api/clewjson"
 	"github.com/clewtrace/clew/internal/api/recovery"
 	"github.com/clewtrace/clew/internal/errgroups"
 	"github.com/clewtrace/clew/internal/model"
@@ -66,18 +66,12 @@ func NewHandler(g Groups, t Traces, logger *slog.Logger) http.Handler {
 	mux.HandleFunc("GET "+Path+"/{id}/traces", h.groupTraces)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead && strings.HasPrefix(r.URL.Path, Path) {
-			w.Header().Set("Allow", "GET, HEAD")
-			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s: only GET", r.Method, r.URL.Path))
+			clewjson.OnlyGET(w, r)
 			return
 		}
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path))
+		clewjson.NoEndpoint(w, r)
 	})
-	return recovery.Wrap(mux, logger, failJSON)
-}
-
-// failJSON writes err in this API's error shape (recovery.Fail).
-func failJSON(w http.ResponseWriter, _ *http.Request, status int, err error) {
-	writeError(w, status, err.Error())
+	return recovery.Wrap(mux, logger, clewjson.Fail)
 }
 
 // GroupJSON is one group in a response. Times are RFC 3339.
@@ -163,14 +157,14 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
 	from, to, err := h.window(v)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		clewjson.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	limit := 100
 	if s := v.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit %q: want a positive integer", s))
+			clewjson.Error(w, http.StatusBadRequest, fmt.Sprintf("limit %q: want a positive integer", s))
 			return
 		}
 		limit = min(n, maxLimit)
@@ -183,21 +177,21 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	if out.Services == nil {
 		out.Services = []string{}
 	}
-	writeJSON(w, http.StatusOK, out)
+	_ = clewjson.Write(w, http.StatusOK, out)
 }
 
 func (h *handler) group(w http.ResponseWriter, r *http.Request) {
 	from, to, err := h.window(r.URL.Query())
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		clewjson.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	g, ok := h.groups.Group(r.PathValue("id"), from, to)
 	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("error group %q has no occurrences between %s and %s", r.PathValue("id"), rfc(from), rfc(to)))
+		clewjson.Error(w, http.StatusNotFound, fmt.Sprintf("error group %q has no occurrences between %s and %s", r.PathValue("id"), rfc(from), rfc(to)))
 		return
 	}
-	writeJSON(w, http.StatusOK, toJSON(g))
+	_ = clewjson.Write(w, http.StatusOK, toJSON(g))
 }
 
 // TraceJSON is one example trace of a group.
@@ -219,12 +213,12 @@ type TracesResponse struct {
 func (h *handler) groupTraces(w http.ResponseWriter, r *http.Request) {
 	from, to, err := h.window(r.URL.Query())
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		clewjson.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	g, ok := h.groups.Group(r.PathValue("id"), from, to)
 	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("error group %q has no occurrences between %s and %s", r.PathValue("id"), rfc(from), rfc(to)))
+		clewjson.Error(w, http.StatusNotFound, fmt.Sprintf("error group %q has no occurrences between %s and %s", r.PathValue("id"), rfc(from), rfc(to)))
 		return
 	}
 	out := TracesResponse{Traces: []TraceJSON{}}
@@ -246,7 +240,7 @@ func (h *handler) groupTraces(w http.ResponseWriter, r *http.Request) {
 			case errors.Is(err, query.ErrNotFound):
 			default:
 				h.logger.ErrorContext(r.Context(), "errors: reading trace", "trace", e.TraceID, "err", err)
-				writeError(w, http.StatusInternalServerError, "cannot read traces")
+				clewjson.Error(w, http.StatusInternalServerError, "cannot read traces")
 				return
 			}
 		}
@@ -254,7 +248,7 @@ func (h *handler) groupTraces(w http.ResponseWriter, r *http.Request) {
 	}
 	// Kept traces first, newest first within each.
 	sort.SliceStable(out.Traces, func(i, j int) bool { return out.Traces[i].Stored && !out.Traces[j].Stored })
-	writeJSON(w, http.StatusOK, out)
+	_ = clewjson.Write(w, http.StatusOK, out)
 }
 
 // LookupResponse is the body of GET /api/clew/errors/lookup.
@@ -270,22 +264,22 @@ func (h *handler) lookup(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
 	tid, err := model.ParseTraceID(v.Get("traceID"))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "traceID: "+err.Error())
+		clewjson.Error(w, http.StatusBadRequest, "traceID: "+err.Error())
 		return
 	}
 	sid, err := model.ParseSpanID(v.Get("spanID"))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "spanID: "+err.Error())
+		clewjson.Error(w, http.StatusBadRequest, "spanID: "+err.Error())
 		return
 	}
 	spans, err := h.traces.GetTrace(r.Context(), tid)
 	if errors.Is(err, query.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "trace not found")
+		clewjson.Error(w, http.StatusNotFound, "trace not found")
 		return
 	}
 	if err != nil {
 		h.logger.ErrorContext(r.Context(), "errors: reading trace", "trace", tid.String(), "err", err)
-		writeError(w, http.StatusInternalServerError, "cannot read the trace")
+		clewjson.Error(w, http.StatusInternalServerError, "cannot read the trace")
 		return
 	}
 	for i := range spans {
@@ -294,14 +288,14 @@ func (h *handler) lookup(w http.ResponseWriter, r *http.Request) {
 		}
 		occ, ok := errgroups.SpanOccurrence(&spans[i])
 		if !ok {
-			writeError(w, http.StatusNotFound, "the span is not an error occurrence")
+			clewjson.Error(w, http.StatusNotFound, "the span is not an error occurrence")
 			return
 		}
-		writeJSON(w, http.StatusOK, LookupResponse{ID: errgroups.Fingerprint(occ), Type: occ.Type,
+		_ = clewjson.Write(w, http.StatusOK, LookupResponse{ID: errgroups.Fingerprint(occ), Type: occ.Type,
 			Pattern: errgroups.NormalizeMessage(occ.Message), Service: occ.Service, Operation: occ.Operation})
 		return
 	}
-	writeError(w, http.StatusNotFound, "span not found in the trace")
+	clewjson.Error(w, http.StatusNotFound, "span not found in the trace")
 }
 
 // window reads start and end (RFC 3339 or Unix microseconds); the default
@@ -310,7 +304,7 @@ func (h *handler) window(v url.Values) (time.Time, time.Time, error) {
 	to := h.now().UTC()
 	from := to.Add(-defaultWindow)
 	if s := v.Get("end"); s != "" {
-		t, err := parseTime("end", s)
+		t, err := clewjson.ParseTime("end", s)
 		if err != nil {
 			return from, to, err
 		}
@@ -320,7 +314,7 @@ func (h *handler) window(v url.Values) (time.Time, time.Time, error) {
 		}
 	}
 	if s := v.Get("start"); s != "" {
-		t, err := parseTime("start", s)
+		t, err := clewjson.ParseTime("start", s)
 		if err != nil {
 			return from, to, err
 		}
@@ -333,29 +327,4 @@ func (h *handler) window(v url.Values) (time.Time, time.Time, error) {
 		return from, to, fmt.Errorf("window of %s is longer than the %d hours allowed", to.Sub(from), errgroups.MaxHours)
 	}
 	return from, to, nil
-}
-
-func parseTime(name, s string) (time.Time, error) {
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return time.UnixMicro(n).UTC(), nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%s %q: want RFC 3339 or Unix microseconds", name, s)
-	}
-	return t.UTC(), nil
-}
-
-type errorBody struct {
-	Error string `json:"error"`
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, errorBody{Error: msg})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
 }

@@ -2,7 +2,6 @@ package logsapi
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -10,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clewtrace/clew/internal/api/clewjson"
 	"github.com/clewtrace/clew/internal/api/recovery"
 	"github.com/clewtrace/clew/internal/logstore"
 	"github.com/clewtrace/clew/internal/model"
@@ -49,18 +49,12 @@ func NewHandler(s Searcher, logger *slog.Logger) http.Handler {
 		// This pattern is more specific in path than in method, so it also
 		// catches other methods on the two endpoints.
 		if r.URL.Path == Path || r.URL.Path == Path+"/count" {
-			w.Header().Set("Allow", "GET, HEAD")
-			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s: only GET", r.Method, r.URL.Path))
+			clewjson.OnlyGET(w, r)
 			return
 		}
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path))
+		clewjson.NoEndpoint(w, r)
 	})
-	return recovery.Wrap(mux, logger, failJSON)
-}
-
-// failJSON writes err in this API's error shape (recovery.Fail).
-func failJSON(w http.ResponseWriter, _ *http.Request, status int, err error) {
-	writeError(w, status, err.Error())
+	return recovery.Wrap(mux, logger, clewjson.Fail)
 }
 
 // LogJSON is one record in a search response. Times are RFC 3339 with
@@ -94,37 +88,37 @@ type CountResponse struct {
 func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 	q, err := parseQuery(r.URL.Query())
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		clewjson.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	recs, err := h.s.Search(r.Context(), q)
 	if err != nil {
 		h.logger.ErrorContext(r.Context(), "logs: search", "err", err)
-		writeError(w, http.StatusInternalServerError, "cannot search logs")
+		clewjson.Error(w, http.StatusInternalServerError, "cannot search logs")
 		return
 	}
 	out := SearchResponse{Logs: make([]LogJSON, len(recs))}
 	for i := range recs {
 		out.Logs[i] = toJSON(&recs[i])
 	}
-	writeJSON(w, http.StatusOK, out)
+	_ = clewjson.Write(w, http.StatusOK, out)
 }
 
 func (h *handler) count(w http.ResponseWriter, r *http.Request) {
 	raw := r.URL.Query()["traceID"]
 	if len(raw) == 0 {
-		writeError(w, http.StatusBadRequest, "at least one traceID is required")
+		clewjson.Error(w, http.StatusBadRequest, "at least one traceID is required")
 		return
 	}
 	if len(raw) > maxCountIDs {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("at most %d traceIDs per request", maxCountIDs))
+		clewjson.Error(w, http.StatusBadRequest, fmt.Sprintf("at most %d traceIDs per request", maxCountIDs))
 		return
 	}
 	ids := make([]model.TraceID, len(raw))
 	for i, s := range raw {
 		id, err := model.ParseTraceID(s)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "traceID: "+err.Error())
+			clewjson.Error(w, http.StatusBadRequest, "traceID: "+err.Error())
 			return
 		}
 		ids[i] = id
@@ -132,14 +126,14 @@ func (h *handler) count(w http.ResponseWriter, r *http.Request) {
 	counts, err := h.s.CountByTrace(r.Context(), ids)
 	if err != nil {
 		h.logger.ErrorContext(r.Context(), "logs: count", "err", err)
-		writeError(w, http.StatusInternalServerError, "cannot count logs")
+		clewjson.Error(w, http.StatusInternalServerError, "cannot count logs")
 		return
 	}
 	out := CountResponse{Counts: make(map[string]int, len(ids))}
 	for _, id := range ids {
 		out.Counts[id.String()] = counts[id]
 	}
-	writeJSON(w, http.StatusOK, out)
+	_ = clewjson.Write(w, http.StatusOK, out)
 }
 
 func toJSON(r *logstore.Record) LogJSON {
@@ -207,10 +201,10 @@ func parseQuery(v map[string][]string) (logstore.LogQuery, error) {
 		q.MinSeverity = n
 	}
 	var err error
-	if q.Start, err = parseTime("start", get("start")); err != nil {
+	if q.Start, err = clewjson.ParseTime("start", get("start")); err != nil {
 		return q, err
 	}
-	if q.End, err = parseTime("end", get("end")); err != nil {
+	if q.End, err = clewjson.ParseTime("end", get("end")); err != nil {
 		return q, err
 	}
 	if !q.Start.IsZero() && !q.End.IsZero() && q.End.Before(q.Start) {
@@ -262,34 +256,4 @@ func parseSeverity(s string) (int, error) {
 		return 21, nil
 	}
 	return 0, fmt.Errorf("severity %q: want a number or TRACE, DEBUG, INFO, WARN, ERROR or FATAL", s)
-}
-
-// parseTime accepts RFC 3339 or Unix microseconds (as Jaeger's API sends).
-func parseTime(name, s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return time.UnixMicro(n).UTC(), nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%s %q: want RFC 3339 or Unix microseconds", name, s)
-	}
-	return t, nil
-}
-
-type errorBody struct {
-	Error string `json:"error"`
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, errorBody{Error: msg})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	// The status is sent; an encoding error can only be a broken connection.
-	_ = json.NewEncoder(w).Encode(v)
 }

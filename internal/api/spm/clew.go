@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/clewtrace/clew/internal/api/clewjson"
 	"github.com/clewtrace/clew/internal/spanmetrics"
 )
 
@@ -77,30 +78,18 @@ type edgeJSON struct {
 	P95Ms          float64 `json:"p95Ms"`
 }
 
-// parseTime reads RFC 3339 or Unix microseconds.
-func parseTime(name, v string) (time.Time, error) {
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		return time.UnixMicro(n), nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, v)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%s: want RFC 3339 or Unix microseconds, got %q", name, v)
-	}
-	return t, nil
-}
-
 // parseRange reads start and end; the default is the last hour.
 func (h *handler) parseRange(r *http.Request) (from, to time.Time, err error) {
 	q := r.URL.Query()
 	to = h.now()
 	if v := q.Get("end"); v != "" {
-		if to, err = parseTime("end", v); err != nil {
+		if to, err = clewjson.ParseTime("end", v); err != nil {
 			return
 		}
 	}
 	from = to.Add(-defaultRange)
 	if v := q.Get("start"); v != "" {
-		if from, err = parseTime("start", v); err != nil {
+		if from, err = clewjson.ParseTime("start", v); err != nil {
 			return
 		}
 	}

@@ -1,9 +1,7 @@
 package spm
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clewtrace/clew/internal/api/clewjson"
 	"github.com/clewtrace/clew/internal/api/recovery"
 	"github.com/clewtrace/clew/internal/spanmetrics"
 )
@@ -76,18 +75,11 @@ func (h *handler) failPanic(w http.ResponseWriter, r *http.Request, status int, 
 	}
 }
 
-// writeJSON encodes v completely before writing, so a failure is a clean 500.
+// writeJSON answers v (encoded completely first, so a failure is a clean 500).
 func (h *handler) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+	if err := clewjson.Write(w, status, v); err != nil {
 		h.logger.ErrorContext(r.Context(), "encoding span-metrics response", "path", r.URL.Path, "err", err)
-		status = http.StatusInternalServerError
-		buf.Reset()
-		buf.WriteString(`{"error":"encoding response failed"}` + "\n")
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes()) // the client went away; nothing left to tell it
 }
 
 // statusOf maps a Source error: bad queries are the client's fault.
@@ -111,7 +103,7 @@ func (h *handler) logFailure(r *http.Request, status int, err error) {
 // clewError writes Clew's error shape.
 func (h *handler) clewError(w http.ResponseWriter, r *http.Request, status int, err error) {
 	h.logFailure(r, status, err)
-	h.writeJSON(w, r, status, map[string]string{"error": err.Error()})
+	h.writeJSON(w, r, status, clewjson.ErrorBody{Error: err.Error()})
 }
 
 // jaegerError writes Jaeger's structured-response error shape, which Jaeger
