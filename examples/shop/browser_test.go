@@ -10,52 +10,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/clewtrace/clew/internal/browsertest"
 )
-
-const chromiumPath = "/usr/bin/chromium"
-
-// newBrowser starts headless Chromium with the flags that keep it quiet on
-// a closed network (without the background-networking ones it hangs).
-func newBrowser(t *testing.T) context.Context {
-	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Fatalf("this test needs Chromium at %s (Debian: apt-get install chromium): %v", chromiumPath, err)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1100, 1000),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	t.Cleanup(func() {
-		cancelBrowser()
-		cancelAlloc()
-	})
-	// The first run starts the browser; its context must have no deadline,
-	// which would stop the browser. Later steps get one through within.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting Chromium: %v", err)
-	}
-	return ctx
-}
-
-// within returns a context for browser steps that gives up after d.
-func within(t *testing.T, ctx context.Context, d time.Duration) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, d)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 func artifactsDir(t *testing.T) string {
 	t.Helper()
@@ -97,7 +54,7 @@ func text(t *testing.T, ctx context.Context, sel string) string {
 func TestBrowserPlaceOrder(t *testing.T) {
 	clew := startClew(t)
 	shop := startShop(t, clew)
-	ctx := within(t, newBrowser(t), 90*time.Second)
+	ctx := browsertest.Start(t, 1100, 1000)
 
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(shop.FrontendURL()),

@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/clewtrace/clew/internal/api/errorsapi"
+	"github.com/clewtrace/clew/internal/browsertest"
 )
 
 // TestShopFailuresBecomeErrorGroups forces the shop's failures for two
@@ -128,7 +129,7 @@ func TestShopFailuresBecomeErrorGroups(t *testing.T) {
 	}
 
 	// The same in the UI: the Errors page, a group, and alice's page.
-	bctx := within(t, newBrowser(t), 90*time.Second)
+	bctx := browsertest.Start(t, 1100, 1000)
 	var rows, users string
 	var listed []string
 	err := chromedp.Do(bctx,

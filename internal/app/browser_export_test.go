@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/clewtrace/clew/internal/browsertest"
 )
 
 // legacyOTelBundle is the OTel JS web SDK 1.30.1 with
@@ -26,45 +26,6 @@ var legacyOTelBundle []byte
 
 const legacyPage = `<!doctype html><meta charset="utf-8"><title>legacy exporter</title>
 <script src="/otel.js"></script><body>legacy exporter test</body>`
-
-// newChromium starts headless Chromium; a missing browser fails the test.
-func newChromium(t *testing.T) context.Context {
-	t.Helper()
-	path := "/usr/bin/chromium"
-	if _, err := os.Stat(path); err != nil {
-		p, lerr := exec.LookPath("chromium")
-		if lerr != nil {
-			t.Fatalf("this test needs Chromium but %s does not exist (%v); install it with: apt-get update && apt-get install -y chromium", path, err)
-		}
-		path = p
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		// Without these Chromium waits on the network, which this closed
-		// machine does not have.
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelA)
-	ctx, cancelB := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf))
-	t.Cleanup(cancelB)
-	// The first run starts the browser and must carry no deadline.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting Chromium at %s: %v", path, err)
-	}
-	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(cancelT)
-	return ctx
-}
 
 // TestBrowserLegacyExporterLands exports from a page on another origin with
 // the pre-fetch OTel JS exporter, in its default sendBeacon transport (a
@@ -89,7 +50,7 @@ func TestBrowserLegacyExporterLands(t *testing.T) {
 	t.Cleanup(page.Close)
 	// The page (127.0.0.1:<page port>) and Clew (127.0.0.1:<otlp port>) are
 	// different origins; the default allow-list admits http://127.0.0.1:*.
-	ctx := newChromium(t)
+	ctx := browsertest.Start(t, 0, 0)
 	err := chromedp.Do(ctx, chromedp.Navigate(page.URL), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := chromedp.Poll[bool](`window.legacyReady === true`)(ctx, tg)
 		return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,52 +13,14 @@ import (
 	"github.com/chromedp/chromedp"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/clewtrace/clew/internal/browsertest"
 	"github.com/clewtrace/clew/internal/model"
 )
 
-// chromiumPath is where Debian's chromium package installs the browser.
-const chromiumPath = "/usr/bin/chromium"
-
-// newBrowser starts headless Chromium. A missing browser fails the test:
-// the UI must not go untested silently.
+// newBrowser starts headless Chromium with the viewport the UI tests assume.
 func newBrowser(t testing.TB) context.Context {
 	t.Helper()
-	path := chromiumPath
-	if _, err := os.Stat(path); err != nil {
-		p, lerr := exec.LookPath("chromium")
-		if lerr != nil {
-			t.Fatalf("Chromium is required for the UI browser tests but %s does not exist (%v); install it with: apt-get update && apt-get install -y chromium", chromiumPath, err)
-		}
-		path = p
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		// Without these Chromium waits on the network, which this closed
-		// machine does not have.
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 800),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelA)
-	ctx, cancelB := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf))
-	t.Cleanup(cancelB)
-	// The first run starts the browser and must not carry the timeout, or
-	// the timeout would end the browser; later steps run under it.
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
-		t.Fatalf("starting Chromium at %s: %v", path, err)
-	}
-	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(cancelT)
-	return ctx
+	return browsertest.Start(t, 1280, 800)
 }
 
 // artifactDir is $CLEW_ARTIFACTS, or a fresh temp dir kept after the test so
