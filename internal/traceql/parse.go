@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"regexp/syntax"
+	"slices"
 	"strings"
 
 	"github.com/clewtrace/clew/internal/model"
@@ -126,49 +127,42 @@ var structuralOps = map[string]bool{
 }
 
 func (p *parser) spansetOr() (Spanset, error) {
-	l, err := p.spansetAnd()
-	if err != nil {
-		return nil, err
-	}
-	for p.isOp("||") {
-		p.next()
-		r, err := p.spansetAnd()
-		if err != nil {
-			return nil, err
-		}
-		l = &SpansetOp{Op: "||", L: l, R: r}
-	}
-	return l, nil
+	return leftAssoc(p, p.spansetAnd, opIn("||"), joinSpansets)
 }
 
 func (p *parser) spansetAnd() (Spanset, error) {
-	l, err := p.structural()
-	if err != nil {
-		return nil, err
-	}
-	for p.isOp("&&") {
-		p.next()
-		r, err := p.structural()
-		if err != nil {
-			return nil, err
-		}
-		l = &SpansetOp{Op: "&&", L: l, R: r}
-	}
-	return l, nil
+	return leftAssoc(p, p.structural, opIn("&&"), joinSpansets)
 }
 
 func (p *parser) structural() (Spanset, error) {
-	l, err := p.spansetPrimary()
+	return leftAssoc(p, p.spansetPrimary, func(op string) bool { return structuralOps[op] }, joinSpansets)
+}
+
+func joinSpansets(op string, l, r Spanset) Spanset { return &SpansetOp{Op: op, L: l, R: r} }
+
+func joinFields(op string, l, r Field) Field { return &Binary{Op: op, L: l, R: r} }
+
+// opIn returns a test for the given operators.
+func opIn(ops ...string) func(string) bool {
+	return func(op string) bool { return slices.Contains(ops, op) }
+}
+
+// leftAssoc parses one left-associative level of the grammar,
+// operand (op operand)*: operand parses the next tighter level, takes says
+// which operators belong to this level, and join builds the node.
+func leftAssoc[T any](p *parser, operand func() (T, error), takes func(op string) bool, join func(op string, l, r T) T) (T, error) {
+	var zero T
+	l, err := operand()
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
-	for t := p.peek(); t.kind == tOp && structuralOps[t.text]; t = p.peek() {
+	for t := p.peek(); t.kind == tOp && takes(t.text); t = p.peek() {
 		p.next()
-		r, err := p.spansetPrimary()
+		r, err := operand()
 		if err != nil {
-			return nil, err
+			return zero, err
 		}
-		l = &SpansetOp{Op: t.text, L: l, R: r}
+		l = join(t.text, l, r)
 	}
 	return l, nil
 }
@@ -234,35 +228,11 @@ func maybeBool(f Field) bool {
 // Field expressions, loosest binding first.
 
 func (p *parser) fieldOr() (Field, error) {
-	l, err := p.fieldAnd()
-	if err != nil {
-		return nil, err
-	}
-	for p.isOp("||") {
-		p.next()
-		r, err := p.fieldAnd()
-		if err != nil {
-			return nil, err
-		}
-		l = &Binary{Op: "||", L: l, R: r}
-	}
-	return l, nil
+	return leftAssoc(p, p.fieldAnd, opIn("||"), joinFields)
 }
 
 func (p *parser) fieldAnd() (Field, error) {
-	l, err := p.fieldNot()
-	if err != nil {
-		return nil, err
-	}
-	for p.isOp("&&") {
-		p.next()
-		r, err := p.fieldNot()
-		if err != nil {
-			return nil, err
-		}
-		l = &Binary{Op: "&&", L: l, R: r}
-	}
-	return l, nil
+	return leftAssoc(p, p.fieldNot, opIn("&&"), joinFields)
 }
 
 func (p *parser) fieldNot() (Field, error) {
@@ -341,35 +311,11 @@ func compileRegex(pat string) (*regexp.Regexp, error) {
 }
 
 func (p *parser) additive() (Field, error) {
-	l, err := p.multiplicative()
-	if err != nil {
-		return nil, err
-	}
-	for p.isOp("+") || p.isOp("-") {
-		op := p.next().text
-		r, err := p.multiplicative()
-		if err != nil {
-			return nil, err
-		}
-		l = &Binary{Op: op, L: l, R: r}
-	}
-	return l, nil
+	return leftAssoc(p, p.multiplicative, opIn("+", "-"), joinFields)
 }
 
 func (p *parser) multiplicative() (Field, error) {
-	l, err := p.power()
-	if err != nil {
-		return nil, err
-	}
-	for p.isOp("*") || p.isOp("/") || p.isOp("%") {
-		op := p.next().text
-		r, err := p.power()
-		if err != nil {
-			return nil, err
-		}
-		l = &Binary{Op: op, L: l, R: r}
-	}
-	return l, nil
+	return leftAssoc(p, p.power, opIn("*", "/", "%"), joinFields)
 }
 
 func (p *parser) power() (Field, error) {
