@@ -1,6 +1,7 @@
 package traceql
 
 import (
+	"cmp"
 	"strings"
 
 	"github.com/clewtrace/clew/internal/model"
@@ -303,7 +304,7 @@ func applyStage(st Stage, t *Trace, sets []Set) []Set {
 		for _, s := range sets {
 			l, lok := scalar(st.L, t, s.Spans)
 			r, rok := scalar(st.R, t, s.Spans)
-			if lok && rok && order(st.Op, cmpFloat(l, r)) && l == l && r == r {
+			if lok && rok && order(st.Op, cmp.Compare(l, r)) && l == l && r == r {
 				out = append(out, s)
 			}
 		}

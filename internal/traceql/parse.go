@@ -521,36 +521,14 @@ func (p *parser) attrList() ([]*Attr, error) {
 }
 
 func (p *parser) scalarAdditive() (Scalar, error) {
-	l, err := p.scalarMul()
-	if err != nil {
-		return nil, err
-	}
-	for p.isOp("+") || p.isOp("-") {
-		op := p.next().text
-		r, err := p.scalarMul()
-		if err != nil {
-			return nil, err
-		}
-		l = &ScalarBinary{Op: op, L: l, R: r}
-	}
-	return l, nil
+	return leftAssoc(p, p.scalarMul, opIn("+", "-"), joinScalars)
 }
 
 func (p *parser) scalarMul() (Scalar, error) {
-	l, err := p.scalarPrimary()
-	if err != nil {
-		return nil, err
-	}
-	for p.isOp("*") || p.isOp("/") {
-		op := p.next().text
-		r, err := p.scalarPrimary()
-		if err != nil {
-			return nil, err
-		}
-		l = &ScalarBinary{Op: op, L: l, R: r}
-	}
-	return l, nil
+	return leftAssoc(p, p.scalarPrimary, opIn("*", "/"), joinScalars)
 }
+
+func joinScalars(op string, l, r Scalar) Scalar { return &ScalarBinary{Op: op, L: l, R: r} }
 
 func (p *parser) scalarPrimary() (Scalar, error) {
 	t := p.next()

@@ -1,6 +1,7 @@
 package traceql
 
 import (
+	"cmp"
 	"math"
 	"strconv"
 	"time"
@@ -139,13 +140,13 @@ func compare(b *Binary, l, r Value) bool {
 			return false
 		}
 		if intLike(l.T) && intLike(r.T) {
-			return order(b.Op, cmpInt(l.N, r.N))
+			return order(b.Op, cmp.Compare(l.N, r.N))
 		}
 		lf, rf := l.Float(), r.Float()
 		if math.IsNaN(lf) || math.IsNaN(rf) {
 			return b.Op == "!="
 		}
-		return order(b.Op, cmpFloat(lf, rf))
+		return order(b.Op, cmp.Compare(lf, rf))
 	case l.T == TString && r.T == TString:
 		switch b.Op {
 		case "=~":
@@ -153,7 +154,7 @@ func compare(b *Binary, l, r Value) bool {
 		case "!~":
 			return !b.re.MatchString(l.S)
 		}
-		return order(b.Op, cmpString(l.S, r.S))
+		return order(b.Op, cmp.Compare(l.S, r.S))
 	case l.T == r.T && (l.T == TBool || l.T == TStatus || l.T == TKind):
 		switch b.Op {
 		case "=":
@@ -181,36 +182,6 @@ func order(op string, c int) bool {
 		return c >= 0
 	}
 	return false
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // arith applies + - * / % ^. Non-numeric operands give nil. Integer and
