@@ -6,6 +6,7 @@
 //	clewbench blocks --data-dir /tmp/clew-data --spans 10000000 --ids-out trace-ids.txt
 //	clewbench heavy --query http://127.0.0.1:16686 --concurrency 4 --duration 60s
 //	clewbench bigexport --grpc 127.0.0.1:4317 --n 8 --size 65011712
+//	clewbench ports --n 5
 //
 // ingest replays pre-encoded OTLP requests over several gRPC connections: the
 // requests are built once, and each send only stamps fresh trace IDs into a
@@ -21,7 +22,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: clewbench ingest|query|traceql|blocks|heavy|bigexport [flags]")
+		fmt.Fprintln(os.Stderr, "usage: clewbench ingest|query|traceql|blocks|heavy|bigexport|ports [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -38,6 +39,8 @@ func main() {
 		err = heavyQueries(os.Args[2:])
 	case "bigexport":
 		err = bigExport(os.Args[2:])
+	case "ports":
+		err = freePorts(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
