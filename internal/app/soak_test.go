@@ -194,6 +194,14 @@ func TestSoakHostileClientsBesideWellBehavedExporter(t *testing.T) {
 	}
 	for kind, want := range map[string]int{"too-big": http.StatusRequestEntityTooLarge, "gzip-bomb": http.StatusRequestEntityTooLarge, "deep": http.StatusBadRequest} {
 		for code := range hostileStatus[kind] {
+			// An over-size request is answered 413 from its Content-Length,
+			// before its body is read, and the connection is closed behind
+			// the answer (net/http does not drain megabytes of an unwanted
+			// body). A client still writing its body may then see the
+			// connection reset before it reads the 413: a refusal too.
+			if kind == "too-big" && code == -1 {
+				continue
+			}
 			if code != want {
 				t.Errorf("%s requests answered %v, want only %d", kind, hostileStatus[kind], want)
 				break
