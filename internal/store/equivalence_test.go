@@ -16,14 +16,20 @@ import (
 
 // randomSpans draws spans from small value sets, so random predicates hit
 // often, with the awkward cases on purpose: repeated attribute keys, empty
-// values, non-string values, negative durations, attributes on resources
-// and events, error statuses.
+// values, non-string values, negative durations, attributes on resources,
+// scopes, events and links, scope names and versions, error statuses.
 func randomSpans(rng *rand.Rand, n int) []model.Span {
 	base := t0.UnixNano()
 	resources := make([]*model.Resource, 4)
 	for i := range resources {
 		resources[i] = &model.Resource{ServiceName: []string{"web", "db", "cart", ""}[i],
 			Attributes: []model.Attribute{{Key: "region", Value: model.StringValue([]string{"eu", "us"}[i%2])}}}
+	}
+	scopes := []*model.Scope{
+		{},
+		{Name: "otelhttp", Version: "1"},
+		{Name: "otelsql", Attributes: []model.Attribute{randomAttr(rng), randomAttr(rng)}},
+		{Name: "otelhttp", Version: "2", Attributes: []model.Attribute{randomAttr(rng)}},
 	}
 	spans := make([]model.Span, n)
 	for i := range spans {
@@ -42,14 +48,25 @@ func randomSpans(rng *rand.Rand, n int) []model.Span {
 			s.Attributes = append(s.Attributes, randomAttr(rng))
 		}
 		if rng.IntN(4) == 0 {
-			s.Events = []model.Event{{Name: "e", TimeUnixNano: s.StartUnixNano, Attributes: []model.Attribute{randomAttr(rng)}}}
+			s.Events = []model.Event{{Name: "e", TimeUnixNano: s.StartUnixNano, Attributes: []model.Attribute{randomAttr(rng), rareAttr(rng, "ev")}}}
+		}
+		s.Scope = scopes[rng.IntN(len(scopes))]
+		for range rng.IntN(3) / 2 * (1 + rng.IntN(2)) { // mostly none, sometimes one or two links
+			l := model.Link{TraceID: s.TraceID, SpanID: model.SpanID{9, byte(rng.IntN(256))}}
+			for range rng.IntN(3) {
+				l.Attributes = append(l.Attributes, randomAttr(rng))
+			}
+			if rng.IntN(2) == 0 {
+				l.Attributes = append(l.Attributes, rareAttr(rng, "ref"))
+			}
+			s.Links = append(s.Links, l)
 		}
 	}
 	return spans
 }
 
 func randomAttr(rng *rand.Rand) model.Attribute {
-	key := []string{"user", "code", "flag", "region", "error"}[rng.IntN(5)]
+	key := []string{"user", "code", "flag", "region", "error", "lib"}[rng.IntN(6)]
 	switch rng.IntN(4) {
 	case 0:
 		return model.Attribute{Key: key, Value: model.IntValue(int64(rng.IntN(3)))}
@@ -57,6 +74,12 @@ func randomAttr(rng *rand.Rand) model.Attribute {
 		return model.Attribute{Key: key, Value: model.BoolValue(rng.IntN(2) == 0)}
 	}
 	return model.Attribute{Key: key, Value: model.StringValue([]string{"", "a", "b", "1", "true"}[rng.IntN(5)])}
+}
+
+// rareAttr is an attribute only events ("ev") or links ("ref") have, with
+// values rare enough that a batch or row group filter rules most out.
+func rareAttr(rng *rand.Rand, key string) model.Attribute {
+	return model.Attribute{Key: key, Value: model.StringValue(fmt.Sprint(rng.IntN(30)))}
 }
 
 func randomPredicate(rng *rand.Rand) predicate.Predicate {
@@ -88,6 +111,16 @@ func randomPredicate(rng *rand.Rand) predicate.Predicate {
 			p.Attributes = map[string]string{}
 		}
 		a := randomAttr(rng)
+		switch rng.IntN(10) {
+		case 0:
+			a = model.Attribute{Key: predicate.ScopeNameKey, Value: model.StringValue([]string{"otelhttp", "otelsql", "", "nope"}[rng.IntN(4)])}
+		case 1:
+			a = model.Attribute{Key: predicate.ScopeVersionKey, Value: model.StringValue([]string{"1", "2", ""}[rng.IntN(3)])}
+		case 2:
+			a = rareAttr(rng, "ev")
+		case 3, 4:
+			a = rareAttr(rng, "ref")
+		}
 		p.Attributes[a.Key] = a.Value.String()
 	}
 	return p
@@ -117,9 +150,15 @@ func TestHeadAndBlockAgreeOnRandomPredicates(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The head gets the spans in batches of up to 50, so its batch
+		// filters rule batches out.
 		h := newHead(time.Now())
-		h.add(slices.Clone(spans))
-		for q := range 60 {
+		for rest := slices.Clone(spans); len(rest) > 0; {
+			n := min(len(rest), 1+rng.IntN(50))
+			h.add(rest[:n:n])
+			rest = rest[n:]
+		}
+		for q := range 100 {
 			p := randomPredicate(rng)
 			c := predicate.MustCompile(p)
 			var fromHead, fromBlock, want []hit

@@ -33,18 +33,19 @@ type head struct {
 	// Search indexes. bySvc and byOp list, oldest first, the spans of each
 	// service and each operation (span name): a search naming one walks
 	// that list, not every span. filters holds, per batch, a bloom filter
-	// of the key=value pairs of its span and event attributes, built by
-	// the first search that needs it: a search for a value skips every
+	// of the key=value pairs of its span, event and link attributes, built
+	// by the first search that needs it: a search for a value skips every
 	// batch whose filter rules it out. Postings per attribute value were
 	// measured first and made adding a span 3-5 times dearer (a map append
 	// per attribute); even hashing the attributes when a batch arrives
-	// doubled it, so ingest pays nothing for them. resourcePairs holds the
-	// pairs of resource attributes: a condition one of them may satisfy
-	// cannot use the filters.
+	// doubled it, so ingest pays nothing for them. sharedPairs holds the
+	// pairs of resource and scope attributes (and the scope's name and
+	// version as predicate.ScopeNameKey/ScopeVersionKey): a condition one
+	// of them may satisfy cannot use the filters.
 	bySvc         map[string][]spanRef
 	byOp          map[string][]spanRef
-	filters       []*lazyFilter
-	resourcePairs map[uint64]struct{}
+	filters     []*lazyFilter
+	sharedPairs map[uint64]struct{}
 }
 
 // lazyFilter is a batch's pair filter, built once on first use.
@@ -66,6 +67,11 @@ func (l *lazyFilter) get(batch []model.Span) pairFilter {
 					hashes = append(hashes, attrHash(&e.Attributes[j], &text))
 				}
 			}
+			for _, l := range batch[i].Links {
+				for j := range l.Attributes {
+					hashes = append(hashes, attrHash(&l.Attributes[j], &text))
+				}
+			}
 		}
 		l.f = newPairFilter(hashes)
 	})
@@ -80,7 +86,7 @@ func newHead(now time.Time) *head {
 		traces:        map[model.TraceID][]spanRef{},
 		bySvc:         map[string][]spanRef{},
 		byOp:          map[string][]spanRef{},
-		resourcePairs: map[uint64]struct{}{},
+		sharedPairs:   map[uint64]struct{}{},
 		ops:           block.OperationSet{},
 		edges:         newEdgeTracker(),
 	}
@@ -96,6 +102,8 @@ func (h *head) add(spans []model.Span) {
 	b := uint32(len(h.batches))
 	h.batches = append(h.batches, spans)
 	var lastRes *model.Resource
+	var lastScope *model.Scope
+	var text []byte
 	for i := range spans {
 		s := &spans[i]
 		// Share the strings every span repeats, so a head of a million spans
@@ -105,8 +113,21 @@ func (h *head) add(spans []model.Span) {
 			lastRes = s.Resource
 			if s.Resource != nil {
 				for _, a := range s.Resource.Attributes {
-					var text []byte
-					h.resourcePairs[attrHash(&a, &text)] = struct{}{}
+					h.sharedPairs[attrHash(&a, &text)] = struct{}{}
+				}
+			}
+		}
+		if s.Scope != lastScope {
+			lastScope = s.Scope
+			if sc := s.Scope; sc != nil {
+				for _, a := range sc.Attributes {
+					h.sharedPairs[attrHash(&a, &text)] = struct{}{}
+				}
+				if sc.Name != "" {
+					h.sharedPairs[pairHash(predicate.ScopeNameKey, []byte(sc.Name))] = struct{}{}
+				}
+				if sc.Version != "" {
+					h.sharedPairs[pairHash(predicate.ScopeVersionKey, []byte(sc.Version))] = struct{}{}
 				}
 			}
 		}
@@ -224,25 +245,25 @@ func (h *head) trace(dst []model.Span, id model.TraceID) []model.Span {
 // scan calls fn for every span matching p, newest first; fn returns false
 // to stop. It returns how many spans it evaluated: when p names a service
 // or an operation, only the spans on the shorter of those posting lists;
-// otherwise, when p has an attribute condition that only span and event
-// attributes can satisfy, only the spans of batches whose filter may hold
-// it; a predicate with none of these (time and duration alone, or only
-// conditions a resource or an error status may satisfy) evaluates every
-// span.
+// otherwise, when p has an attribute condition that only span, event and
+// link attributes can satisfy, only the spans of batches whose filter may
+// hold it; a predicate with none of these (time and duration alone, or only
+// conditions a resource, a scope or an error status may satisfy) evaluates
+// every span.
 func (h *head) scan(p *predicate.Compiled, fn func(id model.TraceID, start int64) bool) (evaluated int) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	if h.count == 0 || p.Never() || !p.OverlapsStart(h.minStart, h.maxStart) {
 		return 0
 	}
-	var need []uint64 // pair hashes every match has in its span or event attributes
+	var need []uint64 // pair hashes every match has in its span, event or link attributes
 	for i, a := range p.Attrs() {
 		if p.ErrorBits()&(1<<i) != 0 {
 			continue // an error status satisfies it too
 		}
 		key := pairHash(a.Key, []byte(a.Value))
-		if _, onResource := h.resourcePairs[key]; onResource {
-			continue // a resource attribute may satisfy it
+		if _, shared := h.sharedPairs[key]; shared {
+			continue // a resource or scope may satisfy it
 		}
 		need = append(need, key)
 	}

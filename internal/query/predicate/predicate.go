@@ -30,10 +30,14 @@ type Predicate struct {
 	MaxDuration int64 // ns; 0: unbounded
 	StartMin    int64 // ns; 0: unbounded
 	StartMax    int64 // ns; 0: unbounded
-	// Attributes must all match the same span. Each key/value matches a
-	// span, resource or event attribute with that key whose Value.String()
-	// equals the value — any of them, when a key is repeated; "error"="true"
-	// also matches spans with StatusCode error.
+	// Attributes must all match the same span. Each key/value matches an
+	// attribute of the span, its resource, its instrumentation scope, one
+	// of its events or one of its links with that key whose Value.String()
+	// equals the value — any of them, when a key is repeated (Jaeger's
+	// storage semantics: its memory store looks in all five places).
+	// "error"="true" also matches spans with StatusCode error, and
+	// otel.scope.name / otel.scope.version (the tags the Jaeger UI shows
+	// for the scope) match the scope's name and version.
 	Attributes map[string]string
 }
 
@@ -153,6 +157,31 @@ func (c *Compiled) AttrsBits(attrs []model.Attribute) uint64 {
 	return bits
 }
 
+// Keys under which the scope's name and version are searchable: the tags
+// Jaeger shows for them (the Jaeger receivers move these tags into the
+// scope, so they must stay searchable under the same names).
+const (
+	ScopeNameKey    = "otel.scope.name"
+	ScopeVersionKey = "otel.scope.version"
+)
+
+// ScopeBits returns the conditions an instrumentation scope satisfies: its
+// attributes, and its name and version under ScopeNameKey and
+// ScopeVersionKey.
+func (c *Compiled) ScopeBits(s *model.Scope) uint64 {
+	if s == nil || len(c.attrs) == 0 {
+		return 0
+	}
+	bits := c.AttrsBits(s.Attributes)
+	if s.Name != "" {
+		bits |= c.AttrBits(ScopeNameKey, s.Name)
+	}
+	if s.Version != "" {
+		bits |= c.AttrBits(ScopeVersionKey, s.Version)
+	}
+	return bits
+}
+
 // ResourceBits returns the conditions a resource's attributes satisfy.
 func (c *Compiled) ResourceBits(r *model.Resource) uint64 {
 	if r == nil {
@@ -171,13 +200,16 @@ func (c *Compiled) Match(s *model.Span) bool {
 	if c.all == 0 {
 		return true
 	}
-	bits := c.ResourceBits(s.Resource)
+	bits := c.ResourceBits(s.Resource) | c.ScopeBits(s.Scope)
 	if s.StatusCode == model.StatusError {
 		bits |= c.errBits
 	}
 	bits |= c.AttrsBits(s.Attributes)
 	for i := 0; bits != c.all && i < len(s.Events); i++ {
 		bits |= c.AttrsBits(s.Events[i].Attributes)
+	}
+	for i := 0; bits != c.all && i < len(s.Links); i++ {
+		bits |= c.AttrsBits(s.Links[i].Attributes)
 	}
 	return bits == c.all
 }

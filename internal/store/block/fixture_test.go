@@ -130,6 +130,7 @@ func checkFixture(t *testing.T, bl *Block) {
 		{Kind: -1, Attributes: map[string]string{"error": "true"}},
 		{Kind: -1, Attributes: map[string]string{"http.status_code": "500"}},
 		{Kind: int(model.KindServer), Operation: "Charge"},
+		{Kind: -1, Attributes: map[string]string{"otel.scope.version": "0.60.0", "http.status_code": "500"}}, // the scope table
 	}
 	for _, p := range preds {
 		c := predicate.MustCompile(p)

@@ -63,7 +63,7 @@ func FuzzDecodeExtra(f *testing.F) {
 	f.Add([]byte{0xff, 0xff, 0x03})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		x, err := decodeExtra(b, 1)
-		if walkErr := extraEventAttrs(b, func(string, []byte) {}); err == nil && walkErr != nil {
+		if walkErr := extraAttrs(b, func(string, []byte) {}); err == nil && walkErr != nil {
 			t.Fatalf("full decode accepted what the walk refused: %v", walkErr)
 		}
 		if err != nil {

@@ -61,6 +61,12 @@ type Meta struct {
 	Compacted       []string `json:"compacted,omitempty"`
 	Edges           []Edge   `json:"edges,omitempty"`
 	CreatedUnixNano int64    `json:"createdUnixNano"`
+	// FilterLinks says the row groups' value filters hold the key=value
+	// pairs of link attributes too (blocks written since link attributes
+	// are searchable). A block without it has only span and event pairs
+	// there; since a link attribute may satisfy any condition, a search
+	// does not skip its row groups by their filters.
+	FilterLinks bool `json:"filterLinks,omitempty"`
 }
 
 // OperationInfo is one operation (span name) of a service, with its kind.

@@ -20,12 +20,13 @@ import (
 // dedicated type columns (see spanRowV3), v1 and v2 no extra column.
 type columns struct {
 	traceID, traceStart, startOffset, duration   int
-	resource, name, kind, statusCode             int
+	resource, scope, name, kind, statusCode      int
 	attrKey, attrVal, eventAttrKey, eventAttrVal int
-	attrMaxDef, eventAttrMaxDef                  int
+	linkAttrKey, linkAttrVal                     int // v1, v2 (v3 and v4 keep links in extra)
+	attrMaxDef, eventAttrMaxDef, linkAttrMaxDef  int
 	dedicated, dedicatedType                     [dedicatedSlots]int
 	// v3 only (read by the v3 trace reader and the v3 scan).
-	spanID, parentIndex, scope, attrType, layout, extra int
+	spanID, parentIndex, attrType, layout, extra int
 }
 
 func lookupColumns(s *parquet.Schema, version int) (columns, error) {
@@ -47,6 +48,7 @@ func lookupColumns(s *parquet.Schema, version int) (columns, error) {
 	c.startOffset = get("start_offset")
 	c.duration = get("duration")
 	c.resource = get("resource")
+	c.scope = get("scope")
 	c.name = get("name")
 	c.kind = get("kind")
 	c.statusCode = get("status_code")
@@ -55,11 +57,11 @@ func lookupColumns(s *parquet.Schema, version int) (columns, error) {
 	for i := range dedicatedSlots {
 		c.dedicated[i] = get(fmt.Sprintf("d%d", i))
 	}
-	c.eventAttrKey, c.eventAttrVal, c.spanID, c.parentIndex, c.scope, c.attrType, c.layout, c.extra = -1, -1, -1, -1, -1, -1, -1, -1
+	c.eventAttrKey, c.eventAttrVal, c.linkAttrKey, c.linkAttrVal = -1, -1, -1, -1
+	c.spanID, c.parentIndex, c.attrType, c.layout, c.extra = -1, -1, -1, -1, -1
 	if version >= FormatV3 {
 		c.spanID = get("span_id")
 		c.parentIndex = get("parent_index")
-		c.scope = get("scope")
 		c.attrType = get("attrs", "type")
 		c.layout = get("attr_layout")
 		c.extra = get("extra")
@@ -69,6 +71,8 @@ func lookupColumns(s *parquet.Schema, version int) (columns, error) {
 	} else {
 		c.eventAttrKey = get("events", "attrs", "key")
 		c.eventAttrVal = get("events", "attrs", "val")
+		c.linkAttrKey = get("links", "attrs", "key")
+		c.linkAttrVal = get("links", "attrs", "val")
 		for i := range dedicatedSlots {
 			c.dedicatedType[i] = get(fmt.Sprintf("d%d_type", i))
 		}
@@ -78,6 +82,9 @@ func lookupColumns(s *parquet.Schema, version int) (columns, error) {
 	}
 	if leaf, ok := s.Lookup("events", "attrs", "key"); ok {
 		c.eventAttrMaxDef = leaf.MaxDefinitionLevel
+	}
+	if leaf, ok := s.Lookup("links", "attrs", "key"); ok {
+		c.linkAttrMaxDef = leaf.MaxDefinitionLevel
 	}
 	return c, err
 }
@@ -132,16 +139,25 @@ func (bl *Block) newScanner(pred *predicate.Compiled) *scanner {
 		return nil
 	}
 	sc := &scanner{bl: bl, pred: pred, p: pred.Predicate(), attrs: pred.Attrs(), resOK: resOK, resBits: resBits}
-	// Conditions a resource or an error status may satisfy need no row
-	// group filter; the others must be in a row group's value filter.
+	// Conditions a resource, a scope or an error status may satisfy need
+	// no row group filter; the others must be in a row group's value
+	// filter — when the filter holds link attributes too (FilterLinks).
 	anywhere := pred.ErrorBits()
 	for r := range resBits {
 		if resOK[r] {
 			anywhere |= resBits[r]
 		}
 	}
+	if len(sc.attrs) > 0 {
+		sc.scopeBits = make([]uint64, len(bl.ix.scopes))
+		for i, s := range bl.ix.scopes {
+			sc.scopeBits[i] = pred.ScopeBits(s)
+			anywhere |= sc.scopeBits[i]
+			sc.anyScopeBits = sc.anyScopeBits || sc.scopeBits[i] != 0
+		}
+	}
 	for i, a := range sc.attrs {
-		if anywhere&(1<<i) == 0 {
+		if anywhere&(1<<i) == 0 && bl.meta.FilterLinks {
 			sc.filtered = append(sc.filtered, pairHash(a.Key, a.Value))
 		}
 	}
@@ -186,6 +202,10 @@ type scanner struct {
 	filtered []uint64
 	resOK    []bool
 	resBits  []uint64
+	// scopeBits has the conditions each scope of the block satisfies;
+	// anyScopeBits says one does, so the scope column must be read.
+	scopeBits    []uint64
+	anyScopeBits bool
 
 	alive []bool
 	bits  []uint64
@@ -414,8 +434,9 @@ func (sc *scanner) filterString(ctx context.Context, chunk parquet.ColumnChunk, 
 }
 
 // filterAttrs evaluates the attribute conditions: a bit per condition per
-// row, set from the row's resource, its status (error=true), its span
-// attributes and its events' attributes; rows without every bit die.
+// row, set from the row's resource, its scope, its status (error=true), its
+// span attributes and its events' and links' attributes; rows without every
+// bit die.
 func (sc *scanner) filterAttrs(ctx context.Context, chunks []parquet.ColumnChunk, rows int, resource []int32) error {
 	c := &sc.bl.cols
 	all := sc.pred.AllBits()
@@ -426,6 +447,21 @@ func (sc *scanner) filterAttrs(ctx context.Context, chunks []parquet.ColumnChunk
 			sc.bits[r] = sc.resBits[id]
 		} else {
 			sc.bits[r] = 0
+		}
+	}
+	if sc.anyScopeBits {
+		col, err := readColumn(ctx, chunks[c.scope])
+		if err != nil {
+			return err
+		}
+		scopes := col.int32s()
+		if len(scopes) != rows {
+			return fmt.Errorf("%w: scope column has %d values for %d rows", ErrCorrupt, len(scopes), rows)
+		}
+		for r, id := range scopes {
+			if id >= 0 && int(id) < len(sc.scopeBits) {
+				sc.bits[r] |= sc.scopeBits[id]
+			}
 		}
 	}
 	if errBits != 0 {
@@ -455,21 +491,19 @@ func (sc *scanner) filterAttrs(ctx context.Context, chunks []parquet.ColumnChunk
 	if err := sc.attrBits(ctx, chunks[c.attrKey], chunks[c.attrVal], c.attrMaxDef, rows); err != nil {
 		return err
 	}
-	// Events are read only for rows still missing a condition.
-	need := false
-	for r := range rows {
-		if sc.alive[r] && sc.bits[r] != all {
-			need = true
-			break
-		}
-	}
-	if need && c.extra >= 0 {
+	// Events and links are read only for rows still missing a condition.
+	if sc.missing(all) && c.extra >= 0 {
 		if err := sc.extraBits(ctx, chunks[c.extra], rows); err != nil {
 			return err
 		}
-	} else if need {
+	} else if sc.missing(all) {
 		if err := sc.attrBits(ctx, chunks[c.eventAttrKey], chunks[c.eventAttrVal], c.eventAttrMaxDef, rows); err != nil {
 			return err
+		}
+		if sc.missing(all) {
+			if err := sc.attrBits(ctx, chunks[c.linkAttrKey], chunks[c.linkAttrVal], c.linkAttrMaxDef, rows); err != nil {
+				return err
+			}
 		}
 	}
 	for r := range rows {
@@ -478,6 +512,16 @@ func (sc *scanner) filterAttrs(ctx context.Context, chunks []parquet.ColumnChunk
 		}
 	}
 	return nil
+}
+
+// missing reports whether a live row still lacks one of the conditions.
+func (sc *scanner) missing(all uint64) bool {
+	for r, ok := range sc.alive {
+		if ok && sc.bits[r] != all {
+			return true
+		}
+	}
+	return false
 }
 
 // dedicatedBits sets bit i for rows whose dedicated column slot holds val.
@@ -635,9 +679,10 @@ func (sc *scanner) layoutPresence(ctx context.Context, chunk parquet.ColumnChunk
 	return out, nil
 }
 
-// extraBits ORs into sc.bits the conditions that the event attributes of
-// each row satisfy (v3, where events live in the extra column). Only rows
-// still alive and still missing a condition are decoded.
+// extraBits ORs into sc.bits the conditions that the event and link
+// attributes of each row satisfy (v3 and v4, where events and links live in
+// the extra column). Only rows still alive and still missing a condition
+// are decoded.
 func (sc *scanner) extraBits(ctx context.Context, chunk parquet.ColumnChunk, rows int) error {
 	col, err := readColumn(ctx, chunk)
 	if err != nil {
@@ -652,7 +697,7 @@ func (sc *scanner) extraBits(ctx context.Context, chunk parquet.ColumnChunk, row
 		if b == nil || !sc.alive[r] || sc.bits[r] == all {
 			continue
 		}
-		err := extraEventAttrs(b, func(k string, text []byte) { sc.bits[r] |= sc.pred.AttrBits(k, string(text)) })
+		err := extraAttrs(b, func(k string, text []byte) { sc.bits[r] |= sc.pred.AttrBits(k, string(text)) })
 		if err != nil {
 			return err
 		}

@@ -364,12 +364,13 @@ func extraValues(col *column, rows int) ([][]byte, error) {
 	return out, nil
 }
 
-// extraEventAttrs calls fn for every event attribute in an Extra value,
-// without building the events: what a search needs from it.
-func extraEventAttrs(b []byte, fn func(key string, text []byte)) error {
+// extraAttrs calls fn for every event and link attribute in an Extra
+// value, without building the events and links: what a search needs from
+// it.
+func extraAttrs(b []byte, fn func(key string, text []byte)) error {
 	d := &decoder{b: b}
 	bits := d.uvarint("extra fields")
-	if bits&extraEvents == 0 || d.err != nil {
+	if bits&(extraEvents|extraLinks) == 0 || d.err != nil {
 		return d.err
 	}
 	if bits&extraFlags != 0 {
@@ -389,12 +390,25 @@ func extraEventAttrs(b []byte, fn func(key string, text []byte)) error {
 	if bits&extraStatusMessage != 0 {
 		d.bytes("status message", d.count("status message", 1))
 	}
-	n := d.count("events", 4)
-	for range n {
-		d.varint("event time")
-		d.bytes("event name", d.count("event name", 1))
-		d.uvarint("event dropped")
-		d.textAttrs(func(k string, _ model.ValueType, v []byte) { fn(k, v) })
+	attrs := func(k string, _ model.ValueType, v []byte) { fn(k, v) }
+	if bits&extraEvents != 0 {
+		n := d.count("events", 4)
+		for range n {
+			d.varint("event time")
+			d.bytes("event name", d.count("event name", 1))
+			d.uvarint("event dropped")
+			d.textAttrs(attrs)
+		}
+	}
+	if bits&extraLinks != 0 {
+		n := d.count("links", 28)
+		for range n {
+			d.bytes("link IDs", 24)
+			d.bytes("link trace state", d.count("link trace state", 1))
+			d.uvarint("link flags")
+			d.uvarint("link dropped")
+			d.textAttrs(attrs)
+		}
 	}
 	return d.err
 }

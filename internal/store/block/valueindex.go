@@ -10,8 +10,9 @@ import (
 )
 
 // valueFilter is a bloom filter over the attribute key=value pairs of one row
-// group (span and event attributes; resource attributes are in the block's
-// resource table). A search for a value that is rare — a user ID, a session
+// group (span, event and link attributes — link attributes only in blocks
+// whose meta says FilterLinks; resource and scope attributes are in the
+// block's resource and scope tables). A search for a value that is rare — a user ID, a session
 // ID, a URL — skips every row group whose filter rules the pair out without
 // reading any column, so its cost grows with the row groups that may hold the
 // value, not with the data stored. It holds every pair, whatever the key's

@@ -50,6 +50,10 @@ func TestScanSkipsRowGroupsByValueFilter(t *testing.T) {
 	spans[100].Attributes = append(spans[100].Attributes, model.Attribute{Key: "user.id", Value: model.StringValue(rare)})
 	spans[len(spans)-1].Events = append(spans[len(spans)-1].Events,
 		model.Event{Name: "e", Attributes: []model.Attribute{{Key: "event.only", Value: model.StringValue("x")}}})
+	spans[200].Links = append(spans[200].Links, model.Link{TraceID: spans[0].TraceID, SpanID: spans[0].SpanID,
+		Attributes: []model.Attribute{{Key: "link.only", Value: model.IntValue(7)}}})
+	spans[300].Scope = &model.Scope{Name: "scope-300", Version: "3.0",
+		Attributes: []model.Attribute{{Key: "scope.only", Value: model.BoolValue(true)}}}
 	bl := writeOpen(t, newBucket(t), spans)
 	if len(bl.ix.rowGroups) < 3 {
 		t.Fatalf("%d row groups, want at least 3", len(bl.ix.rowGroups))
@@ -85,6 +89,15 @@ func TestScanSkipsRowGroupsByValueFilter(t *testing.T) {
 		{"absent value of a present key", predicate.Predicate{Kind: -1, Attributes: map[string]string{"user.id": "nobody"}}, 0, 0},
 		{"resource value", predicate.Predicate{Kind: -1, Service: "cart", Attributes: map[string]string{"deployment.environment": "production"}}, all, -1},
 		{"error status", predicate.Predicate{Kind: -1, Attributes: map[string]string{"error": "true"}}, all, -1},
+		{"link value", predicate.Predicate{Kind: -1, Attributes: map[string]string{"link.only": "7"}}, 1, 1},
+		// Scopes are a block table, like resources: a row group filter
+		// cannot rule their values out.
+		{"scope attribute", predicate.Predicate{Kind: -1, Attributes: map[string]string{"scope.only": "true"}}, all, 1},
+		{"scope name and version", predicate.Predicate{Kind: -1, Attributes: map[string]string{"otel.scope.name": "scope-300", "otel.scope.version": "3.0"}}, all, 1},
+		{"scope and link value", predicate.Predicate{Kind: -1, Attributes: map[string]string{"scope.only": "true", "link.only": "7"}}, 1, 0},
+	}
+	if !bl.meta.FilterLinks {
+		t.Fatal("a new block's meta lacks FilterLinks")
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -102,5 +115,20 @@ func TestScanSkipsRowGroupsByValueFilter(t *testing.T) {
 				t.Errorf("%d matches, want %d", got, want)
 			}
 		})
+	}
+}
+
+// A block written before link attributes were searchable has no link pairs
+// in its value filters (no FilterLinks in its meta): its row groups are all
+// read, so a link attribute in it is still found.
+func TestScanReadsEveryRowGroupOfBlocksWithoutLinkPairs(t *testing.T) {
+	spans := genSpans(2*rowGroupRows+5000, 12)
+	bl := writeOpen(t, newBucket(t), spans)
+	bl.meta.FilterLinks = false
+	sc := bl.newScanner(predicate.MustCompile(predicate.Predicate{Kind: -1, Attributes: map[string]string{"user.id": "nobody"}}))
+	for g := range bl.ix.rowGroups {
+		if !sc.rowGroupMayMatch(&bl.ix.rowGroups[g]) {
+			t.Fatalf("row group %d skipped by a filter that may lack link attributes", g)
+		}
 	}
 }

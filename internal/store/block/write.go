@@ -127,6 +127,7 @@ func write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []E
 		Compacted:       compacted,
 		Edges:           slices.Clone(edges),
 		CreatedUnixNano: time.Now().UnixNano(),
+		FilterLinks:     true,
 	}
 	w := &blockWriter{
 		resources: newInterner((*encoder).resource),
@@ -435,6 +436,11 @@ func (w *blockWriter) addTrace(spans []model.Span, keys []sortKey) error {
 		}
 		for _, e := range s.Events {
 			for _, a := range e.Attributes {
+				w.rgPairs = append(w.rgPairs, pairHash(a.Key, a.Value.String()))
+			}
+		}
+		for _, l := range s.Links {
+			for _, a := range l.Attributes {
 				w.rgPairs = append(w.rgPairs, pairHash(a.Key, a.Value.String()))
 			}
 		}
