@@ -42,8 +42,8 @@ type head struct {
 	// pairs of resource and scope attributes (and the scope's name and
 	// version as predicate.ScopeNameKey/ScopeVersionKey): a condition one
 	// of them may satisfy cannot use the filters.
-	bySvc         map[string][]spanRef
-	byOp          map[string][]spanRef
+	bySvc       map[string][]spanRef
+	byOp        map[string][]spanRef
 	filters     []*lazyFilter
 	sharedPairs map[uint64]struct{}
 }
@@ -82,13 +82,13 @@ type spanRef struct{ batch, idx uint32 }
 
 func newHead(now time.Time) *head {
 	return &head{
-		created:       now,
-		traces:        map[model.TraceID][]spanRef{},
-		bySvc:         map[string][]spanRef{},
-		byOp:          map[string][]spanRef{},
-		sharedPairs:   map[uint64]struct{}{},
-		ops:           block.OperationSet{},
-		edges:         newEdgeTracker(),
+		created:     now,
+		traces:      map[model.TraceID][]spanRef{},
+		bySvc:       map[string][]spanRef{},
+		byOp:        map[string][]spanRef{},
+		sharedPairs: map[uint64]struct{}{},
+		ops:         block.OperationSet{},
+		edges:       newEdgeTracker(),
 	}
 }
 
