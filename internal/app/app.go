@@ -134,13 +134,28 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		return nil, err
 	}
 	a.store = st
-	a.logs, err = logstore.Open(ctx, logstore.Options{
-		Dir:        filepath.Join(cfg.DataDir, "logs"),
-		Retention:  time.Duration(cfg.Retention),
-		WALSync:    walSync(cfg.WALSync),
-		Logger:     logger.With("component", "logstore"),
-		Registerer: a.reg,
-	})
+	logOpts := logstore.Options{
+		Dir:          filepath.Join(cfg.DataDir, "logs"),
+		Retention:    time.Duration(cfg.Retention),
+		BlockMaxAge:  time.Duration(cfg.BlockMaxAge),
+		WALSync:      walSync(cfg.WALSync),
+		WALSyncEvery: time.Duration(cfg.WALSyncInterval),
+		Logger:       logger.With("component", "logstore"),
+		Registerer:   a.reg,
+		// Like the span store: queries are answered while the WAL replays.
+		ReplayInBackground: true,
+	}
+	if shared {
+		// Log blocks live in the same bucket, below logs/, with the same
+		// polling and the same compactor lease (docs/scale-out.md).
+		if logOpts.Bucket, err = objstore.WithPrefix(blocks, "logs"); err != nil {
+			_ = st.Close(ctx)
+			return nil, err
+		}
+		logOpts.Shared, logOpts.Compactor = true, compactor
+		logOpts.PollEvery, logOpts.DeleteDelay = time.Duration(cfg.BlocksPollInterval), time.Duration(cfg.BlocksDeleteDelay)
+	}
+	a.logs, err = logstore.Open(ctx, logOpts)
 	if err != nil {
 		_ = st.Close(ctx)
 		return nil, err
@@ -285,7 +300,7 @@ func (a *App) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := a.store.WaitReplayed(ctx); err != nil {
+	if err := errors.Join(a.store.WaitReplayed(ctx), a.logs.WaitReplayed(ctx)); err != nil {
 		return err
 	}
 	if err := a.otlp.Start(ctx); err != nil {

@@ -9,18 +9,25 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
+	otellog "go.opentelemetry.io/otel/log"
+	sdklog "go.opentelemetry.io/otel/sdk/log"
+	"go.opentelemetry.io/otel/sdk/resource"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/clewtrace/clew/internal/config"
 	"github.com/clewtrace/clew/internal/objstore"
 	"github.com/clewtrace/clew/internal/objstore/s3test"
+	"github.com/clewtrace/clew/internal/segment"
 	"github.com/clewtrace/clew/internal/store/block"
 )
 
 // TestEndToEndOnS3 runs Clew with --storage s3 against a real S3 server
-// (versitygw): spans exported with the OTel SDK end up as a block in the
-// bucket, and a second Clew with an empty data directory (no WAL) finds the
-// trace from the bucket alone, through the disk cache.
+// (versitygw): spans and a log record exported with the OTel SDK end up as
+// blocks in the bucket (log blocks below logs/), and a second Clew with an
+// empty data directory (no WAL) finds the trace and its log from the bucket
+// alone, through the disk cache.
 func TestEndToEndOnS3(t *testing.T) {
 	srv := s3test.Start(t)
 	s3test.SetCredentials(t)
@@ -34,6 +41,22 @@ func TestEndToEndOnS3(t *testing.T) {
 	tp := provider(t, "checkout", grpcExporter(t, a.Addrs().OTLPGRPC))
 	ctx, root := tp.Tracer("e2e").Start(context.Background(), "POST /pay", trace.WithSpanKind(trace.SpanKindServer))
 	_, child := tp.Tracer("e2e").Start(ctx, "charge card")
+	// A log record of the trace, over OTLP: log blocks go to the same
+	// bucket, below logs/.
+	logExp, err := otlploghttp.New(ctx, otlploghttp.WithEndpoint(a.Addrs().OTLPHTTP), otlploghttp.WithInsecure())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lp := sdklog.NewLoggerProvider(sdklog.WithProcessor(sdklog.NewSimpleProcessor(logExp)),
+		sdklog.WithResource(resource.NewSchemaless(attribute.String("service.name", "checkout"))))
+	defer lp.Shutdown(context.Background())
+	var rec otellog.Record
+	rec.SetBody(attribute.StringValue("card charged"))
+	rec.SetSeverity(otellog.SeverityInfo)
+	lp.Logger("e2e").Emit(ctx, rec)
+	if err := lp.ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	child.End()
 	root.End()
 	traceID := root.SpanContext().TraceID().String()
@@ -57,6 +80,23 @@ func TestEndToEndOnS3(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond) // polling interval
 	}
+	logProbe, err := objstore.WithPrefix(probe, "logs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		l, err := segment.List(context.Background(), logProbe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l.Complete) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no log block reached the bucket within 30s")
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval
+	}
 	if n := metric(t, a.Addrs().Admin, `clew_objstore_requests_total{op="put"}`); n < 3 {
 		t.Errorf("clew_objstore_requests_total{op=put} = %v, want at least 3 (data, index, meta)", n)
 	}
@@ -67,6 +107,15 @@ func TestEndToEndOnS3(t *testing.T) {
 	getJSON(t, "http://"+b.Addrs().Query+"/api/traces/"+traceID, 200, &found)
 	if len(found.Data) != 1 || len(found.Data[0].Spans) != 2 {
 		t.Fatalf("trace from the bucket: %+v, want 2 spans", found.Data)
+	}
+	var logs struct {
+		Logs []struct {
+			Body string `json:"body"`
+		} `json:"logs"`
+	}
+	getJSON(t, "http://"+b.Addrs().Query+"/api/clew/logs?traceID="+traceID, 200, &logs)
+	if len(logs.Logs) != 1 || logs.Logs[0].Body != "card charged" {
+		t.Fatalf("logs of the trace from the bucket: %+v, want the one record", logs.Logs)
 	}
 	if n := metric(t, b.Addrs().Admin, `clew_objstore_cache_misses_total`); n == 0 {
 		t.Error("reading a block from the bucket fetched no chunks")

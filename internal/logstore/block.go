@@ -2,16 +2,15 @@ package logstore
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"slices"
 	"strconv"
-	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bits-and-blooms/bloom/v3"
@@ -20,20 +19,19 @@ import (
 
 	"github.com/clewtrace/clew/internal/model"
 	"github.com/clewtrace/clew/internal/objstore"
-	"github.com/clewtrace/clew/internal/store/block"
+	"github.com/clewtrace/clew/internal/segment"
 )
 
 // A log block is three objects under "<id>/": data.parquet (one row per
 // record, sorted by time), traces.bloom (a bloom filter of the trace IDs, in
 // bits-and-blooms' binary form) and meta.json, written last: a block without
-// meta.json is incomplete and is deleted at Open. The ID and the deletion
-// order are those of trace blocks, so block.NewID, block.Delete and
-// block.Incomplete are reused.
+// meta.json is incomplete. IDs, listing, deletion order and the lifecycle
+// are package segment's, shared with trace blocks.
 const (
 	blockFormatV1     = 1
 	blockFormatLatest = blockFormatV1
 
-	metaName  = "meta.json"
+	metaName  = segment.MetaName
 	dataName  = "data.parquet"
 	bloomName = "traces.bloom"
 
@@ -42,9 +40,12 @@ const (
 	rowGroupRows = 8192
 	writeBatch   = 1024
 	bloomFPRate  = 0.01
+	readBuffer   = 64 << 10
 )
 
-// blockMeta is meta.json.
+// blockMeta is meta.json. CompactionLevel and Compacted were added with
+// log compaction; blocks written before have neither (level 0, merged
+// from nothing), and versions before ignore them.
 type blockMeta struct {
 	ID              string   `json:"id"`
 	Version         int      `json:"version"`
@@ -55,6 +56,13 @@ type blockMeta struct {
 	Services        []string `json:"services"` // sorted
 	Bytes           int64    `json:"bytes"`
 	CreatedUnixNano int64    `json:"createdUnixNano"`
+	CompactionLevel int      `json:"compactionLevel,omitempty"`
+	Compacted       []string `json:"compacted,omitempty"` // sorted IDs of the blocks merged into this one
+}
+
+func (m *blockMeta) segmentMeta() segment.Meta {
+	return segment.Meta{ID: m.ID, MinTime: m.MinTimeUnixNano, MaxTime: m.MaxTimeUnixNano, End: m.MaxTimeUnixNano,
+		Count: m.RecordCount, Bytes: m.Bytes, Level: m.CompactionLevel, Compacted: m.Compacted, Created: m.CreatedUnixNano}
 }
 
 // logRow is one Parquet row. Columns repeated across many rows (service,
@@ -148,20 +156,23 @@ func fromAttrRows(rows []attrRow) []model.Attribute {
 	return out
 }
 
-// writeBlock stores records as a new block and returns its meta. recs is
-// sorted in place by time.
-func writeBlock(ctx context.Context, b objstore.Bucket, recs []Record, now time.Time) (blockMeta, error) {
+// writeBlock stores records as a new block of the given compaction level,
+// merged from the compacted blocks, and returns its meta. recs is sorted in
+// place by time.
+func writeBlock(ctx context.Context, b objstore.Bucket, recs []Record, now time.Time, level int, compacted []string) (blockMeta, error) {
 	if len(recs) == 0 {
 		return blockMeta{}, errors.New("write log block: no records")
 	}
 	slices.SortStableFunc(recs, func(a, b Record) int { return a.Time.Compare(b.Time) })
 	meta := blockMeta{
-		ID:              block.NewID(now),
+		ID:              segment.NewID(now),
 		Version:         blockFormatLatest,
 		MinTimeUnixNano: recs[0].Time.UnixNano(),
 		MaxTimeUnixNano: recs[len(recs)-1].Time.UnixNano(),
 		RecordCount:     len(recs),
 		CreatedUnixNano: now.UnixNano(),
+		CompactionLevel: level,
+		Compacted:       compacted,
 	}
 	var data bytes.Buffer
 	pw := parquet.NewGenericWriter[logRow](&data,
@@ -207,6 +218,12 @@ func writeBlock(ctx context.Context, b objstore.Bucket, recs []Record, now time.
 	meta.Bytes = int64(data.Len() + bl.Len())
 
 	prefix := meta.ID + "/"
+	written := false
+	defer func() {
+		if !written { // leave no half-written block behind (best effort; a crash leaves one for Open)
+			_ = segment.Delete(context.WithoutCancel(ctx), b, meta.ID)
+		}
+	}()
 	if err := b.Put(ctx, prefix+dataName, &data); err != nil {
 		return blockMeta{}, fmt.Errorf("write log block %s: %w", meta.ID, err)
 	}
@@ -220,84 +237,162 @@ func writeBlock(ctx context.Context, b objstore.Bucket, recs []Record, now time.
 	if err := b.Put(ctx, prefix+metaName, bytes.NewReader(mj)); err != nil {
 		return blockMeta{}, fmt.Errorf("write log block %s: %w", meta.ID, err)
 	}
+	written = true
 	return meta, nil
 }
 
 // logBlock is an opened block: meta and bloom filter in memory, the Parquet
-// footer read, column data read on demand.
+// footer read, column data read on demand, each read bounded by the
+// context of the query that makes it.
 type logBlock struct {
-	meta     blockMeta
-	bloom    *bloom.BloomFilter
-	file     *parquet.File
-	timeCol  int
-	traceCol int
+	meta      blockMeta
+	bloom     *bloom.BloomFilter
+	file      *parquet.File
+	data      objstore.Reader
+	timeCol   int
+	traceCol  int
+	closeOnce sync.Once
+	closeErr  error
 }
 
-// listBlocks returns the IDs of complete blocks, oldest first.
-func listBlocks(ctx context.Context, b objstore.Bucket) ([]string, error) {
-	var ids []string
-	err := b.List(ctx, "", func(name string) error {
-		if id, ok := strings.CutSuffix(name, "/"+metaName); ok && !strings.Contains(id, "/") {
-			ids = append(ids, id)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list log blocks: %w", err)
-	}
-	slices.Sort(ids)
-	return ids, nil
+func (lb *logBlock) SegmentMeta() segment.Meta { return lb.meta.segmentMeta() }
+
+// Close releases the data object's reader (a file descriptor for a local
+// bucket).
+func (lb *logBlock) Close() error {
+	lb.closeOnce.Do(func() { lb.closeErr = lb.data.Close() })
+	return lb.closeErr
 }
 
-// openBlock opens a block. ctx bounds every later read of the block, so it
-// must live as long as the block (see Store.openBlock).
-func openBlock(ctx context.Context, b objstore.Bucket, id string) (*logBlock, error) {
+func readMeta(ctx context.Context, b objstore.Bucket, id string) (blockMeta, error) {
 	raw, err := objstore.ReadAll(ctx, b, id+"/"+metaName)
 	if err != nil {
-		return nil, fmt.Errorf("open log block %s: %w", id, err)
+		return blockMeta{}, fmt.Errorf("log block %s: %w", id, err)
 	}
 	var meta blockMeta
 	if err := json.Unmarshal(raw, &meta); err != nil {
-		return nil, fmt.Errorf("open log block %s: meta: %w", id, err)
+		return blockMeta{}, fmt.Errorf("log block %s: %w: meta: %v", id, segment.ErrDamaged, err)
 	}
 	if meta.Version < blockFormatV1 || meta.Version > blockFormatLatest {
-		return nil, fmt.Errorf("open log block %s: unsupported format version %d", id, meta.Version)
+		return blockMeta{}, fmt.Errorf("log block %s: %w: unsupported format version %d", id, segment.ErrDamaged, meta.Version)
 	}
-	if meta.ID != id {
-		return nil, fmt.Errorf("open log block %s: meta names block %q", id, meta.ID)
+	if meta.ID != id || meta.RecordCount < 0 {
+		return blockMeta{}, fmt.Errorf("log block %s: %w: meta names block %q with %d records", id, segment.ErrDamaged, meta.ID, meta.RecordCount)
 	}
-	raw, err = objstore.ReadAll(ctx, b, id+"/"+bloomName)
+	return meta, nil
+}
+
+// failedReads remembers whether a read through it failed: a Parquet error
+// after a failed read is the bucket's fault, otherwise the bytes'.
+type failedReads struct {
+	r      io.ReaderAt
+	failed atomic.Bool
+}
+
+func (f *failedReads) ReadAt(p []byte, off int64) (int, error) {
+	n, err := f.r.ReadAt(p, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		f.failed.Store(true)
+	}
+	return n, err
+}
+
+// readErr explains a failed read of the block through r: the query's
+// context ended, the bucket failed to deliver bytes, or (neither) the bytes
+// do not decode, which is damage (segment.ErrDamaged).
+func (lb *logBlock) readErr(ctx context.Context, r *failedReads, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case r.failed.Load() || errors.Is(err, segment.ErrDamaged):
+		return fmt.Errorf("log block %s: %w", lb.meta.ID, err)
+	}
+	return fmt.Errorf("log block %s: %w: %v", lb.meta.ID, segment.ErrDamaged, err)
+}
+
+// openParquet opens a data object; ctx bounds only the footer's reads.
+func openParquet(ctx context.Context, b objstore.Bucket, id string) (*parquet.File, objstore.Reader, error) {
+	data, err := b.Open(ctx, id+"/"+dataName)
 	if err != nil {
-		return nil, fmt.Errorf("open log block %s: %w", id, err)
+		return nil, nil, fmt.Errorf("log block %s: %w", id, err)
+	}
+	fr := &failedReads{r: objstore.ReaderAt(ctx, data)}
+	f, err := parquet.OpenFile(fr, data.Size(), parquet.ReadBufferSize(readBuffer))
+	if err != nil {
+		_ = data.Close()
+		if fr.failed.Load() || ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("log block %s: %w", id, err)
+		}
+		return nil, nil, fmt.Errorf("log block %s: %w: %v", id, segment.ErrDamaged, err)
+	}
+	return f, data, nil
+}
+
+// openBlock opens a block; ctx bounds the open only.
+func openBlock(ctx context.Context, b objstore.Bucket, id string) (*logBlock, error) {
+	meta, err := readMeta(ctx, b, id)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := objstore.ReadAll(ctx, b, id+"/"+bloomName)
+	if err != nil {
+		return nil, fmt.Errorf("log block %s: %w", id, err)
 	}
 	filter := &bloom.BloomFilter{}
 	if _, err := filter.ReadFrom(bytes.NewReader(raw)); err != nil {
-		return nil, fmt.Errorf("open log block %s: bloom: %w", id, err)
+		return nil, fmt.Errorf("log block %s: %w: bloom: %v", id, segment.ErrDamaged, err)
 	}
-	// The reader is not closed when a block is dropped: a local bucket's
-	// descriptor is released by the *os.File finaliser, remote readers
-	// hold nothing.
-	data, err := b.Open(ctx, id+"/"+dataName)
+	f, data, err := openParquet(ctx, b, id)
 	if err != nil {
-		return nil, fmt.Errorf("open log block %s: %w", id, err)
-	}
-	f, err := parquet.OpenFile(objstore.ReaderAt(ctx, data), data.Size(), parquet.ReadBufferSize(64<<10))
-	if err != nil {
-		return nil, fmt.Errorf("open log block %s: %w", id, err)
+		return nil, err
 	}
 	if f.NumRows() != int64(meta.RecordCount) {
-		return nil, fmt.Errorf("open log block %s: %d rows, meta says %d", id, f.NumRows(), meta.RecordCount)
+		_ = data.Close()
+		return nil, fmt.Errorf("log block %s: %w: %d rows, meta says %d", id, segment.ErrDamaged, f.NumRows(), meta.RecordCount)
 	}
-	lb := &logBlock{meta: meta, bloom: filter, file: f}
+	lb := &logBlock{meta: meta, bloom: filter, file: f, data: data}
 	for name, dst := range map[string]*int{"time": &lb.timeCol, "trace_id": &lb.traceCol} {
 		leaf, ok := f.Schema().Lookup(name)
 		if !ok {
-			return nil, fmt.Errorf("open log block %s: data lacks column %s", id, name)
+			_ = data.Close()
+			return nil, fmt.Errorf("log block %s: %w: data lacks column %s", id, segment.ErrDamaged, name)
 		}
 		*dst = leaf.ColumnIndex
 	}
 	return lb, nil
 }
+
+// reader is the data object seen through ctx, so every page a query reads
+// is bounded by the query's context.
+func (lb *logBlock) reader(ctx context.Context) *failedReads {
+	return &failedReads{r: objstore.ReaderAt(ctx, lb.data)}
+}
+
+// rowGroup returns row group i with its column chunks reading through r.
+func (lb *logBlock) rowGroup(i int, r io.ReaderAt) parquet.RowGroup {
+	rg := lb.file.RowGroups()[i]
+	chunks := rg.ColumnChunks()
+	wrapped := make([]parquet.ColumnChunk, len(chunks))
+	for j, c := range chunks {
+		wrapped[j] = readerChunk{c.(*parquet.FileColumnChunk), r}
+	}
+	return readerRowGroup{rg, wrapped}
+}
+
+type readerRowGroup struct {
+	parquet.RowGroup
+	chunks []parquet.ColumnChunk
+}
+
+func (g readerRowGroup) ColumnChunks() []parquet.ColumnChunk { return g.chunks }
+func (g readerRowGroup) Rows() parquet.Rows                  { return parquet.NewRowGroupRowReader(g) }
+
+type readerChunk struct {
+	*parquet.FileColumnChunk
+	r io.ReaderAt
+}
+
+func (c readerChunk) Pages() parquet.Pages { return c.PagesFrom(c.r) }
 
 // mayMatch decides from memory alone whether the block needs reading.
 func (lb *logBlock) mayMatch(m *matcher) bool {
@@ -319,22 +414,36 @@ func (lb *logBlock) search(ctx context.Context, m *matcher, fn func(*Record)) er
 		return nil
 	}
 	buf := make([]logRow, 256)
-	for _, rg := range lb.file.RowGroups() {
+	r := lb.reader(ctx)
+	for i, rg := range lb.file.RowGroups() {
 		if c, ok := rg.ColumnChunks()[lb.timeCol].(*parquet.FileColumnChunk); ok {
 			if lo, hi, ok := c.Bounds(); ok && !m.overlaps(lo.Int64(), hi.Int64()) {
 				continue
 			}
 		}
-		if err := readRowGroup(ctx, rg, buf, func(row *logRow) {
-			r := fromRow(row)
-			if m.match(&r) {
-				fn(&r)
+		if err := readRowGroup(ctx, lb.rowGroup(i, r), buf, func(row *logRow) {
+			rec := fromRow(row)
+			if m.match(&rec) {
+				fn(&rec)
 			}
 		}); err != nil {
-			return fmt.Errorf("log block %s: %w", lb.meta.ID, err)
+			return lb.readErr(ctx, r, err)
 		}
 	}
 	return nil
+}
+
+// all returns every record of the block, oldest first.
+func (lb *logBlock) all(ctx context.Context) ([]Record, error) {
+	out := make([]Record, 0, lb.meta.RecordCount)
+	buf := make([]logRow, 256)
+	r := lb.reader(ctx)
+	for i := range lb.file.RowGroups() {
+		if err := readRowGroup(ctx, lb.rowGroup(i, r), buf, func(row *logRow) { out = append(out, fromRow(row)) }); err != nil {
+			return nil, lb.readErr(ctx, r, err)
+		}
+	}
+	return out, nil
 }
 
 func readRowGroup(ctx context.Context, rg parquet.RowGroup, buf []logRow, fn func(*logRow)) error {
@@ -356,7 +465,7 @@ func readRowGroup(ctx context.Context, rg parquet.RowGroup, buf []logRow, fn fun
 			return err
 		}
 		if n == 0 {
-			return errors.New("short row group")
+			return fmt.Errorf("%w: short row group", segment.ErrDamaged)
 		}
 	}
 }
@@ -375,9 +484,10 @@ func (lb *logBlock) countTraces(ctx context.Context, want map[model.TraceID]stru
 		return nil
 	}
 	vals := make([]parquet.Value, 1024)
-	for _, rg := range lb.file.RowGroups() {
-		if err := countChunk(ctx, rg.ColumnChunks()[lb.traceCol], vals, want, counts); err != nil {
-			return fmt.Errorf("log block %s: %w", lb.meta.ID, err)
+	r := lb.reader(ctx)
+	for i := range lb.file.RowGroups() {
+		if err := countChunk(ctx, lb.rowGroup(i, r).ColumnChunks()[lb.traceCol], vals, want, counts); err != nil {
+			return lb.readErr(ctx, r, err)
 		}
 	}
 	return nil
@@ -421,16 +531,93 @@ func countChunk(ctx context.Context, chunk parquet.ColumnChunk, vals []parquet.V
 	}
 }
 
-// deleteBlock removes a block, meta.json first (see block.Delete).
-func deleteBlock(ctx context.Context, b objstore.Bucket, id string) error {
-	if err := block.Delete(ctx, b, id); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return nil
+// format is the log store's side of the segment lifecycle.
+type format struct{ now func() time.Time }
+
+var _ segment.Format[Record, *head, *logBlock] = format{}
+
+func (f format) NewHead(now time.Time) *head { return newHead(now) }
+
+func (format) Decode(rec []byte) ([]Record, error) { return decodeRecord(rec) }
+
+func (f format) Write(ctx context.Context, b objstore.Bucket, h *head, level int) (string, error) {
+	m, err := writeBlock(ctx, b, h.records(), f.now(), level, nil)
+	return m.ID, err
 }
 
-func sortBlocks(bs []*logBlock) {
-	slices.SortFunc(bs, func(a, b *logBlock) int {
-		return cmp.Or(cmp.Compare(a.meta.MinTimeUnixNano, b.meta.MinTimeUnixNano), strings.Compare(a.meta.ID, b.meta.ID))
-	})
+func (format) Open(ctx context.Context, b objstore.Bucket, id string) (*logBlock, error) {
+	return openBlock(ctx, b, id)
+}
+
+func (format) ReadMeta(ctx context.Context, b objstore.Bucket, id string) (segment.Meta, error) {
+	m, err := readMeta(ctx, b, id)
+	if err != nil {
+		return segment.Meta{}, err
+	}
+	return m.segmentMeta(), nil
+}
+
+// Compact merges whole blocks in memory: the lifecycle merges at most
+// BlockMaxRecords records at a time, about one head's worth.
+func (f format) Compact(ctx context.Context, b objstore.Bucket, inputs []*logBlock, level int) (string, error) {
+	var recs []Record
+	ids := make([]string, 0, len(inputs))
+	for _, in := range inputs {
+		got, err := in.all(ctx)
+		if err != nil {
+			return "", err
+		}
+		recs = append(recs, got...)
+		ids = append(ids, in.meta.ID)
+	}
+	slices.Sort(ids)
+	m, err := writeBlock(ctx, b, recs, f.now(), level, ids)
+	return m.ID, err
+}
+
+func (format) Damaged(err error) bool {
+	return errors.Is(err, segment.ErrDamaged) || errors.Is(err, parquet.ErrCorrupted)
+}
+
+// Verify reads every row group; the rows of those that do not decode are
+// lost.
+func (f format) Verify(ctx context.Context, lb *logBlock) ([]Record, int, error) {
+	var rest []Record
+	lost := 0
+	buf := make([]logRow, 256)
+	for i, rg := range lb.file.RowGroups() {
+		var got []Record
+		r := lb.reader(ctx)
+		err := func() (err error) {
+			defer func() {
+				if p := recover(); p != nil {
+					err = fmt.Errorf("%w: decoder panic: %v", segment.ErrDamaged, p)
+				}
+			}()
+			if err := readRowGroup(ctx, lb.rowGroup(i, r), buf, func(row *logRow) { got = append(got, fromRow(row)) }); err != nil {
+				return lb.readErr(ctx, r, err)
+			}
+			return nil
+		}()
+		switch {
+		case err == nil:
+			rest = append(rest, got...)
+		case ctx.Err() == nil && f.Damaged(err):
+			lost += int(rg.NumRows())
+		default:
+			return nil, 0, err
+		}
+	}
+	return rest, lost, nil
+}
+
+// Salvage reads the data object of a block whose meta.json is missing.
+func (format) Salvage(ctx context.Context, b objstore.Bucket, id string) ([]Record, error) {
+	f, data, err := openParquet(ctx, b, id)
+	if err != nil {
+		return nil, err
+	}
+	lb := &logBlock{meta: blockMeta{ID: id}, file: f, data: data}
+	defer lb.Close()
+	return lb.all(ctx)
 }

@@ -22,12 +22,15 @@ type head struct {
 	bytes    int64
 }
 
+// Created is when the head was started; it is cut BlockMaxAge later.
+func (h *head) Created() time.Time { return h.created }
+
 func newHead(now time.Time) *head {
 	return &head{created: now, traces: map[model.TraceID][]int32{}, services: map[string]struct{}{}}
 }
 
-// add indexes records; the head keeps their attribute slices.
-func (h *head) add(recs []Record) {
+// Add indexes records; the head keeps their attribute slices.
+func (h *head) Add(recs []Record) {
 	if len(recs) == 0 {
 		return
 	}
@@ -51,7 +54,8 @@ func (h *head) add(recs []Record) {
 	}
 }
 
-func (h *head) size() (count int, bytes int64) {
+// Size is the number of records and the memory they hold.
+func (h *head) Size() (count int, bytes int64) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	return len(h.recs), h.bytes

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/clewtrace/clew/internal/model"
+	"github.com/clewtrace/clew/internal/segment"
 )
 
 // Search returns the records matching q, newest first, or oldest first when
@@ -16,27 +17,28 @@ import (
 func (s *Store) Search(ctx context.Context, q LogQuery) ([]Record, error) {
 	m := newMatcher(q)
 	top := &topN{limit: m.limit, asc: m.asc}
-	sn := s.snapshot()
-	for _, h := range sn.heads {
+	sn := s.core.Snapshot(ctx)
+	defer sn.Release()
+	for _, h := range sn.Heads {
 		h.search(m, top.add)
 	}
 	top.trim()
 
-	blocks := sn.blocks // sorted by MinTime
+	blocks := sn.Blocks // sorted by MinTime
 	if !m.asc {
 		blocks = slices.Clone(blocks)
-		slices.SortFunc(blocks, func(a, b *logBlock) int { return cmp.Compare(b.meta.MaxTimeUnixNano, a.meta.MaxTimeUnixNano) })
+		slices.SortFunc(blocks, func(a, b *segment.Live[*logBlock]) int { return cmp.Compare(b.Meta().MaxTime, a.Meta().MaxTime) })
 	}
 	for _, b := range blocks {
 		if top.full() {
 			// Blocks are ordered by their best possible record, so none of
 			// the rest can improve on the worst record kept.
 			worst := top.recs[len(top.recs)-1].Time.UnixNano()
-			if (m.asc && b.meta.MinTimeUnixNano > worst) || (!m.asc && b.meta.MaxTimeUnixNano < worst) {
+			if (m.asc && b.Meta().MinTime > worst) || (!m.asc && b.Meta().MaxTime < worst) {
 				break
 			}
 		}
-		if err := b.search(ctx, m, top.add); err != nil {
+		if err := s.core.ReadBlock(ctx, b, func() error { return b.Block.search(ctx, m, top.add) }); err != nil {
 			return nil, fmt.Errorf("logstore: search: %w", err)
 		}
 		top.trim()
@@ -88,16 +90,17 @@ func (s *Store) CountByTrace(ctx context.Context, ids []model.TraceID) (map[mode
 			want[id] = struct{}{}
 		}
 	}
-	sn := s.snapshot()
-	for _, h := range sn.heads {
+	sn := s.core.Snapshot(ctx)
+	defer sn.Release()
+	for _, h := range sn.Heads {
 		for id := range want {
 			if n := h.countTrace(id); n > 0 {
 				counts[id] += n
 			}
 		}
 	}
-	for _, b := range sn.blocks {
-		if err := b.countTraces(ctx, want, counts); err != nil {
+	for _, b := range sn.Blocks {
+		if err := s.core.ReadBlock(ctx, b, func() error { return b.Block.countTraces(ctx, want, counts) }); err != nil {
 			return nil, fmt.Errorf("logstore: count: %w", err)
 		}
 	}

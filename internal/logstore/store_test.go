@@ -5,6 +5,7 @@ import (
 	"errors"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/clewtrace/clew/internal/consumer"
 	"github.com/clewtrace/clew/internal/model"
 	"github.com/clewtrace/clew/internal/otlpwire/otlptest"
+	"github.com/clewtrace/clew/internal/segment"
 )
 
 // richLogs is one record using every field, with a structured body and
@@ -88,8 +90,8 @@ func TestConsumeThenSearchFromHeadAndBlock(t *testing.T) {
 	if err := s.Maintain(ctx, true); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := s.head.size(); n != 0 || len(s.blocks) != 1 {
-		t.Fatalf("after Maintain: head %d records, %d blocks; want 0, 1", n, len(s.blocks))
+	if n, _ := s.core.HeadSize(); n != 0 || len(s.core.BlockMetas()) != 1 {
+		t.Fatalf("after Maintain: head %d records, %d blocks; want 0, 1", n, len(s.core.BlockMetas()))
 	}
 	check("block")
 }
@@ -104,7 +106,7 @@ func TestRecordWithoutTimestampsGetsIngestTime(t *testing.T) {
 	if _, err := s.ConsumeLogs(ctx, ld); err != nil {
 		t.Fatal(err)
 	}
-	_ = s.wal.Close() // crash
+	_ = s.core.WAL().Close() // crash
 	clk.Advance(time.Hour)
 	s2 := openTest(t, dir, clk, nil)
 	got, err := s2.Search(ctx, LogQuery{})
@@ -128,7 +130,7 @@ func TestReplayAfterCrash(t *testing.T) {
 	consume(t, s, spec{at: 2 * time.Second, trace: 1, svc: "a", body: "in wal 1"},
 		spec{at: 3 * time.Second, trace: 1, svc: "a", body: "in wal 2"})
 	// Simulate a crash: the WAL file handles go away, nothing is flushed.
-	if err := s.wal.Close(); err != nil {
+	if err := s.core.WAL().Close(); err != nil {
 		t.Fatal(err)
 	}
 
@@ -141,7 +143,7 @@ func TestReplayAfterCrash(t *testing.T) {
 	if want := []string{"in block", "in wal 1", "in wal 2"}; !slices.Equal(bodies(got), want) {
 		t.Fatalf("after restart: %q, want %q", bodies(got), want)
 	}
-	if n, _ := s2.head.size(); n != 2 {
+	if n, _ := s2.core.HeadSize(); n != 2 {
 		t.Fatalf("replayed %d records into the head, want 2", n)
 	}
 }
@@ -159,8 +161,8 @@ func TestCloseFlushesAndReopens(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 	s2 := openTest(t, dir, clk, nil)
-	if n, _ := s2.head.size(); n != 0 || len(s2.blocks) != 1 {
-		t.Fatalf("reopened: head %d, blocks %d; want 0, 1", n, len(s2.blocks))
+	if n, _ := s2.core.HeadSize(); n != 0 || len(s2.core.BlockMetas()) != 1 {
+		t.Fatalf("reopened: head %d, blocks %d; want 0, 1", n, len(s2.core.BlockMetas()))
 	}
 }
 
@@ -172,6 +174,9 @@ func TestRetention(t *testing.T) {
 	if err := s.Maintain(ctx, true); err != nil {
 		t.Fatal(err)
 	}
+	// Written 12 hours later: a block's records count as no newer than
+	// its creation plus segment.FutureSkew.
+	clk.Advance(12 * time.Hour)
 	consume(t, s, spec{at: 12 * time.Hour, trace: 1, body: "new"})
 	if err := s.Maintain(ctx, true); err != nil {
 		t.Fatal(err)
@@ -181,7 +186,7 @@ func TestRetention(t *testing.T) {
 		advance time.Duration
 		want    []string
 	}{
-		{advance: 24 * time.Hour, want: []string{"new", "old"}},          // old block's newest record is exactly at the horizon
+		{advance: 12 * time.Hour, want: []string{"new", "old"}},          // old block's newest record is exactly at the horizon
 		{advance: time.Nanosecond, want: []string{"new"}},                // now past it
 		{advance: 12*time.Hour - time.Nanosecond, want: []string{"new"}}, // new block at the horizon
 		{advance: time.Nanosecond, want: []string{}},                     // both gone
@@ -199,9 +204,9 @@ func TestRetention(t *testing.T) {
 			t.Errorf("step %d (now %v): %q, want %q", i, clk.Now(), bodies(got), tt.want)
 		}
 	}
-	ids, err := listBlocks(ctx, s.bucket)
-	if err != nil || len(ids) != 0 {
-		t.Fatalf("blocks left in the bucket: %v, %v", ids, err)
+	l, err := segment.List(ctx, s.core.Bucket())
+	if err != nil || len(l.Complete)+len(l.Incomplete) != 0 {
+		t.Fatalf("blocks left in the bucket: %+v, %v", l, err)
 	}
 }
 
@@ -228,8 +233,8 @@ func TestCutByCountAndAge(t *testing.T) {
 			if err := s.Maintain(ctx, false); err != nil {
 				t.Fatal(err)
 			}
-			if len(s.blocks) != tt.blocks {
-				t.Fatalf("%d blocks, want %d", len(s.blocks), tt.blocks)
+			if len(s.core.BlockMetas()) != tt.blocks {
+				t.Fatalf("%d blocks, want %d", len(s.core.BlockMetas()), tt.blocks)
 			}
 		})
 	}
@@ -237,9 +242,13 @@ func TestCutByCountAndAge(t *testing.T) {
 
 func TestOverloaded(t *testing.T) {
 	clk := &clock{t: t0}
-	s := openTest(t, t.TempDir(), clk, func(o *Options) { o.BlockMaxRecords = 1 })
-	for range maxPendingHeads {
-		consume(t, s, spec{body: "x"})
+	// A head is cut at a third of MaxHeadBytes; the Maintain that would
+	// write the cut heads as blocks never runs.
+	s := openTest(t, t.TempDir(), clk, func(o *Options) { o.MaxHeadBytes = 4 << 10 })
+	for range 100 {
+		if _, err := s.ConsumeLogs(context.Background(), makeLogs(t, spec{body: strings.Repeat("x", 100)})); err != nil {
+			break
+		}
 	}
 	_, err := s.ConsumeLogs(context.Background(), makeLogs(t, spec{body: "y"}))
 	if !errors.Is(err, consumer.ErrOverloaded) {
@@ -276,11 +285,11 @@ func TestReplaySkipsDeeplyNestedRecord(t *testing.T) {
 	s := openTest(t, dir, clk, nil)
 	consume(t, s, spec{at: time.Second, trace: 1, svc: "a", body: "before"})
 	deep := append([]byte{recordLogs}, otlptest.LogsProto(1_000_000, otlptest.Array)...)
-	if _, err := s.wal.Append(ctx, deep); err != nil {
+	if _, err := s.core.WAL().Append(ctx, deep); err != nil {
 		t.Fatal(err)
 	}
 	consume(t, s, spec{at: 2 * time.Second, trace: 1, svc: "a", body: "after"})
-	if err := s.wal.Close(); err != nil { // crash
+	if err := s.core.WAL().Close(); err != nil { // crash
 		t.Fatal(err)
 	}
 
