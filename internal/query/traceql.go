@@ -50,22 +50,20 @@ func predicateFor(q *traceql.Query, start, end time.Time) predicate.Predicate {
 }
 
 func predicateOf(h traceql.Hints, start, end time.Time) predicate.Predicate {
-	p := predicate.Predicate{
-		Service: h.Service, Operation: h.Name, Kind: h.Kind,
-		MinDuration: h.MinDuration, MaxDuration: h.MaxDuration, Attributes: h.Attributes,
-	}
+	var lo, hi int64
 	if !start.IsZero() {
-		p.StartMin = start.UnixNano()
+		lo = start.UnixNano()
 	}
 	if !end.IsZero() {
-		p.StartMax = end.UnixNano()
+		hi = end.UnixNano()
 	}
-	return p
+	return h.Predicate(lo, hi)
 }
 
 // SearchTraceQL returns up to limit traces matching q, most recent first.
 // The store's search narrows the candidates with the conditions it can
-// check (service, span name, kind, duration, attribute equality, time);
+// check (service, span name, kind, duration, attributes compared with
+// literals, time);
 // the whole query is then evaluated on each candidate trace. Candidates are
 // fetched in growing batches until limit traces match, the store has no
 // more, or MaxTraceQLCandidates were evaluated.

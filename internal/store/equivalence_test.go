@@ -123,7 +123,30 @@ func randomPredicate(rng *rand.Rand) predicate.Predicate {
 		}
 		p.Attributes[a.Key] = a.Value.String()
 	}
+	for range rng.IntN(3) {
+		p.Compares = append(p.Compares, randomCompare(rng))
+	}
 	return p
+}
+
+// randomCompare draws a comparison on the attributes randomAttr draws:
+// numeric ones against integers and a float, textual ones against the
+// strings (the empty one included, which absent dedicated values also hold)
+// and patterns.
+func randomCompare(rng *rand.Rand) predicate.Compare {
+	c := predicate.Compare{Key: []string{"user", "code", "flag", "region", "error"}[rng.IntN(5)]}
+	if rng.IntN(2) == 0 {
+		c.Numeric = true
+		c.Op = []string{"=", "!=", "<", "<=", ">", ">="}[rng.IntN(6)]
+		c.Value = []string{"0", "1", "2", "1.5", "-1"}[rng.IntN(5)]
+		return c
+	}
+	c.Op = []string{"=", "!=", "<", "<=", ">", ">=", "=~", "!~"}[rng.IntN(8)]
+	c.Value = []string{"", "a", "b", "1", "true"}[rng.IntN(5)]
+	if c.Op == "=~" || c.Op == "!~" {
+		c.Value = []string{"", "a|b", "t.*", "[0-9]+", ".*"}[rng.IntN(5)]
+	}
+	return c
 }
 
 type hit struct {

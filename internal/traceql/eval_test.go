@@ -221,13 +221,18 @@ func groupBy(sp bspans, idx []int, key func(*model.Span) string) [][]int {
 	return out
 }
 
-func TestEvalAgainstBruteForce(t *testing.T) {
-	traces := genTraces(7, 400)
+// evalCase is a query and its answer per trace, computed without the
+// evaluator.
+type evalCase struct {
+	q    string
+	want func(bspans) [][]int
+}
+
+// evalCases is the table of queries checked against brute force; traces
+// are what firstSpan (a span ID in a query) is taken from.
+func evalCases(traces [][]model.Span) []evalCase {
 	firstSpan := traces[0][0].SpanID.String()
-	cases := []struct {
-		q    string
-		want func(bspans) [][]int
-	}{
+	return []evalCase{
 		{`{}`, where(all)},
 		{`{ name = "SELECT" }`, where(func(s *model.Span) bool { return s.Name == "SELECT" })},
 		{`{ name != "SELECT" }`, where(func(s *model.Span) bool { return s.Name != "SELECT" })},
@@ -244,6 +249,30 @@ func TestEvalAgainstBruteForce(t *testing.T) {
 		{`{ span.http.status_code >= 500 }`, where(func(s *model.Span) bool { c, ok := code(s); return ok && c >= 500 })},
 		{`{ span.http.status_code < 300 }`, where(func(s *model.Span) bool { c, ok := code(s); return ok && c < 300 })},
 		{`{ .http.status_code != 200 }`, where(func(s *model.Span) bool { c, ok := code(s); return ok && c != 200 })},
+		// Comparisons the store's search makes too (predicate.Compare).
+		{`{ 500 <= span.http.status_code && span.http.status_code < 503.5 }`, where(func(s *model.Span) bool { c, ok := code(s); return ok && c >= 500 && c <= 503 })},
+		{`{ span.ratio > 9 || span.ratio < 0.5 }`, where(func(s *model.Span) bool { f, ok := ratio(s); return ok && (f > 9 || f < 0.5) })},
+		{`{ span.ratio >= 5 && span.ratio != 7.5 }`, where(func(s *model.Span) bool { f, ok := ratio(s); return ok && f >= 5 && f != 7.5 })},
+		{`{ span.http.method > "DELETE" && span.http.method <= "POST" }`, where(func(s *model.Span) bool { m, ok := method(s); return ok && m > "DELETE" && m <= "POST" })},
+		{`{ resource.deployment.environment =~ "stag.*" && span.http.status_code > 200 }`, where(func(s *model.Span) bool {
+			v, ok := bStr(bResAttr(s, "deployment.environment"))
+			c, cok := code(s)
+			return ok && v == "staging" && cok && c > 200
+		})},
+		{`{ .deployment.environment != "prod" && .deployment.environment !~ "canary" }`, where(func(s *model.Span) bool { v, ok := bStr(bAny(s, "deployment.environment")); return ok && v == "staging" })},
+		{`{ event.exception.type != "IOError" }`, where(func(s *model.Span) bool {
+			for _, e := range s.Events {
+				for _, a := range e.Attributes {
+					if a.Key == "exception.type" && a.Value.Str != "IOError" {
+						return true
+					}
+				}
+			}
+			return false
+		})},
+		{`{ span.http.status_code >= 500 } >> { span.http.method !~ "GET" && span.http.method != nil }`, bStruct(">>",
+			func(s *model.Span) bool { c, ok := code(s); return ok && c >= 500 },
+			func(s *model.Span) bool { m, ok := method(s); return ok && m != "GET" })},
 		{`{ span.http.method = "GET" }`, where(func(s *model.Span) bool { m, ok := method(s); return ok && m == "GET" })},
 		{`{ span.http.method =~ "G.*" }`, where(func(s *model.Span) bool { m, ok := method(s); return ok && m[0] == 'G' })},
 		{`{ span.http.method !~ "GET|POST" }`, where(func(s *model.Span) bool { m, ok := method(s); return ok && m != "GET" && m != "POST" })},
@@ -449,6 +478,11 @@ func TestEvalAgainstBruteForce(t *testing.T) {
 		{`{ } | select(span.http.method, resource.deployment.environment)`, where(all)},
 		{`{ .service.name = "gateway" } | { status = error } | count() >= 1`, where(func(s *model.Span) bool { return s.Service() == "gateway" && isErr(s) })},
 	}
+}
+
+func TestEvalAgainstBruteForce(t *testing.T) {
+	traces := genTraces(7, 400)
+	cases := evalCases(traces)
 	if len(cases) < 60 {
 		t.Fatalf("only %d cases", len(cases))
 	}

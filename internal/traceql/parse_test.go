@@ -2,11 +2,13 @@ package traceql
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/clewtrace/clew/internal/model"
+	"github.com/clewtrace/clew/internal/query/predicate"
 )
 
 func TestParseErrorsNamePositionAndExpectation(t *testing.T) {
@@ -74,8 +76,18 @@ func TestHints(t *testing.T) {
 	q := mustParse(t, `{ resource.service.name = "x" && span.http.status_code >= 500 && name = "GET" && kind = server && duration > 1s && duration <= 3s && span.http.method = "POST" && status = error }`)
 	h := q.Hints()
 	if h.Service != "x" || h.Name != "GET" || h.Kind != 2 || h.MinDuration != int64(time.Second) || h.MaxDuration != int64(3*time.Second) ||
-		h.Attributes["http.method"] != "POST" || h.Attributes["error"] != "true" || len(h.Attributes) != 2 {
+		h.Attributes["http.method"] != "POST" || h.Attributes["error"] != "true" || len(h.Attributes) != 2 ||
+		len(h.Compares) != 1 || h.Compares[0] != (predicate.Compare{Key: "http.status_code", Op: ">=", Value: "500", Numeric: true}) {
 		t.Fatalf("%+v", h)
+	}
+	// Comparisons the store can make: literal on either side, floats,
+	// durations, strings and patterns; not on links, the resource's
+	// service name or intrinsics other than duration.
+	h = mustParse(t, `{ 400 < span.code && .ratio != 0.5 && event.x =~ "a.*" && span.d <= 2s && .s > "m" && .b != true && link.x > 1 && resource.service.name != "x" && name != "y" }`).Hints()
+	want := []predicate.Compare{{Key: "code", Op: ">", Value: "400", Numeric: true}, {Key: "ratio", Op: "!=", Value: "0.5", Numeric: true},
+		{Key: "x", Op: "=~", Value: "a.*"}, {Key: "d", Op: "<=", Value: "2000000000", Numeric: true}, {Key: "s", Op: ">", Value: "m"}}
+	if !reflect.DeepEqual(h.Compares, want) || len(h.Attributes) != 0 {
+		t.Fatalf("compares: %+v", h.Compares)
 	}
 	if h := mustParse(t, `{ .service.name = "gateway" } >> { status = error }`).Hints(); h.Service != "gateway" {
 		t.Fatalf("structural: %+v", h)
@@ -101,6 +113,10 @@ func TestHintsAreSound(t *testing.T) {
 		`{ name = "SELECT" && kind = client } | count() > 1`,
 		`{ duration > 1s && span.http.method = "GET" } ~ { span.retry = true }`,
 		`{ kind = server } !> { span.http.status_code = 500 && duration < 900ms }`,
+		`{ span.http.status_code >= 400 && span.http.status_code < 500.5 } >> { .http.method != "GET" }`,
+		`{ .http.method =~ "P.*|DEL.*" && .deployment.environment !~ "stag.*" }`,
+		`{ span.http.status_code != 200 && resource.deployment.environment > "p" }`,
+		`{ event.exception.type != "x" } && { span.retry != true }`,
 	} {
 		q := mustParse(t, src)
 		hints := append([]Hints{q.Hints()}, q.RequiredHints()...)
@@ -120,21 +136,15 @@ func TestHintsAreSound(t *testing.T) {
 	}
 }
 
+// traceHas reports whether a span of the trace satisfies the hints as the
+// store's search evaluates them.
 func traceHas(sp []model.Span, h Hints) bool {
+	p, err := predicate.Compile(h.Predicate(0, 0))
+	if err != nil {
+		panic(err)
+	}
 	for i := range sp {
-		s := &sp[i]
-		d := s.EndUnixNano - s.StartUnixNano
-		match := (h.Service == "" || s.Service() == h.Service) && (h.Name == "" || s.Name == h.Name) &&
-			(h.Kind < 0 || int(s.Kind) == h.Kind) && (h.MinDuration == 0 || d >= h.MinDuration) &&
-			(h.MaxDuration == 0 || d <= h.MaxDuration)
-		for k, v := range h.Attributes {
-			if k == "error" && isErr(s) {
-				continue
-			}
-			a, found := bAny(s, k)
-			match = match && found && a.String() == v
-		}
-		if match {
+		if p.Match(&sp[i]) {
 			return true
 		}
 	}

@@ -1,5 +1,12 @@
 package traceql
 
+import (
+	"math"
+	"strconv"
+
+	"github.com/clewtrace/clew/internal/query/predicate"
+)
+
 // Hints are conditions that one span of every trace matching a query must
 // satisfy, in the form a store's search understands. They never exclude a
 // matching trace (they may admit traces the query then rejects), so a caller
@@ -13,6 +20,27 @@ type Hints struct {
 	// Attributes the span, its resource or one of its events has, compared
 	// in their string form; "error"="true" stands for status = error.
 	Attributes map[string]string
+	// Compares are the other comparisons of attributes with literals
+	// (ranges, !=, regular expressions), loosened as predicate.Compare
+	// says.
+	Compares []predicate.Compare
+}
+
+// Predicate is the store predicate of the hints over spans starting in
+// [start, end] (Unix ns; 0: unbounded).
+func (h Hints) Predicate(start, end int64) predicate.Predicate {
+	return predicate.Predicate{
+		Service: h.Service, Operation: h.Name, Kind: h.Kind,
+		MinDuration: h.MinDuration, MaxDuration: h.MaxDuration,
+		Attributes: h.Attributes, Compares: h.Compares,
+		StartMin: start, StartMax: end,
+	}
+}
+
+// constrains reports whether the hints rule out any span.
+func (h Hints) constrains() bool {
+	return h.Service != "" || h.Name != "" || h.Kind >= 0 || h.MinDuration > 0 || h.MaxDuration > 0 ||
+		len(h.Attributes) > 0 || len(h.Compares) > 0
 }
 
 // Hints extracts the store conditions of the query.
@@ -55,7 +83,7 @@ func score(f Field) int {
 	}
 	h := Hints{Kind: -1}
 	addHints(&h, f)
-	n := len(h.Attributes)
+	n := len(h.Attributes) + len(h.Compares)
 	if h.Service != "" {
 		n += 2
 	}
@@ -110,7 +138,8 @@ func addHints(h *Hints, cond Field) {
 		}
 		return
 	}
-	if op != "=" {
+	if op != "=" || lit.Val.T == TFloat {
+		addCompare(h, a, op, lit.Val)
 		return
 	}
 	switch a.Intrinsic {
@@ -143,6 +172,41 @@ func addHints(h *Hints, cond Field) {
 	}
 }
 
+// addCompare adds a comparison of an attribute with a literal other than
+// the equalities above. service.name of a resource is left out: blocks keep
+// it in the resource's service name, not always among its attributes.
+func addCompare(h *Hints, a *Attr, op string, v Value) {
+	if a.Intrinsic != INone || op == "" || len(h.Compares)+len(h.Attributes) >= predicate.MaxAttributes {
+		return
+	}
+	switch a.Scope {
+	case ScopeLink, ScopeInstrumentation:
+		return
+	case ScopeNone, ScopeResource:
+		if a.Name == "service.name" {
+			return
+		}
+	}
+	c := predicate.Compare{Key: a.Name, Op: op}
+	switch v.T {
+	case TInt, TDuration:
+		c.Numeric, c.Value = true, strconv.FormatInt(v.N, 10)
+	case TFloat:
+		if math.IsNaN(v.F) || math.IsInf(v.F, 0) {
+			return
+		}
+		c.Numeric, c.Value = true, strconv.FormatFloat(v.F, 'g', -1, 64)
+	case TString:
+		c.Value = v.S
+	default:
+		return
+	}
+	if c.Numeric && (op == "=~" || op == "!~") {
+		return
+	}
+	h.Compares = append(h.Compares, c)
+}
+
 func setAttr(h *Hints, k, v string) {
 	if h.Attributes == nil {
 		h.Attributes = map[string]string{}
@@ -163,7 +227,7 @@ func (q *Query) RequiredHints() []Hints {
 		if cond != nil {
 			addHints(&h, cond)
 		}
-		if h.Service != "" || h.Name != "" || h.Kind >= 0 || h.MinDuration > 0 || h.MaxDuration > 0 || len(h.Attributes) > 0 {
+		if h.constrains() {
 			out = append(out, h)
 		}
 	}

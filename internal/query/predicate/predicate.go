@@ -11,7 +11,9 @@ package predicate
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
+	"strconv"
 
 	"github.com/clewtrace/clew/internal/model"
 )
@@ -39,25 +41,166 @@ type Predicate struct {
 	// otel.scope.name / otel.scope.version (the tags the Jaeger UI shows
 	// for the scope) match the scope's name and version.
 	Attributes map[string]string
+	// Compares are attribute conditions other than text equality (ranges,
+	// inequality, regular expressions). Each must be satisfied by some span,
+	// resource or event attribute with its key, like Attributes; together
+	// with Attributes at most MaxAttributes.
+	Compares []Compare
 }
 
 // Attr is one attribute condition.
 type Attr struct{ Key, Value string }
+
+// Compare is an attribute condition: an attribute with Key whose value,
+// in its string form (Value.String()), satisfies Op against Value.
+//
+// With Numeric, Value is a number (an integer, or a float as
+// strconv.ParseFloat reads it) and the attribute's text is read as one:
+// integers compare exactly, anything else as float64; a text that is not a
+// number satisfies only "!=". Otherwise =, !=, <, <=, >, >= compare the
+// text byte-wise and =~ / !~ test the regular expression Value, anchored at
+// both ends (RE2: linear in the text).
+//
+// These are exactly the comparisons TraceQL makes, loosened where types
+// differ (TraceQL never finds a string equal to a number; a Compare may),
+// so a store search with them finds a superset of a query's matches.
+type Compare struct {
+	Key     string
+	Op      string // = != < <= > >= =~ !~
+	Value   string
+	Numeric bool
+}
+
+// MaxRegexBytes bounds a Compare's regular expression.
+const MaxRegexBytes = 1024
+
+// compiledCompare is a Compare ready to test texts.
+type compiledCompare struct {
+	Compare
+	isInt bool
+	i     int64
+	f     float64
+	re    *regexp.Regexp
+}
+
+func compileCompare(c Compare) (compiledCompare, error) {
+	cc := compiledCompare{Compare: c}
+	switch c.Op {
+	case "=", "!=", "<", "<=", ">", ">=":
+	case "=~", "!~":
+		if c.Numeric {
+			return cc, fmt.Errorf("predicate: %s on a number", c.Op)
+		}
+		if len(c.Value) > MaxRegexBytes {
+			return cc, fmt.Errorf("predicate: regular expression of %d bytes, at most %d", len(c.Value), MaxRegexBytes)
+		}
+		re, err := regexp.Compile("^(?:" + c.Value + ")$")
+		if err != nil {
+			return cc, fmt.Errorf("predicate: %w", err)
+		}
+		cc.re = re
+	default:
+		return cc, fmt.Errorf("predicate: unknown comparison %q", c.Op)
+	}
+	if c.Numeric {
+		if i, err := strconv.ParseInt(c.Value, 10, 64); err == nil {
+			cc.isInt, cc.i, cc.f = true, i, float64(i)
+		} else if f, err := strconv.ParseFloat(c.Value, 64); err == nil {
+			cc.f = f
+		} else {
+			return cc, fmt.Errorf("predicate: %q is not a number", c.Value)
+		}
+	}
+	return cc, nil
+}
+
+// match tests one attribute value's text.
+func (c *compiledCompare) match(text string) bool {
+	if !c.Numeric {
+		switch c.Op {
+		case "=~":
+			return c.re.MatchString(text)
+		case "!~":
+			return !c.re.MatchString(text)
+		}
+		return order(c.Op, compareStrings(text, c.Value))
+	}
+	if c.isInt {
+		if i, err := strconv.ParseInt(text, 10, 64); err == nil {
+			return order(c.Op, compareInts(i, c.i))
+		}
+	}
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil || f != f { // not a number, or NaN: only != holds
+		return c.Op == "!="
+	}
+	return order(c.Op, compareFloats(f, c.f))
+}
+
+func order(op string, c int) bool {
+	switch op {
+	case "=":
+		return c == 0
+	case "!=":
+		return c != 0
+	case "<":
+		return c < 0
+	case "<=":
+		return c <= 0
+	case ">":
+		return c > 0
+	case ">=":
+		return c >= 0
+	}
+	return false
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func compareInts(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func compareFloats(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
 
 // Compiled is a Predicate ready to evaluate. It is immutable and safe for
 // concurrent use.
 type Compiled struct {
 	p       Predicate
 	attrs   []Attr // sorted by key: bit i is attrs[i]
-	all     uint64 // every condition's bit
+	// compares follow: bit len(attrs)+j is compares[j]; sorted by key.
+	compares []compiledCompare
+	all      uint64 // every condition's bit
 	errBits uint64 // conditions that an error status satisfies
 	empty   bool   // no span can match (MinDuration > MaxDuration)
 }
 
 // Compile checks p and prepares it for evaluation.
 func Compile(p Predicate) (*Compiled, error) {
-	if len(p.Attributes) > MaxAttributes {
-		return nil, fmt.Errorf("predicate: %d attribute conditions, at most %d", len(p.Attributes), MaxAttributes)
+	if n := len(p.Attributes) + len(p.Compares); n > MaxAttributes {
+		return nil, fmt.Errorf("predicate: %d attribute conditions, at most %d", n, MaxAttributes)
 	}
 	c := &Compiled{p: p}
 	for k, v := range p.Attributes {
@@ -69,6 +212,17 @@ func Compile(p Predicate) (*Compiled, error) {
 		if a.Key == "error" && a.Value == "true" {
 			c.errBits |= 1 << i
 		}
+	}
+	for _, cmp := range p.Compares {
+		cc, err := compileCompare(cmp)
+		if err != nil {
+			return nil, err
+		}
+		c.compares = append(c.compares, cc)
+	}
+	sort.SliceStable(c.compares, func(i, j int) bool { return c.compares[i].Key < c.compares[j].Key })
+	for j := range c.compares {
+		c.all |= 1 << (len(c.attrs) + j)
 	}
 	c.empty = p.MinDuration != 0 && p.MaxDuration != 0 && p.MinDuration > p.MaxDuration
 	return c, nil
@@ -86,8 +240,25 @@ func MustCompile(p Predicate) *Compiled {
 // Predicate returns the predicate c was compiled from.
 func (c *Compiled) Predicate() Predicate { return c.p }
 
-// Attrs returns the attribute conditions; condition i owns bit 1<<i.
+// Attrs returns the attribute equality conditions; condition i owns bit
+// 1<<i.
 func (c *Compiled) Attrs() []Attr { return c.attrs }
+
+// Compares returns the comparison conditions, sorted by key; comparison j
+// owns bit CompareBit(j).
+func (c *Compiled) Compares() []Compare {
+	out := make([]Compare, len(c.compares))
+	for j := range c.compares {
+		out[j] = c.compares[j].Compare
+	}
+	return out
+}
+
+// CompareBit is the bit of comparison j.
+func (c *Compiled) CompareBit(j int) uint64 { return 1 << (len(c.attrs) + j) }
+
+// MatchCompare tests comparison j against one attribute value's text.
+func (c *Compiled) MatchCompare(j int, text string) bool { return c.compares[j].match(text) }
 
 // AllBits has the bit of every attribute condition: a span matches the
 // attribute part when its bits equal AllBits.
@@ -137,10 +308,19 @@ func (c *Compiled) OverlapsDuration(lo, hi int64) bool {
 // key and its value's text (Value.String()).
 func (c *Compiled) AttrBits(key, value string) uint64 {
 	var bits uint64
-	// Conditions are sorted by key and keys are unique: at most one hit.
+	// Equality conditions are sorted by key and keys are unique: at most
+	// one hit.
 	i := sort.Search(len(c.attrs), func(i int) bool { return c.attrs[i].Key >= key })
 	if i < len(c.attrs) && c.attrs[i].Key == key && c.attrs[i].Value == value {
 		bits |= 1 << i
+	}
+	if len(c.compares) == 0 {
+		return bits
+	}
+	for j := sort.Search(len(c.compares), func(j int) bool { return c.compares[j].Key >= key }); j < len(c.compares) && c.compares[j].Key == key; j++ {
+		if c.compares[j].match(value) {
+			bits |= c.CompareBit(j)
+		}
 	}
 	return bits
 }
@@ -148,7 +328,7 @@ func (c *Compiled) AttrBits(key, value string) uint64 {
 // AttrsBits returns the conditions that any of attrs satisfies.
 func (c *Compiled) AttrsBits(attrs []model.Attribute) uint64 {
 	var bits uint64
-	if len(c.attrs) == 0 {
+	if c.all == 0 {
 		return 0
 	}
 	for i := range attrs {
@@ -169,7 +349,7 @@ const (
 // attributes, and its name and version under ScopeNameKey and
 // ScopeVersionKey.
 func (c *Compiled) ScopeBits(s *model.Scope) uint64 {
-	if s == nil || len(c.attrs) == 0 {
+	if s == nil || c.all == 0 {
 		return 0
 	}
 	bits := c.AttrsBits(s.Attributes)

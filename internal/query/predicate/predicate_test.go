@@ -21,6 +21,19 @@ func TestCompileRefusesTooManyAttributes(t *testing.T) {
 	}
 }
 
+func TestCompileRefusesBadCompares(t *testing.T) {
+	for _, c := range []Compare{
+		{Key: "k", Op: "<>", Value: "1"},
+		{Key: "k", Op: "<", Value: "x", Numeric: true},
+		{Key: "k", Op: "=~", Value: "("},
+		{Key: "k", Op: "=~", Value: "1", Numeric: true},
+	} {
+		if _, err := Compile(Predicate{Kind: -1, Compares: []Compare{c}}); err == nil {
+			t.Errorf("%+v compiled", c)
+		}
+	}
+}
+
 func TestMatch(t *testing.T) {
 	res := &model.Resource{ServiceName: "web", Attributes: []model.Attribute{{Key: "region", Value: model.StringValue("eu")}}}
 	span := model.Span{
@@ -66,6 +79,23 @@ func TestMatch(t *testing.T) {
 		{Predicate{Kind: -1, Attributes: map[string]string{"link.weight": "0.25"}}, false},
 		// Every place at once, one condition each.
 		{Predicate{Kind: -1, Attributes: map[string]string{"user": "a", "region": "eu", "library.mode": "auto", "exception.type": "E", "link.weight": "0.5"}}, true},
+		// Comparisons: numbers compare as numbers, on span, resource and event attributes.
+		{Predicate{Kind: -1, Compares: []Compare{{Key: "code", Op: ">=", Value: "500", Numeric: true}}}, true},
+		{Predicate{Kind: -1, Compares: []Compare{{Key: "code", Op: ">", Value: "500", Numeric: true}}}, false},
+		{Predicate{Kind: -1, Compares: []Compare{{Key: "code", Op: "<", Value: "500.5", Numeric: true}}}, true},
+		{Predicate{Kind: -1, Compares: []Compare{{Key: "code", Op: ">=", Value: "500", Numeric: true}, {Key: "code", Op: "<", Value: "600", Numeric: true}}}, true},
+		{Predicate{Kind: -1, Compares: []Compare{{Key: "code", Op: "<", Value: "60", Numeric: true}}}, false}, // "500" < "60" as text, not as numbers
+		{Predicate{Kind: -1, Compares: []Compare{{Key: "user", Op: ">", Value: "1", Numeric: true}}}, false},    // not numbers
+		{Predicate{Kind: -1, Compares: []Compare{{Key: "user", Op: "!=", Value: "1", Numeric: true}}}, true},    // ... which != alone admits
+		{Predicate{Kind: -1, Compares: []Compare{{Key: "user", Op: "!=", Value: "a"}}}, true},                    // the other user
+		{Predicate{Kind: -1, Compares: []Compare{{Key: "user", Op: ">", Value: "b"}}}, false},
+		{Predicate{Kind: -1, Compares: []Compare{{Key: "user", Op: "=~", Value: "[ab]"}}}, true},
+		{Predicate{Kind: -1, Compares: []Compare{{Key: "user", Op: "=~", Value: "a|c"}, {Key: "user", Op: "!~", Value: "a"}}}, true}, // by different values of the key
+		{Predicate{Kind: -1, Compares: []Compare{{Key: "user", Op: "=~", Value: "."}}}, true},
+		{Predicate{Kind: -1, Compares: []Compare{{Key: "user", Op: "=~", Value: "a."}}}, false}, // anchored
+		{Predicate{Kind: -1, Compares: []Compare{{Key: "region", Op: "=~", Value: "e."}}}, true},
+		{Predicate{Kind: -1, Compares: []Compare{{Key: "exception.type", Op: "!=", Value: "F"}}}, true},
+		{Predicate{Kind: -1, Compares: []Compare{{Key: "missing", Op: "!=", Value: "F"}}}, false}, // a key nobody has matches nothing
 	}
 	for _, tc := range tests {
 		if got := MustCompile(tc.p).Match(&span); got != tc.want {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"reflect"
 	"slices"
+	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/encoding"
@@ -138,7 +139,7 @@ func (bl *Block) newScanner(pred *predicate.Compiled) *scanner {
 	if !anyRes {
 		return nil
 	}
-	sc := &scanner{bl: bl, pred: pred, p: pred.Predicate(), attrs: pred.Attrs(), resOK: resOK, resBits: resBits}
+	sc := &scanner{bl: bl, pred: pred, p: pred.Predicate(), attrs: pred.Attrs(), compares: pred.Compares(), resOK: resOK, resBits: resBits}
 	// Conditions a resource, a scope or an error status may satisfy need
 	// no row group filter; the others must be in a row group's value
 	// filter — when the filter holds link attributes too (FilterLinks).
@@ -148,7 +149,7 @@ func (bl *Block) newScanner(pred *predicate.Compiled) *scanner {
 			anywhere |= resBits[r]
 		}
 	}
-	if len(sc.attrs) > 0 {
+	if pred.AllBits() != 0 {
 		sc.scopeBits = make([]uint64, len(bl.ix.scopes))
 		for i, s := range bl.ix.scopes {
 			sc.scopeBits[i] = pred.ScopeBits(s)
@@ -196,6 +197,9 @@ type scanner struct {
 	pred  *predicate.Compiled
 	p     predicate.Predicate
 	attrs []predicate.Attr
+	// compares are the conditions other than equality (bit
+	// pred.CompareBit(j)); no row group filter can rule them out.
+	compares []predicate.Compare
 	// filtered are the pair hashes of the conditions only a span or event
 	// attribute can satisfy: a row group whose value filter lacks one of
 	// them is skipped unread.
@@ -251,7 +255,7 @@ func (sc *scanner) scanRowGroup(ctx context.Context, rg parquet.RowGroup, fn fun
 	// Cheapest and most selective columns first; stop as soon as no row
 	// is left.
 	var resource []int32
-	if p.Service != "" || len(sc.attrs) > 0 {
+	if p.Service != "" || sc.pred.AllBits() != 0 {
 		col, err := readColumn(ctx, chunks[c.resource])
 		if err != nil {
 			return false, err
@@ -294,7 +298,7 @@ func (sc *scanner) scanRowGroup(ctx context.Context, rg parquet.RowGroup, fn fun
 			}
 		}
 	}
-	if len(sc.attrs) > 0 && sc.n > 0 {
+	if sc.pred.AllBits() != 0 && sc.n > 0 {
 		if err := sc.filterAttrs(ctx, chunks, rows, resource); err != nil {
 			return false, err
 		}
@@ -484,7 +488,16 @@ func (sc *scanner) filterAttrs(ctx context.Context, chunks []parquet.ColumnChunk
 		if slot < 0 {
 			continue
 		}
-		if err := sc.dedicatedBits(ctx, chunks, slot, i, a.Value, rows); err != nil {
+		if err := sc.dedicatedBits(ctx, chunks, slot, 1<<i, func(v string) bool { return v == a.Value }, rows); err != nil {
+			return err
+		}
+	}
+	for j, cmp := range sc.compares {
+		slot := slices.Index(sc.bl.ix.dedicated, cmp.Key)
+		if slot < 0 {
+			continue
+		}
+		if err := sc.dedicatedBits(ctx, chunks, slot, sc.pred.CompareBit(j), func(v string) bool { return sc.pred.MatchCompare(j, v) }, rows); err != nil {
 			return err
 		}
 	}
@@ -524,9 +537,11 @@ func (sc *scanner) missing(all uint64) bool {
 	return false
 }
 
-// dedicatedBits sets bit i for rows whose dedicated column slot holds val.
-// A value missing from the chunk's dictionary costs only the dictionary.
-func (sc *scanner) dedicatedBits(ctx context.Context, chunks []parquet.ColumnChunk, slot, i int, val string, rows int) error {
+// dedicatedBits sets bit for rows whose dedicated column slot holds a
+// value ok accepts. On a dictionary-encoded chunk ok is asked once per
+// dictionary entry, and a chunk whose dictionary has no such value costs
+// only the dictionary.
+func (sc *scanner) dedicatedBits(ctx context.Context, chunks []parquet.ColumnChunk, slot int, bit uint64, ok func(string) bool, rows int) error {
 	col, err := readColumn(ctx, chunks[sc.bl.cols.dedicated[slot]])
 	if err != nil {
 		return err
@@ -535,7 +550,7 @@ func (sc *scanner) dedicatedBits(ctx context.Context, chunks []parquet.ColumnChu
 		return fmt.Errorf("%w: dedicated column has %d values for %d rows", ErrCorrupt, col.len(), rows)
 	}
 	var types []int64
-	if val == "" { // "" is also what absent rows hold; the type (v1, v2) or the layout (v3) tells them apart
+	if ok("") { // "" is also what absent rows hold; the type (v1, v2) or the layout (v3) tells them apart
 		if sc.bl.cols.layout >= 0 {
 			if types, err = sc.layoutPresence(ctx, chunks[sc.bl.cols.layout], slot, rows); err != nil {
 				return err
@@ -551,20 +566,20 @@ func (sc *scanner) dedicatedBits(ctx context.Context, chunks []parquet.ColumnChu
 		}
 	}
 	if col.dict != nil {
-		w := col.dictIndex(val)
-		if w < 0 {
+		hit := dictMatches(col.dict, ok)
+		if hit == nil {
 			return nil
 		}
 		for r, x := range col.idx {
-			if x == w && sc.alive[r] && (types == nil || types[r] != typeAbsent) {
-				sc.bits[r] |= 1 << i
+			if x >= 0 && int(x) < len(hit) && hit[x] && sc.alive[r] && (types == nil || types[r] != typeAbsent) {
+				sc.bits[r] |= bit
 			}
 		}
 		return nil
 	}
 	for r := range rows {
-		if sc.alive[r] && string(col.bytesAt(r)) == val && (types == nil || types[r] != typeAbsent) {
-			sc.bits[r] |= 1 << i
+		if sc.alive[r] && ok(string(col.bytesAt(r))) && (types == nil || types[r] != typeAbsent) {
+			sc.bits[r] |= bit
 		}
 	}
 	return nil
@@ -577,7 +592,8 @@ func (sc *scanner) attrBits(ctx context.Context, keyChunk, valChunk parquet.Colu
 	// neither column's data pages are read.
 	if d, err := readDictionary(keyChunk); err != nil {
 		return err
-	} else if d != nil && !slices.ContainsFunc(sc.attrs, func(a predicate.Attr) bool { return (&column{dict: d}).dictIndex(a.Key) >= 0 }) {
+	} else if d != nil && !slices.ContainsFunc(sc.attrs, func(a predicate.Attr) bool { return (&column{dict: d}).dictIndex(a.Key) >= 0 }) &&
+		!slices.ContainsFunc(sc.compares, func(c predicate.Compare) bool { return (&column{dict: d}).dictIndex(c.Key) >= 0 }) {
 		return nil
 	}
 	keys, err := readColumn(ctx, keyChunk)
@@ -587,10 +603,15 @@ func (sc *scanner) attrBits(ctx context.Context, keyChunk, valChunk parquet.Colu
 	// Dictionary check before touching the (big) value column: conditions
 	// whose key is absent cannot be met by this column in this row group.
 	keyIdx := make([]int32, len(sc.attrs))
+	cmpKeyIdx := make([]int32, len(sc.compares))
 	possible := false
 	for i, a := range sc.attrs {
 		keyIdx[i] = keys.dictIndex(a.Key)
 		possible = possible || keyIdx[i] >= 0 || keys.dict == nil
+	}
+	for j, c := range sc.compares {
+		cmpKeyIdx[j] = keys.dictIndex(c.Key)
+		possible = possible || cmpKeyIdx[j] >= 0 || keys.dict == nil
 	}
 	if !possible {
 		return nil
@@ -606,6 +627,14 @@ func (sc *scanner) attrBits(ctx context.Context, keyChunk, valChunk parquet.Colu
 	if keys.dict == nil || vals.dict == nil || len(keys.idx) != len(vals.idx) ||
 		len(keys.rep) != len(keys.def) || len(vals.def) != len(keys.def) {
 		return sc.attrBitsSlow(keys, vals, maxDef, rows)
+	}
+	// A comparison is asked once per value in the dictionary, and only
+	// when its key is in this chunk.
+	cmpHit := make([][]bool, len(sc.compares))
+	for j := range sc.compares {
+		if cmpKeyIdx[j] >= 0 {
+			cmpHit[j] = dictMatches(vals.dict, func(v string) bool { return sc.pred.MatchCompare(j, v) })
+		}
 	}
 	row, v := -1, 0
 	for j, rep := range keys.rep {
@@ -628,8 +657,34 @@ func (sc *scanner) attrBits(ctx context.Context, keyChunk, valChunk parquet.Colu
 				sc.bits[row] |= 1 << i
 			}
 		}
+		for j, hit := range cmpHit {
+			if hit != nil && k == cmpKeyIdx[j] && x >= 0 && int(x) < len(hit) && hit[x] {
+				sc.bits[row] |= sc.pred.CompareBit(j)
+			}
+		}
 	}
 	return nil
+}
+
+// dictMatches is, per dictionary entry, whether ok accepts it; nil when it
+// accepts none. ok must not keep the string it is given: it shares the
+// dictionary's bytes.
+func dictMatches(d parquet.Dictionary, ok func(string) bool) []bool {
+	var hit []bool
+	for i := range d.Len() {
+		b := d.Index(int32(i)).ByteArray()
+		var v string
+		if len(b) > 0 {
+			v = unsafe.String(&b[0], len(b))
+		}
+		if ok(v) {
+			if hit == nil {
+				hit = make([]bool, d.Len())
+			}
+			hit[i] = true
+		}
+	}
+	return hit
 }
 
 // attrBitsSlow handles chunks that are not dictionary-encoded (written by
