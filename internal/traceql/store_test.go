@@ -63,7 +63,7 @@ func openFilledStore(t *testing.T, traces [][]model.Span) *store.Store {
 // can check, comparisons included — exactly the traces the evaluator
 // matches when given every trace.
 func TestSearchThroughStoreFindsEveryMatch(t *testing.T) {
-	traces := traceql.GenTraces(7, 160)
+	traces := traceql.GenTraces(7, 100)
 	svc := query.NewService(openFilledStore(t, traces))
 	ctx := context.Background()
 	for _, src := range traceql.EvalCaseQueries(traces) {
