@@ -1,10 +1,13 @@
 package store
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -258,16 +261,26 @@ func (n *newest) merge(o *newest) {
 }
 
 func (n *newest) sorted() []model.TraceID {
-	ids := make([]model.TraceID, 0, len(n.best))
-	for id := range n.best {
-		ids = append(ids, id)
+	// Sorting (ID, start) pairs, not IDs looked up in the map at every
+	// comparison: prune runs this on every few thousand matches.
+	type entry struct {
+		id    model.TraceID
+		start int64
 	}
-	sort.Slice(ids, func(i, j int) bool {
-		if n.best[ids[i]] != n.best[ids[j]] {
-			return n.best[ids[i]] > n.best[ids[j]]
+	entries := make([]entry, 0, len(n.best))
+	for id, st := range n.best {
+		entries = append(entries, entry{id, st})
+	}
+	slices.SortFunc(entries, func(a, b entry) int {
+		if a.start != b.start {
+			return cmp.Compare(b.start, a.start)
 		}
-		return string(ids[i][:]) < string(ids[j][:])
+		return bytes.Compare(a.id[:], b.id[:])
 	})
+	ids := make([]model.TraceID, len(entries))
+	for i := range entries {
+		ids[i] = entries[i].id
+	}
 	return ids
 }
 

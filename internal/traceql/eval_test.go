@@ -259,7 +259,10 @@ func evalCases(traces [][]model.Span) []evalCase {
 			c, cok := code(s)
 			return ok && v == "staging" && cok && c > 200
 		})},
-		{`{ .deployment.environment != "prod" && .deployment.environment !~ "canary" }`, where(func(s *model.Span) bool { v, ok := bStr(bAny(s, "deployment.environment")); return ok && v == "staging" })},
+		{`{ .deployment.environment != "prod" && .deployment.environment !~ "canary" }`, where(func(s *model.Span) bool {
+			v, ok := bStr(bAny(s, "deployment.environment"))
+			return ok && v == "staging"
+		})},
 		{`{ event.exception.type != "IOError" }`, where(func(s *model.Span) bool {
 			for _, e := range s.Events {
 				for _, a := range e.Attributes {

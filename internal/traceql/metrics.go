@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/clewtrace/clew/internal/model"
 )
 
 // Limits of a metrics query.
@@ -47,6 +49,12 @@ type Metrics struct {
 	groups           map[string]*group
 	order            []string
 	err              error
+	// byResource caches the group of each resource when every by() field
+	// is a resource attribute (then the resource alone decides the group):
+	// a metrics query over millions of spans looks the labels up once per
+	// resource, not once per span.
+	byResource map[*model.Resource]*group
+	resOnly    bool
 }
 
 type group struct {
@@ -72,7 +80,15 @@ func (q *Query) NewMetrics(start, end, step int64) (*Metrics, error) {
 	if steps > MaxSteps {
 		return nil, fmt.Errorf("traceql: %d steps exceed the limit of %d; use a larger step", steps, MaxSteps)
 	}
-	return &Metrics{fn: q.Metrics, start: start, end: end, step: step, steps: int(steps), groups: map[string]*group{}}, nil
+	m := &Metrics{fn: q.Metrics, start: start, end: end, step: step, steps: int(steps), groups: map[string]*group{}}
+	m.resOnly = len(q.Metrics.By) > 0
+	for _, a := range q.Metrics.By {
+		m.resOnly = m.resOnly && a.Intrinsic == INone && a.Scope == ScopeResource
+	}
+	if m.resOnly {
+		m.byResource = map[*model.Resource]*group{}
+	}
+	return m, nil
 }
 
 // Steps is the number of points per series; point k is at start + k*step.
@@ -98,57 +114,80 @@ func (m *Metrics) Observe(t *Trace, sets []Set) error {
 		return m.err
 	}
 	for _, i := range union(sets) {
-		s := &t.Spans[i]
-		ts := s.StartUnixNano
-		if ts < m.start || ts >= m.end {
-			continue
-		}
-		k := int((ts - m.start) / m.step)
-		g, err := m.group(t, i)
-		if err != nil {
-			m.err = err
+		if err := m.observe(t, i); err != nil {
 			return err
-		}
-		switch m.fn.Fn {
-		case "rate", "count_over_time":
-			g.count[k]++
-			continue
-		}
-		v, ok := metricValue(t.Value(m.fn.Field, i))
-		if !ok {
-			continue
-		}
-		switch m.fn.Fn {
-		case "quantile_over_time":
-			if g.sketch[k] == nil {
-				g.sketch[k] = map[int32]uint32{}
-			}
-			g.sketch[k][sketchIndex(v)]++
-			g.count[k]++
-		case "histogram_over_time":
-			b := histBucket(v)
-			if g.hist[b] == nil {
-				if len(g.hist) > 200 {
-					continue
-				}
-				g.hist[b] = make([]float64, m.steps)
-			}
-			g.hist[b][k]++
-		default:
-			if g.count[k] == 0 || v < g.min[k] {
-				g.min[k] = v
-			}
-			if g.count[k] == 0 || v > g.max[k] {
-				g.max[k] = v
-			}
-			g.sum[k] += v
-			g.count[k]++
 		}
 	}
 	return nil
 }
 
+// observe adds span i of t.
+func (m *Metrics) observe(t *Trace, i int) error {
+	s := &t.Spans[i]
+	ts := s.StartUnixNano
+	if ts < m.start || ts >= m.end {
+		return nil
+	}
+	k := int((ts - m.start) / m.step)
+	g, err := m.group(t, i)
+	if err != nil {
+		m.err = err
+		return err
+	}
+	switch m.fn.Fn {
+	case "rate", "count_over_time":
+		g.count[k]++
+		return nil
+	}
+	v, ok := metricValue(t.Value(m.fn.Field, i))
+	if !ok {
+		return nil
+	}
+	switch m.fn.Fn {
+	case "quantile_over_time":
+		if g.sketch[k] == nil {
+			g.sketch[k] = map[int32]uint32{}
+		}
+		g.sketch[k][sketchIndex(v)]++
+		g.count[k]++
+	case "histogram_over_time":
+		b := histBucket(v)
+		if g.hist[b] == nil {
+			if len(g.hist) > 200 {
+				return nil
+			}
+			g.hist[b] = make([]float64, m.steps)
+		}
+		g.hist[b][k]++
+	default:
+		if g.count[k] == 0 || v < g.min[k] {
+			g.min[k] = v
+		}
+		if g.count[k] == 0 || v > g.max[k] {
+			g.max[k] = v
+		}
+		g.sum[k] += v
+		g.count[k]++
+	}
+	return nil
+}
+
 func (m *Metrics) group(t *Trace, i int) (*group, error) {
+	res := t.Spans[i].Resource
+	if m.resOnly && res != nil {
+		if g := m.byResource[res]; g != nil {
+			return g, nil
+		}
+		g, err := m.lookupGroup(t, i)
+		if err == nil {
+			m.byResource[res] = g
+		}
+		return g, err
+	}
+	return m.lookupGroup(t, i)
+}
+
+func (m *Metrics) lookupGroup(t *Trace, i int) (*group, error) {
 	var labels []Labeled
 	var key strings.Builder
 	for _, a := range m.fn.By {
