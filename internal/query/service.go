@@ -49,11 +49,17 @@ func (s *Service) admitSearch(ctx context.Context, limit int) (func(), error) {
 	if limit <= HeavySearchLimit {
 		return func() {}, nil
 	}
+	return s.admitHeavy(ctx)
+}
+
+// admitHeavy waits for a heavy-query slot (heavy searches and TraceQL
+// metrics share them), and returns the function that gives it back.
+func (s *Service) admitHeavy(ctx context.Context) (func(), error) {
 	select {
 	case s.heavy <- struct{}{}:
 		return func() { <-s.heavy }, nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("waiting for one of %d heavy-search slots (limit > %d): %w", MaxHeavySearches, HeavySearchLimit, ctx.Err())
+		return nil, fmt.Errorf("waiting for one of %d heavy-query slots (searches with limit > %d, TraceQL metrics): %w", MaxHeavySearches, HeavySearchLimit, ctx.Err())
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/clewtrace/clew/internal/model"
 	"github.com/clewtrace/clew/internal/query/predicate"
+	"github.com/clewtrace/clew/internal/store/block"
 	"github.com/clewtrace/clew/internal/traceql"
 )
 
@@ -216,12 +217,39 @@ func (s *Service) eachTrace(ctx context.Context, ids []model.TraceID, fn func([]
 	return firstErr
 }
 
-// MetricsTraceQL evaluates a metrics query over [start, end) in steps.
+// SpanScanner is a Store that streams the spans matching a predicate, with
+// only the fields asked for, in one pass per block (*store.Store).
+type SpanScanner interface {
+	ScanSpans(ctx context.Context, p *predicate.Compiled, fields block.Fields, fn func([]model.Span) error) error
+}
+
+// MetricsTraceQL evaluates a metrics query over [start, end) in steps. It
+// is a heavy query: it runs only when fewer than MaxHeavySearches others
+// do (see admitSearch), within ctx.
+//
+// A span-local query (traceql.Query.SpanLocal: one { } filter whose
+// conditions, measured field and by() read one span alone, the common
+// case) is computed in one streaming pass over the stored spans of the
+// range that the store's search conditions admit, reading only the
+// columns the query needs; memory is bounded by the series kept (at most
+// traceql.MaxSeries × steps), not by the spans read. Other queries
+// (structural operators, pipelines, trace-level intrinsics) read each
+// candidate trace whole, at most MaxMetricsTraces of them.
 func (s *Service) MetricsTraceQL(ctx context.Context, q *traceql.Query, start, end time.Time, step time.Duration) ([]traceql.Series, TraceQLStats, error) {
 	var st TraceQLStats
 	m, err := q.NewMetrics(start.UnixNano(), end.UnixNano(), int64(step))
 	if err != nil {
 		return nil, st, fmt.Errorf("%w: %v", ErrBadQuery, err)
+	}
+	done, err := s.admitHeavy(ctx)
+	if err != nil {
+		return nil, st, err
+	}
+	defer done()
+	if need, ok := q.SpanLocal(); ok {
+		if sc, ok := s.store.(SpanScanner); ok {
+			return s.metricsBySpan(ctx, sc, q, m, need, start, end)
+		}
 	}
 	ids, err := s.findIDs(ctx, predicateFor(q, start, end), MaxMetricsTraces)
 	if err != nil {
@@ -253,6 +281,55 @@ func (s *Service) MetricsTraceQL(ctx context.Context, q *traceql.Query, start, e
 		return nil, st, fmt.Errorf("%w: %v", ErrBadQuery, err)
 	}
 	return series, st, nil
+}
+
+// metricsBySpan computes a span-local metrics query from a span scan.
+func (s *Service) metricsBySpan(ctx context.Context, sc SpanScanner, q *traceql.Query, m *traceql.Metrics, need traceql.SpanFields, start, end time.Time) ([]traceql.Series, TraceQLStats, error) {
+	var st TraceQLStats
+	p, err := compile(predicateFor(q, start, end))
+	if err != nil {
+		return nil, st, err
+	}
+	var observeErr error
+	err = sc.ScanSpans(ctx, p, blockFields(need), func(spans []model.Span) error {
+		st.InspectedSpans += len(spans)
+		if err := m.ObserveSpans(q, spans); err != nil {
+			observeErr = err
+			return err
+		}
+		return nil
+	})
+	if observeErr != nil {
+		return nil, st, fmt.Errorf("%w: %v", ErrBadQuery, observeErr)
+	}
+	if err != nil {
+		return nil, st, err
+	}
+	series, err := m.Series()
+	if err != nil {
+		return nil, st, fmt.Errorf("%w: %v", ErrBadQuery, err)
+	}
+	return series, st, nil
+}
+
+// blockFields maps what a query reads to the span fields a store scan
+// fills.
+func blockFields(f traceql.SpanFields) block.Fields {
+	var out block.Fields
+	for _, x := range []struct {
+		need bool
+		f    block.Fields
+	}{
+		{f.Name, block.FieldName}, {f.Kind, block.FieldKind}, {f.Duration, block.FieldDuration},
+		{f.Status, block.FieldStatus}, {f.StatusMessage, block.FieldExtra}, {f.Resource, block.FieldResource},
+		{f.Scope, block.FieldScope}, {f.Attributes, block.FieldAttributes}, {f.Events, block.FieldExtra},
+		{f.Links, block.FieldExtra}, {f.IDs, block.FieldIDs | block.FieldExtra},
+	} {
+		if x.need {
+			out |= x.f
+		}
+	}
+	return out
 }
 
 // TagScope lists attribute names of one scope.

@@ -2,6 +2,7 @@ package traceql_test
 
 import (
 	"context"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -91,4 +92,87 @@ func TestSearchThroughStoreFindsEveryMatch(t *testing.T) {
 			t.Errorf("%s: store search found %d traces, the evaluator %d", src, len(ids), len(want))
 		}
 	}
+}
+
+// A metrics query answered through a store — span-local ones by the bulk
+// span scan, reading only the columns they need, the others trace by
+// trace — gives the series that observing every whole trace gives.
+func TestMetricsThroughStoreMatchWholeTraces(t *testing.T) {
+	traces := traceql.GenTraces(5, 160)
+	svc := query.NewService(openFilledStore(t, traces))
+	ctx := context.Background()
+	start := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	end, step := start.Add(time.Hour+time.Minute), 5*time.Minute
+	for _, c := range []struct {
+		q     string
+		local bool
+	}{
+		{`{ } | rate()`, true},
+		{`{ } | rate() by (resource.service.name)`, true},
+		{`{ status = error } | count_over_time() by (name)`, true},
+		{`{ span.http.status_code >= 500 && kind != client } | count_over_time() by (kind, resource.deployment.environment)`, true},
+		{`{ .deployment.environment = "prod" } | quantile_over_time(duration, .5, .99) by (resource.service.name)`, true},
+		{`{ duration > 500ms } | histogram_over_time(duration)`, true},
+		{`{ span.ratio > 2 } | avg_over_time(span.ratio) by (span.http.method)`, true},
+		{`{ span.http.method =~ "P.*" } | max_over_time(duration) by (.deployment.environment)`, true},
+		{`{ event:name = "exception" } | count_over_time() by (instrumentation:name)`, true},
+		{`{ statusMessage = "boom" } | rate()`, true},
+		{`{ span:parentID = nil } | count_over_time() by (resource.service.name)`, true},
+		{`{ link.link.kind = "follows" } | sum_over_time(duration)`, true},
+		{`{ .service.name = "gateway" } >> { status = error } | rate()`, false},
+		{`{ } | count_over_time() by (trace:rootService)`, false},
+		{`{ status = error } | count() > 1 | rate()`, false},
+	} {
+		q, err := traceql.Parse(c.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, local := q.SpanLocal(); local != c.local {
+			t.Errorf("%s: span-local %v, want %v", c.q, local, c.local)
+		}
+		m, err := q.NewMetrics(start.UnixNano(), end.UnixNano(), int64(step))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sp := range traces {
+			tr := traceql.NewTrace(sp)
+			if err := m.Observe(tr, q.Eval(tr)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := m.Series()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := svc.MetricsTraceQL(ctx, q, start, end, step)
+		if err != nil {
+			t.Fatalf("%s: %v", c.q, err)
+		}
+		if len(want) == 0 {
+			t.Fatalf("%s: no series; the query tests nothing", c.q)
+		}
+		if !sameSeries(got, want) {
+			t.Errorf("%s:\n got %v\nwant %v", c.q, got, want)
+		}
+	}
+}
+
+// sameSeries compares series, values within float rounding (sums are
+// added in another order).
+func sameSeries(a, b []traceql.Series) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].PromLabels() != b[i].PromLabels() || len(a[i].Values) != len(b[i].Values) {
+			return false
+		}
+		for k, x := range a[i].Values {
+			y := b[i].Values[k]
+			if x != y && !(math.IsNaN(x) && math.IsNaN(y)) && math.Abs(x-y) > 1e-9*math.Max(math.Abs(x), math.Abs(y)) {
+				return false
+			}
+		}
+	}
+	return true
 }
