@@ -134,7 +134,7 @@ func randomPredicate(rng *rand.Rand) predicate.Predicate {
 // strings (the empty one included, which absent dedicated values also hold)
 // and patterns.
 func randomCompare(rng *rand.Rand) predicate.Compare {
-	c := predicate.Compare{Key: []string{"user", "code", "flag", "region", "error"}[rng.IntN(5)]}
+	c := predicate.Compare{Key: []string{"user", "code", "flag", "region", "error", "lib", "ev", "ref", "otel.scope.name"}[rng.IntN(9)]}
 	if rng.IntN(2) == 0 {
 		c.Numeric = true
 		c.Op = []string{"=", "!=", "<", "<=", ">", ">="}[rng.IntN(6)]
