@@ -83,6 +83,13 @@ type Addrs struct {
 
 // New opens the store and builds every component; nothing listens yet.
 func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, error) {
+	return newApp(ctx, cfg, logger, nil)
+}
+
+// newApp is New with wrapBlocks (nil in production), which wraps the bucket
+// blocks are written to: the crash tests of this package stop a server at
+// an exact point of a block write or a compaction with it, then kill it.
+func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, wrapBlocks func(objstore.Bucket) objstore.Bucket) (*App, error) {
 	a := &App{cfg: cfg, log: logger, reg: newRegistry()}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfoGauge(ReadBuild()))
 
@@ -92,6 +99,14 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	}
 	a.nodeID = newNodeID()
 	shared := blocks != nil // an S3 bucket may be shared by several nodes: docs/scale-out.md
+	if wrapBlocks != nil {
+		if blocks == nil { // what the store would open itself
+			if blocks, err = objstore.NewLocal(filepath.Join(cfg.DataDir, "blocks")); err != nil {
+				return nil, fmt.Errorf("storage: %w", err)
+			}
+		}
+		blocks = wrapBlocks(blocks)
+	}
 	var compactor store.Gate
 	if shared && cfg.Compactor == "lease" {
 		cond, ok := objstore.AsConditional(blocks)
