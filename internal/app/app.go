@@ -34,6 +34,7 @@ import (
 	"github.com/clewtrace/clew/internal/consumer"
 	"github.com/clewtrace/clew/internal/errgroups"
 	"github.com/clewtrace/clew/internal/logstore"
+	"github.com/clewtrace/clew/internal/minutes"
 	"github.com/clewtrace/clew/internal/objstore"
 	"github.com/clewtrace/clew/internal/pipeline"
 	"github.com/clewtrace/clew/internal/query"
@@ -188,18 +189,25 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, wrapBlo
 			_ = a.store.Close(ctx)
 		}
 	}()
-	a.metrics, err = spanmetrics.Open(ctx, spanmetrics.Config{
-		Dir:       filepath.Join(cfg.DataDir, "metrics"),
-		Retention: time.Duration(cfg.Retention),
-	}, logger.With("component", "spanmetrics"))
+	// Span-metrics and error-group minutes go where blocks go: to the
+	// shared bucket, one object per minute and node, deleted by the
+	// compactor lease holder (docs/scale-out.md); else to the data dir.
+	metricsAt := minutes.Storage{Dir: filepath.Join(cfg.DataDir, "metrics"), Writer: a.nodeID, Retention: time.Duration(cfg.Retention)}
+	errorsAt := minutes.Storage{Dir: filepath.Join(cfg.DataDir, "errors"), Writer: a.nodeID, Retention: time.Duration(cfg.Retention)}
+	if shared {
+		var deleter minutes.Gate = neverHeld{}
+		if compactor != nil {
+			deleter = compactor
+		}
+		metricsAt.Bucket, metricsAt.Prefix, metricsAt.Deleter = blocks, spanmetrics.MinutesPrefix, deleter
+		errorsAt.Bucket, errorsAt.Prefix, errorsAt.Deleter = blocks, errgroups.MinutesPrefix, deleter
+	}
+	a.metrics, err = spanmetrics.Open(ctx, spanmetrics.Config{Storage: metricsAt}, logger.With("component", "spanmetrics"))
 	if err != nil {
 		return nil, fmt.Errorf("span metrics: %w", err)
 	}
 	a.reg.MustRegister(a.metrics)
-	a.errors, err = errgroups.Open(ctx, errgroups.Config{
-		Dir:       filepath.Join(cfg.DataDir, "errors"),
-		Retention: time.Duration(cfg.Retention),
-	}, logger.With("component", "errgroups"))
+	a.errors, err = errgroups.Open(ctx, errgroups.Config{Storage: errorsAt}, logger.With("component", "errgroups"))
 	if err != nil {
 		return nil, fmt.Errorf("error groups: %w", err)
 	}
@@ -281,6 +289,12 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, wrapBlo
 	built = true
 	return a, nil
 }
+
+// neverHeld is the deletion gate of a node that never compacts
+// (--compactor never) in a shared bucket: it leaves deletes to the others.
+type neverHeld struct{}
+
+func (neverHeld) Held(context.Context) bool { return false }
 
 // newNodeID names this process: host name plus random digits, so that a
 // restarted node is a new holder (its old lease must expire or be released).

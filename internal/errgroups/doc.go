@@ -14,11 +14,13 @@
 // metrics tap, so counts are true whatever sampling keeps; a LogTap sits
 // in front of the log store. The Store aggregates per minute (groups capped
 // per minute, excess counted under an overflow group), writes each closed
-// minute as one object to an objstore.Bucket (<data-dir>/errors; format in
-// codec.go), reads them back on Open, deletes them after the retention
+// minute through the minute journal (package minutes) as one object per
+// minute and process to <data-dir>/errors or to the bucket shared by
+// several nodes (format in codec.go), reads every node's minutes back on
+// Open and as other nodes write them, deletes them after the retention
 // period, and keeps hourly aggregates in memory to answer queries.
 //
-//	st, err := errgroups.Open(ctx, errgroups.Config{Dir: dataDir + "/errors", Retention: ret}, logger)
+//	st, err := errgroups.Open(ctx, errgroups.Config{Storage: minutes.Storage{Dir: dataDir + "/errors", Writer: nodeID, Retention: ret}}, logger)
 //	head := errgroups.NewTap(st, next)
 //	go st.Run(ctx, 0)
 //	defer st.Close(ctx) // after the pipeline has drained

@@ -1,37 +1,30 @@
 package errgroups
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/clewtrace/clew/internal/objstore"
+	"github.com/clewtrace/clew/internal/minutes"
 )
 
-// Clock tells the Store the time; tests inject a fake one.
-type Clock interface{ Now() time.Time }
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
-
-// Config configures a Store. Only Dir (or Bucket) and Retention matter in
-// production; the rest have defaults.
+// Config configures a Store. Only Storage matters in production; the rest
+// have defaults.
 type Config struct {
-	Dir        string          // <data-dir>/errors; ignored when Bucket is set
-	Bucket     objstore.Bucket // where closed minutes go; nil: objstore.NewLocal(Dir)
-	Retention  time.Duration   // how long minutes are kept; 0 keeps them forever
-	MaxGroups  int             // groups per minute, beyond which occurrences count under OverflowGroup; default 2,000
-	PairWait   time.Duration   // how long an error log waits for its span; default 15 s
-	MaxPending int             // error logs waiting and recent span occurrences held; default 20,000
-	Clock      Clock           // default: the wall clock
+	minutes.Storage               // where closed minutes go (Dir <data-dir>/errors, or the shared bucket below MinutesPrefix)
+	MaxGroups       int           // groups per minute, beyond which occurrences count under OverflowGroup; default 2,000
+	PairWait        time.Duration // how long an error log waits for its span; default 15 s
+	MaxPending      int           // error logs waiting and recent span occurrences held; default 20,000
+	Clock           minutes.Clock // default: the wall clock
 }
+
+// MinutesPrefix is where error-group minutes live in a bucket shared with
+// blocks (block IDs never contain a slash, so block listings skip them).
+const MinutesPrefix = "minutes/errgroups/"
 
 func (c *Config) setDefaults() {
 	if c.MaxGroups <= 0 {
@@ -44,7 +37,7 @@ func (c *Config) setDefaults() {
 		c.MaxPending = 20_000
 	}
 	if c.Clock == nil {
-		c.Clock = systemClock{}
+		c.Clock = minutes.SystemClock{}
 	}
 }
 
@@ -257,17 +250,13 @@ type traceIdent struct {
 // Store aggregates error groups, persists closed minutes and answers
 // queries. It is safe for concurrent use.
 type Store struct {
-	cfg    Config
-	bucket objstore.Bucket
-	logger *slog.Logger
-
-	persistMu sync.Mutex // serialises persist and retention
+	cfg     Config
+	journal *minutes.Journal[*minute]
+	logger  *slog.Logger
 
 	mu        sync.Mutex
 	closed    bool
 	open      *minute
-	unsaved   []*minute
-	persisted []time.Time
 	infos     map[string]Info
 	counts    map[string][]minuteCount     // by group, oldest first
 	hours     map[string]map[int64]*detail // by group, then hour start (unix seconds)
@@ -280,27 +269,20 @@ type Store struct {
 	overflow  uint64
 }
 
-// Open reads back the persisted minutes (deleting expired ones) and returns
-// a Store. A nil logger discards log output.
+// Open reads back the persisted minutes (every writer's, in a shared
+// bucket) and returns a Store. A nil logger discards log output.
 func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
 	cfg.setDefaults()
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	b := cfg.Bucket
-	if b == nil {
-		if cfg.Dir == "" {
-			return nil, errors.New("errgroups: Config.Dir or Config.Bucket is required")
-		}
-		l, err := objstore.NewLocal(cfg.Dir)
-		if err != nil {
-			return nil, fmt.Errorf("errgroups: %w", err)
-		}
-		b = l
+	j, err := minutes.Open(ctx, minutes.Options[*minute]{Storage: cfg.Storage, Suffix: ".cleg", Encode: encodeMinute, Decode: decodeMinute})
+	if err != nil {
+		return nil, fmt.Errorf("errgroups: %w", err)
 	}
 	now := cfg.Clock.Now().UTC()
 	s := &Store{
-		cfg: cfg, bucket: b, logger: logger,
+		cfg: cfg, journal: j, logger: logger,
 		open:     newMinute(now.Truncate(time.Minute)),
 		infos:    map[string]Info{},
 		counts:   map[string][]minuteCount{},
@@ -310,34 +292,27 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 		traces:   map[string]*traceIdent{},
 		sessUser: map[string]string{},
 	}
-	err := b.List(ctx, "", func(name string) error {
-		if t, ok := parseObjectName(name); ok {
-			s.persisted = append(s.persisted, t)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("errgroups: list %s: %w", cfg.Dir, err)
+	if err := j.Expire(ctx, now); err != nil {
+		return nil, fmt.Errorf("errgroups: %w", err)
 	}
-	sort.Slice(s.persisted, func(i, j int) bool { return s.persisted[i].Before(s.persisted[j]) })
-	if err := s.applyRetention(ctx, now); err != nil {
-		return nil, err
-	}
-	for _, t := range s.persisted {
-		data, err := objstore.ReadAll(ctx, b, objectName(t))
-		if err == nil {
-			var m *minute
-			if m, err = decodeMinute(data); err == nil {
-				s.loadLocked(m)
-				if t.Equal(s.open.Start) {
-					s.open = m // restarted within the minute Close wrote: keep adding to it
-				}
-				continue
-			}
-		}
-		logger.WarnContext(ctx, "skipping unreadable error-group minute", "minute", t, "err", err)
-	}
+	// A minute this process shares with its previous life (a restart
+	// within the minute) is a second object: its counts add up.
+	s.load(ctx, j.Keys(time.Time{}, now.Add(time.Minute)))
 	return s, nil
+}
+
+// load reads minutes into the in-memory aggregates.
+func (s *Store) load(ctx context.Context, keys []minutes.Key) {
+	for _, k := range keys {
+		m, err := s.journal.Read(ctx, k)
+		if err != nil {
+			s.logger.WarnContext(ctx, "skipping unreadable error-group minute", "minute", k.Start, "writer", k.Writer, "err", err)
+			continue
+		}
+		s.mu.Lock()
+		s.loadLocked(m)
+		s.mu.Unlock()
+	}
 }
 
 // loadLocked adds a persisted minute to the in-memory aggregates.
@@ -355,17 +330,18 @@ func (s *Store) loadLocked(m *minute) {
 
 func (s *Store) addCountLocked(id string, minuteStart int64, count, logs uint64) {
 	cs := s.counts[id]
-	if n := len(cs); n > 0 && cs[n-1].Minute == minuteStart {
-		cs[n-1].Count += count
-		cs[n-1].Logs += logs
+	// Usually the last minute, or one after it; another node's minutes
+	// may arrive later than this node's own.
+	i := len(cs)
+	for i > 0 && cs[i-1].Minute > minuteStart {
+		i--
+	}
+	if i > 0 && cs[i-1].Minute == minuteStart {
+		cs[i-1].Count += count
+		cs[i-1].Logs += logs
 		return
 	}
-	cs = append(cs, minuteCount{Minute: minuteStart, Count: count, Logs: logs})
-	// Minutes load in order and are recorded in order; keep it sorted anyway.
-	for i := len(cs) - 1; i > 0 && cs[i].Minute < cs[i-1].Minute; i-- {
-		cs[i], cs[i-1] = cs[i-1], cs[i]
-	}
-	s.counts[id] = cs
+	s.counts[id] = slices.Insert(cs, i, minuteCount{Minute: minuteStart, Count: count, Logs: logs})
 }
 
 func (s *Store) hourLocked(id string, t time.Time) *detail {
@@ -381,18 +357,6 @@ func (s *Store) hourLocked(id string, t time.Time) *detail {
 		hs[h] = d
 	}
 	return d
-}
-
-// objectName is the name of a minute's object: lexical order is time order.
-func objectName(t time.Time) string { return t.UTC().Format("20060102T1504Z") + ".cleg" }
-
-func parseObjectName(name string) (time.Time, bool) {
-	base, ok := strings.CutSuffix(name, ".cleg")
-	if !ok {
-		return time.Time{}, false
-	}
-	t, err := time.Parse("20060102T1504Z", base)
-	return t, err == nil
 }
 
 // record adds occurrences, logs and what spans say of their trace's user.
@@ -612,15 +576,20 @@ func (s *Store) rollLocked(now time.Time) {
 	if !cur.After(s.open.Start) {
 		return
 	}
-	if len(s.open.Groups) > 0 {
-		s.unsaved = append(s.unsaved, s.open)
-	}
+	s.closeOpenLocked()
 	s.open = newMinute(cur)
 }
 
-// Tick rolls the minute over, settles waiting logs, writes closed minutes
-// and applies retention. Run calls it every few seconds; tests call it with
-// an injected clock.
+func (s *Store) closeOpenLocked() {
+	if len(s.open.Groups) > 0 {
+		s.journal.Add(s.open.Start, s.open)
+	}
+}
+
+// Tick rolls the minute over, settles waiting logs, writes closed minutes,
+// reads minutes other nodes wrote (in a shared bucket) and applies
+// retention. Run calls it every few seconds; tests call it with an
+// injected clock.
 func (s *Store) Tick(ctx context.Context) error {
 	now := s.cfg.Clock.Now().UTC()
 	s.mu.Lock()
@@ -632,84 +601,29 @@ func (s *Store) Tick(ctx context.Context) error {
 	s.rollLocked(now)
 	s.mu.Unlock()
 
-	s.persistMu.Lock()
-	defer s.persistMu.Unlock()
-	err := s.persist(ctx)
-	if rerr := s.applyRetention(ctx, now); rerr != nil {
-		err = errors.Join(err, rerr)
+	err := s.journal.Maintain(ctx, now, s.load)
+	s.forget(now)
+	if err != nil {
+		return fmt.Errorf("errgroups: %w", err)
 	}
-	return err
+	return nil
 }
 
-// Run calls Tick every interval (10 s when interval <= 0) until ctx is done.
+// Run calls Tick every interval (10 s when interval <= 0) until ctx is done,
+// logging failures.
 func (s *Store) Run(ctx context.Context, interval time.Duration) {
-	if interval <= 0 {
-		interval = 10 * time.Second
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := s.Tick(ctx); err != nil {
-				s.logger.ErrorContext(ctx, "error-group maintenance failed", "err", err)
-			}
-		}
-	}
+	minutes.RunEvery(ctx, interval, s.Tick, s.logger, "error-group maintenance failed")
 }
 
-// persist writes every unsaved closed minute. Closed minutes are never
-// modified, so they are encoded without the lock.
-func (s *Store) persist(ctx context.Context) error {
-	s.mu.Lock()
-	todo := append([]*minute(nil), s.unsaved...)
-	s.mu.Unlock()
-	var errs []error
-	for _, m := range todo {
-		data, err := encodeMinute(m)
-		if err == nil {
-			err = s.bucket.Put(ctx, objectName(m.Start), bytes.NewReader(data))
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("errgroups: write minute %s: %w", m.Start.Format(time.RFC3339), err))
-			continue
-		}
-		s.mu.Lock()
-		for i, u := range s.unsaved {
-			if u == m {
-				s.unsaved = append(s.unsaved[:i], s.unsaved[i+1:]...)
-				break
-			}
-		}
-		i := sort.Search(len(s.persisted), func(i int) bool { return !s.persisted[i].Before(m.Start) })
-		if i == len(s.persisted) || !s.persisted[i].Equal(m.Start) {
-			s.persisted = append(s.persisted, time.Time{})
-			copy(s.persisted[i+1:], s.persisted[i:])
-			s.persisted[i] = m.Start
-		}
-		s.mu.Unlock()
-	}
-	return errors.Join(errs...)
-}
-
-// applyRetention deletes minutes that ended more than Retention ago and
-// drops them (and hours that ended then) from memory.
-func (s *Store) applyRetention(ctx context.Context, now time.Time) error {
+// forget drops minutes that ended more than Retention ago (and hours that
+// ended then) from memory; the journal deletes their objects.
+func (s *Store) forget(now time.Time) {
 	if s.cfg.Retention <= 0 {
-		return nil
+		return
 	}
-	cutoff := now.Add(-s.cfg.Retention)
+	cut := now.Add(-s.cfg.Retention).Unix()
 	s.mu.Lock()
-	var expired []time.Time
-	for _, t := range s.persisted {
-		if t.Add(time.Minute).After(cutoff) {
-			break
-		}
-		expired = append(expired, t)
-	}
-	cut := cutoff.Unix()
+	defer s.mu.Unlock()
 	for id, cs := range s.counts {
 		i := 0
 		for i < len(cs) && cs[i].Minute+60 <= cut {
@@ -728,20 +642,6 @@ func (s *Store) applyRetention(ctx context.Context, now time.Time) error {
 			}
 		}
 	}
-	s.mu.Unlock()
-	var errs []error
-	for _, t := range expired {
-		if err := s.bucket.Delete(ctx, objectName(t)); err != nil && !errors.Is(err, objstore.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("errgroups: delete %s: %w", objectName(t), err))
-			continue
-		}
-		s.mu.Lock()
-		if len(s.persisted) > 0 && s.persisted[0].Equal(t) {
-			s.persisted = s.persisted[1:]
-		}
-		s.mu.Unlock()
-	}
-	return errors.Join(errs...)
 }
 
 // Close settles waiting logs and writes the open minute and every unsaved
@@ -752,13 +652,12 @@ func (s *Store) Close(ctx context.Context) error {
 		now := s.cfg.Clock.Now().UTC()
 		s.expireLocked(now.Add(s.cfg.PairWait))
 		s.closed = true
-		if len(s.open.Groups) > 0 {
-			s.unsaved = append(s.unsaved, s.open)
-		}
+		s.closeOpenLocked()
 		s.open = newMinute(s.open.Start.Add(time.Minute))
 	}
 	s.mu.Unlock()
-	s.persistMu.Lock()
-	defer s.persistMu.Unlock()
-	return s.persist(ctx)
+	if err := s.journal.Flush(ctx); err != nil {
+		return fmt.Errorf("errgroups: %w", err)
+	}
+	return nil
 }

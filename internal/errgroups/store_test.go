@@ -2,6 +2,7 @@ package errgroups
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/clewtrace/clew/internal/consumer"
+	"github.com/clewtrace/clew/internal/minutes"
+	"github.com/clewtrace/clew/internal/objstore"
 )
 
 type fakeClock struct {
@@ -111,9 +114,9 @@ func (nopLogs) ConsumeLogs(context.Context, plog.Logs) (consumer.Result, error) 
 	return consumer.Result{}, nil
 }
 
-func openStore(t *testing.T, dir string, clk Clock, retention time.Duration) *Store {
+func openStore(t *testing.T, dir string, clk minutes.Clock, retention time.Duration) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), Config{Dir: dir, Clock: clk, Retention: retention}, nil)
+	s, err := Open(context.Background(), Config{Storage: minutes.Storage{Dir: dir, Retention: retention}, Clock: clk}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +281,8 @@ func TestPersistsAcrossRestartAndFollowsRetention(t *testing.T) {
 	if len(before) != 1 || len(after) != 1 || after[0].Count != 3 || before[0].Count != 3 || len(after[0].Users) != 2 || after[0].ID != before[0].ID {
 		t.Fatalf("before restart %+v\nafter %+v", before, after)
 	}
-	// Restarted within the minute Close wrote: new occurrences add to it.
+	// Restarted within the minute Close wrote: new occurrences go to the
+	// new process's own object of that minute, and the counts add up.
 	feed(t, s2, spans(errSpan{service: "orders", name: "POST /orders", kind: ptrace.SpanKindServer, excType: "PaymentError", msg: "payment 4 declined", trace: 4, span: 4, user: "carol"}))
 	if err := s2.Close(ctx); err != nil {
 		t.Fatal(err)
@@ -288,8 +292,8 @@ func TestPersistsAcrossRestartAndFollowsRetention(t *testing.T) {
 		t.Fatalf("after second restart %+v", g)
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "*.cleg"))
-	if len(files) != 2 {
-		t.Errorf("minute objects %v, want 2", files)
+	if len(files) != 3 { // 10:00 and 10:01 from s, 10:01 from s2
+		t.Errorf("minute objects %v, want 3", files)
 	}
 
 	// Three hours later everything is past retention.
@@ -334,7 +338,7 @@ func TestCorruptMinuteIsSkipped(t *testing.T) {
 
 func TestOverflowBoundsGroups(t *testing.T) {
 	clk := &fakeClock{t: t0}
-	s, err := Open(context.Background(), Config{Dir: t.TempDir(), Clock: clk, MaxGroups: 3}, nil)
+	s, err := Open(context.Background(), Config{Storage: minutes.Storage{Dir: t.TempDir()}, Clock: clk, MaxGroups: 3}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +370,7 @@ func (dropAll) ConsumeTraces(context.Context, ptrace.Traces) (consumer.Result, e
 // and five in a hundred failing with an exception.
 func BenchmarkTap(b *testing.B) {
 	clk := &fakeClock{t: t0}
-	s, err := Open(context.Background(), Config{Dir: b.TempDir(), Clock: clk}, nil)
+	s, err := Open(context.Background(), Config{Storage: minutes.Storage{Dir: b.TempDir()}, Clock: clk}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -393,4 +397,54 @@ func BenchmarkTap(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "spans/s")
+}
+
+// Two nodes on one bucket: A's groups count B's occurrences (and users,
+// first and last seen) once B has written its minutes and A has synced.
+func TestNodesSharingABucketMergeGroups(t *testing.T) {
+	ctx := context.Background()
+	b := objstore.NewMemory()
+	clk := &fakeClock{t: t0}
+	open := func(writer string) *Store {
+		s, err := Open(ctx, Config{Storage: minutes.Storage{Bucket: b, Prefix: MinutesPrefix, Writer: writer}, Clock: clk}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	a, c := open("node-a"), open("node-b")
+	payment := func(trace byte, user string) ptrace.Traces {
+		return spans(errSpan{service: "orders", name: "POST /orders", kind: ptrace.SpanKindServer, excType: "PaymentError",
+			msg: fmt.Sprintf("payment %d declined", trace), trace: trace, span: trace, user: user})
+	}
+	first := clk.Now()
+	feed(t, a, payment(1, "alice"))
+	clk.Add(20 * time.Second)
+	feed(t, c, payment(2, "bob"))
+	clk.Add(time.Minute)
+	feed(t, c, payment(3, "bob"))
+	last := clk.Now()
+	clk.Add(time.Minute) // both of B's minutes are closed
+	if err := c.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	q := Query{From: t0.Add(-time.Hour), To: t0.Add(time.Hour)}
+	g := a.Groups(q)
+	if len(g) != 1 || g[0].Count != 3 || len(g[0].Users) != 2 || !g[0].First.Equal(first) || !g[0].Last.Equal(last) {
+		t.Fatalf("node A's groups %+v; want 3 occurrences of alice and bob, first %v, last %v", g, first, last)
+	}
+	if h := g[0].Hourly; len(h) != 3 || h[1].Count != 3 { // 09:00, 10:00, 11:00
+		t.Errorf("hourly %+v", h)
+	}
+	// A Tick with nothing new adds nothing twice.
+	clk.Add(10 * time.Second)
+	if err := a.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if g := a.Groups(q); len(g) != 1 || g[0].Count != 3 {
+		t.Errorf("after a second sync %+v", g)
+	}
 }

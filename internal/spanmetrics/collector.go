@@ -91,7 +91,7 @@ func (s *Store) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descOverflow, prometheus.CounterValue, float64(s.overflowEdges), "edges")
 	ch <- prometheus.MustNewConstMetric(descUnpaired, prometheus.CounterValue, float64(s.pairs.expired), "expired")
 	ch <- prometheus.MustNewConstMetric(descUnpaired, prometheus.CounterValue, float64(s.pairs.dropped), "store_full")
-	ch <- prometheus.MustNewConstMetric(descPersistErrors, prometheus.CounterValue, float64(s.persistErrors))
+	ch <- prometheus.MustNewConstMetric(descPersistErrors, prometheus.CounterValue, float64(s.journal.WriteErrors()))
 }
 
 // labelValues makes vs valid label values. The pipeline already replaces

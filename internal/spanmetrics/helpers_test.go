@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/clewtrace/clew/internal/consumer"
+	"github.com/clewtrace/clew/internal/minutes"
 	"github.com/clewtrace/clew/internal/objstore"
 )
 
@@ -96,7 +97,7 @@ func newTestStore(t *testing.T, clock *fakeClock, mod func(*Config)) (*Store, ob
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Bucket: b, Clock: clock}
+	cfg := Config{Storage: minutes.Storage{Bucket: b}, Clock: clock}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -120,7 +121,7 @@ func newTestStoreB(b *testing.B, clock *fakeClock) (*Store, objstore.Bucket) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s, err := Open(context.Background(), Config{Bucket: bk, Clock: clock}, nil)
+	s, err := Open(context.Background(), Config{Storage: minutes.Storage{Bucket: bk}, Clock: clock}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

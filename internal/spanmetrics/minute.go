@@ -52,6 +52,7 @@ type minute struct {
 	Series map[seriesKey]*seriesData
 	Edges  map[edgeKey]*edgeData
 	ops    opTracker // the open minute's operations per service (not persisted)
+	writer string    // the journal writer whose minute this is (not persisted)
 }
 
 // opTracker counts the distinct operations of each service, so that a

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clewtrace/clew/internal/minutes"
 	"github.com/clewtrace/clew/internal/model"
 	"github.com/clewtrace/clew/internal/query"
 )
@@ -113,8 +114,9 @@ func (a *acc) stats(seconds float64) Stats {
 
 func isEntry(k model.SpanKind) bool { return k == model.KindServer || k == model.KindConsumer }
 
-// minutes returns the minutes overlapping [from, to): in memory when they
-// are, read from the bucket otherwise. The open minute is a copy.
+// minutes returns every writer's minutes overlapping [from, to): from
+// memory when they are there, read from the journal otherwise. The open
+// minute is a copy.
 func (s *Store) minutes(ctx context.Context, from, to time.Time) ([]*minute, error) {
 	if !to.After(from) {
 		return nil, nil
@@ -123,36 +125,32 @@ func (s *Store) minutes(ctx context.Context, from, to time.Time) ([]*minute, err
 	in := func(t time.Time) bool { return !t.Before(first) && t.Before(to) }
 	s.mu.Lock()
 	var out []*minute
-	have := map[int64]bool{}
+	have := map[minutes.Key]bool{}
 	for _, m := range s.recent {
 		if in(m.Start) {
 			out = append(out, m)
-			have[m.Start.Unix()] = true
+			have[minutes.Key{Start: m.Start.UTC(), Writer: m.writer}] = true
 		}
 	}
-	if in(s.open.Start) && !have[s.open.Start.Unix()] {
+	if in(s.open.Start) {
 		out = append(out, cloneMinute(s.open))
-		have[s.open.Start.Unix()] = true
-	}
-	var load []time.Time
-	for _, t := range s.persisted {
-		if in(t) && !have[t.Unix()] {
-			load = append(load, t)
-		}
 	}
 	s.mu.Unlock()
-	for _, t := range load {
+	for _, k := range s.journal.Keys(from, to) {
+		if have[k] {
+			continue
+		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		m, err := s.load(ctx, t)
+		m, err := s.journal.Read(ctx, k)
 		if err != nil {
-			s.logger.WarnContext(ctx, "skipping unreadable span-metrics minute", "minute", t, "err", err)
+			s.logger.WarnContext(ctx, "skipping unreadable span-metrics minute", "minute", k.Start, "writer", k.Writer, "err", err)
 			continue
 		}
 		out = append(out, m)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
 	return out, nil
 }
 

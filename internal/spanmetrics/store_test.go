@@ -11,6 +11,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/clewtrace/clew/internal/minutes"
 	"github.com/clewtrace/clew/internal/objstore"
 )
 
@@ -34,13 +35,15 @@ func TestPersistenceAcrossCloseAndReopen(t *testing.T) {
 	}
 	var names []string
 	_ = b.List(ctx, "", func(n string) error { names = append(names, n); return nil })
-	if len(names) != 2 || names[0] != "20261121T1000Z.clsm" || names[1] != "20261121T1001Z.clsm" {
+	w := s.journal.Writer()
+	if len(names) != 2 || names[0] != "20261121T1000Z."+w+".clsm" || names[1] != "20261121T1001Z."+w+".clsm" {
 		t.Fatalf("objects %v", names)
 	}
 
-	// Restart within minute 10:01: it keeps adding to the stored minute.
+	// Restart within minute 10:01: the new process writes its own object
+	// of that minute, and queries add both.
 	clock.Add(20 * time.Second)
-	s2, err := Open(ctx, Config{Bucket: b, Clock: clock}, nil)
+	s2, err := Open(ctx, Config{Storage: minutes.Storage{Bucket: b}, Clock: clock}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +64,7 @@ func TestPersistenceAcrossCloseAndReopen(t *testing.T) {
 	}
 	// Minutes beyond the memory window are read from the bucket.
 	clock.Add(5 * time.Hour)
-	s3, err := Open(ctx, Config{Bucket: b, Clock: clock}, nil)
+	s3, err := Open(ctx, Config{Storage: minutes.Storage{Bucket: b}, Clock: clock}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +107,7 @@ func TestRetentionDeletesExpiredMinutes(t *testing.T) {
 		t.Errorf("services %+v, want 2 calls left", svcs)
 	}
 	clock.Set(t0.Add(3 * time.Hour))
-	s2, err := Open(ctx, Config{Bucket: b, Clock: clock, Retention: 90 * time.Minute}, nil)
+	s2, err := Open(ctx, Config{Storage: minutes.Storage{Bucket: b, Retention: 90 * time.Minute}, Clock: clock}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,3 +189,59 @@ func FuzzDecodeMinute(f *testing.F) {
 }
 
 var _ objstore.Bucket = (*objstore.Local)(nil)
+
+// Two nodes on one bucket: A's RED metrics and service graph include B's
+// closed minutes once B has written them and A has synced; minutes older
+// than A's memory window are read from the bucket, B's included.
+func TestNodesSharingABucketMergeMinutes(t *testing.T) {
+	ctx := context.Background()
+	b := objstore.NewMemory()
+	clock := &fakeClock{t: t0.Add(5 * time.Second)}
+	open := func(writer string) *Store {
+		s, err := Open(ctx, Config{Storage: minutes.Storage{Bucket: b, Prefix: MinutesPrefix, Writer: writer}, Clock: clock}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	a, c := open("node-a"), open("node-b")
+	consume(t, NewTap(a, dropAll), batch(sp{service: "shop", name: "GET /", kind: ptrace.SpanKindServer, trace: 1, id: 1}))
+	tapB := NewTap(c, dropAll)
+	consume(t, tapB, batch(sp{service: "shop", name: "GET /", kind: ptrace.SpanKindServer, trace: 2, id: 1, err: true}))
+	consume(t, tapB, batch(
+		sp{service: "shop", name: "SELECT", kind: ptrace.SpanKindClient, trace: 2, id: 2, parent: 1, attrs: map[string]string{"db.system": "postgresql"}}))
+	clock.Add(time.Minute)
+	for _, s := range []*Store{c, a} { // B writes, then A lists
+		if err := s.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		svcs, err := a.Services(ctx, t0, t0.Add(2*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(svcs) != 1 || svcs[0].Calls != 2 || svcs[0].Errors != 1 {
+			t.Errorf("%s: node A's services %+v, want shop with 2 calls, 1 error", when, svcs)
+		}
+		g, err := a.Graph(ctx, t0, t0.Add(2*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(g) != 1 || g[0].Server != "postgresql" || g[0].Calls != 1 {
+			t.Errorf("%s: node A's graph %+v, want B's edge to postgresql", when, g)
+		}
+	}
+	check("after sync")
+	clock.Add(10 * time.Second)
+	if err := a.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("after a second sync") // nothing counted twice
+	clock.Add(5 * time.Hour)
+	if err := a.Tick(ctx); err != nil { // past the memory window: from the bucket
+		t.Fatal(err)
+	}
+	check("beyond the memory window")
+}

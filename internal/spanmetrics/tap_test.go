@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/clewtrace/clew/internal/consumer"
+	"github.com/clewtrace/clew/internal/minutes"
 )
 
 // TestTapCountsBeforeSampling feeds a known workload through a tap whose
@@ -143,7 +144,7 @@ func TestClientOnlyServiceCountsEachActionOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock.Add(3 * time.Hour) // past the memory window: read back from the bucket
-	s2, err := Open(ctx, Config{Bucket: b, Clock: clock}, nil)
+	s2, err := Open(ctx, Config{Storage: minutes.Storage{Bucket: b}, Clock: clock}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/clewtrace/clew/internal/consumer"
+	"github.com/clewtrace/clew/internal/minutes"
 	"github.com/clewtrace/clew/internal/objstore"
 	"github.com/clewtrace/clew/internal/spanmetrics"
 )
@@ -39,7 +40,7 @@ func fixture(t *testing.T) (*handler, *clock) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := spanmetrics.Open(context.Background(), spanmetrics.Config{Bucket: b, Clock: c}, nil)
+	st, err := spanmetrics.Open(context.Background(), spanmetrics.Config{Storage: minutes.Storage{Bucket: b}, Clock: c}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -175,9 +175,20 @@ func TestListMetasIgnoresIncomplete(t *testing.T) {
 	if len(metas) != 1 || metas[0].ID != m.ID {
 		t.Errorf("ListMetas = %v, want only %s", metas, m.ID)
 	}
+	// Objects other parts keep in a bucket shared with blocks (the span
+	// metrics journal, quarantine) are not blocks, complete or not.
+	for _, name := range []string{"minutes/spanmetrics/20261121T1000Z.n.clsm", "quarantine/" + broken + "/meta.json"} {
+		if err := b.Put(ctx, name, strings.NewReader("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
 	inc, err := Incomplete(ctx, b)
 	if err != nil || len(inc) != 1 || inc[0] != broken {
 		t.Errorf("Incomplete = %v, %v; want [%s]", inc, err, broken)
+	}
+	l, err := List(ctx, b)
+	if err != nil || len(l.Complete) != 1 || l.Complete[0] != m.ID || len(l.Incomplete) != 1 || l.Incomplete[0] != broken {
+		t.Errorf("List = %+v, %v; want complete [%s], incomplete [%s]", l, err, m.ID, broken)
 	}
 	if _, err := Open(ctx, b, broken); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Open incomplete: %v", err)

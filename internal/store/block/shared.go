@@ -22,8 +22,8 @@ func List(ctx context.Context, b objstore.Bucket) (Listing, error) {
 	var order []string
 	err := b.List(ctx, "", func(name string) error {
 		id, obj, ok := strings.Cut(name, "/")
-		if !ok || !validID(id) {
-			return nil
+		if !ok || !validID(id) || strings.Contains(obj, "/") {
+			return nil // not a block's object (quarantine/<id>/..., minutes/spanmetrics/...)
 		}
 		if _, seen := complete[id]; !seen {
 			order = append(order, id)
