@@ -11,6 +11,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -20,6 +21,8 @@ func queryBench(args []string) error {
 	idsFile := fs.String("ids", "trace-ids.txt", "trace IDs written by `clewbench ingest --ids-out`")
 	n := fs.Int("n", 300, "requests of each kind")
 	token := fs.String("token", "", "bearer token")
+	admin := fs.String("admin", "", "Clew admin base URL (http://127.0.0.1:14269): report the object-store GETs each request sent (clew_objstore_requests_total, --storage s3 only)")
+	coldWarm := fs.Bool("cold-warm", false, "look up the same --n trace IDs twice: a cold pass (first touch of each trace's data) and a warm one, each reported; searches run once unmeasured first, so their figures are warm")
 	_ = fs.Parse(args)
 
 	ids, err := readLines(*idsFile)
@@ -45,10 +48,20 @@ func queryBench(args []string) error {
 		resp.Body.Close()
 		return time.Since(t0), resp.StatusCode, nil
 	}
-	run := func(name string, next func() string) error {
-		lat := make([]time.Duration, 0, *n)
-		for i := 0; i < *n; i++ {
-			d, code, err := get(next())
+	// requests reads the object-store request counters (GET = get + range,
+	// HEAD = open); -1s without --admin.
+	requests := func() (gets, heads float64) {
+		if *admin == "" {
+			return -1, -1
+		}
+		c := scrapeRequests(client, *admin)
+		return c["get"] + c["range"], c["open"]
+	}
+	measure := func(name string, urls []string) error {
+		lat := make([]time.Duration, 0, len(urls))
+		g0, h0 := requests()
+		for _, u := range urls {
+			d, code, err := get(u)
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
@@ -57,10 +70,35 @@ func queryBench(args []string) error {
 			}
 			lat = append(lat, d)
 		}
+		g1, h1 := requests()
 		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		fmt.Printf("%-28s n=%d p50 %8s  p99 %8s  max %8s\n", name, len(lat),
+		line := fmt.Sprintf("%-28s n=%d p50 %8s  p99 %8s  max %8s", name, len(lat),
 			lat[len(lat)/2].Round(10*time.Microsecond), lat[len(lat)*99/100].Round(10*time.Microsecond), lat[len(lat)-1].Round(10*time.Microsecond))
+		if g0 >= 0 {
+			line += fmt.Sprintf("  GETs/op %.2f  HEADs/op %.2f", (g1-g0)/float64(len(urls)), (h1-h0)/float64(len(urls)))
+		}
+		fmt.Println(line)
 		return nil
+	}
+	run := func(name string, next func() string) error {
+		urls := make([]string, *n)
+		for i := range urls {
+			urls[i] = next()
+		}
+		if *coldWarm && name != "trace by ID" {
+			for _, u := range urls { // warm the cache: the measured pass repeats these requests
+				if _, _, err := get(u); err != nil {
+					return fmt.Errorf("%s: %w", name, err)
+				}
+			}
+		}
+		if name == "trace by ID" && *coldWarm {
+			if err := measure(name+" (cold)", urls); err != nil {
+				return err
+			}
+			name += " (warm)"
+		}
+		return measure(name, urls)
 	}
 	hourAgo := strconv.FormatInt(time.Now().Add(-time.Hour).UnixMicro(), 10)
 	now := strconv.FormatInt(time.Now().Add(time.Minute).UnixMicro(), 10)
@@ -107,6 +145,30 @@ func queryBench(args []string) error {
 		}
 	}
 	return nil
+}
+
+// scrapeRequests reads clew_objstore_requests_total by op from /metrics.
+func scrapeRequests(client *http.Client, admin string) map[string]float64 {
+	out := map[string]float64{}
+	resp, err := client.Get(admin + "/metrics")
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	const prefix = `clew_objstore_requests_total{op="`
+	for sc.Scan() {
+		op, rest, ok := strings.Cut(strings.TrimPrefix(sc.Text(), prefix), `"} `)
+		if !ok || !strings.HasPrefix(sc.Text(), prefix) {
+			continue
+		}
+		v, err := strconv.ParseFloat(rest, 64)
+		if err == nil {
+			out[op] = v
+		}
+	}
+	return out
 }
 
 func readLines(path string) ([]string, error) {
