@@ -199,8 +199,13 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, wrapBlo
 		if compactor != nil {
 			deleter = compactor
 		}
-		metricsAt.Bucket, metricsAt.Prefix, metricsAt.Deleter = blocks, spanmetrics.MinutesPrefix, deleter
-		errorsAt.Bucket, errorsAt.Prefix, errorsAt.Deleter = blocks, errgroups.MinutesPrefix, deleter
+		metricsAt.Deleter, errorsAt.Deleter = deleter, deleter
+		if metricsAt.Bucket, err = objstore.WithPrefix(blocks, spanmetrics.MinutesPrefix); err != nil {
+			return nil, err
+		}
+		if errorsAt.Bucket, err = objstore.WithPrefix(blocks, errgroups.MinutesPrefix); err != nil {
+			return nil, err
+		}
 	}
 	a.metrics, err = spanmetrics.Open(ctx, spanmetrics.Config{Storage: metricsAt}, logger.With("component", "spanmetrics"))
 	if err != nil {

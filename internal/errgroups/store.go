@@ -23,8 +23,9 @@ type Config struct {
 }
 
 // MinutesPrefix is where error-group minutes live in a bucket shared with
-// blocks (block IDs never contain a slash, so block listings skip them).
-const MinutesPrefix = "minutes/errgroups/"
+// blocks (objstore.WithPrefix; block listings skip names with a second
+// slash).
+const MinutesPrefix = "minutes/errgroups"
 
 func (c *Config) setDefaults() {
 	if c.MaxGroups <= 0 {

@@ -406,7 +406,7 @@ func TestNodesSharingABucketMergeGroups(t *testing.T) {
 	b := objstore.NewMemory()
 	clk := &fakeClock{t: t0}
 	open := func(writer string) *Store {
-		s, err := Open(ctx, Config{Storage: minutes.Storage{Bucket: b, Prefix: MinutesPrefix, Writer: writer}, Clock: clk}, nil)
+		s, err := Open(ctx, Config{Storage: minutes.Storage{Bucket: b, Writer: writer}, Clock: clk}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

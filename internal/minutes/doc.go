@@ -7,7 +7,10 @@
 //
 // Object names are
 //
-//	<prefix><YYYYMMDD>T<HHMM>Z.<writer><suffix>     e.g. minutes/spanmetrics/20261121T1000Z.clew-0-1a2b3c4d.clsm
+//	<YYYYMMDD>T<HHMM>Z.<writer><suffix>     e.g. 20261121T1000Z.clew-0-1a2b3c4d.clsm
+//
+// (below minutes/spanmetrics/ in a bucket shared with blocks, through
+// objstore.WithPrefix)
 //
 // so lexical order is time order, and the writer — this process's node ID —
 // makes names unique per process: several nodes sharing one bucket (docs/
@@ -26,8 +29,8 @@
 // then every writer's, so that a node that is gone for good leaves nothing
 // behind.
 //
-//	j, err := minutes.Open(ctx, minutes.Options[*minute]{Bucket: b, Prefix: "minutes/spanmetrics/",
-//		Suffix: ".clsm", Writer: nodeID, Encode: encode, Decode: decode, Retention: ret})
+//	j, err := minutes.Open(ctx, minutes.Options[*minute]{Storage: minutes.Storage{Bucket: b,
+//		Writer: nodeID, Retention: ret}, Suffix: ".clsm", Encode: encode, Decode: decode})
 //	j.Add(m.Start, m)                 // a closed minute, never modified again
 //	err = j.Flush(ctx)                // writes what was added
 //	news, err := j.Sync(ctx, now)     // other writers' minutes seen for the first time

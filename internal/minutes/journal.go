@@ -48,15 +48,13 @@ func compareKeys(a, b Key) int {
 // Storage says where minutes go and for how long. Span metrics and error
 // groups embed it in their Config and hand it to Open.
 type Storage struct {
-	// Bucket is where minutes go: the bucket shared with blocks on
-	// --storage s3. Nil: Dir.
+	// Bucket is where minutes go: on --storage s3 the bucket shared with
+	// blocks, seen below a prefix of the journal's own
+	// (objstore.WithPrefix). Nil: Dir.
 	Bucket objstore.Bucket
 	// Dir is a local directory of the journal's own, used when Bucket is
 	// nil (<data-dir>/metrics with --storage local).
 	Dir string
-	// Prefix is prepended to every object name ("minutes/spanmetrics/" in a
-	// bucket shared with blocks; "" in a directory of their own).
-	Prefix string
 	// Writer is this process's name in its objects (the node ID). It must
 	// be unique per process, not only per node: a restarted process that
 	// reused its predecessor's name would replace the predecessor's object
@@ -138,7 +136,7 @@ func Open[M any](ctx context.Context, o Options[M]) (*Journal[M], error) {
 		o.FullListEvery = 5 * time.Minute
 	}
 	j := &Journal[M]{o: o, writer: cleanWriter(o.Writer)}
-	keys, err := j.list(ctx, o.Prefix)
+	keys, err := j.list(ctx, "")
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +169,7 @@ func (j *Journal[M]) WriteErrors() uint64 {
 }
 
 func (j *Journal[M]) objectName(k Key) string {
-	name := j.o.Prefix + k.Start.UTC().Format(nameLayout)
+	name := k.Start.UTC().Format(nameLayout)
 	if k.Writer != "" {
 		name += "." + k.Writer
 	}
@@ -179,11 +177,8 @@ func (j *Journal[M]) objectName(k Key) string {
 }
 
 func (j *Journal[M]) parseName(name string) (Key, bool) {
-	base, ok := strings.CutPrefix(name, j.o.Prefix)
-	if !ok {
-		return Key{}, false
-	}
-	if base, ok = strings.CutSuffix(base, j.o.Suffix); !ok || len(base) < len(nameLayout) {
+	base, ok := strings.CutSuffix(name, j.o.Suffix)
+	if !ok || len(base) < len(nameLayout) {
 		return Key{}, false
 	}
 	t, err := time.Parse(nameLayout, base[:len(nameLayout)])
@@ -207,7 +202,7 @@ func (j *Journal[M]) list(ctx context.Context, prefix string) ([]Key, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("minutes: list %s: %w", prefix, err)
+		return nil, fmt.Errorf("minutes: list: %w", err)
 	}
 	slices.SortFunc(keys, compareKeys)
 	return keys, nil
@@ -284,14 +279,14 @@ func (j *Journal[M]) Sync(ctx context.Context, now time.Time) ([]Key, error) {
 	j.mu.Unlock()
 	var listed []Key
 	if full {
-		keys, err := j.list(ctx, j.o.Prefix)
+		keys, err := j.list(ctx, "")
 		if err != nil {
 			return nil, err
 		}
 		listed = keys
 	} else {
 		for h := now.Add(-recentWindow).UTC().Truncate(time.Hour); !h.After(now); h = h.Add(time.Hour) {
-			keys, err := j.list(ctx, j.o.Prefix+h.Format(hourLayout))
+			keys, err := j.list(ctx, h.Format(hourLayout))
 			if err != nil {
 				return nil, err
 			}

@@ -35,7 +35,11 @@ var t0 = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
 
 func open(t *testing.T, b objstore.Bucket, writer string, mod func(*Options[count])) *Journal[count] {
 	t.Helper()
-	o := Options[count]{Storage: Storage{Bucket: b, Prefix: "minutes/test/", Writer: writer}, Suffix: ".cnt", Encode: encodeCount, Decode: decodeCount}
+	below, err := objstore.WithPrefix(b, "minutes/test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := Options[count]{Storage: Storage{Bucket: below, Writer: writer}, Suffix: ".cnt", Encode: encodeCount, Decode: decodeCount}
 	if mod != nil {
 		mod(&o)
 	}

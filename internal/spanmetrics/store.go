@@ -27,8 +27,9 @@ type Config struct {
 }
 
 // MinutesPrefix is where span-metrics minutes live in a bucket shared with
-// blocks (block IDs never contain a slash, so block listings skip them).
-const MinutesPrefix = "minutes/spanmetrics/"
+// blocks (objstore.WithPrefix; block listings skip names with a second
+// slash).
+const MinutesPrefix = "minutes/spanmetrics"
 
 func (c *Config) setDefaults() {
 	if c.MaxSeries <= 0 {

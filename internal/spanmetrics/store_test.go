@@ -198,7 +198,7 @@ func TestNodesSharingABucketMergeMinutes(t *testing.T) {
 	b := objstore.NewMemory()
 	clock := &fakeClock{t: t0.Add(5 * time.Second)}
 	open := func(writer string) *Store {
-		s, err := Open(ctx, Config{Storage: minutes.Storage{Bucket: b, Prefix: MinutesPrefix, Writer: writer}, Clock: clock}, nil)
+		s, err := Open(ctx, Config{Storage: minutes.Storage{Bucket: b, Writer: writer}, Clock: clock}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
