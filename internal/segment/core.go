@@ -67,6 +67,10 @@ type Options struct {
 	// short, in a merged block or expired) and only blocks whose meta.json
 	// was damaged are rebuilt.
 	ReadsDedupe bool
+	// KeepRecent (with Shared): hold the blocks this node wrote for
+	// RecentWindow, for RecentSnapshot — what peers ask a node for until
+	// they have listed its blocks themselves.
+	KeepRecent bool
 
 	// Shared says that other nodes write blocks to the same bucket. The
 	// block list then follows the bucket, listed every PollEvery; nothing is
@@ -159,9 +163,10 @@ type Core[R any, H Head[R], B Block] struct {
 	stop         chan struct{}
 	done         chan struct{}
 	closeOnce    sync.Once
+	stopOnce     sync.Once
 	closing      atomic.Bool
 	closeErr     error
-	m            *metrics
+	m            *Counters
 
 	// With a shared bucket (shared.go), under compactMu: the metas of
 	// every complete block in the last listing, when this node first
@@ -175,6 +180,8 @@ type Core[R any, H Head[R], B Block] struct {
 	suspects      map[string]struct{}
 	damagedShared map[string]bool // verified damaged in a shared bucket, left in place
 	verifyKick    chan struct{}
+	// recent: blocks this node wrote lately (KeepRecent), under mu.
+	recent []recentBlock[B]
 	// Record counts of blocks quarantined at open, before metrics existed.
 	openQuarantined []int
 	replay          replayState
@@ -231,8 +238,8 @@ func Open[R any, H Head[R], B Block](ctx context.Context, opts Options, f Format
 	c.replay.size = w.Size()
 	c.m = newMetrics(c, opts.Registerer)
 	for _, n := range c.openQuarantined {
-		c.m.blocksQuarantined.Inc()
-		c.m.lost.Add(float64(n))
+		c.m.BlocksQuarantined.Inc()
+		c.m.Lost.Add(float64(n))
 	}
 	if !opts.ReplayInBackground {
 		if err := c.replayWAL(ctx); err != nil {
@@ -245,7 +252,7 @@ func Open[R any, H Head[R], B Block](ctx context.Context, opts Options, f Format
 	}
 	c.replay.running.Store(true)
 	rctx, cancel := context.WithCancel(context.Background())
-	c.replay.cancel, c.replay.done = cancel, make(chan struct{})
+	c.replay.ctx, c.replay.cancel, c.replay.done = rctx, cancel, make(chan struct{})
 	go func() {
 		defer close(c.replay.done)
 		if err := c.replayWAL(rctx); err != nil {
@@ -457,7 +464,7 @@ func (c *Core[R, H, B]) Append(ctx context.Context, walRecord []byte, recs []R) 
 		return fmt.Errorf("%w: %w", err, consumer.ErrOverloaded)
 	}
 	if p := c.pendingBytes(); p > c.opts.MaxHeadBytes {
-		c.m.refused.Add(float64(n))
+		c.m.Refused.Add(float64(n))
 		return fmt.Errorf("%s: %d bytes waiting to be written as blocks: %w", c.opts.Name, p, consumer.ErrOverloaded)
 	}
 	c.appendMu.RLock()
@@ -469,7 +476,7 @@ func (c *Core[R, H, B]) Append(ctx context.Context, walRecord []byte, recs []R) 
 	h := c.head
 	c.mu.RUnlock()
 	h.Add(recs)
-	c.m.written.Add(float64(n))
+	c.m.Written.Add(float64(n))
 	return nil
 }
 
@@ -612,29 +619,35 @@ func (c *Core[R, H, B]) flushAll(ctx context.Context) error {
 		start := time.Now()
 		id, err := c.f.Write(ctx, c.bucket, f.h, 0)
 		if err != nil {
-			c.m.flushFailures.Inc()
+			c.m.FlushFailures.Inc()
 			return fmt.Errorf("write block: %w", err)
 		}
 		lb, err := c.openBlock(ctx, id)
 		if err != nil {
-			c.m.flushFailures.Inc()
+			c.m.FlushFailures.Inc()
 			return fmt.Errorf("open new block %s: %w", id, err)
 		}
 		c.mu.Lock()
-		found := c.blockLocked(id) != nil // a poll of the shared bucket found it first
-		if !found {
+		var extra *Live[B]
+		if listed := c.blockLocked(id); listed != nil {
+			extra, lb = lb, listed // a poll of the shared bucket found it first
+		} else {
 			c.blocks = append(c.blocks, lb)
 			sortBlocks(c.blocks)
 		}
 		c.flushing = c.flushing[1:]
+		expired := c.noteWrittenLocked(lb)
 		c.mu.Unlock()
-		if found {
-			lb.release() // never in the list: closes it
+		if extra != nil {
+			extra.release() // never in the list: closes it
+		}
+		for _, old := range expired {
+			old.release()
 		}
 		if err := c.wal.Truncate(f.before); err != nil {
 			return fmt.Errorf("truncate wal: %w", err)
 		}
-		c.m.blocksWritten.Inc()
+		c.m.BlocksWritten.Inc()
 		level := slog.LevelDebug
 		if c.closing.Load() {
 			level = slog.LevelInfo
@@ -725,7 +738,7 @@ func (c *Core[R, H, B]) Close(ctx context.Context) error {
 			c.replay.cancel()
 			<-c.replay.done
 		}
-		close(c.stop)
+		c.stopOnce.Do(func() { close(c.stop) })
 		<-c.done
 		var err error
 		if c.headWhole() {
@@ -736,6 +749,13 @@ func (c *Core[R, H, B]) Close(ctx context.Context) error {
 		// the WAL segments it came from be deleted with records that were
 		// never replayed. The next start replays the whole WAL again.
 		c.releaseBlocks()
+		c.mu.Lock()
+		recent := c.recent
+		c.recent = nil
+		c.mu.Unlock()
+		for _, r := range recent {
+			r.lb.release()
+		}
 		c.closeErr = errors.Join(err, c.wal.Close())
 	})
 	return c.closeErr
@@ -786,4 +806,31 @@ func (c *Core[R, H, B]) HeadSize() (count int, bytes int64) {
 		count, bytes = count+n, bytes+b
 	}
 	return count, bytes
+}
+
+// Flush cuts the head if it is due (or, with force, if it is not empty) and
+// writes cut heads as blocks; Maintain does this and more.
+func (c *Core[R, H, B]) Flush(ctx context.Context, force bool) error { return c.flush(ctx, force) }
+
+// CompactAndExpire runs one compaction and retention pass (with a shared
+// bucket, compaction only while holding the gate).
+func (c *Core[R, H, B]) CompactAndExpire(ctx context.Context) error { return c.compactAndExpire(ctx) }
+
+// Counters are the core's counters (for tests and the owning store).
+func (c *Core[R, H, B]) Counters() *Counters { return c.m }
+
+// Head is the current head (tests add records to it directly, bypassing
+// the WAL).
+func (c *Core[R, H, B]) Head() H {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.head
+}
+
+// Abandon stops the background work without writing the head or closing
+// the WAL, as a killed process would (tests simulate crashes with it and
+// then close the WAL).
+func (c *Core[R, H, B]) Abandon() {
+	c.stopOnce.Do(func() { close(c.stop) })
+	<-c.done
 }

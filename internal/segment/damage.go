@@ -42,7 +42,7 @@ func (c *Core[R, H, B]) ReadBlock(ctx context.Context, lb *Live[B], read func() 
 		return err
 	}
 	id := lb.meta.ID
-	c.m.blockReadErrors.Inc()
+	c.m.BlockReadErrors.Inc()
 	partial.Add(ctx, fmt.Sprintf("%s block %s could not be read; %s stored in it are missing from this answer", c.opts.Name, id, c.opts.Unit))
 	if c.suspect(id) {
 		c.log.Error("cannot read block; queries answer from the other blocks until it is verified", "block", id, "err", err)
@@ -133,8 +133,8 @@ func (c *Core[R, H, B]) verifyBlock(ctx context.Context, id string) (done bool, 
 	}
 	lb.quarantine.Store(true)
 	c.replaceBlocks([]*Live[B]{lb}, rebuilt)
-	c.m.blocksQuarantined.Inc()
-	c.m.lost.Add(float64(lost))
+	c.m.BlocksQuarantined.Inc()
+	c.m.Lost.Add(float64(lost))
 	args := []any{"block", id, "lost_" + c.opts.Unit, lost, "kept_" + c.opts.Unit, len(rest), "quarantine", "quarantine/" + id + "/"}
 	if rebuilt != nil {
 		args = append(args, "rebuilt_as", rebuilt.meta.ID)

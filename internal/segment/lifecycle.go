@@ -93,7 +93,7 @@ func (c *Core[R, H, B]) merge(ctx context.Context, inputs []*Live[B], level int)
 		return fmt.Errorf("open compacted block %s: %w", id, err)
 	}
 	c.replaceBlocks(inputs, merged)
-	c.m.compactions.Inc()
+	c.m.Compactions.Inc()
 	return nil
 }
 
@@ -144,7 +144,7 @@ func (c *Core[R, H, B]) applyRetention() {
 		return
 	}
 	c.replaceBlocks(expired, nil)
-	c.m.blocksExpired.Add(float64(len(expired)))
+	c.m.BlocksExpired.Add(float64(len(expired)))
 }
 
 // collectGarbage closes and deletes blocks that left the block list and

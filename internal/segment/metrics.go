@@ -4,46 +4,47 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-type metrics struct {
-	written           prometheus.Counter
-	refused           prometheus.Counter
-	blocksWritten     prometheus.Counter
-	flushFailures     prometheus.Counter
-	compactions       prometheus.Counter
-	blocksExpired     prometheus.Counter
-	sharedDeletes     prometheus.Counter
-	blockReadErrors   prometheus.Counter
-	blocksQuarantined prometheus.Counter
-	lost              prometheus.Counter
+// Counters are the core's counters, registered under Options.MetricPrefix.
+type Counters struct {
+	Written           prometheus.Counter
+	Refused           prometheus.Counter
+	BlocksWritten     prometheus.Counter
+	FlushFailures     prometheus.Counter
+	Compactions       prometheus.Counter
+	BlocksExpired     prometheus.Counter
+	SharedDeletes     prometheus.Counter
+	BlockReadErrors   prometheus.Counter
+	BlocksQuarantined prometheus.Counter
+	Lost              prometheus.Counter
 }
 
 // newMetrics makes the core's metrics, named <MetricPrefix>_..., and
 // registers them (and gauges read at scrape time) if reg is set.
-func newMetrics[R any, H Head[R], B Block](c *Core[R, H, B], reg prometheus.Registerer) *metrics {
+func newMetrics[R any, H Head[R], B Block](c *Core[R, H, B], reg prometheus.Registerer) *Counters {
 	p, unit := c.opts.MetricPrefix+"_", c.opts.Unit
 	counter := func(name, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{Name: p + name, Help: help})
 	}
-	m := &metrics{
-		written:       counter(unit+"_written_total", "Records ("+unit+") made durable in the WAL and indexed."),
-		refused:       counter(unit+"_refused_total", "Records ("+unit+") refused because too much data was waiting to be written as blocks."),
-		blocksWritten: counter("blocks_written_total", "Blocks cut from the in-memory head."),
-		flushFailures: counter("block_write_failures_total", "Failed attempts to write a head as a block (retried with backoff)."),
-		compactions:   counter("compactions_total", "Compactions of small blocks into larger ones."),
-		blocksExpired: counter("blocks_expired_total", "Blocks dropped by retention."),
-		sharedDeletes: counter("shared_blocks_deleted_total",
+	m := &Counters{
+		Written:       counter(unit+"_written_total", "Records ("+unit+") made durable in the WAL and indexed."),
+		Refused:       counter(unit+"_refused_total", "Records ("+unit+") refused because too much data was waiting to be written as blocks."),
+		BlocksWritten: counter("blocks_written_total", "Blocks cut from the in-memory head."),
+		FlushFailures: counter("block_write_failures_total", "Failed attempts to write a head as a block (retried with backoff)."),
+		Compactions:   counter("compactions_total", "Compactions of small blocks into larger ones."),
+		BlocksExpired: counter("blocks_expired_total", "Blocks dropped by retention."),
+		SharedDeletes: counter("shared_blocks_deleted_total",
 			"Blocks this node deleted from a shared bucket as the compactor (compacted away, expired, or uploads left incomplete)."),
-		blockReadErrors: counter("block_read_errors_total",
+		BlockReadErrors: counter("block_read_errors_total",
 			"Query reads of a block that did not decode; the query answered from the other blocks, marked partial, and the block was queued for verification."),
-		blocksQuarantined: counter("blocks_quarantined_total",
+		BlocksQuarantined: counter("blocks_quarantined_total",
 			"Blocks found damaged and moved to quarantine/ (their intact records rebuilt as a new block)."),
-		lost: counter("damaged_"+unit+"_total", "Records ("+unit+") lost in the damaged parts of quarantined blocks."),
+		Lost: counter("damaged_"+unit+"_total", "Records ("+unit+") lost in the damaged parts of quarantined blocks."),
 	}
 	if reg == nil {
 		return m
 	}
-	reg.MustRegister(m.written, m.refused, m.blocksWritten, m.flushFailures, m.compactions, m.blocksExpired,
-		m.sharedDeletes, m.blockReadErrors, m.blocksQuarantined, m.lost)
+	reg.MustRegister(m.Written, m.Refused, m.BlocksWritten, m.FlushFailures, m.Compactions, m.BlocksExpired,
+		m.SharedDeletes, m.BlockReadErrors, m.BlocksQuarantined, m.Lost)
 	gauge := func(name, help string, f func() float64) {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: p + name, Help: help}, f))
 	}

@@ -22,6 +22,7 @@ type replayState struct {
 	bytes   atomic.Int64 // record bytes replayed so far (framing included)
 	records atomic.Int64 // records replayed so far
 	err     atomic.Pointer[error]
+	ctx     context.Context // the background replay's; Close cancels it
 	cancel  context.CancelFunc
 	done    chan struct{} // closed when a background replay ends
 }
@@ -105,7 +106,30 @@ func (c *Core[R, H, B]) headWhole() bool {
 // notePartial marks ctx's answer partial while the head is not whole.
 func (c *Core[R, H, B]) notePartial(ctx context.Context) {
 	if !c.headWhole() {
-		partial.Add(ctx, fmt.Sprintf("the %s write-ahead log is still being replayed after a restart; recently received %s may be missing",
-			c.opts.Name, c.opts.Unit))
+		partial.Add(ctx, fmt.Sprintf("the write-ahead log is still being replayed after a restart; recently received %s may be missing", c.opts.Unit))
 	}
+}
+
+// NotePartial marks the answer of the query in ctx partial while the WAL
+// is still being replayed (Snapshot does it too).
+func (c *Core[R, H, B]) NotePartial(ctx context.Context) { c.notePartial(ctx) }
+
+// ReplayProgress reports the WAL replay: whether it is still running,
+// record bytes replayed so far, the WAL's size when it started, and the
+// records replayed.
+func (c *Core[R, H, B]) ReplayProgress() (running bool, bytes, size, records int64) {
+	return c.replay.running.Load(), c.replay.bytes.Load(), c.replay.size, c.replay.records.Load()
+}
+
+// ReplayDone is closed when a background replay has ended (or was
+// cancelled by Close and ended); nil without ReplayInBackground.
+func (c *Core[R, H, B]) ReplayDone() <-chan struct{} { return c.replay.done }
+
+// ReplayCancelled is done once Close has cancelled a background replay;
+// nil without ReplayInBackground.
+func (c *Core[R, H, B]) ReplayCancelled() <-chan struct{} {
+	if c.replay.ctx == nil {
+		return nil
+	}
+	return c.replay.ctx.Done()
 }

@@ -132,6 +132,12 @@ func (c *Core[R, H, B]) syncBucket(ctx context.Context) error {
 		b.dropped.Store(true)
 		b.release()
 	}
+	c.mu.Lock()
+	expired := c.pruneRecentLocked()
+	c.mu.Unlock()
+	for _, b := range expired {
+		b.release()
+	}
 	if len(added)+len(dropped) > 0 {
 		c.log.Debug("shared bucket polled", "blocks_added", len(added)-len(extra), "blocks_dropped", len(dropped))
 	}
@@ -186,7 +192,7 @@ func (c *Core[R, H, B]) deleteShared(ctx context.Context, l Listing, hidden map[
 		_, complete := c.known[id]
 		delete(c.known, id)
 		delete(c.firstSeen, id)
-		c.m.sharedDeletes.Inc()
+		c.m.SharedDeletes.Inc()
 		c.log.Info("deleted block from the shared bucket", "block", id, "complete", complete,
 			"reason", deleteReason(hidden[id], complete))
 	}
@@ -202,4 +208,70 @@ func deleteReason(r HideReason, complete bool) string {
 	default:
 		return "retention"
 	}
+}
+
+// recentBlock is a block this node wrote lately, held open (one reference)
+// for as long as peers may not have listed it.
+type recentBlock[B Block] struct {
+	lb      *Live[B]
+	written time.Time
+}
+
+// RecentWindow is how long a block this node wrote counts as recent: its
+// peers list it at their next poll (PollEvery, plus time for a slow
+// listing); until then they ask this node for it. The block is held for
+// that long even if it leaves this node's list (compacted by another node
+// into a block the peers have not listed either), and never longer than
+// DeleteDelay, after which the compactor may delete its objects.
+func (c *Core[R, H, B]) RecentWindow() time.Duration {
+	return min(2*c.opts.PollEvery+30*time.Second, c.opts.DeleteDelay)
+}
+
+// noteWrittenLocked holds a block this node just wrote as recent and
+// returns the recent blocks that aged out, for the caller to release
+// outside mu.
+func (c *Core[R, H, B]) noteWrittenLocked(lb *Live[B]) []*Live[B] {
+	if !c.opts.Shared || !c.opts.KeepRecent {
+		return nil
+	}
+	lb.acquire()
+	c.recent = append(c.recent, recentBlock[B]{lb: lb, written: c.opts.Now()})
+	return c.pruneRecentLocked()
+}
+
+func (c *Core[R, H, B]) pruneRecentLocked() []*Live[B] {
+	now := c.opts.Now()
+	var expired []*Live[B]
+	kept := c.recent[:0]
+	for _, r := range c.recent {
+		if now.Sub(r.written) > c.RecentWindow() {
+			expired = append(expired, r.lb)
+		} else {
+			kept = append(kept, r)
+		}
+	}
+	c.recent = kept
+	return expired
+}
+
+// RecentSnapshot is what other nodes sharing the bucket cannot see yet:
+// this node's heads and the blocks it wrote within RecentWindow (not past
+// the retention). The caller must Release it.
+func (c *Core[R, H, B]) RecentSnapshot() *Snapshot[H, B] {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	snap := &Snapshot[H, B]{Heads: make([]H, 0, 1+len(c.flushing))}
+	now := c.opts.Now()
+	horizon := now.Add(-c.opts.Retention).UnixNano()
+	for _, r := range c.recent {
+		if now.Sub(r.written) <= c.RecentWindow() && RetentionEnd(r.lb.meta) >= horizon {
+			r.lb.acquire()
+			snap.Blocks = append(snap.Blocks, r.lb)
+		}
+	}
+	snap.Heads = append(snap.Heads, c.head)
+	for i := len(c.flushing) - 1; i >= 0; i-- {
+		snap.Heads = append(snap.Heads, c.flushing[i].h)
+	}
+	return snap
 }

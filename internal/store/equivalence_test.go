@@ -244,7 +244,7 @@ func TestFindTraceIDsMatchesBruteForce(t *testing.T) {
 			spans[i].EndUnixNano += int64(blk) * 700
 		}
 		all = append(all, spans...)
-		s.head.add(slices.Clone(spans))
+		s.core.Head().Add(slices.Clone(spans))
 		if blk < 11 { // the last stays in the head
 			if err := s.flush(ctx, true); err != nil {
 				t.Fatal(err)

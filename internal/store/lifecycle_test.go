@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clewtrace/clew/internal/segment"
 	"github.com/clewtrace/clew/internal/store/block"
 )
 
@@ -139,9 +140,10 @@ func TestRetentionWithAdjacentTimeCompaction(t *testing.T) {
 	if len(metas) > steps/4 {
 		t.Errorf("%d blocks for %d small cuts: compaction did not merge", len(metas), steps)
 	}
-	widest := compactionWindows()[len(compactionWindows())-1].Nanoseconds()
+	windows := segment.CompactionWindows()
+	widest := windows[len(windows)-1].Nanoseconds()
 	for _, m := range metas {
-		start := floorDiv(m.MinStartUnixNano, widest) * widest
+		start := m.MinStartUnixNano - ((m.MinStartUnixNano%widest)+widest)%widest
 		if m.MaxStartUnixNano >= start+widest {
 			t.Errorf("block %s (level %d) spans %v: wider than one window",
 				m.ID, m.CompactionLevel, time.Duration(m.MaxStartUnixNano-m.MinStartUnixNano))

@@ -146,7 +146,7 @@ func TestStoreThroughFaultyProxy(t *testing.T) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		err := writer.flush(ctx, true)
-		if heads, _ := writer.backlog(); err == nil && heads == 0 {
+		if heads, _ := writer.core.Backlog(); err == nil && heads == 0 {
 			break
 		}
 		if time.Now().After(deadline) {

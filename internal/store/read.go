@@ -14,6 +14,7 @@ import (
 
 	"github.com/clewtrace/clew/internal/model"
 	"github.com/clewtrace/clew/internal/query/predicate"
+	"github.com/clewtrace/clew/internal/segment"
 	"github.com/clewtrace/clew/internal/store/block"
 )
 
@@ -24,27 +25,14 @@ import (
 type snapshot struct {
 	heads  []*head // newest first
 	blocks []*liveBlock
+	held   *segment.Snapshot[*head, *spanBlock] // the references (lifecycle.go)
 }
 
-func (s *Store) snapshot() *snapshot {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	snap := &snapshot{heads: make([]*head, 0, 1+len(s.flushing)), blocks: append([]*liveBlock(nil), s.blocks...)}
-	for _, b := range snap.blocks {
-		b.acquire()
-	}
-	snap.heads = append(snap.heads, s.head)
-	for i := len(s.flushing) - 1; i >= 0; i-- {
-		snap.heads = append(snap.heads, s.flushing[i].h)
-	}
-	return snap
-}
+func (s *Store) snapshot() *snapshot { return s.wrapSnapshot(s.core.Snapshot(context.Background())) }
 
 // release lets go of the snapshot's blocks. Call it exactly once.
 func (snap *snapshot) release() {
-	for _, b := range snap.blocks {
-		b.release()
-	}
+	snap.held.Release()
 	snap.blocks = nil
 }
 

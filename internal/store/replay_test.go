@@ -103,7 +103,7 @@ func TestQueriesAnsweredWhileWALReplays(t *testing.T) {
 	}
 
 	close(release)
-	<-s.replay.done
+	<-s.core.ReplayDone()
 	if err := s.Ready(); err != nil {
 		t.Errorf("Ready after replay: %v", err)
 	}
@@ -135,7 +135,7 @@ func TestCloseDuringReplayLosesNothing(t *testing.T) {
 	<-reached
 	closed := make(chan error)
 	go func() { closed <- s.Close(context.Background()) }()
-	<-s.replay.ctx.Done() // Close cancelled the replay
+	<-s.core.ReplayCancelled() // Close cancelled the replay
 	close(release)
 	if err := <-closed; err != nil {
 		t.Fatalf("close during replay: %v", err)

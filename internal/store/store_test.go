@@ -100,8 +100,7 @@ func batch(tr int, specs ...spanSpec) ptrace.Traces {
 // the kernel releases the directory lock.
 func crash(t *testing.T, s *Store) {
 	t.Helper()
-	close(s.stop)
-	<-s.done
+	s.core.Abandon()
 	if err := s.wal.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -458,10 +457,10 @@ func TestReplaySkipsDeeplyNestedRecord(t *testing.T) {
 
 // blockMetas lists the store's blocks without holding them.
 func blockMetas(s *Store) []block.Meta {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	out := make([]block.Meta, len(s.blocks))
-	for i, b := range s.blocks {
+	snap := s.snapshot()
+	defer snap.release()
+	out := make([]block.Meta, len(snap.blocks))
+	for i, b := range snap.blocks {
 		out[i] = b.Meta()
 	}
 	return out

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/clewtrace/clew/internal/objstore"
+	"github.com/clewtrace/clew/internal/segment"
 	"github.com/clewtrace/clew/internal/store/block"
 )
 
@@ -133,8 +134,8 @@ func TestBlockWritesRetryWithBackoff(t *testing.T) {
 
 func TestWriteBackoff(t *testing.T) {
 	for n, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 5: 16 * time.Second, 7: time.Minute, 50: time.Minute} {
-		if got := writeBackoff(n); got < want || got > want+want/5 {
-			t.Errorf("writeBackoff(%d) = %s, want %s to %s", n, got, want, want+want/5)
+		if got := segment.Backoff(n); got < want || got > want+want/5 {
+			t.Errorf("segment.Backoff(%d) = %s, want %s to %s", n, got, want, want+want/5)
 		}
 	}
 }
