@@ -45,7 +45,7 @@ type Options struct {
 	// replay the WAL into the head meanwhile: queries are answered from the
 	// blocks and the part of the head replayed so far, marked partial;
 	// writes are refused as overloaded (retryable) and Ready reports not
-	// ready until the replay is done (see replay.go).
+	// ready until the replay is done (see replay.go and segment.Options).
 	ReplayInBackground bool
 	// replayGate, if set, is called after each replayed record (tests).
 	replayGate func()
