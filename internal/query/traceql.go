@@ -220,7 +220,7 @@ func (s *Service) eachTrace(ctx context.Context, ids []model.TraceID, fn func([]
 // SpanScanner is a Store that streams the spans matching a predicate, with
 // only the fields asked for, in one pass per block (*store.Store).
 type SpanScanner interface {
-	ScanSpans(ctx context.Context, p *predicate.Compiled, fields block.Fields, fn func([]model.Span) error) error
+	ScanSpans(ctx context.Context, p *predicate.Compiled, fields block.Fields, fn func(spans []model.Span, starts [][]int64) error) error
 }
 
 // MetricsTraceQL evaluates a metrics query over [start, end) in steps. It
@@ -291,9 +291,11 @@ func (s *Service) metricsBySpan(ctx context.Context, sc SpanScanner, q *traceql.
 		return nil, st, err
 	}
 	var observeErr error
-	err = sc.ScanSpans(ctx, p, blockFields(need), func(spans []model.Span) error {
-		st.InspectedSpans += len(spans)
-		if err := m.ObserveSpans(q, spans); err != nil {
+	err = sc.ScanSpans(ctx, p, blockFields(need), func(spans []model.Span, starts [][]int64) error {
+		for _, st0 := range starts {
+			st.InspectedSpans += len(st0)
+		}
+		if err := m.ObserveSpans(q, spans, starts); err != nil {
 			observeErr = err
 			return err
 		}
@@ -323,7 +325,7 @@ func blockFields(f traceql.SpanFields) block.Fields {
 		{f.Name, block.FieldName}, {f.Kind, block.FieldKind}, {f.Duration, block.FieldDuration},
 		{f.Status, block.FieldStatus}, {f.StatusMessage, block.FieldExtra}, {f.Resource, block.FieldResource},
 		{f.Scope, block.FieldScope}, {f.Attributes, block.FieldAttributes}, {f.Events, block.FieldExtra},
-		{f.Links, block.FieldExtra}, {f.IDs, block.FieldIDs | block.FieldExtra},
+		{f.Links, block.FieldExtra}, {f.IDs, block.FieldIDs | block.FieldExtra}, {f.TraceID, block.FieldIDs},
 	} {
 		if x.need {
 			out |= x.f

@@ -18,7 +18,8 @@ const headBatch = 4096
 // with at least the fields asked for filled (head spans come whole; block
 // spans with only those fields, see block.Fields): one pass over each
 // block's matching row groups, reading only the columns needed, instead of
-// one read per trace. It is the bulk path of TraceQL metrics. Spans of one
+// one read per trace. spans[i] stands for len(starts[i]) spans alike in
+// the fields asked for, starting at starts[i] (see block.ScanSpans). It is the bulk path of TraceQL metrics. Spans of one
 // trace may come in several batches, and a span stored twice (a client's
 // retry) comes twice: Trace's de-duplication is not applied.
 //
@@ -26,14 +27,14 @@ const headBatch = 4096
 // to maxQueryReaders blocks are read at once; it must not keep the slice
 // (the spans' pointers and strings may be kept). An error from fn, or ctx
 // ending, stops the scan and is returned.
-func (s *Store) ScanSpans(ctx context.Context, p *predicate.Compiled, fields block.Fields, fn func([]model.Span) error) error {
+func (s *Store) ScanSpans(ctx context.Context, p *predicate.Compiled, fields block.Fields, fn func([]model.Span, [][]int64) error) error {
 	snap := s.snapshot()
 	defer snap.release()
 	s.notePartial(ctx)
 	return snap.scanSpans(ctx, p, fields, fn)
 }
 
-func (snap *snapshot) scanSpans(ctx context.Context, p *predicate.Compiled, fields block.Fields, fn func([]model.Span) error) error {
+func (snap *snapshot) scanSpans(ctx context.Context, p *predicate.Compiled, fields block.Fields, fn func([]model.Span, [][]int64) error) error {
 	for _, h := range snap.heads {
 		if err := h.scanSpans(ctx, p, fn); err != nil {
 			return err
@@ -76,10 +77,10 @@ func (snap *snapshot) scanSpans(ctx context.Context, p *predicate.Compiled, fiel
 	// fnErr marks an error of fn, returned as it is rather than as a
 	// block's read error.
 	type fnErr struct{ error }
-	locked := func(spans []model.Span) error {
+	locked := func(spans []model.Span, starts [][]int64) error {
 		mu.Lock()
 		defer mu.Unlock()
-		if err := fn(spans); err != nil {
+		if err := fn(spans, starts); err != nil {
 			return fnErr{err}
 		}
 		return nil
@@ -111,8 +112,8 @@ func (snap *snapshot) scanSpans(ctx context.Context, p *predicate.Compiled, fiel
 }
 
 // scanSpans calls fn with the head's spans that match p, copied out in
-// batches so that fn runs without the head's lock.
-func (h *head) scanSpans(ctx context.Context, p *predicate.Compiled, fn func([]model.Span) error) error {
+// batches so that fn runs without the head's lock, each its own group.
+func (h *head) scanSpans(ctx context.Context, p *predicate.Compiled, fn func([]model.Span, [][]int64) error) error {
 	buf := make([]model.Span, 0, headBatch)
 	for b := 0; ; b++ {
 		if err := ctx.Err(); err != nil {
@@ -134,14 +135,25 @@ func (h *head) scanSpans(ctx context.Context, p *predicate.Compiled, fn func([]m
 		}
 		h.mu.RUnlock()
 		if len(buf) >= headBatch {
-			if err := fn(buf); err != nil {
+			if err := fn(buf, alone(buf)); err != nil {
 				return err
 			}
 			buf = buf[:0]
 		}
 	}
 	if len(buf) > 0 {
-		return fn(buf)
+		return fn(buf, alone(buf))
 	}
 	return nil
+}
+
+// alone gives each span a group of its own: its start alone.
+func alone(spans []model.Span) [][]int64 {
+	all := make([]int64, len(spans))
+	out := make([][]int64, len(spans))
+	for i := range spans {
+		all[i] = spans[i].StartUnixNano
+		out[i] = all[i : i+1 : i+1]
+	}
+	return out
 }

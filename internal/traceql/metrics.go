@@ -123,51 +123,68 @@ func (m *Metrics) Observe(t *Trace, sets []Set) error {
 
 // observe adds span i of t.
 func (m *Metrics) observe(t *Trace, i int) error {
-	s := &t.Spans[i]
-	ts := s.StartUnixNano
-	if ts < m.start || ts >= m.end {
-		return nil
-	}
-	k := int((ts - m.start) / m.step)
-	g, err := m.group(t, i)
-	if err != nil {
-		m.err = err
-		return err
-	}
-	switch m.fn.Fn {
-	case "rate", "count_over_time":
-		g.count[k]++
-		return nil
-	}
-	v, ok := metricValue(t.Value(m.fn.Field, i))
-	if !ok {
-		return nil
-	}
-	switch m.fn.Fn {
-	case "quantile_over_time":
-		if g.sketch[k] == nil {
-			g.sketch[k] = map[int32]uint32{}
+	return m.observeAt(t, i, []int64{t.Spans[i].StartUnixNano})
+}
+
+// observeAt adds len(starts) spans alike to span i of t (every field the
+// query reads equal) but for their start times.
+func (m *Metrics) observeAt(t *Trace, i int, starts []int64) error {
+	var (
+		g   *group
+		v   float64
+		has bool
+	)
+	for _, ts := range starts {
+		if ts < m.start || ts >= m.end {
+			continue
 		}
-		g.sketch[k][sketchIndex(v)]++
-		g.count[k]++
-	case "histogram_over_time":
-		b := histBucket(v)
-		if g.hist[b] == nil {
-			if len(g.hist) > 200 {
-				return nil
+		k := int((ts - m.start) / m.step)
+		if g == nil {
+			var err error
+			if g, err = m.group(t, i); err != nil {
+				m.err = err
+				return err
 			}
-			g.hist[b] = make([]float64, m.steps)
+			switch m.fn.Fn {
+			case "rate", "count_over_time":
+			default:
+				v, has = metricValue(t.Value(m.fn.Field, i))
+			}
 		}
-		g.hist[b][k]++
-	default:
-		if g.count[k] == 0 || v < g.min[k] {
-			g.min[k] = v
+		switch m.fn.Fn {
+		case "rate", "count_over_time":
+			g.count[k]++
+			continue
 		}
-		if g.count[k] == 0 || v > g.max[k] {
-			g.max[k] = v
+		if !has {
+			return nil
 		}
-		g.sum[k] += v
-		g.count[k]++
+		switch m.fn.Fn {
+		case "quantile_over_time":
+			if g.sketch[k] == nil {
+				g.sketch[k] = map[int32]uint32{}
+			}
+			g.sketch[k][sketchIndex(v)]++
+			g.count[k]++
+		case "histogram_over_time":
+			b := histBucket(v)
+			if g.hist[b] == nil {
+				if len(g.hist) > 200 {
+					continue
+				}
+				g.hist[b] = make([]float64, m.steps)
+			}
+			g.hist[b][k]++
+		default:
+			if g.count[k] == 0 || v < g.min[k] {
+				g.min[k] = v
+			}
+			if g.count[k] == 0 || v > g.max[k] {
+				g.max[k] = v
+			}
+			g.sum[k] += v
+			g.count[k]++
+		}
 	}
 	return nil
 }

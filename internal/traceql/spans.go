@@ -11,6 +11,7 @@ type SpanFields struct {
 	Name, Kind, Duration, Status, StatusMessage bool
 	Resource, Scope, Attributes, Events, Links  bool
 	IDs                                         bool // span and parent span IDs
+	TraceID                                     bool // each span's own (not grouped with others)
 }
 
 // SpanLocal reports whether the query is a metrics query whose every
@@ -74,6 +75,7 @@ func fieldsOf(e Field, f *SpanFields) bool {
 		case ISpanID, ISpanParentID:
 			f.IDs = true
 		case ITraceID:
+			f.TraceID = true
 		case IEventName, IEventTimeSinceStart:
 			f.Events = true
 		case ILinkTraceID, ILinkSpanID:
@@ -89,9 +91,11 @@ func fieldsOf(e Field, f *SpanFields) bool {
 }
 
 // ObserveSpans evaluates a span-local query (see SpanLocal) on spans of
-// any traces and adds the spans it selects. Spans must have the fields
-// SpanLocal named filled.
-func (m *Metrics) ObserveSpans(q *Query, spans []model.Span) error {
+// any traces and adds the spans it selects. spans[i] stands for
+// len(starts[i]) spans alike in every field the query reads, starting at
+// starts[i] (a store scan groups them so; nil starts: each span alone).
+// Spans must have the fields SpanLocal named filled.
+func (m *Metrics) ObserveSpans(q *Query, spans []model.Span, starts [][]int64) error {
 	if m.err != nil {
 		return m.err
 	}
@@ -104,7 +108,13 @@ func (m *Metrics) ObserveSpans(q *Query, spans []model.Span) error {
 		if filter.Cond != nil && !matches(filter.Cond, t, i) {
 			continue
 		}
-		if err := m.observe(t, i); err != nil {
+		var err error
+		if starts == nil {
+			err = m.observe(t, i)
+		} else {
+			err = m.observeAt(t, i, starts[i])
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -109,6 +109,8 @@ func TestMetricsThroughStoreMatchWholeTraces(t *testing.T) {
 	}{
 		{`{ } | rate()`, true},
 		{`{ } | rate() by (resource.service.name)`, true},
+		{`{ kind = server && duration < 1500ms } | quantile_over_time(duration, .5, .9) by (name, instrumentation:name)`, true},
+		{`{ status = error } | count_over_time() by (trace:id)`, true},
 		{`{ status = error } | count_over_time() by (name)`, true},
 		{`{ span.http.status_code >= 500 && kind != client } | count_over_time() by (kind, resource.deployment.environment)`, true},
 		{`{ .deployment.environment = "prod" } | quantile_over_time(duration, .5, .99) by (resource.service.name)`, true},

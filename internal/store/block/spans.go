@@ -34,13 +34,17 @@ const (
 )
 
 // ScanSpans calls fn with the spans of the block that match pred (as Scan
-// decides a match), one batch per row group, in (trace ID, start) order,
-// with the fields asked for filled (others zero) — one pass over each row
-// group that may match, reading only the columns pred and fields need,
-// instead of one read per trace. fn must not keep the slice: it is reused
-// for the next batch (the spans' Resource, Scope and strings may be kept).
-// An error from fn stops the scan and is returned.
-func (bl *Block) ScanSpans(ctx context.Context, pred *predicate.Compiled, fields Fields, fn func([]model.Span) error) error {
+// decides a match), one batch per row group, with the fields asked for
+// filled (others zero) — one pass over each row group that may match,
+// reading only the columns pred and fields need, instead of one read per
+// trace. Spans come in groups: spans[i] stands for every matching span of
+// the row group alike in the fields asked for, and starts[i] holds their
+// start times (spans[i] has the first's trace ID and start). With fields
+// beyond the column ones (attributes, extra, IDs) every span is its own
+// group. fn must not keep the slices: they are reused for the next batch
+// (the spans' Resource, Scope and strings may be kept). An error from fn
+// stops the scan and is returned.
+func (bl *Block) ScanSpans(ctx context.Context, pred *predicate.Compiled, fields Fields, fn func(spans []model.Span, starts [][]int64) error) error {
 	if bl.ix.version < FormatV3 {
 		return bl.scanSpansOld(ctx, pred, fn)
 	}
@@ -74,11 +78,12 @@ func (bl *Block) ScanSpans(ctx context.Context, pred *predicate.Compiled, fields
 			continue
 		}
 		rows := int(rg.NumRows())
-		var err error
+		var groups [][]int64
 		if fields&^columnFields != 0 {
-			// Whole rows: decode the row group and keep the matching rows.
-			var all []model.Span
-			if all, err = bl.readSpansV3(ctx, rg, g, 0, rows, nil); err != nil {
+			// Whole rows: decode the row group and keep the matching rows,
+			// each its own group.
+			all, err := bl.readSpansV3(ctx, rg, g, 0, rows, nil)
+			if err != nil {
 				return fmt.Errorf("block %s: %w", bl.meta.ID, err)
 			}
 			batch = batch[:0]
@@ -87,19 +92,27 @@ func (bl *Block) ScanSpans(ctx context.Context, pred *predicate.Compiled, fields
 					batch = append(batch, all[i])
 				}
 			}
-		} else if batch, err = bl.readColumns(ctx, sc, rg, rows, fields, ids, starts, batch); err != nil {
-			return fmt.Errorf("block %s: %w", bl.meta.ID, err)
+			groups = alone(batch)
+		} else {
+			var err error
+			if batch, groups, err = bl.readColumns(ctx, sc, rg, rows, fields, ids, starts, batch); err != nil {
+				return fmt.Errorf("block %s: %w", bl.meta.ID, err)
+			}
 		}
-		if err := fn(batch); err != nil {
+		if err := fn(batch, groups); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// readColumns fills dst with the alive rows of the scanned row group
-// (their trace IDs and starts given), decoding only the columns of fields.
-func (bl *Block) readColumns(ctx context.Context, sc *scanner, rg parquet.RowGroup, rows int, fields Fields, ids []model.TraceID, starts []int64, dst []model.Span) ([]model.Span, error) {
+// readColumns returns the alive rows of the scanned row group (their trace
+// IDs and starts given) as groups of rows alike in every column of fields:
+// one span per group (the fields filled, the first row's trace ID and
+// start) and the starts of the group's rows. Only those columns are
+// decoded, and a metrics query then evaluates its filter once per group,
+// not once per span.
+func (bl *Block) readColumns(ctx context.Context, sc *scanner, rg parquet.RowGroup, rows int, fields Fields, ids []model.TraceID, starts []int64, dst []model.Span) ([]model.Span, [][]int64, error) {
 	chunks := rg.ColumnChunks()
 	c := &bl.cols
 	ints := func(want Fields, col int) ([]int64, error) {
@@ -118,95 +131,147 @@ func (bl *Block) readColumns(ctx context.Context, sc *scanner, rg parquet.RowGro
 	}
 	kind, err := ints(FieldKind, c.kind)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	dur, err := ints(FieldDuration, c.duration)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	status, err := ints(FieldStatus, c.statusCode)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	res, err := ints(FieldResource, c.resource)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	scp, err := ints(FieldScope, c.scope)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var names []string // per row, sharing one string per dictionary entry
+	// Names as numbers into nameList: dictionary indexes, or the distinct
+	// values of a plain chunk.
+	var nameIdx []int32
+	var nameList []string
 	if fields&FieldName != 0 {
 		col, err := readColumn(ctx, chunks[c.name])
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if col.len() != rows {
-			return nil, fmt.Errorf("%w: name column has %d values for %d rows", ErrCorrupt, col.len(), rows)
+			return nil, nil, fmt.Errorf("%w: name column has %d values for %d rows", ErrCorrupt, col.len(), rows)
 		}
-		names = make([]string, rows)
 		if col.dict != nil {
-			dict := make([]string, col.dict.Len())
-			for i := range dict {
-				dict[i] = string(col.dict.Index(int32(i)).ByteArray())
+			nameList = make([]string, col.dict.Len())
+			for i := range nameList {
+				nameList[i] = string(col.dict.Index(int32(i)).ByteArray())
 			}
-			for r, x := range col.idx {
-				if x >= 0 && int(x) < len(dict) {
-					names[r] = dict[x]
-				}
-			}
+			nameIdx = col.idx
 		} else {
-			for r := range names {
-				if sc.alive[r] {
-					names[r] = col.str(r)
+			seen := map[string]int32{}
+			nameIdx = make([]int32, rows)
+			for r := range rows {
+				if !sc.alive[r] {
+					continue
 				}
+				n := col.str(r)
+				x, ok := seen[n]
+				if !ok {
+					x = int32(len(nameList))
+					seen[n] = x
+					nameList = append(nameList, n)
+				}
+				nameIdx[r] = x
 			}
 		}
 	}
-	if cap(dst) < len(ids) {
-		dst = make([]model.Span, len(ids))
+	at := func(v []int64, r int) int64 {
+		if v == nil {
+			return 0
+		}
+		return v[r]
 	}
-	dst = dst[:len(ids)]
+	type spanKey struct {
+		name, res, scope int32
+		kind, status     int64
+		dur              int64
+	}
+	keyOf := func(r int) spanKey {
+		k := spanKey{res: int32(at(res, r)), scope: int32(at(scp, r)), kind: at(kind, r), status: at(status, r), dur: at(dur, r)}
+		if nameIdx != nil {
+			k.name = nameIdx[r]
+		}
+		return k
+	}
+	// group[k] is the group of alive row k.
+	group := make([]int32, len(ids))
+	byKey := map[spanKey]int32{}
+	dst = dst[:0]
 	k := 0
 	for r := range rows {
 		if !sc.alive[r] {
 			continue
 		}
 		if k >= len(ids) {
-			return nil, fmt.Errorf("%w: scan and columns disagree on matching rows", ErrCorrupt)
+			return nil, nil, fmt.Errorf("%w: scan and columns disagree on matching rows", ErrCorrupt)
 		}
-		s := &dst[k]
-		*s = model.Span{TraceID: ids[k], StartUnixNano: starts[k]}
+		key := keyOf(r)
+		g, ok := byKey[key]
+		if !ok {
+			g = int32(len(dst))
+			byKey[key] = g
+			s := model.Span{TraceID: ids[k], StartUnixNano: starts[k], Kind: model.SpanKind(key.kind), StatusCode: model.StatusCode(key.status)}
+			if nameIdx != nil && key.name >= 0 && int(key.name) < len(nameList) {
+				s.Name = nameList[key.name]
+			}
+			if dur != nil {
+				s.EndUnixNano = s.StartUnixNano + key.dur
+			}
+			if res != nil {
+				s.Resource = bl.resource(key.res)
+			}
+			if scp != nil {
+				s.Scope = bl.scope(key.scope)
+			}
+			dst = append(dst, s)
+		}
+		group[k] = g
 		k++
-		if names != nil {
-			s.Name = names[r]
-		}
-		if kind != nil {
-			s.Kind = model.SpanKind(kind[r])
-		}
-		if dur != nil {
-			s.EndUnixNano = s.StartUnixNano + dur[r]
-		}
-		if status != nil {
-			s.StatusCode = model.StatusCode(status[r])
-		}
-		if res != nil {
-			s.Resource = bl.resource(int32(res[r]))
-		}
-		if scp != nil {
-			s.Scope = bl.scope(int32(scp[r]))
-		}
 	}
 	if k != len(ids) {
-		return nil, fmt.Errorf("%w: scan and columns disagree on matching rows", ErrCorrupt)
+		return nil, nil, fmt.Errorf("%w: scan and columns disagree on matching rows", ErrCorrupt)
 	}
-	return dst, nil
+	return dst, groupStarts(group, starts, len(dst)), nil
+}
+
+// groupStarts splits starts by group (group[k] is the group of starts[k])
+// into one slice per group, sharing one array.
+func groupStarts(group []int32, starts []int64, groups int) [][]int64 {
+	end := make([]int, groups)
+	for _, g := range group {
+		end[g]++
+	}
+	for g := 1; g < groups; g++ {
+		end[g] += end[g-1]
+	}
+	all := make([]int64, len(starts))
+	out := make([][]int64, groups)
+	for g := range out {
+		lo := 0
+		if g > 0 {
+			lo = end[g-1]
+		}
+		out[g] = all[lo:lo:end[g]]
+	}
+	for k, g := range group {
+		out[g] = append(out[g], starts[k])
+	}
+	return out
 }
 
 // scanSpansOld serves blocks before format v3 (no column-wise decoder):
 // every span is read and pred evaluated on it.
-func (bl *Block) scanSpansOld(ctx context.Context, pred *predicate.Compiled, fn func([]model.Span) error) error {
+func (bl *Block) scanSpansOld(ctx context.Context, pred *predicate.Compiled, fn func([]model.Span, [][]int64) error) error {
 	if !bl.mayMatch(pred) {
 		return nil
 	}
@@ -220,5 +285,16 @@ func (bl *Block) scanSpansOld(ctx context.Context, pred *predicate.Compiled, fn 
 			batch = append(batch, all[i])
 		}
 	}
-	return fn(batch)
+	return fn(batch, alone(batch))
+}
+
+// alone gives each span a group of its own: its start alone.
+func alone(spans []model.Span) [][]int64 {
+	all := make([]int64, len(spans))
+	out := make([][]int64, len(spans))
+	for i := range spans {
+		all[i] = spans[i].StartUnixNano
+		out[i] = all[i : i+1 : i+1]
+	}
+	return out
 }
