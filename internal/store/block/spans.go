@@ -3,6 +3,7 @@ package block
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -67,7 +68,7 @@ func (bl *Block) ScanSpans(ctx context.Context, pred *predicate.Compiled, fields
 		}
 		sc.rgIndex = g
 		rg := bl.rowGroup(g, r)
-		ids, starts = ids[:0], starts[:0]
+		ids, starts = slices.Grow(ids[:0], int(rg.NumRows())), slices.Grow(starts[:0], int(rg.NumRows()))
 		if _, err := sc.scanRowGroup(ctx, rg, func(id model.TraceID, start int64) bool {
 			ids, starts = append(ids, id), append(starts, start)
 			return true
@@ -203,6 +204,43 @@ func (bl *Block) readColumns(ctx context.Context, sc *scanner, rg parquet.RowGro
 		}
 		return k
 	}
+	// Without durations the keys are few: a table indexed by the key's
+	// parts (when their ranges multiply to at most denseKeys) finds a
+	// row's group without hashing; the map takes the rest.
+	dims := [5]int64{1, 1, 1, 1, 1} // name, kind, status, resource, scope
+	if nameIdx != nil {
+		dims[0] = int64(max(len(nameList), 1))
+	}
+	if kind != nil {
+		dims[1] = 8
+	}
+	if status != nil {
+		dims[2] = 4
+	}
+	if res != nil {
+		dims[3] = int64(max(len(bl.ix.resources), 1))
+	}
+	if scp != nil {
+		dims[4] = int64(max(len(bl.ix.scopes), 1))
+	}
+	var table []int32
+	if n := dims[0] * dims[1] * dims[2] * dims[3] * dims[4]; dur == nil && n <= denseKeys {
+		table = make([]int32, n)
+		for i := range table {
+			table[i] = -1
+		}
+	}
+	slot := func(key spanKey) int64 {
+		parts := [5]int64{int64(key.name), key.kind, key.status, int64(key.res), int64(key.scope)}
+		var x int64
+		for i, v := range parts {
+			if v < 0 || v >= dims[i] {
+				return -1
+			}
+			x = x*dims[i] + v
+		}
+		return x
+	}
 	// group[k] is the group of alive row k.
 	group := make([]int32, len(ids))
 	byKey := map[spanKey]int32{}
@@ -216,10 +254,25 @@ func (bl *Block) readColumns(ctx context.Context, sc *scanner, rg parquet.RowGro
 			return nil, nil, fmt.Errorf("%w: scan and columns disagree on matching rows", ErrCorrupt)
 		}
 		key := keyOf(r)
-		g, ok := byKey[key]
+		x := int64(-1)
+		if table != nil {
+			x = slot(key)
+		}
+		var g int32
+		ok := false
+		if x >= 0 {
+			g = table[x]
+			ok = g >= 0
+		} else {
+			g, ok = byKey[key]
+		}
 		if !ok {
 			g = int32(len(dst))
-			byKey[key] = g
+			if x >= 0 {
+				table[x] = g
+			} else {
+				byKey[key] = g
+			}
 			s := model.Span{TraceID: ids[k], StartUnixNano: starts[k], Kind: model.SpanKind(key.kind), StatusCode: model.StatusCode(key.status)}
 			if nameIdx != nil && key.name >= 0 && int(key.name) < len(nameList) {
 				s.Name = nameList[key.name]
@@ -268,6 +321,9 @@ func groupStarts(group []int32, starts []int64, groups int) [][]int64 {
 	}
 	return out
 }
+
+// denseKeys bounds the table readColumns groups rows with.
+const denseKeys = 1 << 16
 
 // scanSpansOld serves blocks before format v3 (no column-wise decoder):
 // every span is read and pred evaluated on it.
