@@ -220,7 +220,7 @@ func (s *Service) eachTrace(ctx context.Context, ids []model.TraceID, fn func([]
 // SpanScanner is a Store that streams the spans matching a predicate, with
 // only the fields asked for, in one pass per block (*store.Store).
 type SpanScanner interface {
-	ScanSpans(ctx context.Context, p *predicate.Compiled, fields block.Fields, fn func(spans []model.Span, starts [][]int64) error) error
+	ScanSpans(ctx context.Context, p *predicate.Compiled, fields block.Fields, alike func(lo, hi int64) bool, fn func(spans []model.Span, starts [][]int64) error) error
 }
 
 // MetricsTraceQL evaluates a metrics query over [start, end) in steps. It
@@ -291,7 +291,7 @@ func (s *Service) metricsBySpan(ctx context.Context, sc SpanScanner, q *traceql.
 		return nil, st, err
 	}
 	var observeErr error
-	err = sc.ScanSpans(ctx, p, blockFields(need), func(spans []model.Span, starts [][]int64) error {
+	err = sc.ScanSpans(ctx, p, blockFields(need), m.SameStep, func(spans []model.Span, starts [][]int64) error {
 		for _, st0 := range starts {
 			st.InspectedSpans += len(st0)
 		}

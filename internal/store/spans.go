@@ -19,7 +19,8 @@ const headBatch = 4096
 // spans with only those fields, see block.Fields): one pass over each
 // block's matching row groups, reading only the columns needed, instead of
 // one read per trace. spans[i] stands for len(starts[i]) spans alike in
-// the fields asked for, starting at starts[i] (see block.ScanSpans). It is the bulk path of TraceQL metrics. Spans of one
+// the fields asked for, starting at starts[i]; alike lets blocks skip
+// reading start times (see block.ScanSpans). It is the bulk path of TraceQL metrics. Spans of one
 // trace may come in several batches, and a span stored twice (a client's
 // retry) comes twice: Trace's de-duplication is not applied.
 //
@@ -27,14 +28,14 @@ const headBatch = 4096
 // to maxQueryReaders blocks are read at once; it must not keep the slice
 // (the spans' pointers and strings may be kept). An error from fn, or ctx
 // ending, stops the scan and is returned.
-func (s *Store) ScanSpans(ctx context.Context, p *predicate.Compiled, fields block.Fields, fn func([]model.Span, [][]int64) error) error {
+func (s *Store) ScanSpans(ctx context.Context, p *predicate.Compiled, fields block.Fields, alike func(lo, hi int64) bool, fn func([]model.Span, [][]int64) error) error {
 	snap := s.snapshot()
 	defer snap.release()
 	s.notePartial(ctx)
-	return snap.scanSpans(ctx, p, fields, fn)
+	return snap.scanSpans(ctx, p, fields, alike, fn)
 }
 
-func (snap *snapshot) scanSpans(ctx context.Context, p *predicate.Compiled, fields block.Fields, fn func([]model.Span, [][]int64) error) error {
+func (snap *snapshot) scanSpans(ctx context.Context, p *predicate.Compiled, fields block.Fields, alike func(lo, hi int64) bool, fn func([]model.Span, [][]int64) error) error {
 	for _, h := range snap.heads {
 		if err := h.scanSpans(ctx, p, fn); err != nil {
 			return err
@@ -88,7 +89,7 @@ func (snap *snapshot) scanSpans(ctx context.Context, p *predicate.Compiled, fiel
 	worker := func() {
 		defer wg.Done()
 		for b := take(); b != nil; b = take() {
-			err := b.store.readBlock(ctx, b, func() error { return b.ScanSpans(ctx, p, fields, locked) })
+			err := b.store.readBlock(ctx, b, func() error { return b.ScanSpans(ctx, p, fields, alike, locked) })
 			if fe, ok := err.(fnErr); ok {
 				fail(fe.error)
 				return

@@ -91,6 +91,12 @@ func (q *Query) NewMetrics(start, end, step int64) (*Metrics, error) {
 	return m, nil
 }
 
+// SameStep reports whether spans starting anywhere in [lo, hi] (Unix ns)
+// count in one step of the range alike.
+func (m *Metrics) SameStep(lo, hi int64) bool {
+	return lo >= m.start && hi < m.end && lo <= hi && (lo-m.start)/m.step == (hi-m.start)/m.step
+}
+
 // Steps is the number of points per series; point k is at start + k*step.
 func (m *Metrics) Steps() int { return m.steps }
 

@@ -100,9 +100,26 @@ func TestSearchThroughStoreFindsEveryMatch(t *testing.T) {
 func TestMetricsThroughStoreMatchWholeTraces(t *testing.T) {
 	traces := traceql.GenTraces(5, 160)
 	svc := query.NewService(openFilledStore(t, traces))
+	base := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	// Steps shorter than a block's time span (start times are read per
+	// span), one step over everything (whole row groups count in it
+	// unread), and a range beginning inside the data (row groups
+	// straddling its start are read).
+	for _, r := range []struct {
+		start, end time.Time
+		step       time.Duration
+	}{
+		{base, base.Add(time.Hour + time.Minute), 5 * time.Minute},
+		{base, base.Add(2 * time.Hour), 2 * time.Hour},
+		{base.Add(20 * time.Minute), base.Add(3 * time.Hour), time.Hour},
+	} {
+		checkMetrics(t, svc, traces, r.start, r.end, r.step)
+	}
+}
+
+func checkMetrics(t *testing.T, svc *query.Service, traces [][]model.Span, start, end time.Time, step time.Duration) {
+	t.Helper()
 	ctx := context.Background()
-	start := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
-	end, step := start.Add(time.Hour+time.Minute), 5*time.Minute
 	for _, c := range []struct {
 		q     string
 		local bool
@@ -154,7 +171,7 @@ func TestMetricsThroughStoreMatchWholeTraces(t *testing.T) {
 			t.Fatalf("%s: no series; the query tests nothing", c.q)
 		}
 		if !sameSeries(got, want) {
-			t.Errorf("%s:\n got %v\nwant %v", c.q, got, want)
+			t.Errorf("%s, step %s:\n got %v\nwant %v", c.q, step, got, want)
 		}
 	}
 }

@@ -214,6 +214,10 @@ type scanner struct {
 	alive []bool
 	bits  []uint64
 	n     int // alive rows
+	// coarse: the caller takes every start in the row group's start range
+	// alike (ScanSpans' alike); when no row can fail the time filter, rows
+	// are reported with the range's first start and their trace IDs zero.
+	coarse bool
 	// v4: the row group being scanned, and its traces (from traces.bin)
 	// with the trace of each row, read when first needed.
 	rgIndex   int
@@ -287,7 +291,9 @@ func (sc *scanner) scanRowGroup(ctx context.Context, rg parquet.RowGroup, fn fun
 		}
 	}
 	var starts []int64
-	if (p.StartMin != 0 || p.StartMax != 0) && sc.n > 0 {
+	st := &sc.bl.ix.rowGroups[sc.rgIndex]
+	inside := sc.pred.MatchStart(st.minStart) && sc.pred.MatchStart(st.maxStart) // every row passes the time filter
+	if (p.StartMin != 0 || p.StartMax != 0) && sc.n > 0 && !inside {
 		var err error
 		if starts, err = sc.readStarts(ctx, chunks, rows); err != nil {
 			return false, err
@@ -304,6 +310,16 @@ func (sc *scanner) scanRowGroup(ctx context.Context, rg parquet.RowGroup, fn fun
 		}
 	}
 	if sc.n == 0 {
+		return true, nil
+	}
+	if sc.coarse && inside {
+		// The caller counts every start of the row group alike: neither
+		// starts nor trace IDs are read.
+		for r := range rows {
+			if sc.alive[r] && !fn(model.TraceID{}, st.minStart) {
+				return false, nil
+			}
+		}
 		return true, nil
 	}
 	if starts == nil {

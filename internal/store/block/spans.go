@@ -45,7 +45,14 @@ const (
 // group. fn must not keep the slices: they are reused for the next batch
 // (the spans' Resource, Scope and strings may be kept). An error from fn
 // stops the scan and is returned.
-func (bl *Block) ScanSpans(ctx context.Context, pred *predicate.Compiled, fields Fields, fn func(spans []model.Span, starts [][]int64) error) error {
+//
+// alike, when not nil, says whether the caller counts spans starting
+// anywhere in [lo, hi] alike (a metrics query: in one step of its range).
+// For a row group whose start range it accepts, and whose every row is
+// inside pred's time range, neither start times nor trace IDs are read:
+// its spans are given the range's first start and a zero trace ID. It is
+// used only when fields are column fields.
+func (bl *Block) ScanSpans(ctx context.Context, pred *predicate.Compiled, fields Fields, alike func(lo, hi int64) bool, fn func(spans []model.Span, starts [][]int64) error) error {
 	if bl.ix.version < FormatV3 {
 		return bl.scanSpansOld(ctx, pred, fn)
 	}
@@ -67,6 +74,8 @@ func (bl *Block) ScanSpans(ctx context.Context, pred *predicate.Compiled, fields
 			continue
 		}
 		sc.rgIndex = g
+		st := &bl.ix.rowGroups[g]
+		sc.coarse = alike != nil && fields&^columnFields == 0 && alike(st.minStart, st.maxStart)
 		rg := bl.rowGroup(g, r)
 		ids, starts = slices.Grow(ids[:0], int(rg.NumRows())), slices.Grow(starts[:0], int(rg.NumRows()))
 		if _, err := sc.scanRowGroup(ctx, rg, func(id model.TraceID, start int64) bool {
