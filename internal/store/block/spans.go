@@ -239,14 +239,36 @@ func (bl *Block) readColumns(ctx context.Context, sc *scanner, rg parquet.RowGro
 			table[i] = -1
 		}
 	}
-	slot := func(key spanKey) int64 {
-		parts := [5]int64{int64(key.name), key.kind, key.status, int64(key.res), int64(key.scope)}
+	// The parts the table is indexed by: each needed column and its range.
+	type part struct {
+		vals []int64
+		idx  []int32
+		n    int64
+	}
+	var parts []part
+	if table != nil {
+		if nameIdx != nil {
+			parts = append(parts, part{idx: nameIdx, n: dims[0]})
+		}
+		for i, v := range [][]int64{kind, status, res, scp} {
+			if v != nil {
+				parts = append(parts, part{vals: v, n: dims[i+1]})
+			}
+		}
+	}
+	slot := func(r int) int64 {
 		var x int64
-		for i, v := range parts {
-			if v < 0 || v >= dims[i] {
+		for i := range parts {
+			var v int64
+			if parts[i].idx != nil {
+				v = int64(parts[i].idx[r])
+			} else {
+				v = parts[i].vals[r]
+			}
+			if uint64(v) >= uint64(parts[i].n) {
 				return -1
 			}
-			x = x*dims[i] + v
+			x = x*parts[i].n + v
 		}
 		return x
 	}
@@ -262,20 +284,24 @@ func (bl *Block) readColumns(ctx context.Context, sc *scanner, rg parquet.RowGro
 		if k >= len(ids) {
 			return nil, nil, fmt.Errorf("%w: scan and columns disagree on matching rows", ErrCorrupt)
 		}
-		key := keyOf(r)
 		x := int64(-1)
 		if table != nil {
-			x = slot(key)
+			x = slot(r)
 		}
 		var g int32
 		ok := false
+		var key spanKey
 		if x >= 0 {
 			g = table[x]
 			ok = g >= 0
 		} else {
+			key = keyOf(r)
 			g, ok = byKey[key]
 		}
 		if !ok {
+			if x >= 0 {
+				key = keyOf(r)
+			}
 			g = int32(len(dst))
 			if x >= 0 {
 				table[x] = g
