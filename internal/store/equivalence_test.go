@@ -94,6 +94,7 @@ func randomPredicate(rng *rand.Rand) predicate.Predicate {
 	if rng.IntN(4) == 0 {
 		p.Kind = rng.IntN(5)
 	}
+	p.ErrorStatus = rng.IntN(5) == 0
 	if rng.IntN(3) == 0 {
 		p.MinDuration = rng.Int64N(200)
 	}

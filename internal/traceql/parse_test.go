@@ -76,7 +76,7 @@ func TestHints(t *testing.T) {
 	q := mustParse(t, `{ resource.service.name = "x" && span.http.status_code >= 500 && name = "GET" && kind = server && duration > 1s && duration <= 3s && span.http.method = "POST" && status = error }`)
 	h := q.Hints()
 	if h.Service != "x" || h.Name != "GET" || h.Kind != 2 || h.MinDuration != int64(time.Second) || h.MaxDuration != int64(3*time.Second) ||
-		h.Attributes["http.method"] != "POST" || h.Attributes["error"] != "true" || len(h.Attributes) != 2 ||
+		h.Attributes["http.method"] != "POST" || !h.ErrorStatus || len(h.Attributes) != 1 ||
 		len(h.Compares) != 1 || h.Compares[0] != (predicate.Compare{Key: "http.status_code", Op: ">=", Value: "500", Numeric: true}) {
 		t.Fatalf("%+v", h)
 	}
@@ -154,7 +154,7 @@ func traceHas(sp []model.Span, h Hints) bool {
 func TestRequiredHints(t *testing.T) {
 	q := mustParse(t, `{ .service.name = "gateway" } >> { status = error } && { name = "x" } | count() > 1`)
 	h := q.RequiredHints()
-	if len(h) != 3 || h[0].Service != "gateway" || h[1].Attributes["error"] != "true" || h[2].Name != "x" {
+	if len(h) != 3 || h[0].Service != "gateway" || !h[1].ErrorStatus || h[2].Name != "x" {
 		t.Fatalf("%+v", h)
 	}
 	if h := mustParse(t, `{ } >> { .a = 1 } || { .b = 2 }`).RequiredHints(); len(h) != 0 {

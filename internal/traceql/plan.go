@@ -17,8 +17,9 @@ type Hints struct {
 	Kind        int    // span kind (model.SpanKind); -1: any
 	MinDuration int64  // ns, inclusive; 0: none
 	MaxDuration int64  // ns, inclusive; 0: none
+	ErrorStatus bool   // the span's status is error
 	// Attributes the span, its resource or one of its events has, compared
-	// in their string form; "error"="true" stands for status = error.
+	// in their string form.
 	Attributes map[string]string
 	// Compares are the other comparisons of attributes with literals
 	// (ranges, !=, regular expressions), loosened as predicate.Compare
@@ -30,7 +31,7 @@ type Hints struct {
 // [start, end] (Unix ns; 0: unbounded).
 func (h Hints) Predicate(start, end int64) predicate.Predicate {
 	return predicate.Predicate{
-		Service: h.Service, Operation: h.Name, Kind: h.Kind,
+		Service: h.Service, Operation: h.Name, Kind: h.Kind, ErrorStatus: h.ErrorStatus,
 		MinDuration: h.MinDuration, MaxDuration: h.MaxDuration,
 		Attributes: h.Attributes, Compares: h.Compares,
 		StartMin: start, StartMax: end,
@@ -39,7 +40,7 @@ func (h Hints) Predicate(start, end int64) predicate.Predicate {
 
 // constrains reports whether the hints rule out any span.
 func (h Hints) constrains() bool {
-	return h.Service != "" || h.Name != "" || h.Kind >= 0 || h.MinDuration > 0 || h.MaxDuration > 0 ||
+	return h.Service != "" || h.Name != "" || h.Kind >= 0 || h.ErrorStatus || h.MinDuration > 0 || h.MaxDuration > 0 ||
 		len(h.Attributes) > 0 || len(h.Compares) > 0
 }
 
@@ -91,6 +92,9 @@ func score(f Field) int {
 		n += 2
 	}
 	if h.Kind >= 0 {
+		n++
+	}
+	if h.ErrorStatus {
 		n++
 	}
 	if h.MinDuration > 0 || h.MaxDuration > 0 {
@@ -153,7 +157,7 @@ func addHints(h *Hints, cond Field) {
 		}
 	case IStatus:
 		if lit.Val.T == TStatus && lit.Val.N == 2 {
-			setAttr(h, "error", "true")
+			h.ErrorStatus = true
 		}
 	case INone:
 		if a.Name == "service.name" && (a.Scope == ScopeResource || a.Scope == ScopeNone) {

@@ -28,6 +28,10 @@ type Predicate struct {
 	Service     string
 	Operation   string
 	Kind        int   // -1: any
+	// ErrorStatus selects only spans whose status is ERROR (TraceQL's
+	// status = error; unlike the "error"="true" attribute condition, no
+	// attribute satisfies it).
+	ErrorStatus bool
 	MinDuration int64 // ns; 0: unbounded
 	MaxDuration int64 // ns; 0: unbounded
 	StartMin    int64 // ns; 0: unbounded
@@ -279,6 +283,11 @@ func (c *Compiled) MatchOperation(name string) bool {
 	return c.p.Operation == "" || name == c.p.Operation
 }
 
+// MatchStatus reports whether a span with this status code can match.
+func (c *Compiled) MatchStatus(code int) bool {
+	return !c.p.ErrorStatus || code == int(model.StatusError)
+}
+
 // MatchKind reports whether a span of this kind can match.
 func (c *Compiled) MatchKind(kind int) bool { return c.p.Kind < 0 || kind == c.p.Kind }
 
@@ -373,7 +382,7 @@ func (c *Compiled) ResourceBits(r *model.Resource) uint64 {
 // Match reports whether one span satisfies every condition.
 func (c *Compiled) Match(s *model.Span) bool {
 	if c.empty || !c.MatchStart(s.StartUnixNano) || !c.MatchService(s.Service()) ||
-		!c.MatchOperation(s.Name) || !c.MatchKind(int(s.Kind)) ||
+		!c.MatchOperation(s.Name) || !c.MatchKind(int(s.Kind)) || !c.MatchStatus(int(s.StatusCode)) ||
 		!c.MatchDuration(s.EndUnixNano-s.StartUnixNano) {
 		return false
 	}

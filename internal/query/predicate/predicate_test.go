@@ -34,6 +34,16 @@ func TestCompileRefusesBadCompares(t *testing.T) {
 	}
 }
 
+func TestErrorStatusIsTheStatusOnly(t *testing.T) {
+	span := model.Span{Attributes: []model.Attribute{{Key: "error", Value: model.BoolValue(true)}}}
+	if MustCompile(Predicate{Kind: -1, ErrorStatus: true}).Match(&span) {
+		t.Fatal("an error=true attribute satisfied ErrorStatus")
+	}
+	if !MustCompile(Predicate{Kind: -1, Attributes: map[string]string{"error": "true"}}).Match(&span) {
+		t.Fatal(`the "error"="true" condition lost its attribute`)
+	}
+}
+
 func TestMatch(t *testing.T) {
 	res := &model.Resource{ServiceName: "web", Attributes: []model.Attribute{{Key: "region", Value: model.StringValue("eu")}}}
 	span := model.Span{
@@ -65,6 +75,7 @@ func TestMatch(t *testing.T) {
 		{Predicate{Kind: -1, MinDuration: 5, MaxDuration: 4}, false},
 		{Predicate{Kind: -1, StartMin: 1001}, false},
 		{Predicate{Kind: -1, StartMax: 1000}, true},
+		{Predicate{Kind: -1, ErrorStatus: true}, true},
 		{Predicate{Kind: -1, Attributes: map[string]string{"user": "a"}}, true},
 		{Predicate{Kind: -1, Attributes: map[string]string{"user": "b"}}, true},
 		{Predicate{Kind: -1, Attributes: map[string]string{"user": "c"}}, false},

@@ -284,6 +284,11 @@ func (sc *scanner) scanRowGroup(ctx context.Context, rg parquet.RowGroup, fn fun
 			return false, err
 		}
 	}
+	if p.ErrorStatus && sc.n > 0 {
+		if err := sc.filterInt(ctx, chunks[c.statusCode], rows, func(v int64) bool { return sc.pred.MatchStatus(int(v)) }); err != nil {
+			return false, err
+		}
+	}
 	if (p.MinDuration != 0 || p.MaxDuration != 0) && sc.n > 0 {
 		err := sc.filterInt(ctx, chunks[c.duration], rows, sc.pred.MatchDuration)
 		if err != nil {
