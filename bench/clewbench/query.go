@@ -22,7 +22,7 @@ func queryBench(args []string) error {
 	n := fs.Int("n", 300, "requests of each kind")
 	token := fs.String("token", "", "bearer token")
 	admin := fs.String("admin", "", "Clew admin base URL (http://127.0.0.1:14269): report the object-store GETs each request sent (clew_objstore_requests_total, --storage s3 only)")
-	coldWarm := fs.Bool("cold-warm", false, "look up the same --n trace IDs twice: a cold pass (first touch of each trace's data) and a warm one, each reported; searches run once unmeasured first, so their figures are warm")
+	coldWarm := fs.Bool("cold-warm", false, "send each kind's --n requests twice and report both passes: cold (first touch of the data they read, as far as earlier kinds did not read it) and warm (repeated)")
 	_ = fs.Parse(args)
 
 	ids, err := readLines(*idsFile)
@@ -85,14 +85,9 @@ func queryBench(args []string) error {
 		for i := range urls {
 			urls[i] = next()
 		}
-		if *coldWarm && name != "trace by ID" {
-			for _, u := range urls { // warm the cache: the measured pass repeats these requests
-				if _, _, err := get(u); err != nil {
-					return fmt.Errorf("%s: %w", name, err)
-				}
-			}
-		}
-		if name == "trace by ID" && *coldWarm {
+		if *coldWarm {
+			// The same requests twice: the first pass finds the caches as
+			// the earlier kinds left them, the second finds them warm.
 			if err := measure(name+" (cold)", urls); err != nil {
 				return err
 			}
