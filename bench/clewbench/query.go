@@ -23,7 +23,15 @@ func queryBench(args []string) error {
 	token := fs.String("token", "", "bearer token")
 	admin := fs.String("admin", "", "Clew admin base URL (http://127.0.0.1:14269): report the object-store GETs each request sent (clew_objstore_requests_total, --storage s3 only)")
 	coldWarm := fs.Bool("cold-warm", false, "send each kind's --n requests twice and report both passes: cold (first touch of the data they read, as far as earlier kinds did not read it) and warm (repeated)")
+	only := fs.String("kinds", "", "comma-separated subset of: id, tag, rare, absent24h, absent7d (default all, in that order)")
 	_ = fs.Parse(args)
+	kinds := map[string]bool{}
+	for _, k := range strings.Split(*only, ",") {
+		if k != "" {
+			kinds[k] = true
+		}
+	}
+	want := func(kind string) bool { return len(kinds) == 0 || kinds[kind] }
 
 	ids, err := readLines(*idsFile)
 	if err != nil {
@@ -80,7 +88,10 @@ func queryBench(args []string) error {
 		fmt.Println(line)
 		return nil
 	}
-	run := func(name string, next func() string) error {
+	run := func(kind, name string, next func() string) error {
+		if !want(kind) {
+			return nil
+		}
 		urls := make([]string, *n)
 		for i := range urls {
 			urls[i] = next()
@@ -97,12 +108,12 @@ func queryBench(args []string) error {
 	}
 	hourAgo := strconv.FormatInt(time.Now().Add(-time.Hour).UnixMicro(), 10)
 	now := strconv.FormatInt(time.Now().Add(time.Minute).UnixMicro(), 10)
-	if err := run("trace by ID", func() string {
+	if err := run("id", "trace by ID", func() string {
 		return *base + "/api/traces/" + ids[rng.IntN(len(ids))]
 	}); err != nil {
 		return err
 	}
-	if err := run("search service+tag+minDur", func() string {
+	if err := run("tag", "search service+tag+minDur", func() string {
 		q := url.Values{
 			"service":     {services[rng.IntN(len(services))]},
 			"tags":        {fmt.Sprintf(`{"http.request.method":%q}`, methods[rng.IntN(len(methods))])},
@@ -113,7 +124,7 @@ func queryBench(args []string) error {
 	}); err != nil {
 		return err
 	}
-	if err := run("search without service", func() string {
+	if err := run("rare", "search without service", func() string {
 		q := url.Values{
 			"tags":  {fmt.Sprintf(`{"enduser.id":"user-%05d"}`, rng.IntN(20000))},
 			"start": {hourAgo}, "end": {now}, "limit": {"20"},
@@ -125,11 +136,11 @@ func queryBench(args []string) error {
 	// A value that no span holds: every block in the window must be ruled
 	// out, so this is the cost of searching the whole window.
 	for _, w := range []struct {
-		name string
-		back time.Duration
-	}{{"absent value, last 24 h", 24 * time.Hour}, {"absent value, last 7 days", 7 * 24 * time.Hour}} {
+		kind, name string
+		back       time.Duration
+	}{{"absent24h", "absent value, last 24 h", 24 * time.Hour}, {"absent7d", "absent value, last 7 days", 7 * 24 * time.Hour}} {
 		from := strconv.FormatInt(time.Now().Add(-w.back).UnixMicro(), 10)
-		if err := run(w.name, func() string {
+		if err := run(w.kind, w.name, func() string {
 			q := url.Values{
 				"tags":  {fmt.Sprintf(`{"enduser.id":"nobody-%05d"}`, rng.IntN(20000))},
 				"start": {from}, "end": {now}, "limit": {"20"},
