@@ -129,9 +129,6 @@ type liveBlock struct {
 	store *Store
 }
 
-// holders is the number of references (for tests and diagnostics).
-func (lb *liveBlock) holders() int64 { return lb.live.Holders() }
-
 // wrapSnapshot turns a lifecycle snapshot into the read path's.
 func (s *Store) wrapSnapshot(cs *segment.Snapshot[*head, *spanBlock]) *snapshot {
 	snap := &snapshot{heads: cs.Heads, blocks: make([]*liveBlock, len(cs.Blocks)), held: cs}
