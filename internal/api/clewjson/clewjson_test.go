@@ -75,7 +75,9 @@ func TestErrorAnswers(t *testing.T) {
 	}{
 		{"no endpoint", NoEndpoint, http.StatusNotFound, "no endpoint POST /api/clew/nothing", ""},
 		{"only GET", OnlyGET, http.StatusMethodNotAllowed, "POST /api/clew/nothing: only GET", "GET, HEAD"},
-		{"fail", func(w http.ResponseWriter, r *http.Request) { Fail(w, r, http.StatusServiceUnavailable, errors.New("busy")) }, http.StatusServiceUnavailable, "busy", ""},
+		{"fail", func(w http.ResponseWriter, r *http.Request) {
+			Fail(w, r, http.StatusServiceUnavailable, errors.New("busy"))
+		}, http.StatusServiceUnavailable, "busy", ""},
 	} {
 		rec := httptest.NewRecorder()
 		tc.answer(rec, r)
