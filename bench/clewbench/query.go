@@ -133,6 +133,27 @@ func queryBench(args []string) error {
 	}); err != nil {
 		return err
 	}
+	// Issue 12's users and sessions: "all traces of user X in the last day"
+	// and "this session" (values the generator spreads over every block).
+	dayAgo := strconv.FormatInt(time.Now().Add(-24*time.Hour).UnixMicro(), 10)
+	if err := run("enduser.id, last 24 h", func() string {
+		q := url.Values{
+			"tags":  {fmt.Sprintf(`{"enduser.id":"user-%05d"}`, rng.IntN(20000))},
+			"start": {dayAgo}, "end": {now}, "limit": {"20"},
+		}
+		return *base + "/api/traces?" + q.Encode()
+	}); err != nil {
+		return err
+	}
+	if err := run("session.id, last 24 h", func() string {
+		q := url.Values{
+			"tags":  {fmt.Sprintf(`{"session.id":"sess-%06d"}`, rng.IntN(100_000))},
+			"start": {dayAgo}, "end": {now}, "limit": {"20"},
+		}
+		return *base + "/api/traces?" + q.Encode()
+	}); err != nil {
+		return err
+	}
 	// A value that no span holds: every block in the window must be ruled
 	// out, so this is the cost of searching the whole window.
 	for _, w := range []struct {

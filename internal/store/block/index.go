@@ -34,6 +34,8 @@ type index struct {
 	// block's first span start (in index.bin since v4; v3 blocks take
 	// it from their meta).
 	traceBase int64
+	// postings (v5): terms per row group and long spans; nil before v5.
+	postings *postings
 }
 
 type granule struct {
@@ -141,6 +143,12 @@ func encodeIndex(ix *index) ([]byte, error) {
 	}
 	if ix.version >= FormatV4 {
 		e.varint(ix.traceBase)
+	}
+	if ix.version >= FormatV5 {
+		if ix.postings == nil || len(ix.postings.rowGroups) != len(ix.rowGroups) {
+			return nil, fmt.Errorf("encode index: postings do not cover the row groups")
+		}
+		ix.postings.encode(e, ix.rowGroups)
 	}
 	var bb bytes.Buffer
 	if _, err := ix.bloom.WriteTo(&bb); err != nil {
@@ -330,6 +338,9 @@ func decodeIndex(data []byte) (*index, error) {
 	}
 	if version >= FormatV4 {
 		ix.traceBase = d.varint("trace base")
+	}
+	if version >= FormatV5 && d.err == nil {
+		ix.postings = decodePostings(d, ix.rowGroups)
 	}
 	bl := d.bytes("bloom", d.count("bloom", 1))
 	if d.err != nil {

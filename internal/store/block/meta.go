@@ -23,7 +23,8 @@ const (
 	FormatV2     = 2 // v1 + a key=value bloom filter per row group in index.bin
 	FormatV3     = 3 // v2 + traces.bin (trace ID -> rows), rare fields folded into one column
 	FormatV4     = 4 // v3 without the trace_id and trace_start columns: traces.bin has them
-	FormatLatest = FormatV4
+	FormatV5     = 5 // v4 + postings in index.bin: terms per row group, long spans
+	FormatLatest = FormatV5
 )
 
 // ErrUnsupportedVersion is returned for blocks written by a newer Clew.

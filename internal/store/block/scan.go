@@ -105,7 +105,7 @@ func (bl *Block) Scan(ctx context.Context, pred *predicate.Compiled, fn func(tra
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if !sc.rowGroupMayMatch(&bl.ix.rowGroups[g]) {
+		if !sc.rowGroupMayMatch(&bl.ix.rowGroups[g]) || sc.post != nil && !sc.post.rowGroupMayMatch(g) {
 			continue
 		}
 		sc.rgIndex = g
@@ -143,24 +143,32 @@ func (bl *Block) newScanner(pred *predicate.Compiled) *scanner {
 	// Conditions a resource, a scope or an error status may satisfy need
 	// no row group filter; the others must be in a row group's value
 	// filter — when the filter holds link attributes too (FilterLinks).
-	anywhere := pred.ErrorBits()
+	var byResourceOrScope uint64
 	for r := range resBits {
 		if resOK[r] {
-			anywhere |= resBits[r]
+			byResourceOrScope |= resBits[r]
 		}
 	}
 	if pred.AllBits() != 0 {
 		sc.scopeBits = make([]uint64, len(bl.ix.scopes))
 		for i, s := range bl.ix.scopes {
 			sc.scopeBits[i] = pred.ScopeBits(s)
-			anywhere |= sc.scopeBits[i]
+			byResourceOrScope |= sc.scopeBits[i]
 			sc.anyScopeBits = sc.anyScopeBits || sc.scopeBits[i] != 0
 		}
 	}
+	anywhere := byResourceOrScope | pred.ErrorBits()
 	for i, a := range sc.attrs {
 		if anywhere&(1<<i) == 0 && bl.meta.FilterLinks {
 			sc.filtered = append(sc.filtered, pairHash(a.Key, a.Value))
 		}
+	}
+	if bl.ix.postings != nil {
+		f, ok := newPostingFilter(bl.ix.postings, pred, byResourceOrScope)
+		if !ok {
+			return nil
+		}
+		sc.post = f
 	}
 	return sc
 }
@@ -210,6 +218,7 @@ type scanner struct {
 	// anyScopeBits says one does, so the scope column must be read.
 	scopeBits    []uint64
 	anyScopeBits bool
+	post     *postingFilter // v5: the block's postings, compiled for pred
 
 	alive []bool
 	bits  []uint64
@@ -256,6 +265,27 @@ func (sc *scanner) scanRowGroup(ctx context.Context, rg parquet.RowGroup, fn fun
 	sc.n = rows
 	sc.rgTraces, sc.rowTraces = nil, sc.rowTraces[:0]
 
+	// A minimum duration above the row group's long-span cut: only the
+	// listed long spans can match, and their durations and starts are in
+	// the index, so neither the duration nor the start column is read.
+	durationDone := false
+	if sc.post != nil && p.MinDuration > 0 {
+		if lp := &sc.bl.ix.postings.rowGroups[sc.rgIndex]; p.MinDuration > lp.cut {
+			clear(sc.alive)
+			sc.n = 0
+			for _, l := range lp.long {
+				if int(l.row) < rows && sc.pred.MatchDuration(l.duration) && sc.pred.MatchStart(l.start) {
+					sc.alive[l.row] = true
+					sc.n++
+				}
+			}
+			if sc.n == 0 {
+				return true, nil
+			}
+			durationDone = true
+		}
+	}
+
 	// Cheapest and most selective columns first; stop as soon as no row
 	// is left.
 	var resource []int32
@@ -289,7 +319,7 @@ func (sc *scanner) scanRowGroup(ctx context.Context, rg parquet.RowGroup, fn fun
 			return false, err
 		}
 	}
-	if (p.MinDuration != 0 || p.MaxDuration != 0) && sc.n > 0 {
+	if (p.MinDuration != 0 || p.MaxDuration != 0) && sc.n > 0 && !durationDone {
 		err := sc.filterInt(ctx, chunks[c.duration], rows, sc.pred.MatchDuration)
 		if err != nil {
 			return false, err
@@ -298,7 +328,7 @@ func (sc *scanner) scanRowGroup(ctx context.Context, rg parquet.RowGroup, fn fun
 	var starts []int64
 	st := &sc.bl.ix.rowGroups[sc.rgIndex]
 	inside := sc.pred.MatchStart(st.minStart) && sc.pred.MatchStart(st.maxStart) // every row passes the time filter
-	if (p.StartMin != 0 || p.StartMax != 0) && sc.n > 0 && !inside {
+	if (p.StartMin != 0 || p.StartMax != 0) && sc.n > 0 && !inside && !durationDone {
 		var err error
 		if starts, err = sc.readStarts(ctx, chunks, rows); err != nil {
 			return false, err
@@ -326,6 +356,14 @@ func (sc *scanner) scanRowGroup(ctx context.Context, rg parquet.RowGroup, fn fun
 			}
 		}
 		return true, nil
+	}
+	if starts == nil && durationDone {
+		starts = make([]int64, rows)
+		for _, l := range sc.bl.ix.postings.rowGroups[sc.rgIndex].long {
+			if int(l.row) < rows {
+				starts[l.row] = l.start
+			}
+		}
 	}
 	if starts == nil {
 		var err error
@@ -525,10 +563,21 @@ func (sc *scanner) filterAttrs(ctx context.Context, chunks []parquet.ColumnChunk
 	if err := sc.attrBits(ctx, chunks[c.attrKey], chunks[c.attrVal], c.attrMaxDef, rows); err != nil {
 		return err
 	}
-	// Events and links are read only for rows still missing a condition.
-	if sc.missing(all) && c.extra >= 0 {
-		if err := sc.extraBits(ctx, chunks[c.extra], rows); err != nil {
-			return err
+	// Events and links are read only for rows still missing a condition,
+	// and (v5) only when the row group's events or links may hold what
+	// such a row misses.
+	extra := all
+	if sc.post != nil {
+		extra = sc.post.extraBits(sc.rgIndex)
+		for j := range sc.compares {
+			extra |= sc.pred.CompareBit(j)
+		}
+	}
+	if c.extra >= 0 {
+		if sc.missingFrom(all, extra) {
+			if err := sc.extraBits(ctx, chunks[c.extra], rows); err != nil {
+				return err
+			}
 		}
 	} else if sc.missing(all) {
 		if err := sc.attrBits(ctx, chunks[c.eventAttrKey], chunks[c.eventAttrVal], c.eventAttrMaxDef, rows); err != nil {
@@ -546,6 +595,17 @@ func (sc *scanner) filterAttrs(ctx context.Context, chunks []parquet.ColumnChunk
 		}
 	}
 	return nil
+}
+
+// missingFrom reports whether a live row still lacks one of the
+// conditions and could complete them with the conditions in more.
+func (sc *scanner) missingFrom(all, more uint64) bool {
+	for r, ok := range sc.alive {
+		if ok && sc.bits[r] != all && sc.bits[r]|more == all {
+			return true
+		}
+	}
+	return false
 }
 
 // missing reports whether a live row still lacks one of the conditions.

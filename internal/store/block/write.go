@@ -133,6 +133,7 @@ func write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []E
 		resources: newInterner((*encoder).resource),
 		scopes:    newInterner((*encoder).scope),
 		ops:       OperationSet{},
+		post:      newPostingsBuilder(),
 	}
 	w.data.Grow(len(spans) * 40)
 	w.ix.version = FormatLatest
@@ -193,6 +194,7 @@ func write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []E
 	}
 	w.ix.tracesSize = int64(len(w.traces))
 	w.ix.traceBase = w.blockMin
+	w.ix.postings = w.post.finish()
 	meta.TraceCount = traces
 	w.ix.bloom = bloom.NewWithEstimates(uint(traces), bloomFPRate)
 	for i := range keys {
@@ -265,6 +267,7 @@ type blockWriter struct {
 	parentPos                  map[model.SpanID]int32
 	dedSlot                    map[string]int
 	rgPairs                    []uint64 // pairHash of every attribute of the row group
+	post                       *postingsBuilder
 
 	// Encoder goroutine (see start).
 	jobs   chan writeJob
@@ -325,6 +328,7 @@ func (w *blockWriter) setAttrs(r *spanRowV3, attrs []model.Attribute) {
 		a := &attrs[i]
 		text := a.Value.String()
 		w.rgPairs = append(w.rgPairs, pairHash(a.Key, text))
+		w.post.attr(a.Key, text)
 		slot, ok := w.dedSlot[a.Key]
 		if ok && used&(1<<slot) == 0 {
 			used |= 1 << slot
@@ -436,12 +440,16 @@ func (w *blockWriter) addTrace(spans []model.Span, keys []sortKey) error {
 		}
 		for _, e := range s.Events {
 			for _, a := range e.Attributes {
-				w.rgPairs = append(w.rgPairs, pairHash(a.Key, a.Value.String()))
+				text := a.Value.String()
+				w.rgPairs = append(w.rgPairs, pairHash(a.Key, text))
+				w.post.eventAttr(a.Key, text)
 			}
 		}
 		for _, l := range s.Links {
 			for _, a := range l.Attributes {
-				w.rgPairs = append(w.rgPairs, pairHash(a.Key, a.Value.String()))
+				text := a.Value.String()
+				w.rgPairs = append(w.rgPairs, pairHash(a.Key, text))
+				w.post.linkAttr(a.Key, text)
 			}
 		}
 		// Extra's bytes are reused from the previous batch; empty means
@@ -480,6 +488,7 @@ func (w *blockWriter) observe(s *model.Span, res *model.Resource) {
 		svc = model.UnknownService
 	}
 	w.ops.Add(svc, OperationInfo{Name: s.Name, Kind: int(s.Kind)})
+	w.post.span(svc, s.Name, int(s.Kind), int(s.StatusCode), dur, s.StartUnixNano)
 }
 
 // The Parquet encoder runs in its own goroutine, fed batches of rows, so
@@ -541,6 +550,7 @@ func (w *blockWriter) flushRowGroup() error {
 	w.send(true)
 	w.rg.values = newValueFilter(w.rgPairs)
 	w.rgPairs = w.rgPairs[:0]
+	w.post.endRowGroup()
 	w.ix.rowGroups = append(w.ix.rowGroups, w.rg)
 	w.rg = rowGroupStats{}
 	w.rgStart = w.row
