@@ -151,6 +151,7 @@ func TestScanWithPostings(t *testing.T) {
 		{Kind: -1, MinDuration: cut + 1, MaxDuration: cut + 50e6, Operation: "Charge"},
 		{Kind: int(model.KindClient), MinDuration: 400e6},
 		{Kind: -1, Attributes: map[string]string{"error": "true"}, MinDuration: cut + 1},
+		{Kind: -1, ErrorStatus: true, Service: "payment"},
 		{Kind: -1, Attributes: map[string]string{"rare.flag": "true"}},
 		{Kind: -1, Attributes: map[string]string{"event.only": "x"}},
 		{Kind: -1, Attributes: map[string]string{"link.only": "y"}},
