@@ -23,7 +23,7 @@ func queryBench(args []string) error {
 	token := fs.String("token", "", "bearer token")
 	admin := fs.String("admin", "", "Clew admin base URL (http://127.0.0.1:14269): report the object-store GETs each request sent (clew_objstore_requests_total, --storage s3 only)")
 	coldWarm := fs.Bool("cold-warm", false, "send each kind's --n requests twice and report both passes: cold (first touch of the data they read, as far as earlier kinds did not read it) and warm (repeated)")
-	only := fs.String("kinds", "", "comma-separated subset of: id, tag, rare, absent24h, absent7d (default all, in that order)")
+	only := fs.String("kinds", "", "comma-separated subset of: id, tag, rare, user24h, session24h, absent24h, absent7d (default all, in that order)")
 	_ = fs.Parse(args)
 	kinds := map[string]bool{}
 	for _, k := range strings.Split(*only, ",") {
@@ -136,7 +136,7 @@ func queryBench(args []string) error {
 	// Issue 12's users and sessions: "all traces of user X in the last day"
 	// and "this session" (values the generator spreads over every block).
 	dayAgo := strconv.FormatInt(time.Now().Add(-24*time.Hour).UnixMicro(), 10)
-	if err := run("enduser.id, last 24 h", func() string {
+	if err := run("user24h", "enduser.id, last 24 h", func() string {
 		q := url.Values{
 			"tags":  {fmt.Sprintf(`{"enduser.id":"user-%05d"}`, rng.IntN(20000))},
 			"start": {dayAgo}, "end": {now}, "limit": {"20"},
@@ -145,7 +145,7 @@ func queryBench(args []string) error {
 	}); err != nil {
 		return err
 	}
-	if err := run("session.id, last 24 h", func() string {
+	if err := run("session24h", "session.id, last 24 h", func() string {
 		q := url.Values{
 			"tags":  {fmt.Sprintf(`{"session.id":"sess-%06d"}`, rng.IntN(100_000))},
 			"start": {dayAgo}, "end": {now}, "limit": {"20"},

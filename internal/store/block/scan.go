@@ -218,7 +218,7 @@ type scanner struct {
 	// anyScopeBits says one does, so the scope column must be read.
 	scopeBits    []uint64
 	anyScopeBits bool
-	post     *postingFilter // v5: the block's postings, compiled for pred
+	post         *postingFilter // v5: the block's postings, compiled for pred
 
 	alive []bool
 	bits  []uint64
