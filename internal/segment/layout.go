@@ -19,8 +19,8 @@ const MetaName = "meta.json"
 const idAlphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 // NewID returns a new block ID: a ULID (48 bits of milliseconds, 80 random
-// bits, Crockford base32), so IDs sort by creation time. The span store's
-// blocks use the same IDs (block.NewID).
+// bits, Crockford base32), so IDs sort by creation time. Span and log
+// blocks both use them.
 func NewID(now time.Time) string {
 	var b [16]byte
 	ms := uint64(now.UnixMilli())

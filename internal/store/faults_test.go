@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/clewtrace/clew/internal/objstore"
+	"github.com/clewtrace/clew/internal/segment"
 	"github.com/clewtrace/clew/internal/store/block"
 	"github.com/clewtrace/clew/internal/store/wal"
 	"github.com/clewtrace/clew/internal/store/wal/faultfs"
@@ -238,7 +239,7 @@ func TestBlockWithoutMetaIsRebuilt(t *testing.T) {
 }
 
 // A compaction input whose delete was cut short after its meta.json went
-// (block.Delete removes it first) is named by the merged block, so it is
+// (segment.Delete removes it first) is named by the merged block, so it is
 // deleted at open rather than rebuilt: its spans are not served twice.
 // Without the merged block's word it would be rebuilt (the test above).
 func TestCompactedInputWithoutMetaIsDeletedNotRebuilt(t *testing.T) {
@@ -282,7 +283,7 @@ func TestUnreadableBlockWithoutMetaIsQuarantined(t *testing.T) {
 		t.Fatal(err)
 	}
 	bucket := mustLocal(t, dir)
-	torn, leftover := block.NewID(t0), block.NewID(t0.Add(time.Millisecond))
+	torn, leftover := segment.NewID(t0), segment.NewID(t0.Add(time.Millisecond))
 	if err := bucket.Put(ctx, torn+"/data.parquet", strings.NewReader("not parquet")); err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +291,7 @@ func TestUnreadableBlockWithoutMetaIsQuarantined(t *testing.T) {
 		t.Fatal(err)
 	}
 	// And a temporary file a crashed Put left in a block directory of its own.
-	orphan := filepath.Join(dir, "blocks", block.NewID(t0.Add(2*time.Millisecond)))
+	orphan := filepath.Join(dir, "blocks", segment.NewID(t0.Add(2*time.Millisecond)))
 	if err := os.MkdirAll(orphan, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +313,8 @@ func TestUnreadableBlockWithoutMetaIsQuarantined(t *testing.T) {
 			t.Errorf("%s still in blocks/ (stat: %v)", gone, err)
 		}
 	}
-	left, err := block.Incomplete(ctx, bucket)
+	listing, err := segment.List(ctx, bucket)
+	left := listing.Incomplete
 	if err != nil || len(left) != 0 {
 		t.Fatalf("incomplete blocks after open: %v (err %v)", left, err)
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/clewtrace/clew/internal/objstore"
 	"github.com/clewtrace/clew/internal/query/predicate"
-	"github.com/clewtrace/clew/internal/store/block"
+	"github.com/clewtrace/clew/internal/segment"
 )
 
 // gate is a compactor gate a test switches.
@@ -45,9 +45,9 @@ func spansOf(t *testing.T, s *Store, tr int) int {
 	return len(spans)
 }
 
-func bucketBlocks(t *testing.T, b objstore.Bucket) block.Listing {
+func bucketBlocks(t *testing.T, b objstore.Bucket) segment.Listing {
 	t.Helper()
-	l, err := block.List(context.Background(), b)
+	l, err := segment.List(context.Background(), b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestSharedOpenDeletesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An upload in progress: data and index, no meta.json yet.
-	inProgress := block.NewID(t0)
+	inProgress := segment.NewID(t0)
 	for _, obj := range []string{"data.parquet", "index.bin"} {
 		if err := bucket.Put(ctx, inProgress+"/"+obj, strings.NewReader("partial")); err != nil {
 			t.Fatal(err)
@@ -274,7 +274,7 @@ func TestSharedRetentionAndPartialUploads(t *testing.T) {
 	b := openShared(t, bucket, clk, &gate{}, func(o *Options) { o.Retention = time.Hour })
 	defer b.Close(ctx)
 	cutBlock(t, b, 1, 0)
-	partial := block.NewID(t0)
+	partial := segment.NewID(t0)
 	if err := bucket.Put(ctx, partial+"/data.parquet", strings.NewReader("cut short")); err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +351,7 @@ func TestSharedSkipsDamagedBlock(t *testing.T) {
 	a := openShared(t, mem, clk, nil)
 	defer a.Close(ctx)
 	cutBlock(t, a, 1, 0)
-	bad := block.NewID(t0)
+	bad := segment.NewID(t0)
 	if err := mem.Put(ctx, bad+"/meta.json", strings.NewReader("{not json")); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/clewtrace/clew/internal/model"
 	"github.com/clewtrace/clew/internal/otlpwire/otlptest"
 	"github.com/clewtrace/clew/internal/query/predicate"
+	"github.com/clewtrace/clew/internal/segment"
 	"github.com/clewtrace/clew/internal/store/block"
 	"github.com/clewtrace/clew/internal/store/wal"
 )
@@ -414,13 +415,14 @@ func TestOpenDeletesIncompleteBlocks(t *testing.T) {
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	half := block.NewID(t0)
+	half := segment.NewID(t0)
 	if err := s.bucket.Put(context.Background(), half+"/data.parquet", strings.NewReader("torn")); err != nil {
 		t.Fatal(err)
 	}
 	s2 := openStore(t, dir, &clock{now: t0})
 	defer s2.Close(context.Background())
-	left, err := block.Incomplete(context.Background(), s2.bucket)
+	listing, err := segment.List(context.Background(), s2.bucket)
+	left := listing.Incomplete
 	if err != nil || len(left) != 0 {
 		t.Fatalf("incomplete blocks after open: %v (err %v)", left, err)
 	}

@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/clewtrace/clew/internal/model"
 	"github.com/clewtrace/clew/internal/objstore"
@@ -200,20 +199,6 @@ func TestBloomNoFalseNegatives(t *testing.T) {
 	}
 	if fp > 300 {
 		t.Errorf("false positive rate %d/10000, want about 1%%", fp)
-	}
-}
-
-func TestIDTime(t *testing.T) {
-	for _, at := range []time.Time{time.UnixMilli(0), time.Date(2026, 11, 30, 17, 1, 2, 345e6, time.UTC), time.UnixMilli(1<<48 - 1)} {
-		got, ok := IDTime(NewID(at))
-		if !ok || !got.Equal(at) {
-			t.Errorf("IDTime(NewID(%v)) = %v, %v", at, got, ok)
-		}
-	}
-	for _, bad := range []string{"", "short", "ZZZZZZZZZZZZZZZZZZZZZZZZZZ", "00000000I0000000000000000A"} {
-		if _, ok := IDTime(bad); ok {
-			t.Errorf("IDTime(%q) accepted", bad)
-		}
 	}
 }
 

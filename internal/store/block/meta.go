@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/clewtrace/clew/internal/objstore"
 )
@@ -123,33 +121,6 @@ type Edge struct {
 	Child  string `json:"child"`
 	Calls  uint64 `json:"calls"`
 	Errors uint64 `json:"errors"`
-}
-
-// NewID returns a 26-character ULID-style ID: 48 bits of milliseconds then
-// 80 random bits, in Crockford base32, so IDs sort by creation time.
-func NewID(now time.Time) string {
-	var b [16]byte
-	ms := uint64(now.UnixMilli())
-	for i := 5; i >= 0; i-- {
-		b[i] = byte(ms)
-		ms >>= 8
-	}
-	_, _ = rand.Read(b[6:]) // crypto/rand.Read never fails (Go 1.24+)
-	const alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-	// 128 bits -> 26 base32 digits (130 bits, top two zero), most
-	// significant first so lexical order is numeric order.
-	var out [26]byte
-	var hi, lo uint64
-	for i := range 8 {
-		hi = hi<<8 | uint64(b[i])
-		lo = lo<<8 | uint64(b[8+i])
-	}
-	for i := 25; i >= 0; i-- {
-		out[i] = alphabet[lo&31]
-		lo = lo>>5 | hi<<59
-		hi >>= 5
-	}
-	return string(out[:])
 }
 
 // validID accepts IDs that are safe as a single object-name segment.

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -79,38 +78,6 @@ func HasData(ctx context.Context, b objstore.Bucket, id string) (bool, error) {
 		return false, nil
 	}
 	return false, fmt.Errorf("block %s: %w", id, err)
-}
-
-// Objects lists the names of all objects of block id.
-func Objects(ctx context.Context, b objstore.Bucket, id string) ([]string, error) {
-	var names []string
-	if err := b.List(ctx, id+"/", func(n string) error { names = append(names, n); return nil }); err != nil {
-		return nil, fmt.Errorf("block %s: %w", id, err)
-	}
-	return names, nil
-}
-
-// IDTime returns the creation time encoded in a block ID (see NewID), or
-// false if id is not such an ID. No span in a block can have ended much
-// after the block was written, which lets retention ignore end times that
-// a broken clock put in the far future.
-func IDTime(id string) (time.Time, bool) {
-	const alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-	if len(id) != 26 {
-		return time.Time{}, false
-	}
-	var ms uint64
-	for i := range 10 { // the top 50 bits: 2 zero bits, then 48 of milliseconds
-		d := strings.IndexByte(alphabet, id[i])
-		if d < 0 {
-			return time.Time{}, false
-		}
-		ms = ms<<5 | uint64(d)
-	}
-	if ms >= 1<<48 {
-		return time.Time{}, false
-	}
-	return time.UnixMilli(int64(ms)), true
 }
 
 // ListMetasSkippingDamaged is ListMetas for start-up: a meta.json that does

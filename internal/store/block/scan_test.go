@@ -11,6 +11,7 @@ import (
 	"github.com/clewtrace/clew/internal/model"
 	"github.com/clewtrace/clew/internal/objstore"
 	"github.com/clewtrace/clew/internal/query/predicate"
+	"github.com/clewtrace/clew/internal/segment"
 )
 
 func TestScanPredicates(t *testing.T) {
@@ -162,7 +163,7 @@ func TestListMetasIgnoresIncomplete(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A crashed write: data and index, no meta.
-	broken := NewID(timeZero())
+	broken := segment.NewID(timeZero())
 	for _, obj := range []string{dataName, indexName} {
 		if err := b.Put(ctx, broken+"/"+obj, strings.NewReader("partial")); err != nil {
 			t.Fatal(err)
@@ -182,18 +183,14 @@ func TestListMetasIgnoresIncomplete(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	inc, err := Incomplete(ctx, b)
-	if err != nil || len(inc) != 1 || inc[0] != broken {
-		t.Errorf("Incomplete = %v, %v; want [%s]", inc, err, broken)
-	}
-	l, err := List(ctx, b)
+	l, err := segment.List(ctx, b)
 	if err != nil || len(l.Complete) != 1 || l.Complete[0] != m.ID || len(l.Incomplete) != 1 || l.Incomplete[0] != broken {
 		t.Errorf("List = %+v, %v; want complete [%s], incomplete [%s]", l, err, m.ID, broken)
 	}
 	if _, err := Open(ctx, b, broken); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Open incomplete: %v", err)
 	}
-	if err := Delete(ctx, b, m.ID); err != nil {
+	if err := segment.Delete(ctx, b, m.ID); err != nil {
 		t.Fatal(err)
 	}
 	metas, _ = ListMetas(ctx, b)
@@ -206,11 +203,4 @@ func TestListMetasIgnoresIncomplete(t *testing.T) {
 		t.Errorf("objects left after Delete: %v", left)
 	}
 	var _ objstore.Bucket = b
-}
-
-func TestNewIDSortsByTime(t *testing.T) {
-	a, b := NewID(timeZero()), NewID(timeZero().Add(1e6))
-	if len(a) != 26 || a >= b || !validID(a) {
-		t.Errorf("IDs %q, %q", a, b)
-	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/clewtrace/clew/internal/model"
 	"github.com/clewtrace/clew/internal/objstore"
+	"github.com/clewtrace/clew/internal/segment"
 )
 
 // Layout tuning. Row groups are the unit Scan skips by statistics and
@@ -120,7 +121,7 @@ func write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []E
 	slices.SortFunc(keys, compareKeys)
 
 	meta := Meta{
-		ID:              NewID(time.Now()),
+		ID:              segment.NewID(time.Now()),
 		Version:         FormatLatest,
 		SpanCount:       len(spans),
 		CompactionLevel: level,
