@@ -47,6 +47,26 @@ type Reader interface {
 // fs.ErrNotExist with errors.Is.
 var ErrNotExist = fmt.Errorf("object does not exist: %w", fs.ErrNotExist)
 
+// ErrRead is wrapped by every error of a Reader from MarkReads: the backend
+// failed to deliver an object's bytes (a disk error, an S3 outage), as
+// against bytes that arrived but do not decode. A caller retries the first
+// and treats the second as damage.
+var ErrRead = errors.New("object read failed")
+
+// MarkReads returns r with every failed read's error (other than io.EOF,
+// which ends an object) wrapping ErrRead.
+func MarkReads(r Reader) Reader { return markedReader{r} }
+
+type markedReader struct{ Reader }
+
+func (m markedReader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+	n, err := m.Reader.ReadAt(ctx, p, off)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("%w: %w", ErrRead, err)
+	}
+	return n, err
+}
+
 // ErrInvalidName is returned for names that are not clean relative paths.
 var ErrInvalidName = errors.New("invalid object name")
 

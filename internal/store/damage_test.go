@@ -7,14 +7,17 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/clewtrace/clew/internal/model"
+	"github.com/clewtrace/clew/internal/objstore"
 	"github.com/clewtrace/clew/internal/query/partial"
 	"github.com/clewtrace/clew/internal/query/predicate"
+	"github.com/clewtrace/clew/internal/store/block"
 )
 
 // flipDataBytes flips one byte in the middle of each of the first n
@@ -50,6 +53,35 @@ func flipDataBytes(t *testing.T, dir, id string, n int) {
 	}
 	if flipped != n {
 		t.Fatalf("flipped %d bytes, want %d", flipped, n)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// damageRowGroup flips a byte in every 64 of every column chunk of row
+// group rg of a block's data.parquet, so that every page of it is damaged
+// and the other row groups, the footer and the page index are not.
+func damageRowGroup(t *testing.T, dir, id string, rg int) {
+	t.Helper()
+	path := filepath.Join(dir, "blocks", id, "data.parquet")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)), parquet.SkipPageIndex(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range f.Metadata().RowGroups[rg].Columns {
+		m := c.MetaData
+		start := m.DataPageOffset
+		if m.DictionaryPageOffset > 0 && m.DictionaryPageOffset < start {
+			start = m.DictionaryPageOffset
+		}
+		for off := start + 16; off < start+m.TotalCompressedSize; off += 64 {
+			data[off] ^= 0x5a
+		}
 	}
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
@@ -154,6 +186,104 @@ func TestDamagedBlockDoesNotPoisonOtherReads(t *testing.T) {
 	ids, err = s2.FindTraceIDs(ctx, all, 200)
 	if err != nil || !sameIDs(ids, traceRange(6, 15)) || rep.Partial() {
 		t.Errorf("search after quarantine: %d traces, err %v, partial %q; want traces 6-15, complete", len(ids), err, rep.Reasons())
+	}
+}
+
+// Damage in one row group of a block of several loses exactly that row
+// group's spans: before verification its traces answer empty (partial)
+// while traces of the other row groups answer whole; verification rebuilds
+// the other row groups as a new block, counts exactly the damaged row
+// group's spans as lost and quarantines the block.
+func TestDamagedRowGroupLosesOnlyItsSpans(t *testing.T) {
+	dir := t.TempDir()
+	clk := &clock{now: t0}
+	const traces, perTrace = 6000, 12 // three row groups of whole traces
+	spans := make([]model.Span, 0, traces*perTrace)
+	res := &model.Resource{ServiceName: "gateway"}
+	for tr := range traces {
+		for i := range perTrace {
+			start := t0.Add(time.Duration(tr) * time.Millisecond).UnixNano()
+			s := model.Span{TraceID: traceID(tr), SpanID: spanID(tr, i), Name: "op", Kind: model.KindServer,
+				StartUnixNano: start, EndUnixNano: start + 1000, Resource: res, Scope: &model.Scope{},
+				Attributes: []model.Attribute{{Key: "trace", Value: model.IntValue(int64(tr))}}}
+			if i > 0 {
+				s.ParentSpanID = spanID(tr, 0)
+			}
+			spans = append(spans, s)
+		}
+	}
+	bucket, err := objstore.NewLocal(filepath.Join(dir, "blocks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, err := block.Write(context.Background(), bucket, spans, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bl, err := block.Open(context.Background(), bucket, meta.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rows are in trace ID order (traceID(n) sorts by n), row groups hold
+	// whole traces: row group g holds the next RowGroupRows(g)/perTrace.
+	var firstTrace []int // of each row group, and one past the end
+	var rows []int64
+	next := 0
+	for g := range bl.RowGroups() {
+		firstTrace = append(firstTrace, next)
+		rows = append(rows, bl.RowGroupRows(g))
+		next += int(bl.RowGroupRows(g)) / perTrace
+	}
+	firstTrace = append(firstTrace, next)
+	_ = bl.Close()
+	if len(rows) != 3 || next != traces {
+		t.Fatalf("row groups of %v spans covering %d traces; want three covering %d", rows, next, traces)
+	}
+	const damaged = 1
+	damageRowGroup(t, dir, meta.ID, damaged)
+
+	reg := prometheus.NewRegistry()
+	s := openStore(t, dir, clk, func(o *Options) { o.Registerer = reg; o.CompactBlocks = 1000 })
+	defer s.Close(context.Background())
+	inDamaged := func(tr int) bool { return tr >= firstTrace[damaged] && tr < firstTrace[damaged+1] }
+	samples := []int{0, firstTrace[1] - 1, firstTrace[1], firstTrace[2] - 1, firstTrace[2], traces - 1}
+	for _, tr := range samples {
+		ctx, rep := partial.With(context.Background())
+		got, err := s.Trace(ctx, traceID(tr))
+		switch {
+		case err != nil:
+			t.Fatalf("trace %d: %v", tr, err)
+		case inDamaged(tr) && (len(got) != 0 || !rep.Partial()):
+			t.Errorf("trace %d of the damaged row group: %d spans, partial %v; want none, partial", tr, len(got), rep.Partial())
+		case !inDamaged(tr) && (len(got) != perTrace || rep.Partial()):
+			t.Errorf("trace %d of an intact row group: %d spans, partial %q; want %d, complete", tr, len(got), rep.Reasons(), perTrace)
+		}
+	}
+
+	if err := s.Maintain(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if got := counterValue(s.metrics.spansLost); got != float64(rows[damaged]) {
+		t.Errorf("clew_store_damaged_spans_total = %v, want %d (the damaged row group)", got, rows[damaged])
+	}
+	if got := counterValue(s.metrics.blocksQuarantined); got != 1 {
+		t.Errorf("clew_store_blocks_quarantined_total = %v, want 1", got)
+	}
+	if m := blockMetas(s); len(m) != 1 || int64(m[0].SpanCount) != rows[0]+rows[2] {
+		t.Fatalf("blocks after verification: %+v, want one of the %d intact spans", m, rows[0]+rows[2])
+	}
+	want := append(traceRange(0, firstTrace[1]-1), traceRange(firstTrace[2], traces-1)...)
+	ctx, rep := partial.With(context.Background())
+	ids, err := s.FindTraceIDs(ctx, predicate.MustCompile(anyKind(predicate.Predicate{Service: "gateway"})), traces)
+	if err != nil || !sameIDs(ids, want) || rep.Partial() {
+		t.Errorf("search after verification: %d traces, err %v, partial %q; want the %d of the intact row groups, complete",
+			len(ids), err, rep.Reasons(), len(want))
+	}
+	for _, tr := range samples {
+		got, err := s.Trace(context.Background(), traceID(tr))
+		if err != nil || (inDamaged(tr) && len(got) != 0) || (!inDamaged(tr) && len(got) != perTrace) {
+			t.Errorf("trace %d after verification: %d spans, err %v", tr, len(got), err)
+		}
 	}
 }
 

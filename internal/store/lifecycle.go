@@ -144,3 +144,17 @@ func (s *Store) wrapSnapshot(cs *segment.Snapshot[*head, *spanBlock]) *snapshot 
 func (s *Store) readBlock(ctx context.Context, b *liveBlock, read func() error) error {
 	return s.core.ReadBlock(ctx, b.live, read)
 }
+
+// asDamage marks the error of a block read as damage (segment.ErrDamaged)
+// unless the object store failed to deliver the bytes (objstore.ErrRead,
+// which a block's readers mark) or ctx ended: bytes that arrived but do
+// not decode are damage whatever error the decoder chose for them — a
+// damaged page header may decode to an unknown encoding or bad thrift
+// rather than a checksum mismatch. Only for errors of the block itself,
+// never of a caller's callback.
+func asDamage(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() != nil || errors.Is(err, objstore.ErrRead) || errors.Is(err, segment.ErrDamaged) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", segment.ErrDamaged, err)
+}

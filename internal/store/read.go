@@ -55,7 +55,7 @@ func (snap *snapshot) trace(ctx context.Context, id model.TraceID) ([]model.Span
 			continue
 		}
 		var got []model.Span
-		if err := b.store.readBlock(ctx, b, func() (err error) { got, err = b.Trace(ctx, id); return err }); err != nil {
+		if err := b.store.readBlock(ctx, b, func() (err error) { got, err = b.Trace(ctx, id); return asDamage(ctx, err) }); err != nil {
 			return nil, fmt.Errorf("block %s: %w", b.Meta().ID, err)
 		}
 		spans = append(spans, got...)
@@ -181,7 +181,7 @@ func (snap *snapshot) find(ctx context.Context, p *predicate.Compiled, limit int
 		defer wg.Done()
 		for b := take(); b != nil; b = take() {
 			local := newNewest(limit)
-			if err := b.store.readBlock(ctx, b, func() error { return b.Scan(ctx, p, local.add) }); err != nil {
+			if err := b.store.readBlock(ctx, b, func() error { return asDamage(ctx, b.Scan(ctx, p, local.add)) }); err != nil {
 				mu.Lock()
 				if firstErr == nil {
 					firstErr = fmt.Errorf("block %s: %w", b.Meta().ID, err)
@@ -372,7 +372,7 @@ func (snap *snapshot) dependencies(ctx context.Context, from, to time.Time) ([]E
 			out = append(out, EdgeSource{Block: m.ID, Edges: m.Edges})
 		default:
 			var spans []model.Span
-			if err := b.store.readBlock(ctx, b, func() (err error) { spans, err = b.All(ctx); return err }); err != nil {
+			if err := b.store.readBlock(ctx, b, func() (err error) { spans, err = b.All(ctx); return asDamage(ctx, err) }); err != nil {
 				return nil, fmt.Errorf("dependencies: %w", err)
 			}
 			out = append(out, EdgeSource{Block: m.ID, Edges: windowEdges(spans, lo, hi)})

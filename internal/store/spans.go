@@ -89,7 +89,13 @@ func (snap *snapshot) scanSpans(ctx context.Context, p *predicate.Compiled, fiel
 	worker := func() {
 		defer wg.Done()
 		for b := take(); b != nil; b = take() {
-			err := b.store.readBlock(ctx, b, func() error { return b.ScanSpans(ctx, p, fields, alike, locked) })
+			err := b.store.readBlock(ctx, b, func() error {
+				err := b.ScanSpans(ctx, p, fields, alike, locked)
+				if _, ok := err.(fnErr); ok {
+					return err
+				}
+				return asDamage(ctx, err)
+			})
 			if fe, ok := err.(fnErr); ok {
 				fail(fe.error)
 				return

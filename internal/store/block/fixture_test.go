@@ -121,6 +121,14 @@ func checkFixture(t *testing.T, bl *Block) {
 			t.Fatalf("trace %s: %d spans, err %v", id, len(spans), err)
 		}
 	}
+	// Verification reads every row group in the block's own format: an
+	// intact block has no damaged row group, and what it salvages is all.
+	if damaged, err := bl.Verify(ctx); err != nil || len(damaged) != 0 {
+		t.Fatalf("Verify of an intact block: damaged row groups %v, err %v", damaged, err)
+	}
+	if rest, err := bl.SpansExcept(ctx, nil); err != nil || !reflect.DeepEqual(rest, got) {
+		t.Fatalf("SpansExcept(none): %d spans, err %v; want the %d of All", len(rest), err, len(got))
+	}
 	m := bl.Meta()
 	if len(m.Edges) != 1 || m.Edges[0].Calls != 3 || m.SpanCount != len(want) {
 		t.Errorf("meta: %+v", m)

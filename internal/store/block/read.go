@@ -54,6 +54,10 @@ func Open(ctx context.Context, b objstore.Bucket, id string) (*Block, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open block %s: %w", id, err)
 	}
+	// Reads that fail to fetch bytes are told apart from bytes that do not
+	// decode (objstore.ErrRead): the store retries the first and treats the
+	// second as damage.
+	data = objstore.MarkReads(data)
 	// The File keeps this reader for reads that no query asked for; they
 	// happen only here, while the footer is read, so Open's ctx bounds them.
 	f, err := parquet.OpenFile(objstore.ReaderAt(ctx, data), data.Size(), parquet.ReadBufferSize(readBuffer))
@@ -77,6 +81,7 @@ func Open(ctx context.Context, b objstore.Bucket, id string) (*Block, error) {
 			_ = bl.Close()
 			return nil, fmt.Errorf("open block %s: %w", id, err)
 		}
+		bl.traces = objstore.MarkReads(bl.traces)
 		if bl.traces.Size() != ix.tracesSize {
 			_ = bl.Close()
 			return nil, fmt.Errorf("open block %s: %w: %s has %d bytes, index says %d", id, ErrCorrupt, tracesName, bl.traces.Size(), ix.tracesSize)

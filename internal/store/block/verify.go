@@ -19,7 +19,7 @@ import (
 func (bl *Block) Verify(ctx context.Context) (damaged []int, err error) {
 	r := &ioErrors{r: bl.queryReader(ctx)}
 	for i := range bl.file.RowGroups() {
-		derr := bl.readRowGroup(ctx, i, r, func([]spanRow) {})
+		_, derr := bl.readRowGroup(ctx, i, r)
 		if ioErr := r.first(); ioErr != nil {
 			return nil, fmt.Errorf("verify block %s: %w", bl.meta.ID, ioErr)
 		}
@@ -53,29 +53,34 @@ func (bl *Block) SpansExcept(ctx context.Context, skip []int) ([]model.Span, err
 		if skipped[i] {
 			continue
 		}
-		err := bl.readRowGroup(ctx, i, r, func(rows []spanRow) { out = append(out, bl.toSpans(rows)...) })
+		spans, err := bl.readRowGroup(ctx, i, r)
 		if err != nil {
 			return nil, fmt.Errorf("block %s: row group %d: %w", bl.meta.ID, i, err)
 		}
+		out = append(out, spans...)
 	}
 	return out, nil
 }
 
-// readRowGroup reads all rows of row group i and hands them to fn. A
-// decoder that panics on damaged bytes is an error here, not a crash.
-func (bl *Block) readRowGroup(ctx context.Context, i int, r io.ReaderAt, fn func([]spanRow)) (err error) {
+// readRowGroup returns the spans of row group i, read in the block's
+// format (v3 and v4 rows are not spanRows: reading them as such fails on
+// intact data). A decoder that panics on damaged bytes is an error here,
+// not a crash.
+func (bl *Block) readRowGroup(ctx context.Context, i int, r io.ReaderAt) (spans []model.Span, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("%w: row group %d: decoder panic: %v", ErrCorrupt, i, p)
+			spans, err = nil, fmt.Errorf("%w: row group %d: decoder panic: %v", ErrCorrupt, i, p)
 		}
 	}()
 	rg := bl.rowGroup(i, r)
+	if bl.ix.version >= FormatV3 {
+		return bl.readSpansV3(ctx, rg, i, 0, int(rg.NumRows()), nil)
+	}
 	rows, err := bl.readRows(ctx, rg, 0, int(rg.NumRows()), nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	fn(rows)
-	return nil
+	return bl.toSpans(rows), nil
 }
 
 // ioErrors passes reads through and remembers the first one that failed,
