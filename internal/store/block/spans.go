@@ -77,14 +77,26 @@ func (bl *Block) ScanSpans(ctx context.Context, pred *predicate.Compiled, fields
 		st := &bl.ix.rowGroups[g]
 		sc.coarse = alike != nil && fields&^columnFields == 0 && alike(st.minStart, st.maxStart)
 		rg := bl.rowGroup(g, r)
-		ids, starts = slices.Grow(ids[:0], int(rg.NumRows())), slices.Grow(starts[:0], int(rg.NumRows()))
+		// Filled by index, not appended: the callback runs for every
+		// matching row, and growing captured slices costs a write barrier
+		// each time.
+		n := int(rg.NumRows())
+		ids, starts = slices.Grow(ids[:0], n)[:n], slices.Grow(starts[:0], n)[:n]
+		k := 0
 		if _, err := sc.scanRowGroup(ctx, rg, func(id model.TraceID, start int64) bool {
-			ids, starts = append(ids, id), append(starts, start)
+			if k < n {
+				ids[k], starts[k] = id, start
+			}
+			k++
 			return true
 		}); err != nil {
 			return fmt.Errorf("block %s: scan: %w", bl.meta.ID, err)
 		}
-		if len(ids) == 0 {
+		if k > n {
+			return fmt.Errorf("block %s: %w: scan reported %d rows of %d", bl.meta.ID, ErrCorrupt, k, n)
+		}
+		ids, starts = ids[:k], starts[:k]
+		if k == 0 {
 			continue
 		}
 		rows := int(rg.NumRows())
