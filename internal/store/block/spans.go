@@ -70,7 +70,7 @@ func (bl *Block) ScanSpans(ctx context.Context, pred *predicate.Compiled, fields
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if !sc.rowGroupMayMatch(&bl.ix.rowGroups[g]) {
+		if !sc.rowGroupMayMatch(&bl.ix.rowGroups[g]) || sc.post != nil && !sc.post.rowGroupMayMatch(g) {
 			continue
 		}
 		sc.rgIndex = g
