@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -79,10 +78,8 @@ func queryBench(args []string) error {
 			lat = append(lat, d)
 		}
 		g1, h1 := requests()
-		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		line := fmt.Sprintf("%-28s n=%d p50 %8s  p99 %8s  max %8s", name, len(lat),
-			lat[len(lat)/2].Round(10*time.Microsecond), lat[len(lat)*99/100].Round(10*time.Microsecond), lat[len(lat)-1].Round(10*time.Microsecond))
-		if g0 >= 0 {
+		line := latencySummary(name, 28, lat, 10*time.Microsecond)
+		if g0 >= 0 && len(urls) > 0 {
 			line += fmt.Sprintf("  GETs/op %.2f  HEADs/op %.2f", (g1-g0)/float64(len(urls)), (h1-h0)/float64(len(urls)))
 		}
 		fmt.Println(line)

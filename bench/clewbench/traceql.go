@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"time"
 )
@@ -51,9 +50,7 @@ func traceqlBench(args []string) error {
 			}
 			lat = append(lat, d)
 		}
-		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		fmt.Printf("%-34s n=%d p50 %9s  p99 %9s  max %9s\n", name, len(lat),
-			lat[len(lat)/2].Round(100*time.Microsecond), lat[len(lat)*99/100].Round(100*time.Microsecond), lat[len(lat)-1].Round(100*time.Microsecond))
+		fmt.Println(latencySummary(name, 34, lat, 100*time.Microsecond))
 		return nil
 	}
 	end := time.Now().Add(time.Minute)
