@@ -25,9 +25,9 @@ const MaxAttributes = 64
 // Predicate selects spans. Zero fields match everything, except Kind, where
 // -1 means any kind (0 is KindUnspecified).
 type Predicate struct {
-	Service     string
-	Operation   string
-	Kind        int   // -1: any
+	Service   string
+	Operation string
+	Kind      int // -1: any
 	// ErrorStatus selects only spans whose status is ERROR (TraceQL's
 	// status = error; unlike the "error"="true" attribute condition, no
 	// attribute satisfies it).
@@ -192,13 +192,13 @@ func compareFloats(a, b float64) int {
 // Compiled is a Predicate ready to evaluate. It is immutable and safe for
 // concurrent use.
 type Compiled struct {
-	p       Predicate
-	attrs   []Attr // sorted by key: bit i is attrs[i]
+	p     Predicate
+	attrs []Attr // sorted by key: bit i is attrs[i]
 	// compares follow: bit len(attrs)+j is compares[j]; sorted by key.
 	compares []compiledCompare
 	all      uint64 // every condition's bit
-	errBits uint64 // conditions that an error status satisfies
-	empty   bool   // no span can match (MinDuration > MaxDuration)
+	errBits  uint64 // conditions that an error status satisfies
+	empty    bool   // no span can match (MinDuration > MaxDuration)
 }
 
 // Compile checks p and prepares it for evaluation.

@@ -96,9 +96,9 @@ func TestMatch(t *testing.T) {
 		{Predicate{Kind: -1, Compares: []Compare{{Key: "code", Op: "<", Value: "500.5", Numeric: true}}}, true},
 		{Predicate{Kind: -1, Compares: []Compare{{Key: "code", Op: ">=", Value: "500", Numeric: true}, {Key: "code", Op: "<", Value: "600", Numeric: true}}}, true},
 		{Predicate{Kind: -1, Compares: []Compare{{Key: "code", Op: "<", Value: "60", Numeric: true}}}, false}, // "500" < "60" as text, not as numbers
-		{Predicate{Kind: -1, Compares: []Compare{{Key: "user", Op: ">", Value: "1", Numeric: true}}}, false},    // not numbers
-		{Predicate{Kind: -1, Compares: []Compare{{Key: "user", Op: "!=", Value: "1", Numeric: true}}}, true},    // ... which != alone admits
-		{Predicate{Kind: -1, Compares: []Compare{{Key: "user", Op: "!=", Value: "a"}}}, true},                    // the other user
+		{Predicate{Kind: -1, Compares: []Compare{{Key: "user", Op: ">", Value: "1", Numeric: true}}}, false},  // not numbers
+		{Predicate{Kind: -1, Compares: []Compare{{Key: "user", Op: "!=", Value: "1", Numeric: true}}}, true},  // ... which != alone admits
+		{Predicate{Kind: -1, Compares: []Compare{{Key: "user", Op: "!=", Value: "a"}}}, true},                 // the other user
 		{Predicate{Kind: -1, Compares: []Compare{{Key: "user", Op: ">", Value: "b"}}}, false},
 		{Predicate{Kind: -1, Compares: []Compare{{Key: "user", Op: "=~", Value: "[ab]"}}}, true},
 		{Predicate{Kind: -1, Compares: []Compare{{Key: "user", Op: "=~", Value: "a|c"}, {Key: "user", Op: "!~", Value: "a"}}}, true}, // by different values of the key
