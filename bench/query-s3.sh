@@ -4,6 +4,8 @@
 # "Trace by ID on an S3 bucket".
 #
 #   bench/query-s3.sh                 SPANS=10000000 N=100 N_KIND=20
+#   DATA=/tmp/data10m IDS=/tmp/ids10m.txt bench/query-s3.sh   reuse blocks written before
+#   KINDS=id bench/query-s3.sh        only these kinds (clewbench query --kinds)
 #
 # clewbench blocks writes the blocks into a data directory; versitygw's posix
 # backend stores a bucket's objects as files below <root>/<bucket>/, so a copy
@@ -17,7 +19,13 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 SPANS=${SPANS:-10000000} N=${N:-100} N_KIND=${N_KIND:-20}
 build_tools
-"$work/clewbench" blocks --data-dir "$work/data" --spans "$SPANS" --ids-out "$work/ids.txt" | tail -1
+KINDS=${KINDS:-id,tag,rare,user24h,session24h,absent24h,absent7d}
+if [ -n "${DATA:-}" ]; then
+  data=$DATA ids=${IDS:?IDS names the trace IDs written with DATA}
+else
+  data=$work/data ids=$work/ids.txt
+  "$work/clewbench" blocks --data-dir "$data" --spans "$SPANS" --ids-out "$ids" | tail -1
+fi
 
 gw=${CLEW_VERSITYGW:-$HOME/.cache/clew/tools/versitygw-v1.8.0/versitygw}
 if [ ! -x "$gw" ]; then
@@ -36,11 +44,11 @@ for _ in $(seq 600); do
 done
 curl -sf --aws-sigv4 aws:amz:us-east-1:s3 --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
   -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -X PUT "http://$S3/clew"
-cp -r "$work/data/blocks/." "$work/s3root/clew/"
+cp -r "$data/blocks/." "$work/s3root/clew/"
 
 echo "== local disk (load $(cut -d' ' -f1-3 /proc/loadavg))"
-start_clew
-"$work/clewbench" query --query "http://$QUERY_ADDR" --ids "$work/ids.txt" --n "$N" --cold-warm
+start_clew --data-dir "$data"
+"$work/clewbench" query --query "http://$QUERY_ADDR" --ids "$ids" --n "$N" --cold-warm --kinds "$KINDS"
 stop_clew
 
 s3clew() {
@@ -50,12 +58,12 @@ s3clew() {
 }
 echo "== S3, versitygw on loopback (load $(cut -d' ' -f1-3 /proc/loadavg))"
 s3clew
-"$work/clewbench" query --query "http://$QUERY_ADDR" --admin "http://$ADMIN_ADDR" --ids "$work/ids.txt" --n "$N" --cold-warm
+"$work/clewbench" query --query "http://$QUERY_ADDR" --admin "http://$ADMIN_ADDR" --ids "$ids" --n "$N" --cold-warm --kinds "$KINDS"
 stop_clew
-for kind in id tag rare absent24h absent7d; do
+for kind in ${KINDS//,/ }; do
   echo "== S3, $kind alone on a fresh node"
   s3clew
-  "$work/clewbench" query --query "http://$QUERY_ADDR" --admin "http://$ADMIN_ADDR" --ids "$work/ids.txt" --n "$N_KIND" \
+  "$work/clewbench" query --query "http://$QUERY_ADDR" --admin "http://$ADMIN_ADDR" --ids "$ids" --n "$N_KIND" \
     --cold-warm --kinds "$kind"
   stop_clew
 done
