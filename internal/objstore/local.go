@@ -16,9 +16,9 @@ import (
 // to relative paths; "a/b" is the file b in directory a.
 type Local struct {
 	dir string
-	// testSyncDir, if set, sees every directory fsync; tests check the
-	// order of durability with it.
-	testSyncDir func(dir string)
+	// fs is what Put writes through: the OS, or in tests a file system
+	// that records fsyncs or models a power loss.
+	fs putFS
 }
 
 var _ Bucket = (*Local)(nil)
@@ -32,7 +32,7 @@ func NewLocal(dir string) (*Local, error) {
 	if err != nil {
 		return nil, fmt.Errorf("objstore: %w", err)
 	}
-	return &Local{dir: abs}, nil
+	return &Local{dir: abs, fs: osPutFS{}}, nil
 }
 
 // Dir is the root directory.
@@ -64,7 +64,7 @@ func (l *Local) Put(ctx context.Context, name string, r io.Reader) error {
 		return err
 	}
 	dir := filepath.Dir(p)
-	var f *os.File
+	var f putFile
 	// Directories this Put creates: their entries in their parents must be
 	// made durable too, or a power loss can drop a whole new block
 	// directory even though every file in it was fsynced.
@@ -73,15 +73,15 @@ func (l *Local) Put(ctx context.Context, name string, r io.Reader) error {
 	// MkdirAll and CreateTemp; retrying a few times covers that race.
 	for attempt := 0; ; attempt++ {
 		for d := dir; d != l.dir && strings.HasPrefix(d, l.dir); d = filepath.Dir(d) {
-			if _, err := os.Stat(d); err == nil {
+			if _, err := l.fs.Stat(d); err == nil {
 				break
 			}
 			created = append(created, d)
 		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := l.fs.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("put %s: %w", name, err)
 		}
-		f, err = os.CreateTemp(dir, ".tmp-*")
+		f, err = l.fs.CreateTemp(dir, ".tmp-*")
 		if err == nil {
 			break
 		}
@@ -94,7 +94,7 @@ func (l *Local) Put(ctx context.Context, name string, r io.Reader) error {
 	defer func() {
 		if !ok {
 			_ = f.Close()
-			_ = os.Remove(tmp)
+			_ = l.fs.Remove(tmp)
 		}
 	}()
 	if _, err := io.Copy(f, ctxReader{ctx, r}); err != nil {
@@ -106,28 +106,20 @@ func (l *Local) Put(ctx context.Context, name string, r io.Reader) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("put %s: close: %w", name, err)
 	}
-	if err := os.Rename(tmp, p); err != nil {
+	if err := l.fs.Rename(tmp, p); err != nil {
 		return fmt.Errorf("put %s: rename: %w", name, err)
 	}
 	ok = true
-	if err := l.syncDir(dir); err != nil {
+	if err := l.fs.SyncDir(dir); err != nil {
 		return fmt.Errorf("put %s: sync dir: %w", name, err)
 	}
 	// Innermost first: each parent is synced after the entry it gains.
 	for _, d := range created {
-		if err := l.syncDir(filepath.Dir(d)); err != nil {
+		if err := l.fs.SyncDir(filepath.Dir(d)); err != nil {
 			return fmt.Errorf("put %s: sync dir: %w", name, err)
 		}
 	}
 	return nil
-}
-
-// syncDir fsyncs a directory, through testSyncDir if a test set it.
-func (l *Local) syncDir(dir string) error {
-	if l.testSyncDir != nil {
-		l.testSyncDir(dir)
-	}
-	return syncDir(dir)
 }
 
 // CollectTemp removes the temporary files that Puts cut short by a crash

@@ -18,7 +18,7 @@ func TestPutSyncsTheParentOfANewDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	var synced []string
-	l.testSyncDir = func(dir string) { synced = append(synced, dir) }
+	l.fs = recordSyncs{putFS: osPutFS{}, synced: &synced}
 	ctx := context.Background()
 	blockDir := filepath.Join(l.dir, "blk")
 
@@ -42,6 +42,17 @@ func TestPutSyncsTheParentOfANewDirectory(t *testing.T) {
 	if want := []string{filepath.Join(l.dir, "a", "b"), filepath.Join(l.dir, "a"), l.dir}; !slices.Equal(synced, want) {
 		t.Fatalf("Put creating two directories synced %v, want %v", synced, want)
 	}
+}
+
+// recordSyncs notes every directory fsync, in order.
+type recordSyncs struct {
+	putFS
+	synced *[]string
+}
+
+func (r recordSyncs) SyncDir(dir string) error {
+	*r.synced = append(*r.synced, dir)
+	return r.putFS.SyncDir(dir)
 }
 
 // Issue 16, item 5: temporary files left by a Put that a crash cut short
