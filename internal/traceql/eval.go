@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/clewtrace/clew/internal/model"
+	"github.com/clewtrace/clew/internal/query/predicate"
 )
 
 // Set is one span set of a trace: indices into the trace's spans (as passed
@@ -304,7 +305,7 @@ func applyStage(st Stage, t *Trace, sets []Set) []Set {
 		for _, s := range sets {
 			l, lok := scalar(st.L, t, s.Spans)
 			r, rok := scalar(st.R, t, s.Spans)
-			if lok && rok && order(st.Op, cmp.Compare(l, r)) && l == l && r == r {
+			if lok && rok && predicate.Order(st.Op, cmp.Compare(l, r)) && l == l && r == r {
 				out = append(out, s)
 			}
 		}

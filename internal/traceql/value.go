@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/clewtrace/clew/internal/model"
+	"github.com/clewtrace/clew/internal/query/predicate"
 )
 
 // Type is the type of a Value.
@@ -140,13 +141,13 @@ func compare(b *Binary, l, r Value) bool {
 			return false
 		}
 		if intLike(l.T) && intLike(r.T) {
-			return order(b.Op, cmp.Compare(l.N, r.N))
+			return predicate.Order(b.Op, cmp.Compare(l.N, r.N))
 		}
 		lf, rf := l.Float(), r.Float()
 		if math.IsNaN(lf) || math.IsNaN(rf) {
 			return b.Op == "!="
 		}
-		return order(b.Op, cmp.Compare(lf, rf))
+		return predicate.Order(b.Op, cmp.Compare(lf, rf))
 	case l.T == TString && r.T == TString:
 		switch b.Op {
 		case "=~":
@@ -154,7 +155,7 @@ func compare(b *Binary, l, r Value) bool {
 		case "!~":
 			return !b.re.MatchString(l.S)
 		}
-		return order(b.Op, cmp.Compare(l.S, r.S))
+		return predicate.Order(b.Op, cmp.Compare(l.S, r.S))
 	case l.T == r.T && (l.T == TBool || l.T == TStatus || l.T == TKind):
 		switch b.Op {
 		case "=":
@@ -162,24 +163,6 @@ func compare(b *Binary, l, r Value) bool {
 		case "!=":
 			return l.N != r.N
 		}
-	}
-	return false
-}
-
-func order(op string, c int) bool {
-	switch op {
-	case "=":
-		return c == 0
-	case "!=":
-		return c != 0
-	case "<":
-		return c < 0
-	case "<=":
-		return c <= 0
-	case ">":
-		return c > 0
-	case ">=":
-		return c >= 0
 	}
 	return false
 }

@@ -10,6 +10,7 @@
 package predicate
 
 import (
+	"cmp"
 	"fmt"
 	"regexp"
 	"sort"
@@ -127,21 +128,24 @@ func (c *compiledCompare) match(text string) bool {
 		case "!~":
 			return !c.re.MatchString(text)
 		}
-		return order(c.Op, compareStrings(text, c.Value))
+		return Order(c.Op, cmp.Compare(text, c.Value))
 	}
 	if c.isInt {
 		if i, err := strconv.ParseInt(text, 10, 64); err == nil {
-			return order(c.Op, compareInts(i, c.i))
+			return Order(c.Op, cmp.Compare(i, c.i))
 		}
 	}
 	f, err := strconv.ParseFloat(text, 64)
 	if err != nil || f != f { // not a number, or NaN: only != holds
 		return c.Op == "!="
 	}
-	return order(c.Op, compareFloats(f, c.f))
+	return Order(c.Op, compareFloats(f, c.f))
 }
 
-func order(op string, c int) bool {
+// Order reports whether the comparison operator op (= != < <= > >=) holds
+// for c, the result of a three-way comparison (cmp.Compare). TraceQL's
+// evaluator uses it too, so the store and the evaluator agree.
+func Order(op string, c int) bool {
 	switch op {
 	case "=":
 		return c == 0
@@ -159,26 +163,8 @@ func order(op string, c int) bool {
 	return false
 }
 
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func compareInts(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
+// compareFloats is cmp.Compare but for NaN, which it holds equal to anything
+// (a NaN literal in a condition; a NaN value is refused before).
 func compareFloats(a, b float64) int {
 	switch {
 	case a < b:
