@@ -59,14 +59,22 @@ export function TraceQLBox({ value, onRun }) {
   const [active, setActive] = useState(0);
   const inputRef = useRef(null);
   const valueCache = useRef(new Map());
+  // typed is the newest text and caret: answers that arrive after more
+  // typing complete what is there now, never what was typed then.
+  const typed = useRef(null);
   useEffect(() => { setText(value || ''); }, [value]);
   useEffect(() => {
     const ac = new AbortController();
     getJSON(`${TEMPO}/api/v2/search/tags`, ac.signal).then(b => setFields(fieldNames(b.scopes))).catch(() => {});
     return () => ac.abort();
   }, []);
+  // Names typed before the tag list arrived are completed once it has.
+  useEffect(() => {
+    if (typed.current && document.activeElement === inputRef.current) suggest(typed.current.t, typed.current.pos);
+  }, [fields]);
 
   const suggest = (t, pos) => {
+    typed.current = { t, pos };
     const at = completionAt(t, pos);
     if (!at) { setSugg({ list: [], at: null }); return; }
     if (at.kind === 'field') {
@@ -80,10 +88,13 @@ export function TraceQLBox({ value, onRun }) {
       setActive(0);
     };
     const cached = valueCache.current.get(at.field);
-    if (cached) { show(cached); return; }
-    getJSON(`${TEMPO}/api/v2/search/tag/${encodeURIComponent(at.field)}/values`)
-      .then(b => { valueCache.current.set(at.field, b.tagValues || []); show(b.tagValues || []); })
-      .catch(() => setSugg({ list: [], at: null }));
+    if (Array.isArray(cached)) { show(cached); return; }
+    if (cached) return; // asked already; its answer completes the newest text
+    const asked = getJSON(`${TEMPO}/api/v2/search/tag/${encodeURIComponent(at.field)}/values`);
+    valueCache.current.set(at.field, asked);
+    asked.then(b => { valueCache.current.set(at.field, b.tagValues || []); },
+      () => { valueCache.current.set(at.field, []); })
+      .then(() => { if (typed.current) suggest(typed.current.t, typed.current.pos); });
   };
   const accept = item => {
     const el = inputRef.current, pos = el ? el.selectionStart : text.length, at = sugg.at;
