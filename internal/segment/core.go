@@ -280,6 +280,9 @@ func (c *Core[R, H, B]) startRunLoop() {
 // Bucket is where the blocks are.
 func (c *Core[R, H, B]) Bucket() objstore.Bucket { return c.bucket }
 
+// Options is the core's options with their defaults filled in.
+func (c *Core[R, H, B]) Options() Options { return c.opts }
+
 func (c *Core[R, H, B]) newLive(b B) *Live[B] {
 	return newLive(b, func(l *Live[B]) {
 		c.garbageMu.Lock()

@@ -38,7 +38,7 @@ func (h *head) Size() (count int, bytes int64) { return h.size() }
 func (h *head) Created() time.Time             { return h.created }
 
 // spanFormat is the span store's side of the segment lifecycle.
-type spanFormat struct{ now func() time.Time }
+type spanFormat struct{}
 
 var _ segment.Format[model.Span, *head, *spanBlock] = spanFormat{}
 

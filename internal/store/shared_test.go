@@ -182,7 +182,7 @@ func TestSharedCompactionDeletesAfterDelay(t *testing.T) {
 	if l := bucketBlocks(t, bucket); len(l.Complete) != 3 {
 		t.Fatalf("inputs deleted before the delay: %+v", l)
 	}
-	clk.Add(a.opts.DeleteDelay + time.Second)
+	clk.Add(a.core.Options().DeleteDelay + time.Second)
 	mustSync(t, b) // not the compactor: deletes nothing
 	if l := bucketBlocks(t, bucket); len(l.Complete) != 3 {
 		t.Fatalf("a node without the gate deleted: %+v", l)
@@ -248,7 +248,7 @@ func TestSharedRacingCompactorsCorruptNothing(t *testing.T) {
 			t.Fatalf("edges after racing merges: %+v, want calls 2", edges)
 		}
 	}
-	clk.Add(a.opts.DeleteDelay + time.Second)
+	clk.Add(a.core.Options().DeleteDelay + time.Second)
 	mustSync(t, a)
 	mustSync(t, b)
 	if l := bucketBlocks(t, bucket); len(l.Complete) != 1 {
@@ -293,12 +293,12 @@ func TestSharedRetentionAndPartialUploads(t *testing.T) {
 	if l := bucketBlocks(t, bucket); len(l.Complete) != 1 || len(l.Incomplete) != 1 {
 		t.Fatalf("deleted before the delay: %+v", l)
 	}
-	clk.Add(a.opts.DeleteDelay)
+	clk.Add(a.core.Options().DeleteDelay)
 	mustSync(t, a)
 	if l := bucketBlocks(t, bucket); len(l.Complete) != 0 || len(l.Incomplete) != 1 {
 		t.Fatalf("after the delay: %+v, want only the partial upload", l)
 	}
-	clk.Add(a.opts.PartialUploadAge)
+	clk.Add(a.core.Options().PartialUploadAge)
 	mustSync(t, a)
 	if l := bucketBlocks(t, bucket); len(l.Complete)+len(l.Incomplete) != 0 {
 		t.Fatalf("partial upload not collected after PartialUploadAge: %+v", l)
@@ -331,8 +331,8 @@ func TestSharedRecentBlockOutlivesCompaction(t *testing.T) {
 			t.Fatalf("B's recent data lost trace %d with its compacted block: %d spans, %v", tr, len(got), err)
 		}
 	}
-	if b.recentWindow() > b.opts.DeleteDelay {
-		t.Fatalf("recent window %s outlasts the delete delay %s", b.recentWindow(), b.opts.DeleteDelay)
+	if b.recentWindow() > b.core.Options().DeleteDelay {
+		t.Fatalf("recent window %s outlasts the delete delay %s", b.recentWindow(), b.core.Options().DeleteDelay)
 	}
 	clk.Add(b.recentWindow() + time.Second)
 	mustSync(t, b)

@@ -20,7 +20,8 @@ import (
 	"github.com/clewtrace/clew/internal/store/wal"
 )
 
-// Options configures a Store. Zero values take the defaults in brackets.
+// Options configures a Store. Zero values take the defaults in brackets
+// (segment.Options fills them in; Store.core.Options has the result).
 type Options struct {
 	Dir string // data directory: wal/ and blocks/ below it
 	// Bucket holds the blocks instead of Dir/blocks when set (an S3
@@ -69,42 +70,6 @@ type Options struct {
 	PartialUploadAge time.Duration // [48 h]
 }
 
-func (o *Options) setDefaults() {
-	if o.Retention <= 0 {
-		o.Retention = 7 * 24 * time.Hour
-	}
-	if o.BlockMaxSpans <= 0 {
-		o.BlockMaxSpans = 200_000
-	}
-	if o.BlockMaxAge <= 0 {
-		o.BlockMaxAge = 5 * time.Minute
-	}
-	if o.MaxHeadBytes <= 0 {
-		o.MaxHeadBytes = 384 << 20
-	}
-	if o.CompactBlocks <= 1 {
-		o.CompactBlocks = 4
-	}
-	if o.MaintainEvery <= 0 {
-		o.MaintainEvery = time.Second
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.PollEvery <= 0 {
-		o.PollEvery = 15 * time.Second
-	}
-	if o.DeleteDelay <= 0 {
-		o.DeleteDelay = 5 * time.Minute
-	}
-	if o.PartialUploadAge <= 0 {
-		o.PartialUploadAge = 48 * time.Hour
-	}
-}
-
 // WAL record types: the first byte of every record.
 const (
 	recordTraces byte = 1 // OTLP ExportTraceServiceRequest, protobuf
@@ -113,7 +78,6 @@ const (
 // Store is the embedded trace store. It is safe for concurrent use.
 type Store struct {
 	opts    Options
-	log     *slog.Logger
 	core    *segment.Core[model.Span, *head, *spanBlock]
 	wal     *wal.WAL        // the core's (tests simulate crashes through it)
 	bucket  objstore.Bucket // the core's
@@ -127,7 +91,6 @@ type Store struct {
 // Open opens (or creates) the store in opts.Dir, replays the WAL into the head
 // and starts background maintenance.
 func Open(ctx context.Context, opts Options) (*Store, error) {
-	opts.setDefaults()
 	if opts.Dir == "" {
 		return nil, errors.New("store: no data directory")
 	}
@@ -169,12 +132,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		Compactor:        opts.Compactor,
 		DeleteDelay:      opts.DeleteDelay,
 		PartialUploadAge: opts.PartialUploadAge,
-	}, spanFormat{now: opts.Now})
+	}, spanFormat{})
 	if err != nil {
 		lock.Close()
 		return nil, err
 	}
-	s := &Store{opts: opts, log: opts.Logger, core: core, wal: core.WAL(), bucket: core.Bucket(), lock: lock}
+	s := &Store{opts: opts, core: core, wal: core.WAL(), bucket: core.Bucket(), lock: lock}
 	s.metrics = newMetrics(s, opts.Registerer)
 	return s, nil
 }
