@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"slices"
 	"strings"
 
@@ -160,30 +159,16 @@ func readMeta(ctx context.Context, b objstore.Bucket, id string) (Meta, error) {
 
 // ListMetas returns the metas of all complete blocks (those with a
 // meta.json), oldest ID first. Incomplete blocks are skipped; Incomplete
-// finds them for garbage collection.
+// finds them for garbage collection. A damaged meta.json is an error here;
+// ListMetasSkippingDamaged lists around it.
 func ListMetas(ctx context.Context, b objstore.Bucket) ([]Meta, error) {
-	var ids []string
-	err := b.List(ctx, "", func(name string) error {
-		if id, ok := strings.CutSuffix(name, "/"+metaName); ok && validID(id) {
-			ids = append(ids, id)
-		}
-		return nil
-	})
+	metas, damaged, err := ListMetasSkippingDamaged(ctx, b)
 	if err != nil {
-		return nil, fmt.Errorf("list blocks: %w", err)
+		return nil, err
 	}
-	metas := make([]Meta, 0, len(ids))
-	for _, id := range ids {
-		m, err := readMeta(ctx, b, id)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // deleted between List and Get
-		}
-		if err != nil {
-			return nil, err
-		}
-		metas = append(metas, m)
+	if len(damaged) > 0 {
+		return nil, fmt.Errorf("block %s: %w: unreadable meta.json", damaged[0], ErrCorrupt)
 	}
-	slices.SortFunc(metas, func(a, b Meta) int { return strings.Compare(a.ID, b.ID) })
 	return metas, nil
 }
 
