@@ -45,24 +45,8 @@ type Dependency struct {
 	ErrorCount uint64 // calls whose child span failed
 }
 
-// TraceSummary describes one trace in a search result.
-type TraceSummary struct {
-	TraceID           model.TraceID
-	RootServiceName   string // service of the root span; of the earliest span when the root is missing
-	RootOperationName string
-	StartUnixNano     int64 // earliest span start
-	EndUnixNano       int64 // latest span end
-	SpanCount         int
-	ErrorSpanCount    int
-	Services          []ServiceSummary // sorted by name
-}
+// TraceSummary describes one trace in a search result (model.TraceSummary).
+type TraceSummary = model.TraceSummary
 
 // ServiceSummary counts one service's spans in a trace.
-type ServiceSummary struct {
-	Name           string
-	SpanCount      int
-	ErrorSpanCount int
-}
-
-// Duration is the trace's end-to-end duration.
-func (t TraceSummary) Duration() time.Duration { return time.Duration(t.EndUnixNano - t.StartUnixNano) }
+type ServiceSummary = model.ServiceSummary

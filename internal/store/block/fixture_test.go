@@ -2,6 +2,7 @@ package block
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io/fs"
@@ -119,6 +120,22 @@ func checkFixture(t *testing.T, bl *Block) {
 		spans, err := bl.Trace(ctx, id)
 		if err != nil || len(spans) == 0 || spans[0].TraceID != id {
 			t.Fatalf("trace %s: %d spans, err %v", id, len(spans), err)
+		}
+	}
+	// Trace summaries (v6): each equals the summary of the trace's spans;
+	// an older block has none, and says so.
+	for _, i := range []int{0, len(want) / 2, len(want) - 1} {
+		id := want[i].TraceID
+		sum, found, err := bl.Summary(ctx, id)
+		if bl.Meta().Version < FormatV6 {
+			if !errors.Is(err, ErrNoSummary) {
+				t.Errorf("v%d block: Summary err %v, want ErrNoSummary", bl.Meta().Version, err)
+			}
+			continue
+		}
+		spans, _ := bl.Trace(ctx, id)
+		if w := model.Summarize(readDedupe(spans)); err != nil || !found || !reflect.DeepEqual(sum, w) {
+			t.Errorf("trace %s: summary %+v (found %v, err %v), want %+v", id, sum, found, err, w)
 		}
 	}
 	// Verification reads every row group in the block's own format: an

@@ -21,7 +21,8 @@ const (
 	FormatV3     = 3 // v2 + traces.bin (trace ID -> rows), rare fields folded into one column
 	FormatV4     = 4 // v3 without the trace_id and trace_start columns: traces.bin has them
 	FormatV5     = 5 // v4 + postings in index.bin: terms per row group, long spans
-	FormatLatest = FormatV5
+	FormatV6     = 6 // v5 + summaries.bin: a summary row per trace
+	FormatLatest = FormatV6
 )
 
 // ErrUnsupportedVersion is returned for blocks written by a newer Clew.

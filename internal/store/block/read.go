@@ -27,6 +27,8 @@ type Block struct {
 
 	data      objstore.Reader // the data object; queries read it with their own context
 	traces    objstore.Reader // v3: traces.bin; nil before v3
+	bucket    objstore.Bucket // where summaries.bin is opened, on first use
+	sums      summaries       // v6: summaries.bin
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -68,7 +70,7 @@ func Open(ctx context.Context, b objstore.Bucket, id string) (*Block, error) {
 		}
 		return nil, fmt.Errorf("open block %s: %w: %v", id, ErrCorrupt, err)
 	}
-	bl := &Block{meta: meta, ix: ix, file: f, data: data}
+	bl := &Block{meta: meta, ix: ix, file: f, data: data, bucket: b}
 	if ix.version != meta.Version {
 		_ = bl.Close()
 		return nil, fmt.Errorf("open block %s: %w: index version %d, meta version %d", id, ErrCorrupt, ix.version, meta.Version)
@@ -175,6 +177,15 @@ func (bl *Block) Close() error {
 				bl.closeErr = err
 			}
 		}
+		bl.sums.mu.Lock()
+		if bl.sums.r != nil {
+			if err := bl.sums.r.Close(); bl.closeErr == nil {
+				bl.closeErr = err
+			}
+			bl.sums.r = nil
+		}
+		bl.sums.err = errClosed
+		bl.sums.mu.Unlock()
 	})
 	return bl.closeErr
 }

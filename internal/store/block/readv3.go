@@ -22,24 +22,7 @@ import (
 
 // lookupTrace finds a trace's entry in traces.bin.
 func (bl *Block) lookupTrace(ctx context.Context, id model.TraceID) (traceEntry, bool, error) {
-	g := bl.ix.granules
-	i := sortSearch(len(g), func(i int) bool { return string(g[i].first[:]) > string(id[:]) }) - 1
-	if i < 0 {
-		return traceEntry{}, false, nil
-	}
-	from, to := g[i].tracesOff, bl.ix.tracesSize
-	end := int64(bl.meta.SpanCount)
-	if i+1 < len(g) {
-		to, end = g[i+1].tracesOff, g[i+1].row
-	}
-	if from < int64(len(tracesMagic)) || to <= from || to > bl.traces.Size() {
-		return traceEntry{}, false, fmt.Errorf("%w: trace index range %d-%d", ErrCorrupt, from, to)
-	}
-	buf := make([]byte, to-from)
-	if _, err := bl.traces.ReadAt(ctx, buf, from); err != nil && !(errors.Is(err, io.EOF) && to == bl.traces.Size()) {
-		return traceEntry{}, false, err
-	}
-	entries, err := decodeTraceEntries(buf, g[i].row, end, bl.ix.traceBase)
+	_, entries, err := bl.granuleTraces(ctx, id)
 	if err != nil {
 		return traceEntry{}, false, err
 	}
@@ -49,6 +32,33 @@ func (bl *Block) lookupTrace(ctx context.Context, id model.TraceID) (traceEntry,
 		}
 	}
 	return traceEntry{}, false, nil
+}
+
+// granuleTraces reads the traces.bin entries of the granule that would
+// hold the trace, and the granule's number (-1: none would).
+func (bl *Block) granuleTraces(ctx context.Context, id model.TraceID) (int, []traceEntry, error) {
+	g := bl.ix.granules
+	i := sortSearch(len(g), func(i int) bool { return string(g[i].first[:]) > string(id[:]) }) - 1
+	if i < 0 {
+		return -1, nil, nil
+	}
+	from, to := g[i].tracesOff, bl.ix.tracesSize
+	end := int64(bl.meta.SpanCount)
+	if i+1 < len(g) {
+		to, end = g[i+1].tracesOff, g[i+1].row
+	}
+	if from < int64(len(tracesMagic)) || to <= from || to > bl.traces.Size() {
+		return -1, nil, fmt.Errorf("%w: trace index range %d-%d", ErrCorrupt, from, to)
+	}
+	buf := make([]byte, to-from)
+	if _, err := bl.traces.ReadAt(ctx, buf, from); err != nil && !(errors.Is(err, io.EOF) && to == bl.traces.Size()) {
+		return -1, nil, err
+	}
+	entries, err := decodeTraceEntries(buf, g[i].row, end, bl.ix.traceBase)
+	if err != nil {
+		return -1, nil, err
+	}
+	return i, entries, nil
 }
 
 func (bl *Block) traceV3(ctx context.Context, id model.TraceID) ([]model.Span, error) {

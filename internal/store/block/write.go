@@ -135,6 +135,7 @@ func write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []E
 		scopes:    newInterner((*encoder).scope),
 		ops:       OperationSet{},
 		post:      newPostingsBuilder(),
+		sums:      newSummaryWriter(),
 	}
 	w.data.Grow(len(spans) * 40)
 	w.ix.version = FormatLatest
@@ -204,6 +205,7 @@ func write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []E
 		}
 	}
 	w.ix.resources, w.ix.scopes = w.resources.items, w.scopes.items
+	sums := w.sums.finish()
 	idx, err := encodeIndex(&w.ix)
 	if err != nil {
 		return Meta{}, err
@@ -215,14 +217,14 @@ func write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []E
 		meta.Services = append(meta.Services, svc)
 	}
 	slices.Sort(meta.Services)
-	meta.Bytes = int64(w.data.Len() + len(idx) + len(w.traces))
+	meta.Bytes = int64(w.data.Len() + len(idx) + len(w.traces) + len(sums))
 
 	prefix := meta.ID + "/"
 	written := false
 	defer func() {
 		if !written { // best effort; the next open also removes blocks without meta.json
 			cleanup := context.WithoutCancel(ctx)
-			for _, name := range []string{metaName, indexName, tracesName, dataName} {
+			for _, name := range []string{metaName, indexName, summariesName, tracesName, dataName} {
 				_ = b.Delete(cleanup, prefix+name)
 			}
 		}
@@ -231,6 +233,9 @@ func write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []E
 		return Meta{}, fmt.Errorf("write block %s: %w", meta.ID, err)
 	}
 	if err := b.Put(ctx, prefix+tracesName, bytes.NewReader(w.traces)); err != nil {
+		return Meta{}, fmt.Errorf("write block %s: %w", meta.ID, err)
+	}
+	if err := b.Put(ctx, prefix+summariesName, bytes.NewReader(sums)); err != nil {
 		return Meta{}, fmt.Errorf("write block %s: %w", meta.ID, err)
 	}
 	if err := b.Put(ctx, prefix+indexName, bytes.NewReader(idx)); err != nil {
@@ -269,6 +274,7 @@ type blockWriter struct {
 	dedSlot                    map[string]int
 	rgPairs                    []uint64 // pairHash of every attribute of the row group
 	post                       *postingsBuilder
+	sums                       *summaryWriter
 
 	// Encoder goroutine (see start).
 	jobs   chan writeJob
@@ -372,7 +378,9 @@ func (w *blockWriter) addTrace(spans []model.Span, keys []sortKey) error {
 	if w.row == w.rgStart || w.row-w.granule >= granuleRows {
 		w.ix.granules = append(w.ix.granules, granule{first: first.TraceID, row: w.row, tracesOff: int64(len(w.traces))})
 		w.granule = w.row
+		w.sums.startGranule()
 	}
+	w.sums.addTrace(spans, keys)
 	traceStart := first.StartUnixNano
 	w.traces = appendTraceEntry(w.traces, first.TraceID, len(keys), traceStart, w.blockMin)
 	// Parent positions: a linear search is cheapest for the usual
