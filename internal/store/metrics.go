@@ -44,6 +44,12 @@ func newMetrics(s *Store, reg prometheus.Registerer) *metrics {
 			}
 			return 1
 		}))
+	for i, from := range summarySourceNames {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "clew_store_trace_summaries_total",
+			Help:        "Trace summaries answered (search results' summaries), by source: a block's summary row, a head's spans, or the whole trace read.",
+			ConstLabels: prometheus.Labels{"from": from}},
+			func() float64 { return float64(s.summaries[i].Load()) }))
+	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clew_store_disk_free_bytes",
 		Help: "Bytes available to Clew on the file system of the data directory (-1 if unknown)."},
 		func() float64 { return float64(freeBytes(s.opts.Dir)) }))

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,6 +84,9 @@ type Store struct {
 	bucket  objstore.Bucket // the core's
 	lock    *os.File        // held while open; see lockDir
 	metrics *metrics
+	// summaries counts the trace summaries answered, by source
+	// (summaryFromBlock...).
+	summaries [summarySources]atomic.Int64
 
 	closeOnce sync.Once
 	closeErr  error

@@ -320,7 +320,7 @@ func (bl *Block) summaryFooter(ctx context.Context) (*summaryFooter, objstore.Re
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: %v", ErrNoSummary, err)
 		}
-		s.r = r
+		s.r = objstore.MarkReads(r)
 	}
 	size := s.r.Size()
 	// The footer holds the string table and a length per granule: a few
