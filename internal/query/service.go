@@ -112,32 +112,80 @@ func (s *Service) GetTrace(ctx context.Context, id model.TraceID) ([]model.Span,
 
 // FindTraces returns whole traces matching q, most recently started first.
 func (s *Service) FindTraces(ctx context.Context, q TraceQuery) ([][]model.Span, error) {
-	p, err := Predicate(q)
-	if err != nil {
-		return nil, err
-	}
-	compiled, err := compile(p)
-	if err != nil {
-		return nil, err
-	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = DefaultLimit
-	}
-	done, err := s.admitSearch(ctx, limit)
+	ids, limit, done, err := s.searchIDs(ctx, q)
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	ids, err := s.store.FindTraceIDs(ctx, compiled, limit)
-	if err != nil {
-		return nil, err
-	}
 	workers := searchFetchers
 	if limit > HeavySearchLimit {
 		workers = heavySearchFetchers
 	}
 	return s.fetchTraces(ctx, ids, q.MaxSpans, workers)
+}
+
+// SummaryStore is a Store that also summarises traces without handing
+// out their spans (*store.Store: from its blocks' summary rows).
+type SummaryStore interface {
+	// TraceSummaries returns the summaries of the traces ids, in order,
+	// leaving out traces no longer stored.
+	TraceSummaries(ctx context.Context, ids []model.TraceID) ([]model.TraceSummary, error)
+}
+
+// FindSummaries returns the summaries of the traces matching q, most
+// recently started first: what FindTraces would return, summarised
+// (Summarize), without reading the traces when the store keeps summaries.
+// q.MaxSpans applies only when the traces must be read.
+func (s *Service) FindSummaries(ctx context.Context, q TraceQuery) ([]TraceSummary, error) {
+	ids, limit, done, err := s.searchIDs(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	if ss, ok := s.store.(SummaryStore); ok {
+		return ss.TraceSummaries(ctx, ids)
+	}
+	workers := searchFetchers
+	if limit > HeavySearchLimit {
+		workers = heavySearchFetchers
+	}
+	traces, err := s.fetchTraces(ctx, ids, q.MaxSpans, workers)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]TraceSummary, 0, len(traces))
+	for _, t := range traces {
+		out = append(out, Summarize(t))
+	}
+	return out, nil
+}
+
+// searchIDs runs the search part of q: the IDs of the matching traces,
+// newest first, the limit used, and the function that gives back the
+// heavy-search slot (call it when the answer is built).
+func (s *Service) searchIDs(ctx context.Context, q TraceQuery) (ids []model.TraceID, limit int, done func(), err error) {
+	p, err := Predicate(q)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	compiled, err := compile(p)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	limit = q.Limit
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	done, err = s.admitSearch(ctx, limit)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	ids, err = s.store.FindTraceIDs(ctx, compiled, limit)
+	if err != nil {
+		done()
+		return nil, 0, nil, err
+	}
+	return ids, limit, done, nil
 }
 
 // searchFetchers is how many traces of a search answer are read at once;

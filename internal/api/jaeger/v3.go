@@ -1,6 +1,7 @@
 package jaeger
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -142,9 +143,40 @@ func (h *handler) v3FindTraces(w http.ResponseWriter, r *http.Request) {
 	h.writeTraces(w, r, all)
 }
 
+// summaryFinder is a Querier that summarises a search's traces without
+// reading them (*query.Service, from the store's summary rows).
+type summaryFinder interface {
+	FindSummaries(ctx context.Context, q query.TraceQuery) ([]query.TraceSummary, error)
+}
+
 // v3TraceSummaries answers an empty list (not 404) when nothing matches,
 // because a search page showing "no results" is not an error.
 func (h *handler) v3TraceSummaries(w http.ResponseWriter, r *http.Request) {
+	sf, ok := h.q.(summaryFinder)
+	if !ok {
+		h.v3TraceSummariesFromTraces(w, r)
+		return
+	}
+	q, err := parseV3Query(r.URL)
+	if err != nil {
+		h.v3Fail(w, r, err)
+		return
+	}
+	sums, err := sf.FindSummaries(r.Context(), q)
+	if err != nil {
+		h.v3Error(w, r, searchFailureStatus(err), fmt.Errorf("searching traces: %w", err))
+		return
+	}
+	out := v3SummariesResponse{Summaries: make([]v3TraceSummary, 0, len(sums))}
+	for _, s := range sums {
+		out.Summaries = append(out.Summaries, toV3Summary(s))
+	}
+	h.writeJSON(w, r, http.StatusOK, out)
+}
+
+// v3TraceSummariesFromTraces summarises whole traces, for a Querier that
+// cannot summarise without them.
+func (h *handler) v3TraceSummariesFromTraces(w http.ResponseWriter, r *http.Request) {
 	traces, ok := h.v3Search(w, r)
 	if !ok {
 		return

@@ -1,6 +1,7 @@
 package tempo
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sort"
@@ -106,6 +107,31 @@ func summarize(t *traceql.Trace) traceSummary {
 	return ts
 }
 
+// fromSummary describes a trace the way Tempo's search lists it, from its
+// summary (the same fields summarize computes from the spans).
+func fromSummary(s query.TraceSummary) traceSummary {
+	ts := traceSummary{
+		TraceID:           s.TraceID.String(),
+		RootServiceName:   "<root span not yet received>",
+		StartTimeUnixNano: strconv.FormatInt(s.StartUnixNano, 10),
+		DurationMs:        (s.EndUnixNano - s.StartUnixNano) / int64(time.Millisecond),
+		ServiceStats:      make(map[string]serviceStats, len(s.Services)),
+	}
+	if s.HasRoot {
+		ts.RootServiceName, ts.RootTraceName = s.RootServiceName, s.RootOperationName
+	}
+	for _, svc := range s.Services {
+		ts.ServiceStats[svc.Name] = serviceStats{SpanCount: svc.SpanCount, ErrorCount: svc.ErrorSpanCount}
+	}
+	return ts
+}
+
+// summaryFinder is a Querier that summarises a search's traces without
+// reading them (*query.Service, from the store's summary rows).
+type summaryFinder interface {
+	FindSummaries(ctx context.Context, q query.TraceQuery) ([]query.TraceSummary, error)
+}
+
 func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Query()
 	limit, err := intParam(r, "limit", DefaultLimit, MaxLimit)
@@ -182,6 +208,19 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 			}
 			*dst = d
 		}
+	}
+	if sf, ok := h.q.(summaryFinder); ok {
+		sums, err := sf.FindSummaries(r.Context(), tq)
+		if err != nil {
+			h.failQuery(w, r, err)
+			return
+		}
+		out := searchResponse{Traces: []traceSummary{}, Metrics: metricsOf(query.TraceQLStats{InspectedTraces: len(sums)})}
+		for _, s := range sums {
+			out.Traces = append(out.Traces, fromSummary(s))
+		}
+		writeJSON(w, out)
+		return
 	}
 	traces, err := h.q.FindTraces(r.Context(), tq)
 	if err != nil {
