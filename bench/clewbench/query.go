@@ -22,7 +22,8 @@ func queryBench(args []string) error {
 	token := fs.String("token", "", "bearer token")
 	admin := fs.String("admin", "", "Clew admin base URL (http://127.0.0.1:14269): report the object-store GETs each request sent (clew_objstore_requests_total, --storage s3 only)")
 	coldWarm := fs.Bool("cold-warm", false, "send each kind's --n requests twice and report both passes: cold (first touch of the data they read, as far as earlier kinds did not read it) and warm (repeated)")
-	only := fs.String("kinds", "", "comma-separated subset of: id, tag, rare, user24h, session24h, absent24h, absent7d (default all, in that order)")
+	only := fs.String("kinds", "", "comma-separated subset of: id, tag, tagsum, tempotag, rare, user24h, session24h, absent24h, absent7d (default all, in that order)")
+	pid := fs.Int("clew-pid", 0, "Clew's process ID (same machine): report the CPU Clew spent per request of each kind (user+system, from /proc)")
 	_ = fs.Parse(args)
 	kinds := map[string]bool{}
 	for _, k := range strings.Split(*only, ",") {
@@ -67,6 +68,7 @@ func queryBench(args []string) error {
 	measure := func(name string, urls []string) error {
 		lat := make([]time.Duration, 0, len(urls))
 		g0, h0 := requests()
+		c0 := processCPU(*pid)
 		for _, u := range urls {
 			d, code, err := get(u)
 			if err != nil {
@@ -78,7 +80,11 @@ func queryBench(args []string) error {
 			lat = append(lat, d)
 		}
 		g1, h1 := requests()
+		c1 := processCPU(*pid)
 		line := latencySummary(name, 28, lat, 10*time.Microsecond)
+		if c0 >= 0 && c1 >= 0 && len(urls) > 0 {
+			line += fmt.Sprintf("  CPU/op %.1f ms", (c1-c0).Seconds()*1e3/float64(len(urls)))
+		}
 		if g0 >= 0 && len(urls) > 0 {
 			line += fmt.Sprintf("  GETs/op %.2f  HEADs/op %.2f", (g1-g0)/float64(len(urls)), (h1-h0)/float64(len(urls)))
 		}
@@ -118,6 +124,36 @@ func queryBench(args []string) error {
 			"start":       {hourAgo}, "end": {now}, "limit": {"20"},
 		}
 		return *base + "/api/traces?" + q.Encode()
+	}); err != nil {
+		return err
+	}
+	// The same search answered by summaries, not whole traces: Jaeger
+	// api_v3's trace summaries (the search page's list) and Tempo's search
+	// by tags (under /api/tempo on the query port). Same random sequence
+	// as "tag", so the three kinds ask the same searches.
+	hourAgoT, nowT := time.Now().Add(-time.Hour), time.Now().Add(time.Minute)
+	tagRNG := func() *rand.Rand { return rand.New(rand.NewPCG(11, 11)) }
+	r := tagRNG()
+	if err := run("tagsum", "summaries service+tag+minDur", func() string {
+		q := url.Values{
+			"query.service_name":   {services[r.IntN(len(services))]},
+			"query.attributes":     {fmt.Sprintf(`{"http.request.method":%q}`, methods[r.IntN(len(methods))])},
+			"query.duration_min":   {fmt.Sprintf("%dms", 100+r.IntN(900))},
+			"query.start_time_min": {hourAgoT.Format(time.RFC3339Nano)}, "query.start_time_max": {nowT.Format(time.RFC3339Nano)},
+			"query.search_depth": {"20"},
+		}
+		return *base + "/api/v3/trace-summaries?" + q.Encode()
+	}); err != nil {
+		return err
+	}
+	r = tagRNG()
+	if err := run("tempotag", "Tempo search service+tag+minDur", func() string {
+		q := url.Values{
+			"tags":        {fmt.Sprintf(`service.name=%s http.request.method=%s`, services[r.IntN(len(services))], methods[r.IntN(len(methods))])},
+			"minDuration": {fmt.Sprintf("%dms", 100+r.IntN(900))},
+			"start":       {strconv.FormatInt(hourAgoT.Unix(), 10)}, "end": {strconv.FormatInt(nowT.Unix(), 10)}, "limit": {"20"},
+		}
+		return *base + "/api/tempo/api/search?" + q.Encode()
 	}); err != nil {
 		return err
 	}
@@ -169,6 +205,35 @@ func queryBench(args []string) error {
 		}
 	}
 	return nil
+}
+
+// processCPU is the user+system CPU time of process pid so far, from
+// /proc/<pid>/stat; -1 when pid is 0 or the file cannot be read.
+func processCPU(pid int) time.Duration {
+	if pid <= 0 {
+		return -1
+	}
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	// Fields after the command name (which may hold spaces, in parentheses):
+	// state is field 3, utime 14 and stime 15, in clock ticks (100 a second
+	// on Linux).
+	_, rest, ok := strings.Cut(string(raw), ") ")
+	if !ok {
+		return -1
+	}
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return -1
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	return time.Duration(u+st) * 10 * time.Millisecond
 }
 
 // scrapeRequests reads clew_objstore_requests_total by op from /metrics.

@@ -2,7 +2,6 @@
 // a duration-over-time scatter plot and the result list.
 import { useState, useEffect, useMemo } from '../vendor/preact-hooks.mjs';
 import { html, navigate, getJSON, fmtDuration, fmtTime, fmtAgo, fmtWhen, fmtClock, tzName, parseDuration, serviceColor, niceTicks, normID } from './lib.mjs';
-import { summarize } from './tracemodel.mjs';
 import { TraceQLBox, TEMPO, fromTempo } from './traceql.mjs';
 
 export const LOOKBACKS = [['15m', 'Last 15 minutes', 15 * 60e6], ['1h', 'Last hour', 3600e6], ['6h', 'Last 6 hours', 6 * 3600e6],
@@ -64,6 +63,41 @@ function apiQuery(f) {
   return q;
 }
 
+// summariesQuery is the search in Jaeger api_v3's parameters, for
+// /api/v3/trace-summaries: the results list needs only the traces'
+// summaries, which the server reads from its index without the spans.
+export function summariesQuery(f) {
+  const a = apiQuery(f), q = new URLSearchParams();
+  q.set('query.service_name', a.get('service'));
+  if (a.get('operation')) q.set('query.operation_name', a.get('operation'));
+  if (a.get('tags')) q.set('query.attributes', a.get('tags'));
+  // Go durations: exact nanoseconds, whatever spelling the form took.
+  for (const [k, n] of [['minDuration', 'query.duration_min'], ['maxDuration', 'query.duration_max']]) {
+    const us = a.get(k) ? parseDuration(a.get(k)) : null;
+    if (us != null) q.set(n, `${Math.round(us * 1000)}ns`);
+  }
+  const iso = us => new Date(Math.floor(Number(us) / 1000)).toISOString();
+  q.set('query.start_time_min', iso(a.get('start') || 0));
+  q.set('query.start_time_max', iso(a.get('end')));
+  q.set('query.search_depth', a.get('limit'));
+  return q;
+}
+
+// fromSummary turns one api_v3 trace summary into the Search page's result.
+export function fromSummary(s) {
+  const start = BigInt(s.minStartTimeUnixNano || '0'), end = BigInt(s.maxEndTimeUnixNano || '0');
+  return {
+    traceID: normID(s.traceId),
+    rootService: s.rootServiceName || '',
+    rootName: s.rootOperationName || '',
+    start: Number(start / 1000n),
+    duration: Number((end - start) / 1000n),
+    spanCount: s.spanCount || 0,
+    errors: s.errorSpanCount || 0,
+    services: (s.services || []).map(x => ({ name: x.name, count: x.spanCount || 0, errors: x.errorSpanCount || 0 })),
+  };
+}
+
 export function SearchPage({ params }) {
   const [services, setServices] = useState(null);
   const [ops, setOps] = useState([]);
@@ -113,7 +147,7 @@ export function SearchPage({ params }) {
       for (const k of ['start', 'end']) if (a.get(k)) t.set(k, String(Math.floor(Number(a.get(k)) / 1e6)));
       req = getJSON(`${TEMPO}/api/search?${t}`, ac.signal).then(b => (b.traces || []).map(tr => fromTempo(tr, f.q)));
     } else {
-      req = getJSON(`/api/traces?${apiQuery(f)}`, ac.signal).then(b => (b.data || []).map(summarize));
+      req = getJSON(`/api/v3/trace-summaries?${summariesQuery(f)}`, ac.signal).then(b => (b.summaries || []).map(fromSummary));
     }
     req.then(results => setState({ loading: false, error: null, results }))
       .catch(e => { if (e.name !== 'AbortError') setState({ loading: false, error: e.message, results: null }); });

@@ -173,22 +173,6 @@ export function messageHops(trace) {
   return out;
 }
 
-// summarize describes a trace for search results and compare headers.
-export function summarize(jt) {
-  const t = buildTrace(jt);
-  return {
-    traceID: t.traceID,
-    rootService: t.root ? t.root.service : '',
-    rootName: t.root ? t.root.name : '',
-    start: t.start,
-    duration: t.duration,
-    spanCount: t.spans.length,
-    errors: t.errors,
-    services: t.services,
-    orphan: t.root ? t.root.orphan : false,
-  };
-}
-
 // visibleRows lists the spans shown when the given span IDs are collapsed.
 export function visibleRows(trace, collapsed) {
   if (!collapsed.size) return trace.spans;
