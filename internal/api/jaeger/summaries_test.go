@@ -49,7 +49,7 @@ func TestV3TraceSummariesFromSummaries(t *testing.T) {
 
 	for target, want := range map[string]string{
 		"/api/v3/trace-summaries?query.service_name=nobody&" + v3Window: `{"summaries":[]}`,
-		"/api/v3/trace-summaries?query.service_name=frontend":            `{"error":{"httpCode":400,"message":"query.start_time_min and query.start_time_max are required"}}`,
+		"/api/v3/trace-summaries?query.service_name=frontend":           `{"error":{"httpCode":400,"message":"query.start_time_min and query.start_time_max are required"}}`,
 	} {
 		if _, body := get(t, h, target); compact(t, body) != want {
 			t.Errorf("%s:\n got %s\nwant %s", target, compact(t, body), want)
