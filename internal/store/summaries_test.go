@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"testing"
@@ -72,5 +74,56 @@ func TestTraceSummariesEqualSpans(t *testing.T) {
 			t.Errorf("no summary came from %s (block %d, head %d, trace %d): the test covers each source",
 				name, s.summaries[0].Load(), s.summaries[1].Load(), s.summaries[2].Load())
 		}
+	}
+}
+
+// A block whose summaries.bin is gone (or damaged) still answers every
+// summary: the trace is read instead, and nothing fails.
+func TestTraceSummariesWithoutSummaryRows(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	clk := &clock{now: t0}
+	s := openStore(t, dir, clk)
+	rng := rand.New(rand.NewPCG(6, 6))
+	spans := randomSpans(rng, 200)
+	s.core.Head().Add(slices.Clone(spans))
+	if err := s.flush(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	metas := blockMetas(s)
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(metas) != 1 {
+		t.Fatalf("%d blocks", len(metas))
+	}
+	if err := os.Remove(filepath.Join(dir, "blocks", metas[0].ID, "summaries.bin")); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, dir, clk)
+	defer s.Close(ctx)
+	var ids []model.TraceID
+	seen := map[model.TraceID]bool{}
+	for _, sp := range spans {
+		if !seen[sp.TraceID] {
+			seen[sp.TraceID] = true
+			ids = append(ids, sp.TraceID)
+		}
+	}
+	got, err := s.TraceSummaries(ctx, ids)
+	if err != nil || len(got) != len(ids) {
+		t.Fatalf("%d summaries of %d traces, err %v", len(got), len(ids), err)
+	}
+	for i, sum := range got {
+		trace, err := s.Trace(ctx, ids[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := model.Summarize(trace); !reflect.DeepEqual(sum, want) {
+			t.Fatalf("trace %x:\n got %+v\nwant %+v", ids[i], sum, want)
+		}
+	}
+	if n := s.summaries[summaryFromTrace].Load(); n != int64(len(ids)) || s.summaries[summaryFromBlock].Load() != 0 {
+		t.Errorf("summaries from traces %d, from blocks %d; want all %d from traces", n, s.summaries[summaryFromBlock].Load(), len(ids))
 	}
 }
