@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"flag"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -20,7 +22,13 @@ func traceqlBench(args []string) error {
 	n := fs.Int("n", 50, "requests per search query")
 	nMetrics := fs.Int("n-metrics", 10, "requests of the metrics query")
 	token := fs.String("token", "", "bearer token")
+	admin := fs.String("admin", "", "Clew admin base URL (http://127.0.0.1:14269): also report the CPU each request cost (process_cpu_seconds_total over the kind's requests ÷ n)")
+	kinds := fs.String("kinds", "attr,structural,rate", "comma-separated kinds to run: attr, structural, rate")
 	_ = fs.Parse(args)
+	want := map[string]bool{}
+	for _, k := range strings.Split(*kinds, ",") {
+		want[strings.TrimSpace(k)] = true
+	}
 
 	rng := rand.New(rand.NewPCG(14, 14))
 	client := &http.Client{Timeout: 5 * time.Minute}
@@ -43,6 +51,7 @@ func traceqlBench(args []string) error {
 	}
 	run := func(name string, n int, next func() string) error {
 		lat := make([]time.Duration, 0, n)
+		cpu0 := scrapeCPU(client, *admin)
 		for i := 0; i < n; i++ {
 			d, err := get(next())
 			if err != nil {
@@ -50,24 +59,58 @@ func traceqlBench(args []string) error {
 			}
 			lat = append(lat, d)
 		}
-		fmt.Println(latencySummary(name, 34, lat, 100*time.Microsecond))
+		line := latencySummary(name, 34, lat, 100*time.Microsecond)
+		if cpu1 := scrapeCPU(client, *admin); cpu0 >= 0 && cpu1 >= 0 && n > 0 {
+			line += fmt.Sprintf("  cpu/req %6.1f ms", (cpu1-cpu0)*1000/float64(n))
+		}
+		fmt.Println(line)
 		return nil
 	}
 	end := time.Now().Add(time.Minute)
 	start := end.Add(-time.Hour)
 	window := "&start=" + strconv.FormatInt(start.Unix(), 10) + "&end=" + strconv.FormatInt(end.Unix(), 10)
-	if err := run("service && status_code >= 500", *n, func() string {
+	if !want["attr"] {
+		// skipped
+	} else if err := run("service && status_code >= 500", *n, func() string {
 		q := fmt.Sprintf(`{ resource.service.name = %q && span.http.response.status_code >= 500 }`, services[rng.IntN(len(services))])
 		return *base + "/api/search?limit=20&q=" + url.QueryEscape(q) + window
 	}); err != nil {
 		return err
 	}
-	if err := run("gateway >> error (structural)", *n, func() string {
+	if !want["structural"] {
+		// skipped
+	} else if err := run("gateway >> error (structural)", *n, func() string {
 		return *base + "/api/search?limit=20&q=" + url.QueryEscape(`{ .service.name = "gateway" } >> { status = error }`) + window
 	}); err != nil {
 		return err
 	}
+	if !want["rate"] {
+		return nil
+	}
 	return run("rate() by service, 1h, step 60s", *nMetrics, func() string {
 		return *base + "/api/metrics/query_range?step=60s&q=" + url.QueryEscape(`{ } | rate() by (resource.service.name)`) + window
 	})
+}
+
+// scrapeCPU reads process_cpu_seconds_total from Clew's /metrics; -1
+// without an admin URL or when it cannot be read.
+func scrapeCPU(client *http.Client, admin string) float64 {
+	if admin == "" {
+		return -1
+	}
+	resp, err := client.Get(admin + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "process_cpu_seconds_total "); ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				return f
+			}
+		}
+	}
+	return -1
 }

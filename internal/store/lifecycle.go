@@ -47,7 +47,7 @@ func (f spanFormat) NewHead(now time.Time) *head { return newHead(now) }
 func (spanFormat) Decode(rec []byte) ([]model.Span, error) { return decodeRecord(rec) }
 
 func (spanFormat) Write(ctx context.Context, b objstore.Bucket, h *head, level int) (string, error) {
-	m, err := block.Write(ctx, b, h.spans(), h.edgeList(), level)
+	m, err := block.Write(ctx, b, uniqueSpans(h.spans()), h.edgeList(), level)
 	return m.ID, err
 }
 

@@ -195,3 +195,52 @@ func sameSeries(a, b []traceql.Series) bool {
 	}
 	return true
 }
+
+// A span stored twice — a client's retry landing in the same head, in a
+// head and a block, or in two blocks — counts once in metrics, as Trace
+// reads it once: every query gives the series of each trace observed once.
+func TestMetricsCountRetriedSpansOnce(t *testing.T) {
+	traces := traceql.GenTraces(11, 160)
+	ctx := context.Background()
+	now := time.Date(2026, 11, 30, 14, 0, 0, 0, time.UTC)
+	st, err := store.Open(ctx, store.Options{Dir: t.TempDir(), DisableRunLoop: true, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close(context.Background()) })
+	add := func(group [][]model.Span) {
+		for _, spans := range group {
+			if _, err := st.ConsumeTraces(ctx, model.ToTraces(spans)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	flush := func() {
+		if err := st.Maintain(ctx, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := len(traces)
+	a, b, c, d := traces[:n/4], traces[n/4:n/2], traces[n/2:3*n/4], traces[3*n/4:]
+	add(a)
+	add(a) // twice in one head: the block written from it holds them once
+	add(b)
+	add(c)
+	flush()
+	add(b) // b again, in a second block
+	flush()
+	add(c) // c again, in the head
+	add(d)
+	add(d[:len(d)/2]) // half of d twice in the head
+	svc := query.NewService(st)
+	base := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	for _, r := range []struct {
+		start, end time.Time
+		step       time.Duration
+	}{
+		{base, base.Add(time.Hour + time.Minute), 5 * time.Minute},
+		{base, base.Add(2 * time.Hour), 2 * time.Hour}, // whole row groups in one step
+	} {
+		checkMetrics(t, svc, traces, r.start, r.end, r.step)
+	}
+}

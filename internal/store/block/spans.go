@@ -34,6 +34,20 @@ const (
 	columnFields = FieldName | FieldKind | FieldDuration | FieldStatus | FieldResource | FieldScope
 )
 
+// Copies lets ScanSpans count a span stored more than once (a client's
+// retry landing in two heads, blocks or nodes) once. A span can only have
+// a copy where its start time is and where its trace is, so ScanSpans asks
+// Overlaps of each row group's start range and MayHave of each matching
+// row's trace: only spans that pass both are identified (span ID, kind,
+// start: the key Trace de-duplicates by) and handed to Seen, which records
+// them and reports whether a copy was counted already (the span is then
+// dropped). Row groups that overlap nothing cost nothing more.
+type Copies interface {
+	Overlaps(lo, hi int64) bool
+	MayHave(id model.TraceID) bool
+	Seen(id model.TraceID, span model.SpanID, kind model.SpanKind, start int64) bool
+}
+
 // ScanSpans calls fn with the spans of the block that match pred (as Scan
 // decides a match), one batch per row group, with the fields asked for
 // filled (others zero) — one pass over each row group that may match,
@@ -52,9 +66,13 @@ const (
 // inside pred's time range, neither start times nor trace IDs are read:
 // its spans are given the range's first start and a zero trace ID. It is
 // used only when fields are column fields.
-func (bl *Block) ScanSpans(ctx context.Context, pred *predicate.Compiled, fields Fields, alike func(lo, hi int64) bool, fn func(spans []model.Span, starts [][]int64) error) error {
+//
+// copies, when not nil, drops spans counted elsewhere already (see Copies).
+// A block holds no copies of its own spans when it was written by this
+// version or compacted (both drop exact duplicates).
+func (bl *Block) ScanSpans(ctx context.Context, pred *predicate.Compiled, fields Fields, alike func(lo, hi int64) bool, copies Copies, fn func(spans []model.Span, starts [][]int64) error) error {
 	if bl.ix.version < FormatV3 {
-		return bl.scanSpansOld(ctx, pred, fn)
+		return bl.scanSpansOld(ctx, pred, copies, fn)
 	}
 	sc := bl.newScanner(pred)
 	if sc == nil {
@@ -75,7 +93,8 @@ func (bl *Block) ScanSpans(ctx context.Context, pred *predicate.Compiled, fields
 		}
 		sc.rgIndex = g
 		st := &bl.ix.rowGroups[g]
-		sc.coarse = alike != nil && fields&^columnFields == 0 && alike(st.minStart, st.maxStart)
+		suspect := copies != nil && copies.Overlaps(st.minStart, st.maxStart)
+		sc.coarse = !suspect && alike != nil && fields&^columnFields == 0 && alike(st.minStart, st.maxStart)
 		rg := bl.rowGroup(g, r)
 		// Filled by index, not appended: the callback runs for every
 		// matching row, and growing captured slices costs a write barrier
@@ -96,10 +115,17 @@ func (bl *Block) ScanSpans(ctx context.Context, pred *predicate.Compiled, fields
 			return fmt.Errorf("block %s: %w: scan reported %d rows of %d", bl.meta.ID, ErrCorrupt, k, n)
 		}
 		ids, starts = ids[:k], starts[:k]
+		rows := int(rg.NumRows())
+		if suspect && k > 0 {
+			var err error
+			if ids, starts, err = bl.dropCopies(ctx, sc, rg, rows, ids, starts, copies); err != nil {
+				return fmt.Errorf("block %s: %w", bl.meta.ID, err)
+			}
+			k = len(ids)
+		}
 		if k == 0 {
 			continue
 		}
-		rows := int(rg.NumRows())
 		var groups [][]int64
 		if fields&^columnFields != 0 {
 			// Whole rows: decode the row group and keep the matching rows,
@@ -126,6 +152,51 @@ func (bl *Block) ScanSpans(ctx context.Context, pred *predicate.Compiled, fields
 		}
 	}
 	return nil
+}
+
+// dropCopies kills the alive rows of the scanned row group that copies has
+// seen already, and returns ids and starts (one per alive row, in row
+// order) without them. Span IDs and kinds are read only when a row's
+// trace may have a copy.
+func (bl *Block) dropCopies(ctx context.Context, sc *scanner, rg parquet.RowGroup, rows int, ids []model.TraceID, starts []int64, copies Copies) ([]model.TraceID, []int64, error) {
+	var spanIDs *column
+	var kinds []int64
+	chunks := rg.ColumnChunks()
+	k, kept := 0, 0
+	for r := range rows {
+		if !sc.alive[r] {
+			continue
+		}
+		if k >= len(ids) {
+			return nil, nil, fmt.Errorf("%w: scan and rows disagree on matching rows", ErrCorrupt)
+		}
+		id, start := ids[k], starts[k]
+		k++
+		if copies.MayHave(id) {
+			if spanIDs == nil {
+				var err error
+				if spanIDs, err = readColumn(ctx, chunks[bl.cols.spanID]); err != nil {
+					return nil, nil, err
+				}
+				col, err := readColumn(ctx, chunks[bl.cols.kind])
+				if err != nil {
+					return nil, nil, err
+				}
+				if kinds = col.int64s(); len(kinds) != rows || spanIDs.len() != rows {
+					return nil, nil, fmt.Errorf("%w: span_id/kind columns have %d/%d values for %d rows", ErrCorrupt, spanIDs.len(), len(kinds), rows)
+				}
+			}
+			var sid model.SpanID
+			copy(sid[:], spanIDs.bytesAt(r))
+			if copies.Seen(id, sid, model.SpanKind(kinds[r]), start) {
+				sc.kill(r)
+				continue
+			}
+		}
+		ids[kept], starts[kept] = id, start
+		kept++
+	}
+	return ids[:kept], starts[:kept], nil
 }
 
 // readColumns returns the alive rows of the scanned row group (their trace
@@ -374,7 +445,7 @@ const denseKeys = 1 << 16
 
 // scanSpansOld serves blocks before format v3 (no column-wise decoder):
 // every span is read and pred evaluated on it.
-func (bl *Block) scanSpansOld(ctx context.Context, pred *predicate.Compiled, fn func([]model.Span, [][]int64) error) error {
+func (bl *Block) scanSpansOld(ctx context.Context, pred *predicate.Compiled, copies Copies, fn func([]model.Span, [][]int64) error) error {
 	if !bl.mayMatch(pred) {
 		return nil
 	}
@@ -384,9 +455,15 @@ func (bl *Block) scanSpansOld(ctx context.Context, pred *predicate.Compiled, fn 
 	}
 	batch := all[:0]
 	for i := range all {
-		if pred.Match(&all[i]) {
-			batch = append(batch, all[i])
+		sp := &all[i]
+		if !pred.Match(sp) {
+			continue
 		}
+		if copies != nil && copies.Overlaps(sp.StartUnixNano, sp.StartUnixNano) && copies.MayHave(sp.TraceID) &&
+			copies.Seen(sp.TraceID, sp.SpanID, sp.Kind, sp.StartUnixNano) {
+			continue
+		}
+		batch = append(batch, *sp)
 	}
 	return fn(batch, alone(batch))
 }

@@ -53,7 +53,7 @@ func TestScanSpansEveryFormat(t *testing.T) {
 				}
 				matching = len(want)
 				var got []string
-				err := bl.ScanSpans(ctx, c, fields, nil, func(spans []model.Span, starts [][]int64) error {
+				err := bl.ScanSpans(ctx, c, fields, nil, nil, func(spans []model.Span, starts [][]int64) error {
 					for i := range spans {
 						for _, st := range starts[i] {
 							s := spans[i]
@@ -73,7 +73,7 @@ func TestScanSpansEveryFormat(t *testing.T) {
 				}
 			}
 			n := 0
-			err := bl.ScanSpans(ctx, c, FieldResource, func(lo, hi int64) bool { return true }, func(spans []model.Span, starts [][]int64) error {
+			err := bl.ScanSpans(ctx, c, FieldResource, func(lo, hi int64) bool { return true }, nil, func(spans []model.Span, starts [][]int64) error {
 				for i := range starts {
 					n += len(starts[i])
 				}
