@@ -34,6 +34,7 @@ type Recent interface {
 	RecentFindTraces(ctx context.Context, p *predicate.Compiled, limit int) ([]store.Match, error)
 	RecentOperations(ctx context.Context) (map[string][]block.OperationInfo, error)
 	RecentDependencies(ctx context.Context, from, to time.Time) ([]store.EdgeSource, error)
+	RecentScanSpans(ctx context.Context, p *predicate.Compiled, fields block.Fields, fn func(source string, spans []model.Span, starts [][]int64) error) error
 }
 
 // Bounds of the peer protocol.
@@ -41,12 +42,28 @@ const (
 	maxSearchRequest = 1 << 20   // a search's JSON body
 	maxSearchLimit   = 100_000   // traces one search may ask for
 	maxPeerResponse  = 256 << 20 // one peer answer, read by the asking node
+	// maxRecentSpans bounds the spans one span scan answers with (a node's
+	// recent data: its heads and the blocks it wrote within the recent
+	// window); past it the scan fails rather than grow without bound.
+	maxRecentSpans = 4 << 20
 )
 
 // searchRequest is the body of POST {RecentPath}search.
 type searchRequest struct {
 	Predicate predicate.Predicate `json:"predicate"`
 	Limit     int                 `json:"limit"`
+}
+
+// spansRequest is the body of POST {RecentPath}spans.
+type spansRequest struct {
+	Predicate predicate.Predicate `json:"predicate"`
+}
+
+// wireSpans are the spans of one of a node's recent sources (a block ID;
+// "" for its heads), as OTLP protobuf.
+type wireSpans struct {
+	Block string `json:"block"`
+	OTLP  []byte `json:"otlp"`
 }
 
 type wireMatch struct {
@@ -113,6 +130,46 @@ func NewHandler(nodeID string, src Recent, log *slog.Logger) http.Handler {
 		out := make([]wireMatch, len(matches))
 		for i, m := range matches {
 			out[i] = wireMatch{TraceID: m.TraceID.String(), Start: m.Start}
+		}
+		writeJSON(w, out)
+	})
+	mux.HandleFunc("POST "+RecentPath+"spans", func(w http.ResponseWriter, r *http.Request) {
+		var req spansRequest
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxSearchRequest))
+		if err := dec.Decode(&req); err != nil {
+			fail(w, http.StatusBadRequest, fmt.Errorf("spans request: %w", err))
+			return
+		}
+		p, err := predicate.Compile(req.Predicate)
+		if err != nil {
+			fail(w, http.StatusBadRequest, err)
+			return
+		}
+		bySource := map[string][]model.Span{}
+		var order []string
+		total := 0
+		err = src.RecentScanSpans(r.Context(), p, block.AllFields, func(source string, spans []model.Span, _ [][]int64) error {
+			if total += len(spans); total > maxRecentSpans {
+				return fmt.Errorf("more than %d recent spans match", maxRecentSpans)
+			}
+			if _, ok := bySource[source]; !ok {
+				order = append(order, source)
+			}
+			bySource[source] = append(bySource[source], spans...)
+			return nil
+		})
+		if err != nil {
+			fail(w, http.StatusInternalServerError, err)
+			return
+		}
+		out := make([]wireSpans, 0, len(order))
+		for _, source := range order {
+			body, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(model.ToTraces(bySource[source]))
+			if err != nil {
+				fail(w, http.StatusInternalServerError, err)
+				return
+			}
+			out = append(out, wireSpans{Block: source, OTLP: body})
 		}
 		writeJSON(w, out)
 	})

@@ -241,6 +241,7 @@ type Local interface {
 	Operations(ctx context.Context) (map[string][]block.OperationInfo, error)
 	Dependencies(ctx context.Context, from, to time.Time) ([]block.Edge, error)
 	HasBlock(id string) bool
+	ScanSpansExcept(ctx context.Context, p *predicate.Compiled, fields block.Fields, alike func(lo, hi int64) bool, counted *store.SpanKeys, fn func([]model.Span, [][]int64) error) error
 }
 
 // Merged answers queries from the local store (this node's view of the
@@ -302,6 +303,67 @@ func (m *Merged) FindTraceIDs(ctx context.Context, p *predicate.Compiled, limit 
 		return out, nil
 	}, func(v any) { all = append(all, v.([]store.Match)...) })
 	return store.NewestIDs(all, limit), nil
+}
+
+// ScanSpans streams the spans matching p (TraceQL metrics, see
+// store.Store.ScanSpans) from the local store and every peer's recent
+// data, each span once: a peer's recent block that this node lists itself
+// is skipped, and a span held by a peer and here (a retried batch that
+// reached two nodes) counts once. Peers' spans come whole, after the
+// local ones; fn is called from one goroutine at a time.
+func (m *Merged) ScanSpans(ctx context.Context, p *predicate.Compiled, fields block.Fields, alike func(lo, hi int64) bool, fn func([]model.Span, [][]int64) error) error {
+	body, _ := json.Marshal(spansRequest{Predicate: p.Predicate()})
+	counted := store.NewSpanKeys()
+	var fromPeers []model.Span
+	seenBlock := map[string]bool{}
+	m.peers.each(ctx, http.MethodPost, RecentPath+"spans", body, func(addr string, data []byte) (any, error) {
+		var wire []wireSpans
+		if err := json.Unmarshal(data, &wire); err != nil {
+			return nil, fmt.Errorf("peer %s: %w", addr, err)
+		}
+		out := make([]peerSpans, len(wire))
+		for i, w := range wire {
+			td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(w.OTLP)
+			if err != nil {
+				return nil, fmt.Errorf("peer %s: %w", addr, err)
+			}
+			out[i] = peerSpans{block: w.Block, spans: model.AppendSpans(nil, td)}
+		}
+		return out, nil
+	}, func(v any) {
+		for _, src := range v.([]peerSpans) {
+			if src.block != "" && (seenBlock[src.block] || m.local.HasBlock(src.block)) {
+				continue
+			}
+			seenBlock[src.block] = src.block != ""
+			for i := range src.spans {
+				if counted.Add(&src.spans[i]) {
+					fromPeers = append(fromPeers, src.spans[i])
+				}
+			}
+		}
+	})
+	if err := m.local.ScanSpansExcept(ctx, p, fields, alike, counted, fn); err != nil {
+		return err
+	}
+	for len(fromPeers) > 0 {
+		batch := fromPeers[:min(len(fromPeers), 4096)]
+		fromPeers = fromPeers[len(batch):]
+		starts := make([][]int64, len(batch))
+		for i := range batch {
+			starts[i] = []int64{batch[i].StartUnixNano}
+		}
+		if err := fn(batch, starts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// peerSpans are the spans of one of a peer's recent sources.
+type peerSpans struct {
+	block string // "" for the peer's heads
+	spans []model.Span
 }
 
 // Operations is the union of the local and the peers' operations.

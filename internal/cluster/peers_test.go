@@ -3,6 +3,8 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"maps"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,10 +17,12 @@ import (
 
 	"github.com/clewtrace/clew/internal/model"
 	"github.com/clewtrace/clew/internal/objstore"
+	"github.com/clewtrace/clew/internal/query"
 	"github.com/clewtrace/clew/internal/query/predicate"
 	"github.com/clewtrace/clew/internal/store"
 	"github.com/clewtrace/clew/internal/store/block"
 	"github.com/clewtrace/clew/internal/store/wal"
+	"github.com/clewtrace/clew/internal/traceql"
 )
 
 var t0 = time.Now().Add(-time.Minute).Truncate(time.Millisecond)
@@ -214,4 +218,66 @@ func (f fakeResolver) LookupHost(_ context.Context, host string) ([]string, erro
 		return ips, nil
 	}
 	return nil, fmt.Errorf("no such host %s", host)
+}
+
+// TraceQL metrics through node A count A's own spans and B's recent ones
+// (its head and a block A has not listed yet), each span once: a batch
+// retried to both nodes counts once, and B's block counts once before and
+// after A lists it.
+func TestMergedMetricsAcrossNodes(t *testing.T) {
+	ctx := context.Background()
+	bucket := objstore.NewMemory()
+	a, b := openNode(t, bucket), openNode(t, bucket)
+	srvA, srvB := serve(t, "node-a", a), serve(t, "node-b", b)
+	consume(t, a, trace(1, 0))   // A's head
+	consume(t, a, trace(4, 300)) // A's own block
+	if err := a.Maintain(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	consume(t, b, trace(2, 100)) // B's block, not yet listed by A
+	if err := b.Maintain(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	consume(t, b, trace(3, 200)) // B's head
+	consume(t, b, trace(1, 0))   // a retried batch: B holds copies of trace 1
+	consume(t, b, trace(4, 300)) // and of trace 4, which A wrote as a block
+
+	svc := query.NewService(NewMerged(a, NewPeers(PeerOptions{Addrs: []string{hostPort(srvA), hostPort(srvB)}, NodeID: "node-a", Timeout: 2 * time.Second})))
+	q, err := traceql.Parse(`{ } | count_over_time() by (resource.service.name)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, local := q.SpanLocal(); !local {
+		t.Fatal("the query is not span-local: it would not use the span scan")
+	}
+	check := func(when string) {
+		t.Helper()
+		for _, step := range []time.Duration{2 * time.Hour, time.Minute} {
+			start := t0.Add(-time.Hour)
+			series, st, err := svc.MetricsTraceQL(ctx, q, start, start.Add(2*time.Hour), step)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.InspectedTraces != 0 || st.InspectedSpans == 0 {
+				t.Fatalf("%+v: the answer was not computed by the span scan", st)
+			}
+			got := map[string]float64{}
+			for _, s := range series {
+				for _, v := range s.Values {
+					if !math.IsNaN(v) {
+						got[s.PromLabels()] += v
+					}
+				}
+			}
+			want := map[string]float64{`{resource.service.name="gateway"}`: 4, `{resource.service.name="orders"}`: 4}
+			if !maps.Equal(got, want) {
+				t.Errorf("%s, step %s: spans per service %v, want %v (traces 1-4, each span once)", when, step, got, want)
+			}
+		}
+	}
+	check("before A lists B's block")
+	if err := a.PollBucket(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("after A lists B's block")
 }
