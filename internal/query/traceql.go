@@ -100,7 +100,9 @@ func (s *Service) SearchTraceQL(ctx context.Context, q *traceql.Query, start, en
 		// Candidates are evaluated in chunks, most recent first, so a search
 		// stops reading soon after it has limit matches.
 		for len(fresh) > 0 {
-			chunk := fresh[:min(len(fresh), 2*fetchWorkers)]
+			// As many as matches are still missing (at least a few): the
+			// store reads a chunk's traces together, block by block.
+			chunk := fresh[:min(len(fresh), max(limit-len(out), 2*fetchWorkers))]
 			fresh = fresh[len(chunk):]
 			err := s.eachTrace(ctx, chunk, func(spans []model.Span) {
 				st.InspectedTraces++
@@ -182,9 +184,30 @@ func (s *Service) candidates(ctx context.Context, preds []predicate.Predicate, w
 // I/O and decompression, so a few in flight keep the cores busy.
 const fetchWorkers = 4
 
-// eachTrace reads the traces of ids concurrently and calls fn with each
-// one's spans, in the order of ids, from the calling goroutine.
+// BulkTraces is a Store that reads many traces at once, each block once
+// for all of them (*store.Store).
+type BulkTraces interface {
+	Traces(ctx context.Context, ids []model.TraceID, fn func(id model.TraceID, spans []model.Span) error) error
+}
+
+// eachTrace reads the traces of ids and calls fn with each one's spans, in
+// the order of ids (no spans for a trace the store lacks), from the
+// calling goroutine: in one bulk read when the store can, otherwise a few
+// traces at a time concurrently.
 func (s *Service) eachTrace(ctx context.Context, ids []model.TraceID, fn func([]model.Span)) error {
+	if bulk, ok := s.store.(BulkTraces); ok {
+		got := make(map[model.TraceID][]model.Span, len(ids))
+		if err := bulk.Traces(ctx, ids, func(id model.TraceID, spans []model.Span) error {
+			got[id] = spans
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			fn(got[id])
+		}
+		return nil
+	}
 	type result struct {
 		spans []model.Span
 		err   error
@@ -477,11 +500,15 @@ func (s *Service) sampleSpans(ctx context.Context, filter *traceql.Query, start,
 	if err != nil {
 		return err
 	}
-	for _, id := range ids {
-		spans, err := s.store.Trace(ctx, id)
-		if err != nil {
-			return err
+	var all [][]model.Span
+	if err := s.eachTrace(ctx, ids, func(spans []model.Span) {
+		if len(spans) > 0 {
+			all = append(all, spans)
 		}
+	}); err != nil {
+		return err
+	}
+	for _, spans := range all {
 		t := traceql.NewTrace(spans)
 		if filter == nil {
 			for i := range t.Spans {

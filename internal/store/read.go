@@ -408,3 +408,97 @@ func SumEdges(sources []EdgeSource) []block.Edge {
 	})
 	return out
 }
+
+// Traces reads several traces at once and calls fn with each one's spans,
+// de-duplicated and ordered as Trace gives them, in the order of ids
+// (traces the store does not hold get no call; an ID given twice, one).
+// Each block is read once for all the IDs it may hold, the traces of one
+// row group together (block.Block.Traces), several blocks at a time: a
+// search evaluating many candidate traces reads them so, not one by one.
+func (s *Store) Traces(ctx context.Context, ids []model.TraceID, fn func(id model.TraceID, spans []model.Span) error) error {
+	snap := s.snapshot()
+	defer snap.release()
+	s.notePartial(ctx)
+	found := make(map[model.TraceID][]model.Span, len(ids))
+	for _, h := range snap.heads {
+		for _, id := range ids {
+			if spans := h.trace(found[id], id); len(spans) > 0 {
+				found[id] = spans
+			}
+		}
+	}
+	type job struct {
+		b   *liveBlock
+		ids []model.TraceID
+	}
+	var jobs []job
+	for _, b := range snap.blocks {
+		var in []model.TraceID
+		for _, id := range ids {
+			if b.MayContain(id) {
+				in = append(in, id)
+			}
+		}
+		if len(in) > 0 {
+			jobs = append(jobs, job{b, in})
+		}
+	}
+	var (
+		mu       sync.Mutex
+		next     int
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	worker := func() {
+		defer wg.Done()
+		for {
+			mu.Lock()
+			if next >= len(jobs) || firstErr != nil {
+				mu.Unlock()
+				return
+			}
+			j := jobs[next]
+			next++
+			mu.Unlock()
+			err := j.b.store.readBlock(ctx, j.b, func() error {
+				return asDamage(ctx, j.b.Traces(ctx, j.ids, func(id model.TraceID, spans []model.Span) error {
+					mu.Lock()
+					found[id] = append(found[id], spans...)
+					mu.Unlock()
+					return nil
+				}))
+			})
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = fmt.Errorf("block %s: %w", j.b.Meta().ID, err)
+				}
+				mu.Unlock()
+				return
+			}
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), maxQueryReaders, len(jobs))
+	wg.Add(workers)
+	for range workers {
+		go worker()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		spans, ok := found[id]
+		if !ok {
+			continue
+		}
+		delete(found, id)
+		if err := fn(id, dedupe(spans)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

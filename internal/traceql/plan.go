@@ -191,7 +191,7 @@ func addCompare(h *Hints, a *Attr, op string, v Value) {
 			return
 		}
 	}
-	c := predicate.Compare{Key: a.Name, Op: op}
+	c := predicate.Compare{Key: a.Name, Op: op, SpanOrResource: a.Scope == ScopeSpan || a.Scope == ScopeResource || a.Scope == ScopeNone}
 	switch v.T {
 	case TInt, TDuration:
 		c.Numeric, c.Value = true, strconv.FormatInt(v.N, 10)

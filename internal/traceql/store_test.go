@@ -2,6 +2,7 @@ package traceql_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -242,5 +243,36 @@ func TestMetricsCountRetriedSpansOnce(t *testing.T) {
 		{base, base.Add(2 * time.Hour), 2 * time.Hour}, // whole row groups in one step
 	} {
 		checkMetrics(t, svc, traces, r.start, r.end, r.step)
+	}
+}
+
+// The store's bulk read gives every trace as Trace does — traces split
+// between blocks and the head included — in the order asked, once each.
+func TestStoreTracesReadsAsTraceDoes(t *testing.T) {
+	traces := traceql.GenTraces(3, 120)
+	st := openFilledStore(t, traces)
+	ctx := context.Background()
+	var ids []model.TraceID
+	for i := len(traces) - 1; i >= 0; i-- {
+		ids = append(ids, traces[i][0].TraceID)
+	}
+	ids = append(ids, ids[3], model.TraceID{0xee})
+	var got []model.TraceID
+	err := st.Traces(ctx, ids, func(id model.TraceID, spans []model.Span) error {
+		got = append(got, id)
+		want, err := st.Trace(ctx, id)
+		if err != nil {
+			return err
+		}
+		if len(want) == 0 || fmt.Sprint(spans) != fmt.Sprint(want) {
+			t.Errorf("trace %s: Traces gave %d spans, Trace %d (or they differ)", id, len(spans), len(want))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, ids[:len(ids)-2]) {
+		t.Errorf("Traces called back for %d traces, want the %d asked for, in order, once each", len(got), len(ids)-2)
 	}
 }

@@ -74,6 +74,11 @@ type Compare struct {
 	Op      string // = != < <= > >= =~ !~
 	Value   string
 	Numeric bool
+	// SpanOrResource says that only the span's and its resource's
+	// attributes need be compared (TraceQL's span., resource. and
+	// unscoped attributes): a store may skip reading events and links for
+	// it. A store that compares them too only admits more candidates.
+	SpanOrResource bool `json:",omitempty"`
 }
 
 // MaxRegexBytes bounds a Compare's regular expression.

@@ -1,10 +1,12 @@
 package block
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -77,41 +79,55 @@ func (bl *Block) traceV3(ctx context.Context, id model.TraceID) ([]model.Span, e
 // readRange reads rows [from, from+n) of a column chunk: only the pages
 // holding them (and the dictionary).
 func readRange(ctx context.Context, chunk parquet.ColumnChunk, from int64, n int) (*column, error) {
+	return readRanges(ctx, chunk, []rowRange{{from, n}})
+}
+
+// rowRange is n rows from row `from` of a row group.
+type rowRange struct {
+	from int64
+	n    int
+}
+
+// readRanges reads the rows of each range, in order, into one column:
+// only the pages holding them, and the dictionary once.
+func readRanges(ctx context.Context, chunk parquet.ColumnChunk, ranges []rowRange) (*column, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	pages := chunk.Pages()
 	defer pages.Close()
-	if from > 0 {
-		if err := pages.SeekToRow(from); err != nil {
-			return nil, err
-		}
-	}
 	col := &column{}
-	left := int64(n)
-	for left > 0 {
-		p, err := pages.ReadPage()
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%w: column ends %d rows early", ErrCorrupt, left)
+	for i, rr := range ranges {
+		if rr.from > 0 || i > 0 {
+			if err := pages.SeekToRow(rr.from); err != nil {
+				return nil, err
+			}
 		}
-		if err != nil {
-			return nil, err
+		left := int64(rr.n)
+		for left > 0 {
+			p, err := pages.ReadPage()
+			if errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("%w: column ends %d rows early", ErrCorrupt, left)
+			}
+			if err != nil {
+				return nil, err
+			}
+			rows := p.NumRows()
+			q := p
+			if rows > left {
+				q = p.Slice(0, left)
+				rows = left
+			}
+			err = col.appendPage(q)
+			parquet.Release(p)
+			if err != nil {
+				return nil, err
+			}
+			if rows <= 0 {
+				return nil, fmt.Errorf("%w: empty page", ErrCorrupt)
+			}
+			left -= rows
 		}
-		rows := p.NumRows()
-		q := p
-		if rows > left {
-			q = p.Slice(0, left)
-			rows = left
-		}
-		err = col.appendPage(q)
-		parquet.Release(p)
-		if err != nil {
-			return nil, err
-		}
-		if rows <= 0 {
-			return nil, fmt.Errorf("%w: empty page", ErrCorrupt)
-		}
-		left -= rows
 	}
 	return col, nil
 }
@@ -161,10 +177,42 @@ func expandTraces(dst []int32, entries []traceEntry) []int32 {
 // trace_start columns (v3) or from traces.bin (v4, rgIndex says which row
 // group).
 func (bl *Block) readSpansV3(ctx context.Context, rg parquet.RowGroup, rgIndex int, from int64, n int, known *traceEntry) ([]model.Span, error) {
+	if known != nil {
+		return bl.readTracesV3(ctx, rg, rgIndex, []rowRange{{from, n}}, []traceEntry{*known})
+	}
+	return bl.readRowsV3(ctx, rg, rgIndex, []rowRange{{from, n}}, nil)
+}
+
+// readTracesV3 decodes the rows of several traces of one row group (known:
+// their trace index entries, in row order; ranges: their rows within the
+// row group), reading each column's pages once and its dictionary once.
+func (bl *Block) readTracesV3(ctx context.Context, rg parquet.RowGroup, rgIndex int, ranges []rowRange, known []traceEntry) ([]model.Span, error) {
+	return bl.readRowsV3(ctx, rg, rgIndex, ranges, known)
+}
+
+func (bl *Block) readRowsV3(ctx context.Context, rg parquet.RowGroup, rgIndex int, ranges []rowRange, known []traceEntry) ([]model.Span, error) {
 	chunks := rg.ColumnChunks()
 	c := &bl.cols
+	n := 0
+	for _, rr := range ranges {
+		n += rr.n
+	}
+	from := ranges[0].from
+	// rowKnown[i] is the entry of known that row i belongs to.
+	var rowKnown []int32
+	if known != nil {
+		if len(known) != len(ranges) {
+			return nil, fmt.Errorf("read rows: %d ranges for %d traces", len(ranges), len(known))
+		}
+		rowKnown = make([]int32, 0, n)
+		for k, rr := range ranges {
+			for range rr.n {
+				rowKnown = append(rowKnown, int32(k))
+			}
+		}
+	}
 	read := func(col int) (*column, error) {
-		v, err := readRange(ctx, chunks[col], from, n)
+		v, err := readRanges(ctx, chunks[col], ranges)
 		if err != nil {
 			return nil, err
 		}
@@ -223,7 +271,7 @@ func (bl *Block) readSpansV3(ctx context.Context, rg parquet.RowGroup, rgIndex i
 			return nil, err
 		}
 	default:
-		if from != 0 || int64(n) != bl.ix.rowGroups[rgIndex].rows {
+		if len(ranges) != 1 || from != 0 || int64(n) != bl.ix.rowGroups[rgIndex].rows {
 			return nil, fmt.Errorf("read rows %d+%d: whole row groups only", from, n)
 		}
 		if rgTraces, err = bl.rowGroupTraces(ctx, rgIndex); err != nil {
@@ -308,7 +356,8 @@ func (bl *Block) readSpansV3(ctx context.Context, rg parquet.RowGroup, rgIndex i
 		var start int64
 		switch {
 		case known != nil:
-			s.TraceID, start = known.id, known.start
+			e := &known[rowKnown[i]]
+			s.TraceID, start = e.id, e.start
 		case traceIDs != nil:
 			s.TraceID, start = traceIDs.traceID(i), traceStart[i]
 		default:
@@ -400,4 +449,79 @@ func (bl *Block) allV3(ctx context.Context) ([]model.Span, error) {
 		out = append(out, spans...)
 	}
 	return out, nil
+}
+
+// Traces reads several traces of the block and calls fn with each one's
+// spans (traces the block does not hold are skipped; an ID given twice is
+// read once), in no particular order. The traces of one row group are
+// read together, in one pass over each column's pages that hold them and
+// one read of its dictionary, instead of one read per trace: a search
+// that evaluates many candidate traces reads them so.
+func (bl *Block) Traces(ctx context.Context, ids []model.TraceID, fn func(id model.TraceID, spans []model.Span) error) error {
+	if bl.ix.version < FormatV3 {
+		done := map[model.TraceID]bool{}
+		for _, id := range ids {
+			if done[id] {
+				continue
+			}
+			done[id] = true
+			spans, err := bl.Trace(ctx, id)
+			if err != nil {
+				return err
+			}
+			if len(spans) > 0 {
+				if err := fn(id, spans); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	var entries []traceEntry
+	seen := map[model.TraceID]bool{}
+	for _, id := range ids {
+		if seen[id] || !bl.MayContain(id) {
+			continue
+		}
+		seen[id] = true
+		e, ok, err := bl.lookupTrace(ctx, id)
+		if err != nil {
+			return fmt.Errorf("block %s: trace %s: %w", bl.meta.ID, id, err)
+		}
+		if ok {
+			entries = append(entries, e)
+		}
+	}
+	slices.SortFunc(entries, func(a, b traceEntry) int { return cmp.Compare(a.row, b.row) })
+	for len(entries) > 0 {
+		rgi := sortSearch(len(bl.rgFirst), func(k int) bool { return bl.rgFirst[k] > entries[0].row }) - 1
+		if rgi < 0 {
+			return fmt.Errorf("block %s: %w: trace row %d before the first row group", bl.meta.ID, ErrCorrupt, entries[0].row)
+		}
+		first, end := bl.rgFirst[rgi], bl.rgFirst[rgi]+bl.ix.rowGroups[rgi].rows
+		k := 0
+		var ranges []rowRange
+		for k < len(entries) && entries[k].row < end {
+			e := &entries[k]
+			if e.row+e.spans > end {
+				return fmt.Errorf("block %s: %w: trace rows cross a row group", bl.meta.ID, ErrCorrupt)
+			}
+			ranges = append(ranges, rowRange{e.row - first, int(e.spans)})
+			k++
+		}
+		group := entries[:k]
+		entries = entries[k:]
+		spans, err := bl.readTracesV3(ctx, bl.rowGroup(rgi, bl.queryReader(ctx)), rgi, ranges, group)
+		if err != nil {
+			return fmt.Errorf("block %s: %w", bl.meta.ID, err)
+		}
+		off := 0
+		for j, rr := range ranges {
+			if err := fn(group[j].id, spans[off:off+rr.n:off+rr.n]); err != nil {
+				return err
+			}
+			off += rr.n
+		}
+	}
+	return nil
 }

@@ -573,6 +573,11 @@ func (sc *scanner) filterAttrs(ctx context.Context, chunks []parquet.ColumnChunk
 			extra |= sc.pred.CompareBit(j)
 		}
 	}
+	for j := range sc.compares {
+		if sc.compares[j].SpanOrResource {
+			extra &^= sc.pred.CompareBit(j) // events and links need not hold it
+		}
+	}
 	if c.extra >= 0 {
 		if sc.missingFrom(all, extra) {
 			if err := sc.extraBits(ctx, chunks[c.extra], rows); err != nil {
@@ -928,14 +933,21 @@ func (col *column) appendPage(p parquet.Page) error {
 			if len(offs) == 0 {
 				break // a page of nulls only: no values, and no offsets to join
 			}
+			// Only the bytes the offsets cover: a sliced page's buffer may
+			// hold more on either side, and the next page's values must
+			// start where this page's last one ends.
+			lo, hi := offs[0], offs[len(offs)-1]
+			if lo > hi || int(hi) > len(b) {
+				return fmt.Errorf("%w: byte array offsets %d-%d of %d bytes", ErrCorrupt, lo, hi, len(b))
+			}
 			base := uint32(len(col.data))
 			if len(col.offsets) > 0 {
 				col.offsets = col.offsets[:len(col.offsets)-1]
 			}
 			for _, o := range offs {
-				col.offsets = append(col.offsets, base+o)
+				col.offsets = append(col.offsets, base+o-lo)
 			}
-			col.data = append(col.data, b...)
+			col.data = append(col.data, b[lo:hi]...)
 		case encoding.FixedLenByteArray:
 			b, size := data.FixedLenByteArray()
 			col.data = append(col.data, b...)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/clewtrace/clew/internal/model"
+	"github.com/clewtrace/clew/internal/objstore"
 	"github.com/clewtrace/clew/internal/query/predicate"
 )
 
@@ -98,4 +99,82 @@ func projected(s *model.Span, whole bool) string {
 		out += fmt.Sprint(s.TraceID, s.SpanID, s.Attributes)
 	}
 	return out
+}
+
+// Traces reads many traces at once — several per row group, in every block
+// format and in a block of several row groups — exactly as Trace reads
+// each one; unknown and repeated IDs are skipped.
+func TestTracesReadsAsTraceDoes(t *testing.T) {
+	ctx := context.Background()
+	dirs, err := filepath.Glob(filepath.Join("testdata", "format-v*"))
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no format fixtures (err %v)", err)
+	}
+	var blocks []*Block
+	for _, dir := range dirs {
+		bucket := copyFixture(t, dir)
+		metas, err := ListMetas(ctx, bucket)
+		if err != nil || len(metas) != 1 {
+			t.Fatalf("%s: %d metas, err %v", dir, len(metas), err)
+		}
+		bl, err := Open(ctx, bucket, metas[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks = append(blocks, bl)
+	}
+	b := objstore.NewMemory()
+	m, err := Write(ctx, b, genSpans(3*rowGroupRows, 7), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big, err := Open(ctx, b, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(big.ix.rowGroups) < 3 {
+		t.Fatalf("%d row groups; the test needs several", len(big.ix.rowGroups))
+	}
+	blocks = append(blocks, big)
+	for _, bl := range blocks {
+		all, err := bl.All(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []model.TraceID
+		for i := range all {
+			if i == 0 || all[i].TraceID != all[i-1].TraceID {
+				ids = append(ids, all[i].TraceID)
+			}
+		}
+		// Every third trace, in reverse order, one of them twice, and one
+		// the block does not hold.
+		var ask []model.TraceID
+		for i := len(ids) - 1; i >= 0; i -= 3 {
+			ask = append(ask, ids[i])
+		}
+		ask = append(ask, ask[0], model.TraceID{0xff, 1, 2, 3})
+		got := map[model.TraceID][]model.Span{}
+		if err := bl.Traces(ctx, ask, func(id model.TraceID, spans []model.Span) error {
+			if _, dup := got[id]; dup {
+				t.Errorf("%s: trace %s given twice", bl.meta.ID, id)
+			}
+			got[id] = slices.Clone(spans)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(ask)-2 {
+			t.Errorf("format v%d: %d traces read, want %d", bl.ix.version, len(got), len(ask)-2)
+		}
+		for _, id := range ask[:len(ask)-2] {
+			want, err := bl.Trace(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(want) == 0 || fmt.Sprint(got[id]) != fmt.Sprint(want) {
+				t.Errorf("format v%d: trace %s: Traces gave %d spans, Trace %d (or they differ)", bl.ix.version, id, len(got[id]), len(want))
+			}
+		}
+	}
 }
