@@ -24,14 +24,17 @@ const headBatch = 4096
 // reading start times (see block.ScanSpans). It is the bulk path of TraceQL
 // metrics. Spans of one trace may come in several batches.
 //
-// A span stored twice (a client's retry, in one head or in two heads or
-// blocks) comes once, as Trace de-duplicates it (same trace ID, span ID,
-// kind and start). Only spans whose start lies in the time range of
-// another head or block of the scan, and whose trace that one may hold,
-// are identified and remembered for this (see block.Copies) — at most
-// maxCopyKeys of them; past that, further copies may count twice and the
-// answer is marked partial. Blocks written before this version may hold
-// copies of their own spans until compaction merges them.
+// A span stored twice (a client's retry) comes once, as Trace
+// de-duplicates it (same trace ID, span ID, kind and start), when the
+// copies are in one head, in two heads, in a head and a block, or here and
+// in counted: spans whose start lies in the time range of such another
+// source, and whose trace it may hold, are identified and remembered for
+// this (see block.Copies) — at most maxCopyKeys of them; past that,
+// further copies may count twice and the answer is marked partial. A block
+// holds each span once (heads are de-duplicated when written, blocks when
+// compacted). Copies in two blocks are not found: they count twice until
+// compaction merges the blocks (blocks written before this version may
+// also hold copies of their own spans until then).
 //
 // fn is called from one goroutine at a time, never concurrently, while up
 // to maxQueryReaders blocks are read at once; it must not keep the slice
@@ -86,6 +89,7 @@ func (snap *snapshot) scanSpansBySource(ctx context.Context, p *predicate.Compil
 			sources = append(sources, copySource{lo: lo, hi: hi, mayHave: h.hasTrace})
 		}
 	}
+	firstBlock := len(sources)
 	for _, b := range blocks {
 		m := b.Meta()
 		sources = append(sources, copySource{lo: m.MinStartUnixNano, hi: m.MaxStartUnixNano, mayHave: b.MayContain})
@@ -93,10 +97,19 @@ func (snap *snapshot) scanSpansBySource(ctx context.Context, p *predicate.Compil
 	if counted != nil && len(counted.traces) > 0 {
 		sources = append(sources, copySource{lo: counted.minStart, hi: counted.maxStart, mayHave: counted.hasTrace})
 	}
+	// A head's spans are checked against every source; a block's only
+	// against the heads and the spans counted elsewhere (exact sets): two
+	// blocks are not checked against each other — blocks overlap in time
+	// as a rule, and without an index of span IDs that would mean reading
+	// the trace and span IDs of every row group (a copy in two blocks
+	// counts twice until compaction merges them).
 	copiesOf := func(self int) *sourceCopies {
 		c := &sourceCopies{seen: seen}
 		for i, o := range sources {
-			if i != self && o.lo <= sources[self].hi && sources[self].lo <= o.hi {
+			if i == self || self >= firstBlock && i >= firstBlock && i < firstBlock+len(blocks) {
+				continue
+			}
+			if o.lo <= sources[self].hi && sources[self].lo <= o.hi {
 				c.others = append(c.others, o)
 			}
 		}

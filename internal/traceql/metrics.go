@@ -134,17 +134,68 @@ func (m *Metrics) observe(t *Trace, i int) error {
 
 // observeAt adds len(starts) spans alike to span i of t (every field the
 // query reads equal) but for their start times.
+// countAt is observeAt for rate and count_over_time: runs of starts in
+// one step are counted with one comparison per start and added at once
+// (a group of a row group counted alike is one long run).
+func (m *Metrics) countAt(t *Trace, i int, starts []int64) error {
+	var g *group
+	k, lo, hi, run := 0, int64(1), int64(0), 0
+	flush := func() error {
+		if run == 0 {
+			return nil
+		}
+		if g == nil {
+			var err error
+			if g, err = m.group(t, i); err != nil {
+				m.err = err
+				return err
+			}
+		}
+		g.count[k] += float64(run)
+		run = 0
+		return nil
+	}
+	for _, ts := range starts {
+		if ts >= lo && ts < hi {
+			run++
+			continue
+		}
+		if ts < m.start || ts >= m.end {
+			continue
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		k = int((ts - m.start) / m.step)
+		lo = m.start + int64(k)*m.step
+		hi = min(lo+m.step, m.end) // the last step ends at the range's end
+		run = 1
+	}
+	return flush()
+}
+
 func (m *Metrics) observeAt(t *Trace, i int, starts []int64) error {
 	var (
 		g   *group
 		v   float64
 		has bool
 	)
+	if m.fn.Fn == "rate" || m.fn.Fn == "count_over_time" {
+		return m.countAt(t, i, starts)
+	}
+	// Starts of a group often fall in one step (a row group counted
+	// alike gives one start many times): the step of the last start is
+	// kept, and the division done only when a start leaves it.
+	k, lo, hi := 0, int64(1), int64(0)
 	for _, ts := range starts {
 		if ts < m.start || ts >= m.end {
 			continue
 		}
-		k := int((ts - m.start) / m.step)
+		if ts < lo || ts >= hi {
+			k = int((ts - m.start) / m.step)
+			lo = m.start + int64(k)*m.step
+			hi = lo + m.step
+		}
 		if g == nil {
 			var err error
 			if g, err = m.group(t, i); err != nil {

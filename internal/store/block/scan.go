@@ -227,6 +227,9 @@ type scanner struct {
 	// alike (ScanSpans' alike); when no row can fail the time filter, rows
 	// are reported with the range's first start and their trace IDs zero.
 	coarse bool
+	// coarseDone: the last scanRowGroup took the coarse path; its sc.n
+	// alive rows were not reported to fn.
+	coarseDone bool
 	// v4: the row group being scanned, and its traces (from traces.bin)
 	// with the trace of each row, read when first needed.
 	rgIndex   int
@@ -263,6 +266,7 @@ func (sc *scanner) scanRowGroup(ctx context.Context, rg parquet.RowGroup, fn fun
 		sc.alive[i] = true
 	}
 	sc.n = rows
+	sc.coarseDone = false
 	sc.rgTraces, sc.rowTraces = nil, sc.rowTraces[:0]
 
 	// A minimum duration above the row group's long-span cut: only the
@@ -349,12 +353,9 @@ func (sc *scanner) scanRowGroup(ctx context.Context, rg parquet.RowGroup, fn fun
 	}
 	if sc.coarse && inside {
 		// The caller counts every start of the row group alike: neither
-		// starts nor trace IDs are read.
-		for r := range rows {
-			if sc.alive[r] && !fn(model.TraceID{}, st.minStart) {
-				return false, nil
-			}
-		}
+		// starts nor trace IDs are read, and fn is not called (the caller
+		// takes sc.n rows at the range's first start; sc.coarseDone).
+		sc.coarseDone = true
 		return true, nil
 	}
 	if starts == nil && durationDone {
@@ -1003,6 +1004,20 @@ func (c *column) int64s() []int64 {
 func (c *column) int32s() []int32 {
 	if c.dict == nil && c.i32 != nil {
 		return c.i32
+	}
+	if c.dict != nil && c.dict.Type().Kind() == parquet.Int32 {
+		// Through a table of the dictionary's values, without widening.
+		lut := make([]int32, c.dict.Len())
+		for i := range lut {
+			lut[i] = c.dict.Index(int32(i)).Int32()
+		}
+		out := make([]int32, len(c.idx))
+		for i, x := range c.idx {
+			if x >= 0 && int(x) < len(lut) {
+				out[i] = lut[x]
+			}
+		}
+		return out
 	}
 	v := c.int64s()
 	out := make([]int32, len(v))

@@ -111,6 +111,14 @@ func (bl *Block) ScanSpans(ctx context.Context, pred *predicate.Compiled, fields
 		}); err != nil {
 			return fmt.Errorf("block %s: scan: %w", bl.meta.ID, err)
 		}
+		if sc.coarseDone {
+			// Every alive row at the range's first start, trace IDs zero.
+			k = sc.n
+			clear(ids[:k])
+			for i := range k {
+				starts[i] = st.minStart
+			}
+		}
 		if k > n {
 			return fmt.Errorf("block %s: %w: scan reported %d rows of %d", bl.meta.ID, ErrCorrupt, k, n)
 		}
@@ -234,11 +242,27 @@ func (bl *Block) readColumns(ctx context.Context, sc *scanner, rg parquet.RowGro
 	if err != nil {
 		return nil, nil, err
 	}
-	res, err := ints(FieldResource, c.resource)
+	// Resources and scopes are int32 columns: read as they are, not
+	// widened.
+	int32s := func(want Fields, col int) ([]int32, error) {
+		if fields&want == 0 {
+			return nil, nil
+		}
+		v, err := readColumn(ctx, chunks[col])
+		if err != nil {
+			return nil, err
+		}
+		out := v.int32s()
+		if len(out) != rows {
+			return nil, fmt.Errorf("%w: column %d has %d values for %d rows", ErrCorrupt, col, len(out), rows)
+		}
+		return out, nil
+	}
+	res, err := int32s(FieldResource, c.resource)
 	if err != nil {
 		return nil, nil, err
 	}
-	scp, err := ints(FieldScope, c.scope)
+	scp, err := int32s(FieldScope, c.scope)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -290,7 +314,13 @@ func (bl *Block) readColumns(ctx context.Context, sc *scanner, rg parquet.RowGro
 		dur              int64
 	}
 	keyOf := func(r int) spanKey {
-		k := spanKey{res: int32(at(res, r)), scope: int32(at(scp, r)), kind: at(kind, r), status: at(status, r), dur: at(dur, r)}
+		k := spanKey{kind: at(kind, r), status: at(status, r), dur: at(dur, r)}
+		if res != nil {
+			k.res = res[r]
+		}
+		if scp != nil {
+			k.scope = scp[r]
+		}
 		if nameIdx != nil {
 			k.name = nameIdx[r]
 		}
@@ -333,10 +363,16 @@ func (bl *Block) readColumns(ctx context.Context, sc *scanner, rg parquet.RowGro
 		if nameIdx != nil {
 			parts = append(parts, part{idx: nameIdx, n: dims[0]})
 		}
-		for i, v := range [][]int64{kind, status, res, scp} {
+		for i, v := range [][]int64{kind, status} {
 			if v != nil {
 				parts = append(parts, part{vals: v, n: dims[i+1]})
 			}
+		}
+		if res != nil {
+			parts = append(parts, part{idx: res, n: dims[3]})
+		}
+		if scp != nil {
+			parts = append(parts, part{idx: scp, n: dims[4]})
 		}
 	}
 	slot := func(r int) int64 {
@@ -412,7 +448,30 @@ func (bl *Block) readColumns(ctx context.Context, sc *scanner, rg parquet.RowGro
 	if k != len(ids) {
 		return nil, nil, fmt.Errorf("%w: scan and columns disagree on matching rows", ErrCorrupt)
 	}
+	if sc.coarseDone {
+		return dst, sameStarts(group, starts[0], len(dst)), nil
+	}
 	return dst, groupStarts(group, starts, len(dst)), nil
+}
+
+// sameStarts is groupStarts when every row starts at start: one shared
+// array of the largest group's size, sliced per group.
+func sameStarts(group []int32, start int64, groups int) [][]int64 {
+	count := make([]int, groups)
+	most := 0
+	for _, g := range group {
+		count[g]++
+		most = max(most, count[g])
+	}
+	all := make([]int64, most)
+	for i := range all {
+		all[i] = start
+	}
+	out := make([][]int64, groups)
+	for g := range out {
+		out[g] = all[:count[g]:count[g]]
+	}
+	return out
 }
 
 // groupStarts splits starts by group (group[k] is the group of starts[k])
