@@ -1,8 +1,9 @@
 # Shared by the bench scripts (source it after `cd` to the repository root).
 #
 #   build_tools                  builds clew and clewbench into $work
-#   start_clew [clew flags...]   starts $work/clew on free loopback ports with
-#                                data in $work/data, waits until it is ready,
+#   start_clew [clew flags...]   starts $work/clew (or $CLEW_BIN) on free loopback
+#                                ports with data in $work/data (or $DATA), waits
+#                                until it is ready,
 #                                and sets CLEW_PID, OTLP_GRPC, OTLP_HTTP,
 #                                QUERY_ADDR, ADMIN_ADDR, TEMPO_ADDR
 #   stop_clew                    stops it (also done by the EXIT trap)
@@ -24,7 +25,7 @@ start_clew() {
   read -r -a p <<<"$("$work/clewbench" ports --n 5)"
   OTLP_GRPC=127.0.0.1:${p[0]} OTLP_HTTP=127.0.0.1:${p[1]} QUERY_ADDR=127.0.0.1:${p[2]}
   ADMIN_ADDR=127.0.0.1:${p[3]} TEMPO_ADDR=127.0.0.1:${p[4]}
-  "$work/clew" --data-dir "$work/data" --log-level warn --otlp-grpc-addr "$OTLP_GRPC" --otlp-http-addr "$OTLP_HTTP" \
+  "${CLEW_BIN:-$work/clew}" --data-dir "${DATA:-$work/data}" --log-level warn --otlp-grpc-addr "$OTLP_GRPC" --otlp-http-addr "$OTLP_HTTP" \
     --query-addr "$QUERY_ADDR" --admin-addr "$ADMIN_ADDR" --tempo-addr "$TEMPO_ADDR" --jaeger-http-addr= \
     --jaeger-compact-addr= --jaeger-binary-addr= --zipkin-addr= "$@" 2>"$work/clew.log" &
   CLEW_PID=$!

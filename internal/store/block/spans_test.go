@@ -124,7 +124,7 @@ func TestTracesReadsAsTraceDoes(t *testing.T) {
 		blocks = append(blocks, bl)
 	}
 	b := objstore.NewMemory()
-	m, err := Write(ctx, b, genSpans(3*rowGroupRows, 7), nil, 0)
+	m, err := Write(ctx, b, genSpans(2*rowGroupRows+2000, 7), nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
