@@ -77,15 +77,17 @@ func TestHints(t *testing.T) {
 	h := q.Hints()
 	if h.Service != "x" || h.Name != "GET" || h.Kind != 2 || h.MinDuration != int64(time.Second) || h.MaxDuration != int64(3*time.Second) ||
 		h.Attributes["http.method"] != "POST" || !h.ErrorStatus || len(h.Attributes) != 1 ||
-		len(h.Compares) != 1 || h.Compares[0] != (predicate.Compare{Key: "http.status_code", Op: ">=", Value: "500", Numeric: true}) {
+		len(h.Compares) != 1 || h.Compares[0] != (predicate.Compare{Key: "http.status_code", Op: ">=", Value: "500", Numeric: true, SpanOrResource: true}) {
 		t.Fatalf("%+v", h)
 	}
 	// Comparisons the store can make: literal on either side, floats,
 	// durations, strings and patterns; not on links, the resource's
 	// service name or intrinsics other than duration.
 	h = mustParse(t, `{ 400 < span.code && .ratio != 0.5 && event.x =~ "a.*" && span.d <= 2s && .s > "m" && .b != true && link.x > 1 && resource.service.name != "x" && name != "y" }`).Hints()
-	want := []predicate.Compare{{Key: "code", Op: ">", Value: "400", Numeric: true}, {Key: "ratio", Op: "!=", Value: "0.5", Numeric: true},
-		{Key: "x", Op: "=~", Value: "a.*"}, {Key: "d", Op: "<=", Value: "2000000000", Numeric: true}, {Key: "s", Op: ">", Value: "m"}}
+	// span., resource. and unscoped attributes need no events or links;
+	// event. ones do.
+	want := []predicate.Compare{{Key: "code", Op: ">", Value: "400", Numeric: true, SpanOrResource: true}, {Key: "ratio", Op: "!=", Value: "0.5", Numeric: true, SpanOrResource: true},
+		{Key: "x", Op: "=~", Value: "a.*"}, {Key: "d", Op: "<=", Value: "2000000000", Numeric: true, SpanOrResource: true}, {Key: "s", Op: ">", Value: "m", SpanOrResource: true}}
 	if !reflect.DeepEqual(h.Compares, want) || len(h.Attributes) != 0 {
 		t.Fatalf("compares: %+v", h.Compares)
 	}

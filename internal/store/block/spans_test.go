@@ -147,10 +147,11 @@ func TestTracesReadsAsTraceDoes(t *testing.T) {
 				ids = append(ids, all[i].TraceID)
 			}
 		}
-		// Every third trace, in reverse order, one of them twice, and one
-		// the block does not hold.
+		// About 60 traces spread over the block (several per row group),
+		// in reverse order, one of them twice, and one the block does not
+		// hold.
 		var ask []model.TraceID
-		for i := len(ids) - 1; i >= 0; i -= 3 {
+		for i := len(ids) - 1; i >= 0; i -= max(3, len(ids)/60) {
 			ask = append(ask, ids[i])
 		}
 		ask = append(ask, ask[0], model.TraceID{0xff, 1, 2, 3})
