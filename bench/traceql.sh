@@ -25,12 +25,12 @@ fi
 # With BASE, the blocks are written in BASE's format, which both read.
 "$work/clewbench${BASE:+-base}" blocks --data-dir "$work/data" --spans "$SPANS" | tail -1
 run() {
-  echo "== $1 ($(git rev-parse --short HEAD 2>/dev/null) tree unless base; $(uptime | sed 's/.*load/load/'))"
+  echo "== $1 ($(uptime | sed 's/.*load/load/'))"
   CLEW_BIN=$2 start_clew
   "$work/clewbench" traceql --tempo "http://$TEMPO_ADDR" --admin "http://$ADMIN_ADDR" --n "$N" --n-metrics "$N_METRICS"
   stop_clew
 }
 for _ in $(seq "$ROUNDS"); do
   [ -n "${BASE:-}" ] && run "base $BASE" "$work/clew-base"
-  run "this tree" "$work/clew"
+  run "this tree ($(git rev-parse --short HEAD 2>/dev/null || echo unknown))" "$work/clew"
 done

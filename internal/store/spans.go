@@ -84,9 +84,11 @@ func (snap *snapshot) scanSpansBySource(ctx context.Context, p *predicate.Compil
 	// Every head and block of the scan, for finding where a span may have
 	// a copy.
 	var sources []copySource
+	var heads []*head // the heads scanned: sources[i] for heads[i]
 	for _, h := range snap.heads {
 		if lo, hi, ok := h.startRange(); ok && p.OverlapsStart(lo, hi) {
 			sources = append(sources, copySource{lo: lo, hi: hi, mayHave: h.hasTrace})
+			heads = append(heads, h)
 		}
 	}
 	firstBlock := len(sources)
@@ -115,15 +117,10 @@ func (snap *snapshot) scanSpansBySource(ctx context.Context, p *predicate.Compil
 		}
 		return c
 	}
-	nHeads := 0
-	for _, h := range snap.heads {
-		if lo, hi, ok := h.startRange(); !ok || !p.OverlapsStart(lo, hi) {
-			continue
-		}
-		if err := h.scanSpans(ctx, p, copiesOf(nHeads), func(spans []model.Span, starts [][]int64) error { return fn("", spans, starts) }); err != nil {
+	for i, h := range heads {
+		if err := h.scanSpans(ctx, p, copiesOf(i), func(spans []model.Span, starts [][]int64) error { return fn("", spans, starts) }); err != nil {
 			return err
 		}
-		nHeads++
 	}
 	if len(blocks) == 0 {
 		return nil
@@ -164,7 +161,7 @@ func (snap *snapshot) scanSpansBySource(ctx context.Context, p *predicate.Compil
 				return
 			}
 			var copies block.Copies
-			if c := copiesOf(nHeads + i); len(c.others) > 0 {
+			if c := copiesOf(firstBlock + i); len(c.others) > 0 {
 				copies = c
 			}
 			id := b.Meta().ID
