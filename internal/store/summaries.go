@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"github.com/clewtrace/clew/internal/model"
 	"github.com/clewtrace/clew/internal/store/block"
@@ -23,22 +24,69 @@ func (s *Store) TraceSummaries(ctx context.Context, ids []model.TraceID) ([]mode
 	snap := s.snapshot()
 	defer snap.release()
 	s.notePartial(ctx)
+	// A few traces at a time: on an object store each summary is two
+	// small reads, which would otherwise queue one behind the other.
+	type result struct {
+		sum  model.TraceSummary
+		from int
+		ok   bool
+	}
+	results := make([]result, len(ids))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		next     int
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	worker := func() {
+		defer wg.Done()
+		for {
+			mu.Lock()
+			i := next
+			next++
+			mu.Unlock()
+			if i >= len(ids) || ctx.Err() != nil {
+				return
+			}
+			sum, from, ok, err := snap.summary(ctx, ids[i])
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+				cancel()
+				return
+			}
+			results[i] = result{sum, from, ok}
+		}
+	}
+	n := min(summaryReaders, len(ids))
+	wg.Add(n)
+	for range n {
+		go worker()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	out := make([]model.TraceSummary, 0, len(ids))
-	for _, id := range ids {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		sum, from, ok, err := snap.summary(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			s.summaries[from].Add(1)
-			out = append(out, sum)
+	for _, r := range results {
+		if r.ok {
+			s.summaries[r.from].Add(1)
+			out = append(out, r.sum)
 		}
 	}
 	return out, nil
 }
+
+// summaryReaders is how many summaries one request reads at once.
+const summaryReaders = 4
 
 // Where a summary came from (the label of clew_store_trace_summaries_total).
 const (
