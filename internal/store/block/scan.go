@@ -865,7 +865,12 @@ type column struct {
 	data     []byte   // plain byte arrays: concatenated values
 	offsets  []uint32 // plain byte arrays: len(values)+1 offsets
 	fixed    int      // fixed-length byte arrays: value size
+	hint     int      // values expected: the capacity of the first value slice
 }
+
+// maxColumnHint bounds the values a column chunk's metadata may make
+// readColumn allocate for ahead of reading them.
+const maxColumnHint = 1 << 22
 
 // readDictionary returns the chunk's dictionary, or nil if it has none
 // (or the chunk is empty). Only the first page is read.
@@ -889,7 +894,9 @@ func readColumn(ctx context.Context, chunk parquet.ColumnChunk) (*column, error)
 	}
 	pages := chunk.Pages()
 	defer pages.Close()
-	col := &column{}
+	// The chunk's value count sizes the value slices once, rather than
+	// growing them page by page (bounded: it comes from the file).
+	col := &column{hint: int(min(max(chunk.NumValues(), 0), maxColumnHint))}
 	for {
 		p, err := pages.ReadPage()
 		if errors.Is(err, io.EOF) {
@@ -918,6 +925,9 @@ func (col *column) appendPage(p parquet.Page) error {
 				return fmt.Errorf("%w: column mixes dictionaries", ErrCorrupt)
 			}
 			col.dict = d
+			if col.idx == nil && col.hint > 0 {
+				col.idx = make([]int32, 0, col.hint)
+			}
 			col.idx = append(col.idx, data.Int32()...)
 			return nil
 		}
@@ -926,8 +936,14 @@ func (col *column) appendPage(p parquet.Page) error {
 		}
 		switch data.Kind() {
 		case encoding.Int64:
+			if col.i64 == nil && col.hint > 0 {
+				col.i64 = make([]int64, 0, col.hint)
+			}
 			col.i64 = append(col.i64, data.Int64()...)
 		case encoding.Int32:
+			if col.i32 == nil && col.hint > 0 {
+				col.i32 = make([]int32, 0, col.hint)
+			}
 			col.i32 = append(col.i32, data.Int32()...)
 		case encoding.ByteArray:
 			b, offs := data.ByteArray()
