@@ -24,7 +24,16 @@ func queryBench(args []string) error {
 	coldWarm := fs.Bool("cold-warm", false, "send each kind's --n requests twice and report both passes: cold (first touch of the data they read, as far as earlier kinds did not read it) and warm (repeated)")
 	only := fs.String("kinds", "", "comma-separated subset of: id, tag, tagsum, tempotag, rare, user24h, session24h, absent24h, absent7d (default all, in that order)")
 	pid := fs.Int("clew-pid", 0, "Clew's process ID (same machine): report the CPU Clew spent per request of each kind (user+system, from /proc)")
+	at := fs.String("at", "", "the instant the search windows (last hour, last 24 h, ...) end at, RFC 3339 (default now): lets data written earlier by `clewbench blocks` be queried later with the same windows")
 	_ = fs.Parse(args)
+	ref := time.Now()
+	if *at != "" {
+		t, err := time.Parse(time.RFC3339, *at)
+		if err != nil {
+			return fmt.Errorf("--at: %w", err)
+		}
+		ref = t
+	}
 	kinds := map[string]bool{}
 	for _, k := range strings.Split(*only, ",") {
 		if k != "" {
@@ -109,8 +118,8 @@ func queryBench(args []string) error {
 		}
 		return measure(name, urls)
 	}
-	hourAgo := strconv.FormatInt(time.Now().Add(-time.Hour).UnixMicro(), 10)
-	now := strconv.FormatInt(time.Now().Add(time.Minute).UnixMicro(), 10)
+	hourAgo := strconv.FormatInt(ref.Add(-time.Hour).UnixMicro(), 10)
+	now := strconv.FormatInt(ref.Add(time.Minute).UnixMicro(), 10)
 	if err := run("id", "trace by ID", func() string {
 		return *base + "/api/traces/" + ids[rng.IntN(len(ids))]
 	}); err != nil {
@@ -168,7 +177,7 @@ func queryBench(args []string) error {
 	}
 	// Issue 12's users and sessions: "all traces of user X in the last day"
 	// and "this session" (values the generator spreads over every block).
-	dayAgo := strconv.FormatInt(time.Now().Add(-24*time.Hour).UnixMicro(), 10)
+	dayAgo := strconv.FormatInt(ref.Add(-24*time.Hour).UnixMicro(), 10)
 	if err := run("user24h", "enduser.id, last 24 h", func() string {
 		q := url.Values{
 			"tags":  {fmt.Sprintf(`{"enduser.id":"user-%05d"}`, rng.IntN(20000))},
@@ -193,7 +202,7 @@ func queryBench(args []string) error {
 		kind, name string
 		back       time.Duration
 	}{{"absent24h", "absent value, last 24 h", 24 * time.Hour}, {"absent7d", "absent value, last 7 days", 7 * 24 * time.Hour}} {
-		from := strconv.FormatInt(time.Now().Add(-w.back).UnixMicro(), 10)
+		from := strconv.FormatInt(ref.Add(-w.back).UnixMicro(), 10)
 		if err := run(w.kind, w.name, func() string {
 			q := url.Values{
 				"tags":  {fmt.Sprintf(`{"enduser.id":"nobody-%05d"}`, rng.IntN(20000))},

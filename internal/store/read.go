@@ -147,8 +147,7 @@ func (snap *snapshot) find(ctx context.Context, p *predicate.Compiled, limit int
 		h.scan(p, found.add)
 	}
 	found.prune()
-	blocks := append([]*liveBlock(nil), snap.blocks...)
-	sort.Slice(blocks, func(i, j int) bool { return blocks[i].Meta().MaxStartUnixNano > blocks[j].Meta().MaxStartUnixNano })
+	blocks := snap.newestFirst()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -166,13 +165,15 @@ func (snap *snapshot) find(ctx context.Context, p *predicate.Compiled, limit int
 		for !done && next < len(blocks) {
 			b := blocks[next]
 			next++
-			m := b.Meta()
-			if th, full := found.threshold(); full && m.MaxStartUnixNano < th {
+			if th, full := found.threshold(); full && b.maxStart < th {
 				done = true // every remaining block is older than the answer we have
 				break
 			}
-			if block.MetaMayMatch(&m, p) {
-				return b
+			// Ruling a block out here costs no allocation and no
+			// scanner; most blocks of a long window end here when
+			// the value searched for is rare.
+			if b.MayMatch(p) {
+				return b.liveBlock
 			}
 		}
 		return nil
@@ -209,6 +210,24 @@ func (snap *snapshot) find(ctx context.Context, p *predicate.Compiled, limit int
 		return nil, err
 	}
 	return found, nil
+}
+
+// byStart is a block with its newest span start, read once per search
+// rather than from a copy of its meta at every comparison.
+type byStart struct {
+	*liveBlock
+	maxStart int64
+}
+
+// newestFirst lists the snapshot's blocks by their newest span start,
+// newest first.
+func (snap *snapshot) newestFirst() []byStart {
+	out := make([]byStart, len(snap.blocks))
+	for i, b := range snap.blocks {
+		out[i] = byStart{b, b.MaxStart()}
+	}
+	slices.SortFunc(out, func(a, b byStart) int { return cmp.Compare(b.maxStart, a.maxStart) })
+	return out
 }
 
 // maxQueryReaders is how many blocks one search reads at once.

@@ -24,6 +24,9 @@ type Block struct {
 	rgFirst  []int64 // first global row of each row group
 	cols     columns
 	services []string // service name of each resource, for Scan
+	// tableKeys: the attribute keys some resource or scope answers to
+	// (MayMatch).
+	tableKeys map[string]struct{}
 
 	data      objstore.Reader // the data object; queries read it with their own context
 	traces    objstore.Reader // v3: traces.bin; nil before v3
@@ -161,11 +164,16 @@ func (bl *Block) check() error {
 			bl.services[i] = model.UnknownService
 		}
 	}
+	bl.tableKeys = tableKeys(bl.ix)
 	return nil
 }
 
 // Meta returns the block's meta.
 func (bl *Block) Meta() Meta { return bl.meta }
+
+// MaxStart is the newest span start in the block (the meta's
+// MaxStartUnixNano, without copying the meta).
+func (bl *Block) MaxStart() int64 { return bl.meta.MaxStartUnixNano }
 
 // Close releases the data object's reader (a file descriptor for a local
 // bucket). The Block must not be used afterwards.

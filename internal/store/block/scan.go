@@ -123,7 +123,7 @@ func (bl *Block) Scan(ctx context.Context, pred *predicate.Compiled, fn func(tra
 // newScanner prepares a scan of the block, or returns nil when its meta or
 // resource table rule every span out.
 func (bl *Block) newScanner(pred *predicate.Compiled) *scanner {
-	if !bl.mayMatch(pred) {
+	if !bl.MayMatch(pred) {
 		return nil
 	}
 	// Resource-level answers, computed once per block: which resources
@@ -171,11 +171,6 @@ func (bl *Block) newScanner(pred *predicate.Compiled) *scanner {
 		sc.post = f
 	}
 	return sc
-}
-
-// mayMatch rules the whole block out from its meta alone.
-func (bl *Block) mayMatch(pred *predicate.Compiled) bool {
-	return MetaMayMatch(&bl.meta, pred)
 }
 
 // MetaMayMatch rules a block out from its meta alone (time range, services

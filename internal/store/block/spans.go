@@ -505,7 +505,7 @@ const denseKeys = 1 << 16
 // scanSpansOld serves blocks before format v3 (no column-wise decoder):
 // every span is read and pred evaluated on it.
 func (bl *Block) scanSpansOld(ctx context.Context, pred *predicate.Compiled, copies Copies, fn func([]model.Span, [][]int64) error) error {
-	if !bl.mayMatch(pred) {
+	if !bl.MayMatch(pred) {
 		return nil
 	}
 	all, err := bl.All(ctx)

@@ -1,0 +1,109 @@
+package block
+
+import (
+	"github.com/clewtrace/clew/internal/query/predicate"
+)
+
+// Ruling a block out without preparing a scan. A search over a long window
+// visits every block in it, and for a rare value nearly all of them hold no
+// match. Preparing a scan (the resource and scope tables evaluated against
+// the conditions, the postings compiled, buffers allocated) costs ~10 µs a
+// block even when every row group's filter then says no, and at 500 blocks
+// that alone is 5 ms a query. MayMatch answers the common case — an
+// attribute condition whose key no resource or scope of the block has, so
+// only the rows' own attributes (or their events and links) can satisfy
+// it — from what Open already holds in memory: the postings' terms, and
+// each row group's time and duration ranges and key=value filter. It does
+// not allocate.
+
+// tableKeys lists the attribute keys that some resource or scope of the
+// block answers to (see predicate.Compiled.ResourceBits and ScopeBits): a
+// condition on any other key can only be satisfied by a span's, event's or
+// link's own attributes.
+func tableKeys(ix *index) map[string]struct{} {
+	keys := map[string]struct{}{}
+	for _, r := range ix.resources {
+		for _, a := range r.Attributes {
+			keys[a.Key] = struct{}{}
+		}
+	}
+	for _, s := range ix.scopes {
+		for _, a := range s.Attributes {
+			keys[a.Key] = struct{}{}
+		}
+		if s.Name != "" {
+			keys[predicate.ScopeNameKey] = struct{}{}
+		}
+		if s.Version != "" {
+			keys[predicate.ScopeVersionKey] = struct{}{}
+		}
+	}
+	return keys
+}
+
+// maxQuickHashes bounds the pair hashes MayMatch keeps on its stack; a
+// search with more equality conditions checks the first ones only (still
+// never a false negative: fewer conditions rule out less).
+const maxQuickHashes = 8
+
+// MayMatch reports whether the block may hold a span matching pred: false
+// is certain (no span of the block matches), true means the block must be
+// scanned. It answers from the meta (time range, services and operations),
+// the postings' terms (v5: a value of a key with few values that is a term
+// of no span, event or link), and the row groups' time and duration ranges
+// and key=value filters, for the equality conditions that only the rows'
+// own attributes can satisfy. Scan and ScanSpans ask it first.
+func (bl *Block) MayMatch(pred *predicate.Compiled) bool {
+	if !MetaMayMatch(&bl.meta, pred) {
+		return false
+	}
+	errBits := pred.ErrorBits()
+	var stack [maxQuickHashes]uint64
+	hashes := stack[:0]
+	for i, a := range pred.Attrs() {
+		if errBits&(1<<i) != 0 {
+			continue // an error status may satisfy it
+		}
+		if _, ok := bl.tableKeys[a.Key]; ok {
+			continue // a resource or scope may satisfy it
+		}
+		if p := bl.ix.postings; p != nil && !p.mayHold(a.Key, a.Value) {
+			return false
+		}
+		if bl.meta.FilterLinks && len(hashes) < maxQuickHashes {
+			hashes = append(hashes, pairHash(a.Key, a.Value))
+		}
+	}
+	for g := range bl.ix.rowGroups {
+		st := &bl.ix.rowGroups[g]
+		if !pred.OverlapsStart(st.minStart, st.maxStart) || !pred.OverlapsDuration(st.minDuration, st.maxDuration) {
+			continue
+		}
+		all := true
+		for _, h := range hashes {
+			if !st.values.mayContain(h) {
+				all = false
+				break
+			}
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
+// mayHold reports whether some span, event or link of the block may have
+// the attribute key=value: false when, for each of the three, the key has
+// all its values as terms (not dropped) and this value is none of them.
+func (p *postings) mayHold(key, value string) bool {
+	for _, kind := range [...]termKind{termAttr, termEventAttr, termLinkAttr} {
+		if p.dropped[term{kind: kind, key: key}] {
+			return true
+		}
+		if _, ok := p.termIDs[term{kind: kind, key: key, value: value}]; ok {
+			return true
+		}
+	}
+	return false
+}
