@@ -136,14 +136,13 @@ func TestMayMatchRulesOutAbsentValues(t *testing.T) {
 // an attribute condition; its meta still rules it out by time.
 func TestMayMatchWithoutIndexes(t *testing.T) {
 	bl, _ := postingsBlock(t)
-	bare := *bl
 	ix := *bl.ix
 	ix.postings = nil
 	ix.rowGroups = append([]rowGroupStats(nil), ix.rowGroups...)
 	for g := range ix.rowGroups {
 		ix.rowGroups[g].values = valueFilter{}
 	}
-	bare.ix = &ix
+	bare := &Block{meta: bl.meta, ix: &ix, tableKeys: bl.tableKeys}
 	if !bare.MayMatch(predicate.MustCompile(predicate.Predicate{Kind: -1, Attributes: map[string]string{"user.id": "nobody", "capped.at": "999"}})) {
 		t.Error("a block without filters or postings was ruled out by attribute values")
 	}

@@ -1,6 +1,7 @@
 package block
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -543,7 +544,7 @@ func (sc *scanner) filterAttrs(ctx context.Context, chunks []parquet.ColumnChunk
 		if slot < 0 {
 			continue
 		}
-		if err := sc.dedicatedBits(ctx, chunks, slot, 1<<i, func(v string) bool { return v == a.Value }, rows); err != nil {
+		if err := sc.dedicatedBits(ctx, chunks, slot, 1<<i, func(v string) bool { return v == a.Value }, &a.Value, rows); err != nil {
 			return err
 		}
 	}
@@ -552,7 +553,7 @@ func (sc *scanner) filterAttrs(ctx context.Context, chunks []parquet.ColumnChunk
 		if slot < 0 {
 			continue
 		}
-		if err := sc.dedicatedBits(ctx, chunks, slot, sc.pred.CompareBit(j), func(v string) bool { return sc.pred.MatchCompare(j, v) }, rows); err != nil {
+		if err := sc.dedicatedBits(ctx, chunks, slot, sc.pred.CompareBit(j), func(v string) bool { return sc.pred.MatchCompare(j, v) }, nil, rows); err != nil {
 			return err
 		}
 	}
@@ -622,8 +623,10 @@ func (sc *scanner) missing(all uint64) bool {
 // dedicatedBits sets bit for rows whose dedicated column slot holds a
 // value ok accepts. On a dictionary-encoded chunk ok is asked once per
 // dictionary entry, and a chunk whose dictionary has no such value costs
-// only the dictionary.
-func (sc *scanner) dedicatedBits(ctx context.Context, chunks []parquet.ColumnChunk, slot int, bit uint64, ok func(string) bool, rows int) error {
+// only the dictionary. eq, when ok is equality with one value, lets a
+// plain chunk (high-cardinality values) be compared without converting
+// every value to a string, and skipped when its bytes lack the value.
+func (sc *scanner) dedicatedBits(ctx context.Context, chunks []parquet.ColumnChunk, slot int, bit uint64, ok func(string) bool, eq *string, rows int) error {
 	col, err := readColumn(ctx, chunks[sc.bl.cols.dedicated[slot]])
 	if err != nil {
 		return err
@@ -654,6 +657,20 @@ func (sc *scanner) dedicatedBits(ctx context.Context, chunks []parquet.ColumnChu
 		}
 		for r, x := range col.idx {
 			if x >= 0 && int(x) < len(hit) && hit[x] && sc.alive[r] && (types == nil || types[r] != typeAbsent) {
+				sc.bits[r] |= bit
+			}
+		}
+		return nil
+	}
+	if eq != nil && *eq != "" {
+		// A value no row holds is nowhere in the chunk's bytes: the
+		// usual answer for a row group a filter let through by a false
+		// positive.
+		if !bytes.Contains(col.data, unsafe.Slice(unsafe.StringData(*eq), len(*eq))) {
+			return nil
+		}
+		for r := range rows {
+			if sc.alive[r] && string(col.bytesAt(r)) == *eq {
 				sc.bits[r] |= bit
 			}
 		}
