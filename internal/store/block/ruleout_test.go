@@ -1,10 +1,13 @@
 package block
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
+	"github.com/clewtrace/clew/internal/model"
 	"github.com/clewtrace/clew/internal/query/predicate"
 )
 
@@ -149,5 +152,34 @@ func TestMayMatchWithoutIndexes(t *testing.T) {
 	late := predicate.Predicate{Kind: -1, StartMin: bl.meta.MaxStartUnixNano + 1, Attributes: map[string]string{"user.id": "nobody"}}
 	if bare.MayMatch(predicate.MustCompile(late)) {
 		t.Error("a search after the block's newest span was not ruled out")
+	}
+}
+
+// Equality on a plain (high-cardinality) dedicated column: a value that is
+// only part of a row's value, or that spans two rows' bytes, matches
+// nothing; a held value matches exactly the spans that hold it.
+func TestScanPlainDedicatedEquality(t *testing.T) {
+	bl, spans := postingsBlock(t)
+	slot := slices.Index(bl.ix.dedicated, "user.id")
+	if slot < 0 {
+		t.Fatalf("user.id is not dedicated: %v", bl.ix.dedicated)
+	}
+	held := spans[9].Attributes[5].Value.String() // u-NNNNNN
+	next := spans[10].Attributes[5].Value.String()
+	for _, v := range []string{held, held[:len(held)-1], held[2:] + next[:3], "nobody"} {
+		c := predicate.MustCompile(predicate.Predicate{Kind: -1, Attributes: map[string]string{"user.id": v}})
+		want := 0
+		for i := range spans {
+			if c.Match(&spans[i]) {
+				want++
+			}
+		}
+		got := 0
+		if err := bl.Scan(context.Background(), c, func(model.TraceID, int64) bool { got++; return true }); err != nil {
+			t.Fatal(err)
+		}
+		if got != want || v == held && got == 0 {
+			t.Errorf("user.id=%q: %d matches, want %d", v, got, want)
+		}
 	}
 }
