@@ -16,8 +16,8 @@ import (
 // ID, a URL — skips every row group whose filter rules the pair out without
 // reading any column, so its cost grows with the row groups that may hold the
 // value, not with the data stored. It holds every pair, whatever the key's
-// cardinality: the filter's size grows with the distinct pairs (2 bytes
-// each at a 0.05 % false-positive rate), which the block format budgets
+// cardinality: the filter's size grows with the distinct pairs (about 1.2
+// bytes each at a 1 % false-positive rate), which the block format budgets
 // for.
 //
 // Layout in index.bin (format v2): k byte, nWords uvarint, words as uint64 LE.
@@ -29,16 +29,16 @@ type valueFilter struct {
 }
 
 const (
-	// 16 bits and k = 11 per distinct pair: ~0.05 % false positives.
-	// Blocks written before 2026-12-01 used 10 bits and k = 7 (~0.8 %);
-	// readers take k and the size from each filter, so both read alike.
-	// A false positive costs a scan of the row group's columns (~1-3 ms
-	// of CPU for a high-cardinality value), and a search for a rare value
-	// over 500 blocks (3,500 row groups) met ~29 of them at 0.8 %, ~1.6
-	// now: the cost of ruling blocks out stays small as data grows. The
-	// price is 0.6 byte per distinct pair more, on disk and in memory.
-	filterBitsPerValue = 16
-	filterK            = 11
+	// 10 bits and k = 7 per distinct pair: ~0.8 % false positives. A
+	// false positive costs a scan of the row group's columns, and ruling
+	// out 500 blocks (3,500 row groups) meets ~29 of them; 16 bits and
+	// k = 11 (~0.05 %) would meet ~1.6, but at 100 M spans the filters
+	// already hold 176 MB of a 593 MB live heap under Clew's 900 MiB soft
+	// memory limit, and 2.1x of that leaves the collector no room (see
+	// benchmarks.md, issue 10 at 100 M). Readers take k and the size from
+	// each filter, so a writer may change both without a format version.
+	filterBitsPerValue = 10
+	filterK            = 7
 	maxFilterWords     = 1 << 24 // 128 MiB of filter: far beyond any real row group; a corrupt count is refused
 )
 

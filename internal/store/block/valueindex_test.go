@@ -33,8 +33,8 @@ func TestValueFilterHasNoFalseNegativesAndFewFalsePositives(t *testing.T) {
 			fp++
 		}
 	}
-	if rate := float64(fp) / 40000; rate > 0.002 {
-		t.Errorf("false-positive rate %.4f, want about 0.0005 (fill estimate %.4f)", rate, f.falsePositiveRate())
+	if rate := float64(fp) / 40000; rate > 0.03 {
+		t.Errorf("false-positive rate %.3f, want about 0.01 (fill estimate %.3f)", rate, f.falsePositiveRate())
 	}
 	// What the writer writes, read back through the decoder: k and size
 	// come from the filter itself.
