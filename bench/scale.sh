@@ -16,7 +16,9 @@
 # kind --n times (N, default 200) with Clew's CPU time per query (from
 # /proc), the load average, and Clew's peak RSS; with PROFILE=1 also a CPU
 # profile of a second pass (DATA_ROOT/cpu<size>m.pprof, 40 s).
-# SIZES (default "10 100") picks the sizes.
+# SIZES (default "10 100") picks the sizes. CLEW_BIN runs another clew
+# binary (an earlier build, for before/after on the same data) instead of
+# the one built here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -26,6 +28,7 @@ n=${N:-200}
 sizes=${SIZES:-10 100}
 mkdir -p "$root"
 build_tools
+if [ -n "${CLEW_BIN:-}" ]; then cp "$CLEW_BIN" "$work/clew"; fi
 
 ticks() { awk '{print $14 + $15}' "/proc/$CLEW_PID/stat"; }
 hz=$(getconf CLK_TCK)
