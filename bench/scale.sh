@@ -18,7 +18,7 @@
 # profile of a second pass (DATA_ROOT/cpu<size>m.pprof, 40 s).
 # SIZES (default "10 100") picks the sizes. CLEW_BIN runs another clew
 # binary (an earlier build, for before/after on the same data) instead of
-# the one built here.
+# the one built here (bench/lib.sh's start_clew honours it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -28,7 +28,6 @@ n=${N:-200}
 sizes=${SIZES:-10 100}
 mkdir -p "$root"
 build_tools
-if [ -n "${CLEW_BIN:-}" ]; then cp "$CLEW_BIN" "$work/clew"; fi
 
 ticks() { awk '{print $14 + $15}' "/proc/$CLEW_PID/stat"; }
 hz=$(getconf CLK_TCK)
@@ -42,7 +41,7 @@ for size in $sizes; do
   at=$(cat "$root/at${size}m")
   start_clew --data-dir "$dir"
   echo "== ${size} M spans ($(ls "$dir/blocks" | grep -vc quarantine) blocks, $(du -sb "$dir/blocks" | cut -f1) bytes), windows end $at"
-  for kind in id tag rare user24h session24h absent24h absent7d; do
+  for kind in id tag tagsum tempotag rare user24h session24h absent24h absent7d; do
     before=$(ticks)
     out=$("$work/clewbench" query --query "http://$QUERY_ADDR" --ids "$root/ids${size}m.txt" --n "$n" --kinds "$kind" --at "$at")
     after=$(ticks)

@@ -140,7 +140,7 @@ func queryBench(args []string) error {
 	// api_v3's trace summaries (the search page's list) and Tempo's search
 	// by tags (under /api/tempo on the query port). Same random sequence
 	// as "tag", so the three kinds ask the same searches.
-	hourAgoT, nowT := time.Now().Add(-time.Hour), time.Now().Add(time.Minute)
+	hourAgoT, nowT := ref.Add(-time.Hour), ref.Add(time.Minute)
 	tagRNG := func() *rand.Rand { return rand.New(rand.NewPCG(11, 11)) }
 	r := tagRNG()
 	if err := run("tagsum", "summaries service+tag+minDur", func() string {
