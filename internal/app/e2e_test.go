@@ -137,14 +137,17 @@ func TestEndToEndOTelSDK(t *testing.T) {
 	db := provider(t, "orders-db", grpcExporter(t, addrs.OTLPGRPC)).Tracer("e2e")
 
 	ctx := context.Background()
-	ctx, root := gateway.Start(ctx, "GET /orders/{id}", trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(attribute.String("http.route", "/orders/{id}"), attribute.Int("http.response.status_code", 200)))
-	cctx, call := gateway.Start(ctx, "GET", trace.WithSpanKind(trace.SpanKindClient))
-	sctx, serve := orders.Start(cctx, "GET /orders/{id}", trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(attribute.String("enduser.id", "alice")))
-	_, query := db.Start(sctx, "SELECT orders", trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("db.system.name", "sqlite"), attribute.String("db.query.text", "SELECT * FROM orders WHERE id = ?")))
+	// Every span starts at now, so its duration is exactly what its end
+	// says, however long the machine takes between the calls.
 	now := time.Now()
+	at := trace.WithTimestamp(now)
+	ctx, root := gateway.Start(ctx, "GET /orders/{id}", at, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("http.route", "/orders/{id}"), attribute.Int("http.response.status_code", 200)))
+	cctx, call := gateway.Start(ctx, "GET", at, trace.WithSpanKind(trace.SpanKindClient))
+	sctx, serve := orders.Start(cctx, "GET /orders/{id}", at, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("enduser.id", "alice")))
+	_, query := db.Start(sctx, "SELECT orders", at, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("db.system.name", "sqlite"), attribute.String("db.query.text", "SELECT * FROM orders WHERE id = ?")))
 	query.End(trace.WithTimestamp(now.Add(30 * time.Millisecond)))
 	serve.SetStatus(codes.Error, "partner down")
 	serve.End(trace.WithTimestamp(now.Add(120 * time.Millisecond)))
