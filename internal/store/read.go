@@ -462,51 +462,23 @@ func (s *Store) Traces(ctx context.Context, ids []model.TraceID, fn func(id mode
 			jobs = append(jobs, job{b, in})
 		}
 	}
-	var (
-		mu       sync.Mutex
-		next     int
-		firstErr error
-		wg       sync.WaitGroup
-	)
-	worker := func() {
-		defer wg.Done()
-		for {
-			mu.Lock()
-			if next >= len(jobs) || firstErr != nil {
-				mu.Unlock()
-				return
-			}
-			j := jobs[next]
-			next++
-			mu.Unlock()
-			err := j.b.store.readBlock(ctx, j.b, func() error {
-				return asDamage(ctx, j.b.Traces(ctx, j.ids, func(id model.TraceID, spans []model.Span) error {
-					mu.Lock()
-					found[id] = append(found[id], spans...)
-					mu.Unlock()
-					return nil
-				}))
-			})
-			if err != nil {
+	var mu sync.Mutex // guards found
+	err := forEach(ctx, len(jobs), min(runtime.GOMAXPROCS(0), maxQueryReaders), func(ctx context.Context, i int) error {
+		j := jobs[i]
+		err := j.b.store.readBlock(ctx, j.b, func() error {
+			return asDamage(ctx, j.b.Traces(ctx, j.ids, func(id model.TraceID, spans []model.Span) error {
 				mu.Lock()
-				if firstErr == nil {
-					firstErr = fmt.Errorf("block %s: %w", j.b.Meta().ID, err)
-				}
+				found[id] = append(found[id], spans...)
 				mu.Unlock()
-				return
-			}
+				return nil
+			}))
+		})
+		if err != nil {
+			return fmt.Errorf("block %s: %w", j.b.Meta().ID, err)
 		}
-	}
-	workers := min(runtime.GOMAXPROCS(0), maxQueryReaders, len(jobs))
-	wg.Add(workers)
-	for range workers {
-		go worker()
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
-	}
-	if err := ctx.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	for _, id := range ids {

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"sync"
 
 	"github.com/clewtrace/clew/internal/model"
 	"github.com/clewtrace/clew/internal/store/block"
@@ -32,47 +31,12 @@ func (s *Store) TraceSummaries(ctx context.Context, ids []model.TraceID) ([]mode
 		ok   bool
 	}
 	results := make([]result, len(ids))
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		mu       sync.Mutex
-		next     int
-		firstErr error
-		wg       sync.WaitGroup
-	)
-	worker := func() {
-		defer wg.Done()
-		for {
-			mu.Lock()
-			i := next
-			next++
-			mu.Unlock()
-			if i >= len(ids) || ctx.Err() != nil {
-				return
-			}
-			sum, from, ok, err := snap.summary(ctx, ids[i])
-			if err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
-				cancel()
-				return
-			}
-			results[i] = result{sum, from, ok}
-		}
-	}
-	n := min(summaryReaders, len(ids))
-	wg.Add(n)
-	for range n {
-		go worker()
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
-	}
-	if err := ctx.Err(); err != nil {
+	err := forEach(ctx, len(ids), summaryReaders, func(ctx context.Context, i int) error {
+		sum, from, ok, err := snap.summary(ctx, ids[i])
+		results[i] = result{sum, from, ok}
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
 	out := make([]model.TraceSummary, 0, len(ids))
