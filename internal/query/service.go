@@ -117,11 +117,7 @@ func (s *Service) FindTraces(ctx context.Context, q TraceQuery) ([][]model.Span,
 		return nil, err
 	}
 	defer done()
-	workers := searchFetchers
-	if limit > HeavySearchLimit {
-		workers = heavySearchFetchers
-	}
-	return s.fetchTraces(ctx, ids, q.MaxSpans, workers)
+	return s.fetchTraces(ctx, ids, q.MaxSpans, fetchersFor(limit))
 }
 
 // SummaryStore is a Store that also summarises traces without handing
@@ -145,11 +141,7 @@ func (s *Service) FindSummaries(ctx context.Context, q TraceQuery) ([]TraceSumma
 	if ss, ok := s.store.(SummaryStore); ok {
 		return ss.TraceSummaries(ctx, ids)
 	}
-	workers := searchFetchers
-	if limit > HeavySearchLimit {
-		workers = heavySearchFetchers
-	}
-	traces, err := s.fetchTraces(ctx, ids, q.MaxSpans, workers)
+	traces, err := s.fetchTraces(ctx, ids, q.MaxSpans, fetchersFor(limit))
 	if err != nil {
 		return nil, err
 	}
@@ -158,6 +150,15 @@ func (s *Service) FindSummaries(ctx context.Context, q TraceQuery) ([]TraceSumma
 		out = append(out, Summarize(t))
 	}
 	return out, nil
+}
+
+// fetchersFor is how many traces a search with this limit reads at once:
+// fewer for heavy searches, which hold a heavy-search slot.
+func fetchersFor(limit int) int {
+	if limit > HeavySearchLimit {
+		return heavySearchFetchers
+	}
+	return searchFetchers
 }
 
 // searchIDs runs the search part of q: the IDs of the matching traces,

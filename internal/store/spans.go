@@ -235,27 +235,16 @@ func (h *head) scanSpans(ctx context.Context, p *predicate.Compiled, copies *sou
 		}
 		h.mu.RUnlock()
 		if len(buf) >= headBatch {
-			if err := fn(buf, alone(buf)); err != nil {
+			if err := fn(buf, block.StartsAlone(buf)); err != nil {
 				return err
 			}
 			buf = buf[:0]
 		}
 	}
 	if len(buf) > 0 {
-		return fn(buf, alone(buf))
+		return fn(buf, block.StartsAlone(buf))
 	}
 	return nil
-}
-
-// alone gives each span a group of its own: its start alone.
-func alone(spans []model.Span) [][]int64 {
-	all := make([]int64, len(spans))
-	out := make([][]int64, len(spans))
-	for i := range spans {
-		all[i] = spans[i].StartUnixNano
-		out[i] = all[i : i+1 : i+1]
-	}
-	return out
 }
 
 // twinLocked reports whether the head may hold another copy of sp (a span

@@ -148,7 +148,7 @@ func (bl *Block) ScanSpans(ctx context.Context, pred *predicate.Compiled, fields
 					batch = append(batch, all[i])
 				}
 			}
-			groups = alone(batch)
+			groups = StartsAlone(batch)
 		} else {
 			var err error
 			if batch, groups, err = bl.readColumns(ctx, sc, rg, rows, fields, ids, starts, batch); err != nil {
@@ -524,11 +524,12 @@ func (bl *Block) scanSpansOld(ctx context.Context, pred *predicate.Compiled, cop
 		}
 		batch = append(batch, *sp)
 	}
-	return fn(batch, alone(batch))
+	return fn(batch, StartsAlone(batch))
 }
 
-// alone gives each span a group of its own: its start alone.
-func alone(spans []model.Span) [][]int64 {
+// StartsAlone gives each span a group of its own, its start alone: the
+// groups argument of a span scan's callback when no rows were counted alike.
+func StartsAlone(spans []model.Span) [][]int64 {
 	all := make([]int64, len(spans))
 	out := make([][]int64, len(spans))
 	for i := range spans {
