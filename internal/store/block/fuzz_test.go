@@ -148,8 +148,8 @@ func FuzzDecodePostings(f *testing.F) {
 					t.Fatalf("accepted stat %+v", st)
 				}
 			}
-			for _, l := range rg.long {
-				if int64(l.row) >= rgs[g].rows || l.duration <= rg.cut || l.start < rgs[g].minStart || l.start > rgs[g].maxStart {
+			for l := range rg.long.all() {
+				if int64(l.row) >= rgs[g].rows || l.duration <= rg.long.cut || l.start < rgs[g].minStart || l.start > rgs[g].maxStart {
 					t.Fatalf("accepted long span %+v", l)
 				}
 			}

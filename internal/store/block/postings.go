@@ -1,7 +1,10 @@
 package block
 
 import (
+	"bytes"
 	"cmp"
+	"encoding/binary"
+	"iter"
 	"math"
 	"slices"
 	"strconv"
@@ -81,16 +84,62 @@ type termStat struct {
 
 type rgPostings struct {
 	stats []termStat // sorted by term
-	// Long spans, by ascending row (within the row group): every row not
-	// listed lasts at most cut.
-	cut  int64
-	long []longSpan
+	long  longList
 }
 
 type longSpan struct {
 	row      int32
 	duration int64 // > cut
 	start    int64 // Unix ns
+}
+
+// longList is a row group's long spans, by ascending row (within the row
+// group): every row not listed lasts at most cut. An opened block keeps
+// them encoded as index.bin has them — per span, uvarints of the row less
+// the previous row (from -1), the duration less cut+1, and the start less
+// base — and a search decodes the list of each row group it reads.
+// Decoded, they took 24 bytes a listed span, a third of an opened block's
+// index memory (172 MB at 100 M stored spans); encoded, about 7.
+type longList struct {
+	cut  int64
+	base int64 // the row group's first start
+	n    int
+	enc  []byte
+}
+
+// newLongList encodes spans (by ascending row, each longer than cut, none
+// starting before base).
+func newLongList(cut, base int64, spans []longSpan) longList {
+	l := longList{cut: cut, base: base, n: len(spans)}
+	prev := int32(-1)
+	for _, s := range spans {
+		l.enc = binary.AppendUvarint(l.enc, uint64(s.row-prev))
+		l.enc = binary.AppendUvarint(l.enc, uint64(s.duration-cut-1))
+		l.enc = binary.AppendUvarint(l.enc, uint64(s.start-base))
+		prev = s.row
+	}
+	return l
+}
+
+// all yields the long spans in row order. The encoding was checked when
+// it was built or decoded (decodePostings), so it is not checked again.
+func (l *longList) all() iter.Seq[longSpan] {
+	return func(yield func(longSpan) bool) {
+		b, row := l.enc, int64(-1)
+		next := func() uint64 {
+			v, n := binary.Uvarint(b)
+			b = b[max(n, 0):]
+			return v
+		}
+		for range l.n {
+			row += int64(next())
+			dur := l.cut + 1 + int64(next())
+			start := l.base + int64(next())
+			if !yield(longSpan{row: int32(row), duration: dur, start: start}) {
+				return
+			}
+		}
+	}
 }
 
 // stat returns the term's statistics in row group rg.
@@ -231,29 +280,32 @@ func (b *postingsBuilder) endRowGroup() {
 	}
 	slices.SortFunc(rg.stats, func(a, b termStat) int { return cmp.Compare(a.term, b.term) })
 	clear(b.stats)
-	rg.cut, rg.long = longSpans(b.long)
+	rg.long = longSpans(b.long)
 	b.long = b.long[:0]
 	b.done = append(b.done, rg)
 }
 
 // longSpans picks the rows of the longest durations (at most one in
 // longSpanShare) and the cut that every other row stays at or below.
-func longSpans(rows []longSpan) (cut int64, long []longSpan) {
+func longSpans(rows []longSpan) longList {
 	if len(rows) == 0 {
-		return 0, nil
+		return longList{}
 	}
 	durs := make([]int64, len(rows))
+	base := rows[0].start
 	for i, r := range rows {
 		durs[i] = r.duration
+		base = min(base, r.start)
 	}
 	slices.SortFunc(durs, func(a, b int64) int { return cmp.Compare(b, a) })
-	cut = durs[min(len(durs)/longSpanShare, len(durs)-1)]
+	cut := durs[min(len(durs)/longSpanShare, len(durs)-1)]
+	var long []longSpan
 	for _, r := range rows {
 		if r.duration > cut {
 			long = append(long, r)
 		}
 	}
-	return cut, long
+	return newLongList(cut, base, long)
 }
 
 // finish renumbers the terms in sorted order, drops the terms of keys that
@@ -276,7 +328,7 @@ func (b *postingsBuilder) finish() *postings {
 		p.terms = append(p.terms, t)
 	}
 	for _, rg := range b.done {
-		out := rgPostings{cut: rg.cut, long: rg.long}
+		out := rgPostings{long: rg.long}
 		for _, st := range rg.stats {
 			if n := renum[st.term]; n >= 0 {
 				out.stats = append(out.stats, termStat{term: n, spans: st.spans, maxDuration: st.maxDuration})
@@ -324,13 +376,17 @@ func (p *postings) encode(e *encoder, rgs []rowGroupStats) {
 			e.uvarint(uint64(st.spans))
 			e.uvarint(uint64(st.maxDuration))
 		}
-		e.varint(rg.cut)
-		e.uvarint(uint64(len(rg.long)))
+		e.varint(rg.long.cut)
+		e.uvarint(uint64(rg.long.n))
+		if rg.long.base == rgs[g].minStart {
+			e.b = append(e.b, rg.long.enc...)
+			continue
+		}
 		prevRow := int32(-1)
-		for _, l := range rg.long {
+		for l := range rg.long.all() {
 			e.uvarint(uint64(l.row - prevRow))
 			prevRow = l.row
-			e.uvarint(uint64(l.duration - rg.cut - 1))
+			e.uvarint(uint64(l.duration - rg.long.cut - 1))
 			e.uvarint(uint64(l.start - rgs[g].minStart))
 		}
 	}
@@ -416,7 +472,7 @@ func decodePostings(d *decoder, rgs []rowGroupStats) *postings {
 			}
 			rg.stats = append(rg.stats, termStat{term: int32(t), spans: spans, maxDuration: int64(md)})
 		}
-		rg.cut = d.varint("long cut")
+		cut := d.varint("long cut")
 		nl := d.count("long spans", 3)
 		if int64(nl) > rows {
 			d.fail("long span count")
@@ -424,7 +480,7 @@ func decodePostings(d *decoder, rgs []rowGroupStats) *postings {
 		if d.err != nil {
 			return nil
 		}
-		rg.long = make([]longSpan, 0, nl)
+		enc := d.b
 		prevRow := int64(-1)
 		span := uint64(rgs[g].maxStart - rgs[g].minStart)
 		for range nl {
@@ -434,8 +490,8 @@ func decodePostings(d *decoder, rgs []rowGroupStats) *postings {
 			}
 			prevRow = r
 			extra := d.uvarint("long duration")
-			dur := rg.cut + 1 + int64(extra)
-			if extra > math.MaxInt64/2 || dur <= rg.cut {
+			dur := cut + 1 + int64(extra)
+			if extra > math.MaxInt64/2 || dur <= cut {
 				d.fail("long duration")
 			}
 			off := d.uvarint("long start")
@@ -445,8 +501,10 @@ func decodePostings(d *decoder, rgs []rowGroupStats) *postings {
 			if d.err != nil {
 				return nil
 			}
-			rg.long = append(rg.long, longSpan{row: int32(r), duration: dur, start: rgs[g].minStart + int64(off)})
 		}
+		// Checked: kept encoded (a copy, so the index object's bytes are
+		// not held).
+		rg.long = longList{cut: cut, base: rgs[g].minStart, n: nl, enc: bytes.Clone(enc[:len(enc)-len(d.b)])}
 	}
 	if d.err != nil {
 		return nil

@@ -118,7 +118,7 @@ func TestPostingsLongSpans(t *testing.T) {
 	for g, lp := range bl.ix.postings.rowGroups {
 		first, n := bl.rgFirst[g], bl.ix.rowGroups[g].rows
 		listed := map[int32]longSpan{}
-		for _, l := range lp.long {
+		for l := range lp.long.all() {
 			listed[l.row] = l
 		}
 		if len(listed) == 0 || int64(len(listed)) > n/longSpanShare+1 {
@@ -128,11 +128,11 @@ func TestPostingsLongSpans(t *testing.T) {
 			s := &rows[first+int64(r)]
 			dur := max(s.EndUnixNano-s.StartUnixNano, 0)
 			if l, ok := listed[r]; ok {
-				if l.duration != dur || dur <= lp.cut || l.start != s.StartUnixNano {
-					t.Fatalf("row group %d row %d: listed %+v, duration %d, start %d, cut %d", g, r, l, dur, s.StartUnixNano, lp.cut)
+				if l.duration != dur || dur <= lp.long.cut || l.start != s.StartUnixNano {
+					t.Fatalf("row group %d row %d: listed %+v, duration %d, start %d, cut %d", g, r, l, dur, s.StartUnixNano, lp.long.cut)
 				}
-			} else if dur > lp.cut {
-				t.Fatalf("row group %d row %d: duration %d above cut %d but not listed", g, r, dur, lp.cut)
+			} else if dur > lp.long.cut {
+				t.Fatalf("row group %d row %d: duration %d above cut %d but not listed", g, r, dur, lp.long.cut)
 			}
 		}
 	}
@@ -143,7 +143,7 @@ func TestPostingsLongSpans(t *testing.T) {
 func TestScanWithPostings(t *testing.T) {
 	ctx := context.Background()
 	bl, rows := postingsBlock(t)
-	cut := bl.ix.postings.rowGroups[0].cut
+	cut := bl.ix.postings.rowGroups[0].long.cut
 	preds := []predicate.Predicate{
 		{Kind: -1, Service: "checkout", MinDuration: cut + 1},
 		{Kind: -1, Service: "checkout", MinDuration: cut + 1, Attributes: map[string]string{"http.method": "POST"}},
@@ -249,8 +249,8 @@ func TestPostingsRoundTripAndRefusals(t *testing.T) {
 	bad["key on a service"] = encode(&postings{terms: []term{{kind: termService, key: "k", value: "a"}}, dropped: none, rowGroups: make([]rgPostings, 1)})
 	bad["term of a dropped key"] = encode(&postings{terms: []term{attrTerm("a", "1")}, dropped: map[term]bool{{kind: termAttr, key: "a"}: true}, rowGroups: make([]rgPostings, 1)})
 	bad["more spans than rows"] = encode(&postings{terms: []term{serviceTerm("a")}, dropped: none, rowGroups: []rgPostings{{stats: []termStat{{term: 0, spans: 10, maxDuration: 1}}}}})
-	bad["long row out of range"] = encode(&postings{dropped: none, rowGroups: []rgPostings{{cut: 5, long: []longSpan{{row: 9, duration: 6, start: 150}}}}})
-	bad["start out of range"] = encode(&postings{dropped: none, rowGroups: []rgPostings{{cut: 5, long: []longSpan{{row: 2, duration: 6, start: 250}}}}})
+	bad["long row out of range"] = encode(&postings{dropped: none, rowGroups: []rgPostings{{long: newLongList(5, 100, []longSpan{{row: 9, duration: 6, start: 150}})}}})
+	bad["start out of range"] = encode(&postings{dropped: none, rowGroups: []rgPostings{{long: newLongList(5, 100, []longSpan{{row: 2, duration: 6, start: 250}})}}})
 	for name, b := range bad {
 		rgs := one
 		if name == "truncated" || name == "empty" {
@@ -262,8 +262,8 @@ func TestPostingsRoundTripAndRefusals(t *testing.T) {
 		}
 	}
 	// The hand-made encoding itself is sound: a valid long span decodes.
-	d = &decoder{b: encode(&postings{dropped: none, rowGroups: []rgPostings{{cut: 5, long: []longSpan{{row: 2, duration: 6, start: 150}}}}})}
-	if p := decodePostings(d, one); d.err != nil || p.rowGroups[0].long[0] != (longSpan{row: 2, duration: 6, start: 150}) {
+	d = &decoder{b: encode(&postings{dropped: none, rowGroups: []rgPostings{{long: newLongList(5, 120, []longSpan{{row: 2, duration: 6, start: 150}})}}})} // base 120: encode re-bases the starts on the row group's first
+	if p := decodePostings(d, one); d.err != nil || slices.Collect(p.rowGroups[0].long.all())[0] != (longSpan{row: 2, duration: 6, start: 150}) {
 		t.Errorf("valid long span: %v", d.err)
 	}
 }

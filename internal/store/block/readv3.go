@@ -94,6 +94,9 @@ func readRanges(ctx context.Context, chunk parquet.ColumnChunk, ranges []rowRang
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if len(ranges) > 1 || len(ranges) == 1 && ranges[0].from > 0 {
+		seekable(chunk)
+	}
 	pages := chunk.Pages()
 	defer pages.Close()
 	col := &column{}

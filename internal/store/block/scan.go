@@ -270,10 +270,10 @@ func (sc *scanner) scanRowGroup(ctx context.Context, rg parquet.RowGroup, fn fun
 	// the index, so neither the duration nor the start column is read.
 	durationDone := false
 	if sc.post != nil && p.MinDuration > 0 {
-		if lp := &sc.bl.ix.postings.rowGroups[sc.rgIndex]; p.MinDuration > lp.cut {
+		if lp := &sc.bl.ix.postings.rowGroups[sc.rgIndex].long; p.MinDuration > lp.cut {
 			clear(sc.alive)
 			sc.n = 0
-			for _, l := range lp.long {
+			for l := range lp.all() {
 				if int(l.row) < rows && sc.pred.MatchDuration(l.duration) && sc.pred.MatchStart(l.start) {
 					sc.alive[l.row] = true
 					sc.n++
@@ -356,7 +356,7 @@ func (sc *scanner) scanRowGroup(ctx context.Context, rg parquet.RowGroup, fn fun
 	}
 	if starts == nil && durationDone {
 		starts = make([]int64, rows)
-		for _, l := range sc.bl.ix.postings.rowGroups[sc.rgIndex].long {
+		for l := range sc.bl.ix.postings.rowGroups[sc.rgIndex].long.all() {
 			if int(l.row) < rows {
 				starts[l.row] = l.start
 			}

@@ -134,3 +134,57 @@ func TestTraceIndexDamage(t *testing.T) {
 		t.Fatal("no trace read noticed the damage")
 	}
 }
+
+// TestTraceReadSeeks: blocks are opened without their page indexes, and a
+// trace read loads the offset index of each chunk it seeks in, so reading
+// the last trace of a row group reads about as much as reading its first
+// one (43 requests and 27 here, as when Open loaded every offset index),
+// not every page before it (97) (counted on a second read of each, after
+// the first loaded the offset indexes). (Without the offset index, parquet-go
+// seeks by reading the chunk's pages from the start: the late read here
+// then makes several times the requests.)
+func TestTraceReadSeeks(t *testing.T) {
+	ctx := context.Background()
+	local := newBucket(t)
+	m, err := Write(ctx, local, genSpans(70_000, 13), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	requests := func(pick func(bl *Block) model.TraceID) int64 {
+		counting := objstore.NewCounting(local)
+		bl, err := Open(ctx, counting, m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer bl.Close()
+		id := pick(bl)
+		// The second read: the first loaded the offset indexes.
+		var before int64
+		for range 2 {
+			before = counting.Counts().RangeRead
+			spans, err := bl.Trace(ctx, id)
+			if err != nil || len(spans) == 0 {
+				t.Fatalf("trace %s: %d spans, err %v", id, len(spans), err)
+			}
+		}
+		return counting.Counts().RangeRead - before
+	}
+	// The first trace of row group 0, and the last trace that starts in it.
+	first := requests(func(bl *Block) model.TraceID { return bl.ix.granules[0].first })
+	last := requests(func(bl *Block) model.TraceID {
+		end := bl.ix.rowGroups[0].rows
+		g := 0
+		for g+1 < len(bl.ix.granules) && bl.ix.granules[g+1].row < end {
+			g++
+		}
+		_, entries, err := bl.granuleTraces(ctx, bl.ix.granules[g].first)
+		if err != nil || len(entries) == 0 {
+			t.Fatalf("granule %d: %d entries, err %v", g, len(entries), err)
+		}
+		return entries[len(entries)-1].id
+	})
+	t.Logf("requests: first trace %d, last trace of the row group %d", first, last)
+	if last > 2*first {
+		t.Fatalf("reading the last trace of a row group took %d requests, the first %d: the pages before it were read", last, first)
+	}
+}
