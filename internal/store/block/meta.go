@@ -22,7 +22,8 @@ const (
 	FormatV4     = 4 // v3 without the trace_id and trace_start columns: traces.bin has them
 	FormatV5     = 5 // v4 + postings in index.bin: terms per row group, long spans
 	FormatV6     = 6 // v5 + summaries.bin: a summary row per trace
-	FormatLatest = FormatV6
+	FormatV7     = 7 // v6 + filters.bin: a second key=value filter per row group, on disk
+	FormatLatest = FormatV7
 )
 
 // ErrUnsupportedVersion is returned for blocks written by a newer Clew.

@@ -32,6 +32,7 @@ type Block struct {
 	traces    objstore.Reader // v3: traces.bin; nil before v3
 	bucket    objstore.Bucket // where summaries.bin is opened, on first use
 	sums      summaries       // v6: summaries.bin
+	filters   pairFilters     // v7: filters.bin
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -210,6 +211,9 @@ func (bl *Block) Close() error {
 		}
 		bl.sums.err = errClosed
 		bl.sums.mu.Unlock()
+		if err := bl.closePairFilters(); bl.closeErr == nil {
+			bl.closeErr = err
+		}
 	})
 	return bl.closeErr
 }

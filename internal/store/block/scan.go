@@ -106,7 +106,7 @@ func (bl *Block) Scan(ctx context.Context, pred *predicate.Compiled, fn func(tra
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if !sc.rowGroupMayMatch(&bl.ix.rowGroups[g]) || sc.post != nil && !sc.post.rowGroupMayMatch(g) {
+		if !sc.rowGroupPasses(ctx, g) {
 			continue
 		}
 		sc.rgIndex = g
@@ -231,6 +231,15 @@ type scanner struct {
 	rgIndex   int
 	rgTraces  []traceEntry
 	rowTraces []int32
+}
+
+// rowGroupPasses reports whether row group g must be scanned: its time
+// and duration ranges, its value filter and the postings may hold a
+// match, and so does its filter in filters.bin (asked last: it costs a
+// read).
+func (sc *scanner) rowGroupPasses(ctx context.Context, g int) bool {
+	return sc.rowGroupMayMatch(&sc.bl.ix.rowGroups[g]) && (sc.post == nil || sc.post.rowGroupMayMatch(g)) &&
+		sc.bl.pairFiltersMayContain(ctx, g, sc.filtered)
 }
 
 func (sc *scanner) rowGroupMayMatch(st *rowGroupStats) bool {

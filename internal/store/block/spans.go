@@ -88,7 +88,7 @@ func (bl *Block) ScanSpans(ctx context.Context, pred *predicate.Compiled, fields
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if !sc.rowGroupMayMatch(&bl.ix.rowGroups[g]) || sc.post != nil && !sc.post.rowGroupMayMatch(g) {
+		if !sc.rowGroupPasses(ctx, g) {
 			continue
 		}
 		sc.rgIndex = g

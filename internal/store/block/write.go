@@ -217,14 +217,15 @@ func write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []E
 		meta.Services = append(meta.Services, svc)
 	}
 	slices.Sort(meta.Services)
-	meta.Bytes = int64(w.data.Len() + len(idx) + len(w.traces) + len(sums))
+	filters := encodePairFilters(w.pairFilters)
+	meta.Bytes = int64(w.data.Len() + len(idx) + len(w.traces) + len(sums) + len(filters))
 
 	prefix := meta.ID + "/"
 	written := false
 	defer func() {
 		if !written { // best effort; the next open also removes blocks without meta.json
 			cleanup := context.WithoutCancel(ctx)
-			for _, name := range []string{metaName, indexName, summariesName, tracesName, dataName} {
+			for _, name := range []string{metaName, indexName, filtersName, summariesName, tracesName, dataName} {
 				_ = b.Delete(cleanup, prefix+name)
 			}
 		}
@@ -236,6 +237,9 @@ func write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []E
 		return Meta{}, fmt.Errorf("write block %s: %w", meta.ID, err)
 	}
 	if err := b.Put(ctx, prefix+summariesName, bytes.NewReader(sums)); err != nil {
+		return Meta{}, fmt.Errorf("write block %s: %w", meta.ID, err)
+	}
+	if err := b.Put(ctx, prefix+filtersName, bytes.NewReader(filters)); err != nil {
 		return Meta{}, fmt.Errorf("write block %s: %w", meta.ID, err)
 	}
 	if err := b.Put(ctx, prefix+indexName, bytes.NewReader(idx)); err != nil {
@@ -272,7 +276,8 @@ type blockWriter struct {
 	started                    bool
 	parentPos                  map[model.SpanID]int32
 	dedSlot                    map[string]int
-	rgPairs                    []uint64 // pairHash of every attribute of the row group
+	rgPairs                    []uint64        // pairHash of every attribute of the row group
+	pairFilters                []blockedFilter // each row group's filter for filters.bin
 	post                       *postingsBuilder
 	sums                       *summaryWriter
 
@@ -557,7 +562,10 @@ func (w *blockWriter) writeBatch() error {
 
 func (w *blockWriter) flushRowGroup() error {
 	w.send(true)
-	w.rg.values = newValueFilter(w.rgPairs)
+	slices.Sort(w.rgPairs)
+	pairs := slices.Compact(w.rgPairs)
+	w.rg.values = newValueFilter(pairs)
+	w.pairFilters = append(w.pairFilters, newBlockedFilter(pairs))
 	w.rgPairs = w.rgPairs[:0]
 	w.post.endRowGroup()
 	w.ix.rowGroups = append(w.ix.rowGroups, w.rg)

@@ -1,0 +1,296 @@
+package block
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math/bits"
+	"sync"
+
+	"github.com/clewtrace/clew/internal/objstore"
+)
+
+// Pair filters on disk: a second, sharper key=value filter per row group,
+// read only when the first one lets a row group through.
+//
+// The value filters in index.bin (valueFilter) are held in memory for every
+// open block, so they are kept small: ~0.8 % of the row groups that lack a
+// searched value still pass them, and each such false positive costs a
+// scan of the row group's columns (~1 ms). A search for a value that no
+// span holds visits every row group of its window, so that cost grew with
+// the data stored: ~3 scans a query at 10 M spans, ~29 at 100 M. filters.bin
+// holds a blocked Bloom filter per row group over the same pairs: every bit
+// a pair sets lies in one 64-byte block, so asking it costs one small read
+// (from the page cache, or through the bucket's chunk cache) per searched
+// pair, and only for row groups the first filter let through. Its hashes
+// are mixed independently of the first filter's, so a row group passes
+// both at about the product of the two rates (~0.8 % × ~0.5 %): the scans
+// that follow are, nearly always, of row groups that hold the value.
+//
+// A block before format v7 has none, and a v7 block whose filters.bin is
+// missing or damaged only has its row groups scanned as before — never a
+// wrong answer, since every doubt answers "may contain".
+//
+// Layout: magic "CLWF", then uvarints version (1) and row-group count, per
+// row group uvarint blocks, byte k and the CRC-32C of its blocks (uint32
+// LE); the CRC-32C of the header so far (uint32 LE); then each row group's
+// blocks, 64 bytes each (8 uint64 LE words), in row-group order.
+
+const filtersName = "filters.bin"
+
+var filtersMagic = [4]byte{'C', 'L', 'W', 'F'}
+
+const (
+	pairFilterVersion = 1
+	filterBlockBytes  = 64
+	filterBlockBits   = filterBlockBytes * 8
+	// 12 bits and 8 probes per distinct pair: ~0.5 % false positives for
+	// a 512-bit blocked filter; on disk, 1.5 bytes a pair (~2 bytes a
+	// span with the pairs of the demo and bench data).
+	pairFilterBitsPerValue = 12
+	pairFilterK            = 8
+	maxPairFilterBlocks    = 1 << 22 // 256 MiB for one row group: a corrupt count is refused
+)
+
+// blockedFilter is one row group's filter as the writer builds it.
+type blockedFilter struct {
+	k      uint8
+	blocks []uint64 // 8 words a block
+}
+
+// pairFilterSlot mixes a pair hash (pairHash) into the block it falls in
+// and the hash its bit positions come from. The first filter uses the
+// hash's own bits; this multiply-xorshift makes the second one's choices
+// independent of them.
+func pairFilterSlot(h uint64, blocks int) (block int, bitHash uint64) {
+	x := h ^ 0x5851F42D4C957F2D
+	x ^= x >> 33
+	x *= 0xFF51AFD7ED558CCD
+	x ^= x >> 29
+	x *= 0xC4CEB9FE1A85EC53
+	x ^= x >> 32
+	hi, _ := bits.Mul64(x, uint64(blocks))
+	return int(hi), bits.RotateLeft64(x*0x9E3779B97F4A7C15, 17)
+}
+
+// pairFilterBit is probe i's bit within the block: 9 bits of bitHash each
+// (k ≤ 7 uses 63 of its bits; the 8th probe reuses the top bits remixed).
+func pairFilterBit(bitHash uint64, i int) uint {
+	if i >= 7 {
+		bitHash = bits.RotateLeft64(bitHash*0xBF58476D1CE4E5B9, 23)
+		i -= 7
+	}
+	return uint(bitHash>>(9*i)) & (filterBlockBits - 1)
+}
+
+// newBlockedFilter builds a filter of the distinct hashes given.
+func newBlockedFilter(hashes []uint64) blockedFilter {
+	n := max(1, (len(hashes)*pairFilterBitsPerValue+filterBlockBits-1)/filterBlockBits)
+	f := blockedFilter{k: pairFilterK, blocks: make([]uint64, n*8)}
+	for _, h := range hashes {
+		b, bh := pairFilterSlot(h, n)
+		words := f.blocks[b*8 : b*8+8]
+		for i := range int(f.k) {
+			bit := pairFilterBit(bh, i)
+			words[bit/64] |= 1 << (bit % 64)
+		}
+	}
+	return f
+}
+
+// blockHas reports whether the block's words hold every bit of the hash.
+func blockHas(block []byte, k uint8, bitHash uint64) bool {
+	for i := range int(k) {
+		bit := pairFilterBit(bitHash, i)
+		if binary.LittleEndian.Uint64(block[bit/64*8:])&(1<<(bit%64)) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// encodePairFilters lays out filters.bin.
+func encodePairFilters(fs []blockedFilter) []byte {
+	e := &encoder{b: append([]byte(nil), filtersMagic[:]...)}
+	e.uvarint(pairFilterVersion)
+	e.uvarint(uint64(len(fs)))
+	bodies := make([][]byte, len(fs))
+	for i, f := range fs {
+		body := make([]byte, 0, len(f.blocks)*8)
+		for _, w := range f.blocks {
+			body = binary.LittleEndian.AppendUint64(body, w)
+		}
+		bodies[i] = body
+		e.uvarint(uint64(len(f.blocks) / 8))
+		e.b = append(e.b, f.k)
+		e.b = binary.LittleEndian.AppendUint32(e.b, crc32.Checksum(body, castagnoli))
+	}
+	e.b = binary.LittleEndian.AppendUint32(e.b, crc32.Checksum(e.b, castagnoli))
+	for _, body := range bodies {
+		e.b = append(e.b, body...)
+	}
+	return e.b
+}
+
+// pairFilterIndex is what a reader keeps of filters.bin: where each row
+// group's blocks are.
+type pairFilterIndex struct {
+	rowGroups []pairFilterRG
+}
+
+type pairFilterRG struct {
+	off    int64 // of its first block in filters.bin
+	blocks int
+	k      uint8
+	crc    uint32
+}
+
+// decodePairFilters checks filters.bin whole (header and every row group's
+// CRC) against a block of the given row groups, and returns where each row
+// group's blocks are.
+func decodePairFilters(data []byte, rowGroups int) (*pairFilterIndex, error) {
+	if len(data) < len(filtersMagic)+4 || string(data[:4]) != string(filtersMagic[:]) {
+		return nil, fmt.Errorf("%w: %s: bad magic", ErrCorrupt, filtersName)
+	}
+	d := &decoder{b: data[4:]}
+	if v := d.uvarint("pair filter version"); d.err == nil && v != pairFilterVersion {
+		return nil, fmt.Errorf("%w: %s version %d", ErrCorrupt, filtersName, v)
+	}
+	n := d.count("pair filter row groups", 6)
+	if d.err == nil && n != rowGroups {
+		return nil, fmt.Errorf("%w: %s has %d row groups, the block %d", ErrCorrupt, filtersName, n, rowGroups)
+	}
+	ix := &pairFilterIndex{rowGroups: make([]pairFilterRG, n)}
+	for i := range ix.rowGroups {
+		rg := &ix.rowGroups[i]
+		blocks := d.uvarint("pair filter blocks")
+		if d.err == nil && (blocks == 0 || blocks > maxPairFilterBlocks) {
+			d.fail("pair filter blocks")
+		}
+		rg.blocks = int(blocks)
+		if k := d.bytes("pair filter k", 1); k != nil {
+			rg.k = k[0]
+		}
+		if d.err == nil && (rg.k == 0 || rg.k > 14) {
+			d.fail("pair filter k")
+		}
+		if c := d.bytes("pair filter checksum", 4); c != nil {
+			rg.crc = binary.LittleEndian.Uint32(c)
+		}
+	}
+	sum := d.bytes("pair filter header checksum", 4)
+	if d.err != nil {
+		return nil, d.err
+	}
+	header := len(data) - len(d.b) - 4
+	if crc32.Checksum(data[:header], castagnoli) != binary.LittleEndian.Uint32(sum) {
+		return nil, fmt.Errorf("%w: %s: header checksum mismatch", ErrCorrupt, filtersName)
+	}
+	off := int64(len(data) - len(d.b))
+	for i := range ix.rowGroups {
+		rg := &ix.rowGroups[i]
+		size := int64(rg.blocks) * filterBlockBytes
+		if off+size > int64(len(data)) {
+			return nil, fmt.Errorf("%w: %s: row group %d past the end", ErrCorrupt, filtersName, i)
+		}
+		if crc32.Checksum(data[off:off+size], castagnoli) != rg.crc {
+			return nil, fmt.Errorf("%w: %s: row group %d checksum mismatch", ErrCorrupt, filtersName, i)
+		}
+		rg.off = off
+		off += size
+	}
+	if off != int64(len(data)) {
+		return nil, fmt.Errorf("%w: %s: %d trailing bytes", ErrCorrupt, filtersName, int64(len(data))-off)
+	}
+	return ix, nil
+}
+
+// pairFilters is a block's filters.bin, opened and checked on first use.
+type pairFilters struct {
+	mu  sync.Mutex
+	r   objstore.Reader
+	ix  *pairFilterIndex
+	err error // permanent: missing, damaged or closed; row groups are then scanned
+}
+
+var errNoPairFilters = errors.New("block: no pair filters")
+
+// pairFilterIndex opens and checks filters.bin once. An error means: no
+// second filter, scan the row group (permanent errors are remembered; a
+// read that failed is tried again by the next search).
+func (bl *Block) pairFilterIndex(ctx context.Context) (*pairFilterIndex, objstore.Reader, error) {
+	f := &bl.filters
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ix != nil || f.err != nil {
+		return f.ix, f.r, f.err
+	}
+	if bl.meta.Version < FormatV7 {
+		f.err = errNoPairFilters
+		return nil, nil, f.err
+	}
+	if f.r == nil {
+		r, err := bl.bucket.Open(ctx, bl.meta.ID+"/"+filtersName)
+		if errors.Is(err, objstore.ErrNotExist) {
+			f.err = fmt.Errorf("%w: %s missing", errNoPairFilters, filtersName)
+			return nil, nil, f.err
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		f.r = objstore.MarkReads(r)
+	}
+	data := make([]byte, f.r.Size())
+	if _, err := f.r.ReadAt(ctx, data, 0); err != nil && !errors.Is(err, io.EOF) {
+		return nil, nil, err
+	}
+	ix, err := decodePairFilters(data, len(bl.ix.rowGroups))
+	if err != nil {
+		f.err = err
+		return nil, nil, err
+	}
+	f.ix = ix
+	return f.ix, f.r, nil
+}
+
+// pairFiltersMayContain reports whether row group g may hold every pair
+// of hashes by its filter in filters.bin: false is certain; any doubt (no
+// filters.bin, a damaged one, a failed read) answers true.
+func (bl *Block) pairFiltersMayContain(ctx context.Context, g int, hashes []uint64) bool {
+	if len(hashes) == 0 {
+		return true
+	}
+	ix, r, err := bl.pairFilterIndex(ctx)
+	if err != nil || g >= len(ix.rowGroups) {
+		return true
+	}
+	rg := ix.rowGroups[g]
+	var block [filterBlockBytes]byte
+	for _, h := range hashes {
+		b, bh := pairFilterSlot(h, rg.blocks)
+		if _, err := r.ReadAt(ctx, block[:], rg.off+int64(b)*filterBlockBytes); err != nil {
+			return true
+		}
+		if !blockHas(block[:], rg.k, bh) {
+			return false
+		}
+	}
+	return true
+}
+
+// closePairFilters releases filters.bin's reader (Block.Close).
+func (bl *Block) closePairFilters() error {
+	f := &bl.filters
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var err error
+	if f.r != nil {
+		err = f.r.Close()
+		f.r = nil
+	}
+	f.ix, f.err = nil, fmt.Errorf("%w: block closed", errNoPairFilters)
+	return err
+}

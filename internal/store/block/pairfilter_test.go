@@ -1,0 +1,265 @@
+package block
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/clewtrace/clew/internal/model"
+	"github.com/clewtrace/clew/internal/objstore"
+	"github.com/clewtrace/clew/internal/query/predicate"
+)
+
+// A blocked filter holds every pair it was built from, lets through about
+// 0.5 % of the others, and — the point of it — about as many of the pairs
+// the first filter (valueFilter) lets through: its hashes are mixed
+// independently of the first one's, so a row group passes both at about
+// the product of the two rates.
+func TestBlockedFilterRates(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	in := make([]uint64, 40_000)
+	for i := range in {
+		in[i] = pairHash("user.id", fmt.Sprintf("u-%08d", rng.Uint64()))
+	}
+	slices.Sort(in)
+	in = slices.Compact(in)
+	first := newValueFilter(slices.Clone(in))
+	second := newBlockedFilter(in)
+	data := encodePairFilters([]blockedFilter{second})
+	ix, err := decodePairFilters(data, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rg := ix.rowGroups[0]
+	has := func(h uint64) bool {
+		b, bh := pairFilterSlot(h, rg.blocks)
+		return blockHas(data[rg.off+int64(b)*filterBlockBytes:][:filterBlockBytes], rg.k, bh)
+	}
+	for _, h := range in {
+		if !has(h) {
+			t.Fatalf("pair %x: false negative", h)
+		}
+	}
+	const absent = 400_000
+	var passSecond, passFirst, passBoth int
+	for i := range absent {
+		h := pairHash("user.id", fmt.Sprintf("nobody-%d", i))
+		f, s := first.mayContain(h), has(h)
+		if s {
+			passSecond++
+		}
+		if f {
+			passFirst++
+			if s {
+				passBoth++
+			}
+		}
+	}
+	rate := float64(passSecond) / absent
+	t.Logf("false positives: second filter %.3f %%, first %.3f %%, both %d of %d (%.4f %%)", 100*rate, 100*float64(passFirst)/absent, passBoth, absent, 100*float64(passBoth)/absent)
+	if rate > 0.01 || rate == 0 {
+		t.Errorf("second filter lets %.3f %% of absent pairs through, want about 0.5 %%", 100*rate)
+	}
+	// Independent: of the ~3,200 absent pairs the first filter lets
+	// through, about 0.5 % (16) pass the second; correlated hashes would
+	// let most of them through.
+	if passFirst < 1000 || float64(passBoth) > 3*rate*float64(passFirst)+5 {
+		t.Errorf("%d of the %d absent pairs that pass the first filter pass the second: the filters are not independent", passBoth, passFirst)
+	}
+}
+
+// objectReads is a Bucket that counts range reads per object name (the
+// part after the block ID).
+type objectReads struct {
+	objstore.Bucket
+	reads map[string]*atomic.Int64
+}
+
+func newObjectReads(b objstore.Bucket) *objectReads {
+	o := &objectReads{Bucket: b, reads: map[string]*atomic.Int64{}}
+	for _, n := range []string{dataName, indexName, tracesName, summariesName, filtersName} {
+		o.reads[n] = &atomic.Int64{}
+	}
+	return o
+}
+
+func (o *objectReads) Open(ctx context.Context, name string) (objstore.Reader, error) {
+	r, err := o.Bucket.Open(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return countedReader{r, o.reads[name[strings.LastIndex(name, "/")+1:]]}, nil
+}
+
+type countedReader struct {
+	objstore.Reader
+	n *atomic.Int64
+}
+
+func (r countedReader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+	r.n.Add(1)
+	return r.Reader.ReadAt(ctx, p, off)
+}
+
+// A search for a value no span holds scans no row group that the first
+// filter lets through by a false positive: filters.bin rules it out. With
+// filters.bin missing or damaged, the same searches scan those row groups
+// and still answer right, and values that are there are found in every
+// case.
+func TestPairFiltersSkipRowGroups(t *testing.T) {
+	ctx := context.Background()
+	local := newBucket(t)
+	spans := genSpans(70_000, 17) // more than two row groups
+	m, err := Write(ctx, local, spans, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bl, err := Open(ctx, local, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Absent user IDs that some row group's first filter lets through.
+	var fooled []string
+	for i := 0; len(fooled) < 12 && i < 200_000; i++ {
+		v := fmt.Sprintf("nobody-%d", i)
+		h := pairHash("user.id", v)
+		for g := range bl.ix.rowGroups {
+			if bl.ix.rowGroups[g].values.mayContain(h) {
+				fooled = append(fooled, v)
+				break
+			}
+		}
+	}
+	bl.Close()
+	if len(fooled) < 12 {
+		t.Fatalf("found %d absent values that pass a first filter, want 12", len(fooled))
+	}
+	present := []string{}
+	for _, s := range spans[:2000] {
+		for _, a := range s.Attributes {
+			if a.Key == "user.id" && len(present) < 12 {
+				present = append(present, a.Value.Str)
+			}
+		}
+	}
+	search := func(t *testing.T, b objstore.Bucket, value string) (matches int, dataReads int64) {
+		t.Helper()
+		reads := newObjectReads(b)
+		bl, err := Open(ctx, reads, m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer bl.Close()
+		before := reads.reads[dataName].Load()
+		pred := predicate.MustCompile(predicate.Predicate{Kind: -1, Attributes: map[string]string{"user.id": value}})
+		if err := bl.Scan(ctx, pred, func(model.TraceID, int64) bool { matches++; return true }); err != nil {
+			t.Fatal(err)
+		}
+		return matches, reads.reads[dataName].Load() - before
+	}
+	want := func(value string) int {
+		n := 0
+		for i := range spans {
+			for _, a := range spans[i].Attributes {
+				if a.Key == "user.id" && a.Value.Str == value {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	dir := func(b objstore.Bucket) string { return filepath.Join(b.(*objstore.Local).Dir(), m.ID) }
+	for _, c := range []struct {
+		name    string
+		prepare func(t *testing.T) objstore.Bucket
+		skips   bool // the fooled row groups are not read
+	}{
+		{"filters.bin", func(t *testing.T) objstore.Bucket { return local }, true},
+		{"missing", func(t *testing.T) objstore.Bucket {
+			b := copyBucket(t, local)
+			if err := os.Remove(filepath.Join(dir(b), filtersName)); err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}, false},
+		{"damaged", func(t *testing.T) objstore.Bucket {
+			b := copyBucket(t, local)
+			path := filepath.Join(dir(b), filtersName)
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw[len(raw)-100] ^= 0xff // a row group's blocks: its checksum no longer matches
+			if err := os.WriteFile(path, raw, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := c.prepare(t)
+			var read int64
+			for _, v := range fooled {
+				n, r := search(t, b, v)
+				if n != 0 {
+					t.Fatalf("absent %q: %d matches", v, n)
+				}
+				read += r
+			}
+			if c.skips && read != 0 {
+				t.Errorf("searches for %d absent values read the data file %d times, want 0", len(fooled), read)
+			}
+			if !c.skips && read == 0 {
+				t.Errorf("without a usable filters.bin, the fooled row groups were not scanned: the test proves nothing")
+			}
+			for _, v := range present {
+				if n, _ := search(t, b, v); n != want(v) || n == 0 {
+					t.Errorf("present %q: %d matches, want %d", v, n, want(v))
+				}
+			}
+		})
+	}
+}
+
+// copyBucket copies a local bucket's objects into a new one.
+func copyBucket(t *testing.T, b objstore.Bucket) objstore.Bucket {
+	t.Helper()
+	return copyFixture(t, b.(*objstore.Local).Dir())
+}
+
+// FuzzDecodePairFilters: arbitrary bytes never panic the decoder or make
+// it allocate without bound, and what it accepts points inside the data.
+func FuzzDecodePairFilters(f *testing.F) {
+	f.Add(encodePairFilters([]blockedFilter{newBlockedFilter([]uint64{1, 2, 3})}), 1)
+	f.Add(encodePairFilters([]blockedFilter{newBlockedFilter(nil), newBlockedFilter([]uint64{7})}), 2)
+	if raw, err := os.ReadFile(newestFixtureObject(f, filtersName)); err == nil {
+		f.Add(raw, 1)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, rowGroups int) {
+		ix, err := decodePairFilters(data, rowGroups)
+		if err != nil {
+			return
+		}
+		for _, rg := range ix.rowGroups {
+			if rg.blocks <= 0 || rg.off < 0 || rg.off+int64(rg.blocks)*filterBlockBytes > int64(len(data)) {
+				t.Fatalf("accepted row group %+v of %d bytes", rg, len(data))
+			}
+		}
+	})
+}
+
+// newestFixtureObject is the path of an object of the newest fixture block
+// ("" when none has it).
+func newestFixtureObject(t testing.TB, name string) string {
+	paths, _ := filepath.Glob(filepath.Join("testdata", "format-v*", "*", name))
+	if len(paths) == 0 {
+		return ""
+	}
+	return paths[len(paths)-1]
+}
