@@ -197,8 +197,9 @@ func TestBloomNoFalseNegatives(t *testing.T) {
 			fp++
 		}
 	}
-	if fp > 300 {
-		t.Errorf("false positive rate %d/10000, want about 1%%", fp)
+	// v7's blocked filter: ~0.45 % (the Bloom filter of earlier versions: ~1 %).
+	if fp > 100 {
+		t.Errorf("false positive rate %d/10000, want about 0.45%%", fp)
 	}
 }
 

@@ -55,16 +55,21 @@ const (
 	maxPairFilterBlocks    = 1 << 22 // 256 MiB for one row group: a corrupt count is refused
 )
 
-// blockedFilter is one row group's filter as the writer builds it.
+// blockedFilter is a blocked Bloom filter: blocks of 64 bytes, every bit
+// a hash sets in one block, so asking it touches one cache line (in
+// memory: the v7 trace-ID filter) or one 64-byte read (on disk:
+// filters.bin). data holds the blocks; bit b of a block is bit b%8 of its
+// byte b/8 (the same bits as 8 little-endian uint64 words).
 type blockedFilter struct {
-	k      uint8
-	blocks []uint64 // 8 words a block
+	k    uint8
+	data []byte
 }
 
-// pairFilterSlot mixes a pair hash (pairHash) into the block it falls in
-// and the hash its bit positions come from. The first filter uses the
-// hash's own bits; this multiply-xorshift makes the second one's choices
-// independent of them.
+// pairFilterSlot mixes a hash (pairHash, or a trace ID's traceHash) into
+// the block it falls in and the hash its bit positions come from. The
+// row groups' first filter (valueFilter) uses the pair hash's own bits;
+// this multiply-xorshift makes the blocked filter's choices independent of
+// them.
 func pairFilterSlot(h uint64, blocks int) (block int, bitHash uint64) {
 	x := h ^ 0x5851F42D4C957F2D
 	x ^= x >> 33
@@ -77,7 +82,7 @@ func pairFilterSlot(h uint64, blocks int) (block int, bitHash uint64) {
 }
 
 // pairFilterBit is probe i's bit within the block: 9 bits of bitHash each
-// (k ≤ 7 uses 63 of its bits; the 8th probe reuses the top bits remixed).
+// (7 probes use 63 of its bits; probes 8 to 14 reuse them remixed).
 func pairFilterBit(bitHash uint64, i int) uint {
 	if i >= 7 {
 		bitHash = bits.RotateLeft64(bitHash*0xBF58476D1CE4E5B9, 23)
@@ -86,26 +91,38 @@ func pairFilterBit(bitHash uint64, i int) uint {
 	return uint(bitHash>>(9*i)) & (filterBlockBits - 1)
 }
 
-// newBlockedFilter builds a filter of the distinct hashes given.
-func newBlockedFilter(hashes []uint64) blockedFilter {
-	n := max(1, (len(hashes)*pairFilterBitsPerValue+filterBlockBits-1)/filterBlockBits)
-	f := blockedFilter{k: pairFilterK, blocks: make([]uint64, n*8)}
+// maxBlockedK bounds k (pairFilterBit has 14 distinct probes).
+const maxBlockedK = 14
+
+// newBlockedFilter builds a filter of the distinct hashes given, with
+// bitsPerValue bits a hash and k probes.
+func newBlockedFilter(hashes []uint64, bitsPerValue int, k uint8) blockedFilter {
+	n := max(1, (len(hashes)*bitsPerValue+filterBlockBits-1)/filterBlockBits)
+	f := blockedFilter{k: k, data: make([]byte, n*filterBlockBytes)}
 	for _, h := range hashes {
 		b, bh := pairFilterSlot(h, n)
-		words := f.blocks[b*8 : b*8+8]
-		for i := range int(f.k) {
+		block := f.data[b*filterBlockBytes : (b+1)*filterBlockBytes]
+		for i := range int(k) {
 			bit := pairFilterBit(bh, i)
-			words[bit/64] |= 1 << (bit % 64)
+			block[bit/8] |= 1 << (bit % 8)
 		}
 	}
 	return f
 }
 
-// blockHas reports whether the block's words hold every bit of the hash.
+func (f blockedFilter) blocks() int { return len(f.data) / filterBlockBytes }
+
+// mayContain is false only if the hash was certainly not added.
+func (f blockedFilter) mayContain(h uint64) bool {
+	b, bh := pairFilterSlot(h, f.blocks())
+	return blockHas(f.data[b*filterBlockBytes:(b+1)*filterBlockBytes], f.k, bh)
+}
+
+// blockHas reports whether the block holds every bit of the hash.
 func blockHas(block []byte, k uint8, bitHash uint64) bool {
 	for i := range int(k) {
 		bit := pairFilterBit(bitHash, i)
-		if binary.LittleEndian.Uint64(block[bit/64*8:])&(1<<(bit%64)) == 0 {
+		if block[bit/8]&(1<<(bit%8)) == 0 {
 			return false
 		}
 	}
@@ -119,12 +136,9 @@ func encodePairFilters(fs []blockedFilter) []byte {
 	e.uvarint(uint64(len(fs)))
 	bodies := make([][]byte, len(fs))
 	for i, f := range fs {
-		body := make([]byte, 0, len(f.blocks)*8)
-		for _, w := range f.blocks {
-			body = binary.LittleEndian.AppendUint64(body, w)
-		}
+		body := f.data
 		bodies[i] = body
-		e.uvarint(uint64(len(f.blocks) / 8))
+		e.uvarint(uint64(f.blocks()))
 		e.b = append(e.b, f.k)
 		e.b = binary.LittleEndian.AppendUint32(e.b, crc32.Checksum(body, castagnoli))
 	}
@@ -174,7 +188,7 @@ func decodePairFilters(data []byte, rowGroups int) (*pairFilterIndex, error) {
 		if k := d.bytes("pair filter k", 1); k != nil {
 			rg.k = k[0]
 		}
-		if d.err == nil && (rg.k == 0 || rg.k > 14) {
+		if d.err == nil && (rg.k == 0 || rg.k > maxBlockedK) {
 			d.fail("pair filter k")
 		}
 		if c := d.bytes("pair filter checksum", 4); c != nil {

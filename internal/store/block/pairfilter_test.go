@@ -30,7 +30,7 @@ func TestBlockedFilterRates(t *testing.T) {
 	slices.Sort(in)
 	in = slices.Compact(in)
 	first := newValueFilter(slices.Clone(in))
-	second := newBlockedFilter(in)
+	second := newBlockedFilter(in, pairFilterBitsPerValue, pairFilterK)
 	data := encodePairFilters([]blockedFilter{second})
 	ix, err := decodePairFilters(data, 1)
 	if err != nil {
@@ -236,8 +236,8 @@ func copyBucket(t *testing.T, b objstore.Bucket) objstore.Bucket {
 // FuzzDecodePairFilters: arbitrary bytes never panic the decoder or make
 // it allocate without bound, and what it accepts points inside the data.
 func FuzzDecodePairFilters(f *testing.F) {
-	f.Add(encodePairFilters([]blockedFilter{newBlockedFilter([]uint64{1, 2, 3})}), 1)
-	f.Add(encodePairFilters([]blockedFilter{newBlockedFilter(nil), newBlockedFilter([]uint64{7})}), 2)
+	f.Add(encodePairFilters([]blockedFilter{newBlockedFilter([]uint64{1, 2, 3}, pairFilterBitsPerValue, pairFilterK)}), 1)
+	f.Add(encodePairFilters([]blockedFilter{newBlockedFilter(nil, pairFilterBitsPerValue, pairFilterK), newBlockedFilter([]uint64{7}, pairFilterBitsPerValue, pairFilterK)}), 2)
 	if raw, err := os.ReadFile(newestFixtureObject(f, filtersName)); err == nil {
 		f.Add(raw, 1)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"sync"
 
@@ -66,7 +67,7 @@ func Open(ctx context.Context, b objstore.Bucket, id string) (*Block, error) {
 	data = objstore.MarkReads(data)
 	// The File keeps this reader for reads that no query asked for; they
 	// happen only here, while the footer is read, so Open's ctx bounds them.
-	// The page index is not read here (see seekable).
+	// Of the page index, only the offset indexes are read (loadOffsetIndexes).
 	f, err := parquet.OpenFile(objstore.ReaderAt(ctx, data), data.Size(), parquet.ReadBufferSize(readBuffer), parquet.SkipPageIndex(true))
 	if err != nil {
 		_ = data.Close()
@@ -75,6 +76,7 @@ func Open(ctx context.Context, b objstore.Bucket, id string) (*Block, error) {
 		}
 		return nil, fmt.Errorf("open block %s: %w: %v", id, ErrCorrupt, err)
 	}
+	loadOffsetIndexes(f, objstore.ReaderAt(ctx, data), data.Size())
 	bl := &Block{meta: meta, ix: ix, file: f, data: data, bucket: b}
 	if ix.version != meta.Version {
 		_ = bl.Close()
@@ -137,15 +139,66 @@ type readerChunk struct {
 
 func (c readerChunk) Pages() parquet.Pages { return c.PagesFrom(c.r) }
 
-// seekable loads the chunk's offset index (where each page starts, and its
-// first row), so that seeking its pages to a row reads only the page that
-// holds it. Blocks are opened without their page indexes: the column
-// indexes (page statistics) are never read, and loading every offset index
-// at Open held half of each footer's memory (~180 KB of ~330 KB for a
-// 200k-span block, ~90 MB at 100 M stored spans) for the few chunks a
-// trace read seeks in. Loaded once, it stays with the footer. A chunk
-// whose offset index cannot be read still seeks, by reading its pages from
-// the start.
+// loadOffsetIndexes reads the offset index of every column chunk (where
+// each page starts, and its first row), so that seeking a chunk's pages to
+// a row reads only the page that holds it. Blocks are opened without
+// parquet-go's page index (SkipPageIndex), which would also decode every
+// chunk's column index — page statistics, which Clew does not write and
+// never reads — and held ~180 KB of a 200k-span block's ~330 KB footer
+// (~90 MB at 100 M stored spans); the offset indexes alone take ~30 KB. The
+// writer lays them out together, so they are read with one read. Failing
+// here is not fatal: seekable loads a missing one on first use, and a chunk
+// without one still seeks, by reading its pages from the start.
+func loadOffsetIndexes(f *parquet.File, r io.ReaderAt, size int64) {
+	lo, hi := int64(math.MaxInt64), int64(0)
+	for _, rg := range f.Metadata().RowGroups {
+		for _, c := range rg.Columns {
+			if c.OffsetIndexOffset > 0 && c.OffsetIndexLength > 0 {
+				lo, hi = min(lo, c.OffsetIndexOffset), max(hi, c.OffsetIndexOffset+int64(c.OffsetIndexLength))
+			}
+		}
+	}
+	if hi <= lo || hi > size || hi-lo > maxOffsetIndexes {
+		return
+	}
+	buf := make([]byte, hi-lo)
+	if _, err := r.ReadAt(buf, lo); err != nil && !errors.Is(err, io.EOF) {
+		return
+	}
+	from := offsetReader{buf: buf, base: lo}
+	for _, rg := range f.RowGroups() {
+		for _, c := range rg.ColumnChunks() {
+			if fc, ok := c.(*parquet.FileColumnChunk); ok {
+				_, _ = fc.OffsetIndexFrom(from)
+			}
+		}
+	}
+}
+
+// maxOffsetIndexes bounds the read loadOffsetIndexes makes (a corrupt
+// footer cannot make it allocate more).
+const maxOffsetIndexes = 64 << 20
+
+// offsetReader reads from buf as if it sat at offset base of a file.
+type offsetReader struct {
+	buf  []byte
+	base int64
+}
+
+func (o offsetReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < o.base || off-o.base > int64(len(o.buf)) {
+		return 0, io.EOF
+	}
+	n := copy(p, o.buf[off-o.base:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// seekable loads the chunk's offset index if Open could not
+// (loadOffsetIndexes); a chunk whose offset index cannot be read still
+// seeks, by reading its pages from the start.
 func seekable(chunk parquet.ColumnChunk) {
 	if c, ok := chunk.(readerChunk); ok {
 		_, _ = c.OffsetIndexFrom(c.r)
@@ -220,7 +273,7 @@ func (bl *Block) Close() error {
 
 // MayContain reports whether the block may hold spans of the trace. False
 // is certain; true is wrong about 1% of the time.
-func (bl *Block) MayContain(id model.TraceID) bool { return bl.ix.bloom.Test(id[:]) }
+func (bl *Block) MayContain(id model.TraceID) bool { return bl.ix.mayContain(id) }
 
 // Trace returns every span of the trace in the block, sorted by start, or
 // nil. Spans share *Resource and *Scope values with other spans of the
