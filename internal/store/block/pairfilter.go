@@ -162,14 +162,22 @@ type pairFilterRG struct {
 	crc    uint32
 }
 
-// decodePairFilters checks filters.bin whole (header and every row group's
-// CRC) against a block of the given row groups, and returns where each row
-// group's blocks are.
-func decodePairFilters(data []byte, rowGroups int) (*pairFilterIndex, error) {
-	if len(data) < len(filtersMagic)+4 || string(data[:4]) != string(filtersMagic[:]) {
+// maxPairFilterHeader is the longest header a block of n row groups can
+// have: magic, version, count and trailing checksum, and per row group a
+// block count (at most 4 uvarint bytes), k and a checksum.
+func maxPairFilterHeader(rowGroups int) int64 { return 4 + 1 + 5 + 4 + int64(rowGroups)*(4+1+4) }
+
+// decodePairFilterHeader decodes the header of a filters.bin of size
+// bytes (head: its first bytes, the whole header at least) against a block
+// of the given row groups, checks the header's checksum and that the row
+// groups' blocks fill the rest of the object exactly, and returns where
+// each row group's blocks are. Their checksums are checked when they are
+// first read (checkPairFilterBlocks).
+func decodePairFilterHeader(head []byte, rowGroups int, size int64) (*pairFilterIndex, error) {
+	if len(head) < len(filtersMagic)+4 || string(head[:4]) != string(filtersMagic[:]) {
 		return nil, fmt.Errorf("%w: %s: bad magic", ErrCorrupt, filtersName)
 	}
-	d := &decoder{b: data[4:]}
+	d := &decoder{b: head[4:]}
 	if v := d.uvarint("pair filter version"); d.err == nil && v != pairFilterVersion {
 		return nil, fmt.Errorf("%w: %s version %d", ErrCorrupt, filtersName, v)
 	}
@@ -199,75 +207,99 @@ func decodePairFilters(data []byte, rowGroups int) (*pairFilterIndex, error) {
 	if d.err != nil {
 		return nil, d.err
 	}
-	header := len(data) - len(d.b) - 4
-	if crc32.Checksum(data[:header], castagnoli) != binary.LittleEndian.Uint32(sum) {
+	header := len(head) - len(d.b) - 4
+	if crc32.Checksum(head[:header], castagnoli) != binary.LittleEndian.Uint32(sum) {
 		return nil, fmt.Errorf("%w: %s: header checksum mismatch", ErrCorrupt, filtersName)
 	}
-	off := int64(len(data) - len(d.b))
+	off := int64(header + 4)
 	for i := range ix.rowGroups {
 		rg := &ix.rowGroups[i]
-		size := int64(rg.blocks) * filterBlockBytes
-		if off+size > int64(len(data)) {
-			return nil, fmt.Errorf("%w: %s: row group %d past the end", ErrCorrupt, filtersName, i)
-		}
-		if crc32.Checksum(data[off:off+size], castagnoli) != rg.crc {
-			return nil, fmt.Errorf("%w: %s: row group %d checksum mismatch", ErrCorrupt, filtersName, i)
-		}
 		rg.off = off
-		off += size
+		off += int64(rg.blocks) * filterBlockBytes
 	}
-	if off != int64(len(data)) {
-		return nil, fmt.Errorf("%w: %s: %d trailing bytes", ErrCorrupt, filtersName, int64(len(data))-off)
+	if off != size {
+		return nil, fmt.Errorf("%w: %s: row groups end at %d, the object at %d", ErrCorrupt, filtersName, off, size)
 	}
 	return ix, nil
 }
 
-// pairFilters is a block's filters.bin, opened and checked on first use.
+// checkPairFilterBlocks checks a row group's blocks against its checksum.
+func checkPairFilterBlocks(blocks []byte, rg pairFilterRG) error {
+	if crc32.Checksum(blocks, castagnoli) != rg.crc {
+		return fmt.Errorf("%w: %s: row group checksum mismatch", ErrCorrupt, filtersName)
+	}
+	return nil
+}
+
+// pairFilters is a block's filters.bin: its header is read on first use,
+// and each row group's blocks are checked against their checksum the first
+// time that row group is asked.
 type pairFilters struct {
 	mu  sync.Mutex
 	r   objstore.Reader
 	ix  *pairFilterIndex
 	err error // permanent: missing, damaged or closed; row groups are then scanned
+	// checked[g]: 0 not yet, 1 checked, 2 damaged (answers "may contain").
+	checked []uint8
 }
 
 var errNoPairFilters = errors.New("block: no pair filters")
 
-// pairFilterIndex opens and checks filters.bin once. An error means: no
-// second filter, scan the row group (permanent errors are remembered; a
-// read that failed is tried again by the next search).
-func (bl *Block) pairFilterIndex(ctx context.Context) (*pairFilterIndex, objstore.Reader, error) {
+// pairFilterRowGroup returns row group g's place in filters.bin and the
+// reader to ask it with, reading the header and checking the row group's
+// blocks on first use. ok false means: no usable filter, scan the row
+// group (permanent causes are remembered; a read that failed is tried
+// again by the next search).
+func (bl *Block) pairFilterRowGroup(ctx context.Context, g int) (rg pairFilterRG, r objstore.Reader, ok bool) {
 	f := &bl.filters
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.ix != nil || f.err != nil {
-		return f.ix, f.r, f.err
+	if f.err != nil {
+		return rg, nil, false
 	}
-	if bl.meta.Version < FormatV7 {
-		f.err = errNoPairFilters
-		return nil, nil, f.err
-	}
-	if f.r == nil {
-		r, err := bl.bucket.Open(ctx, bl.meta.ID+"/"+filtersName)
-		if errors.Is(err, objstore.ErrNotExist) {
-			f.err = fmt.Errorf("%w: %s missing", errNoPairFilters, filtersName)
-			return nil, nil, f.err
+	if f.ix == nil {
+		if bl.meta.Version < FormatV7 {
+			f.err = errNoPairFilters
+			return rg, nil, false
 		}
+		if f.r == nil {
+			r, err := bl.bucket.Open(ctx, bl.meta.ID+"/"+filtersName)
+			if errors.Is(err, objstore.ErrNotExist) {
+				f.err = fmt.Errorf("%w: %s missing", errNoPairFilters, filtersName)
+				return rg, nil, false
+			}
+			if err != nil {
+				return rg, nil, false
+			}
+			f.r = objstore.MarkReads(r)
+		}
+		head := make([]byte, min(f.r.Size(), maxPairFilterHeader(len(bl.ix.rowGroups))))
+		if _, err := f.r.ReadAt(ctx, head, 0); err != nil && !errors.Is(err, io.EOF) {
+			return rg, nil, false
+		}
+		ix, err := decodePairFilterHeader(head, len(bl.ix.rowGroups), f.r.Size())
 		if err != nil {
-			return nil, nil, err
+			f.err = err
+			return rg, nil, false
 		}
-		f.r = objstore.MarkReads(r)
+		f.ix, f.checked = ix, make([]uint8, len(ix.rowGroups))
 	}
-	data := make([]byte, f.r.Size())
-	if _, err := f.r.ReadAt(ctx, data, 0); err != nil && !errors.Is(err, io.EOF) {
-		return nil, nil, err
+	if g < 0 || g >= len(f.ix.rowGroups) || f.checked[g] == 2 {
+		return rg, nil, false
 	}
-	ix, err := decodePairFilters(data, len(bl.ix.rowGroups))
-	if err != nil {
-		f.err = err
-		return nil, nil, err
+	rg = f.ix.rowGroups[g]
+	if f.checked[g] == 0 {
+		blocks := make([]byte, rg.blocks*filterBlockBytes)
+		if _, err := f.r.ReadAt(ctx, blocks, rg.off); err != nil && !errors.Is(err, io.EOF) {
+			return rg, nil, false
+		}
+		if checkPairFilterBlocks(blocks, rg) != nil {
+			f.checked[g] = 2
+			return rg, nil, false
+		}
+		f.checked[g] = 1
 	}
-	f.ix = ix
-	return f.ix, f.r, nil
+	return rg, f.r, true
 }
 
 // pairFiltersMayContain reports whether row group g may hold every pair
@@ -277,11 +309,10 @@ func (bl *Block) pairFiltersMayContain(ctx context.Context, g int, hashes []uint
 	if len(hashes) == 0 {
 		return true
 	}
-	ix, r, err := bl.pairFilterIndex(ctx)
-	if err != nil || g >= len(ix.rowGroups) {
+	rg, r, ok := bl.pairFilterRowGroup(ctx, g)
+	if !ok {
 		return true
 	}
-	rg := ix.rowGroups[g]
 	var block [filterBlockBytes]byte
 	for _, h := range hashes {
 		b, bh := pairFilterSlot(h, rg.blocks)

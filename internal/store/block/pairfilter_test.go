@@ -31,12 +31,16 @@ func TestBlockedFilterRates(t *testing.T) {
 	in = slices.Compact(in)
 	first := newValueFilter(slices.Clone(in))
 	second := newBlockedFilter(in, pairFilterBitsPerValue, pairFilterK)
+	// Asked as a reader asks filters.bin: header, then one block.
 	data := encodePairFilters([]blockedFilter{second})
-	ix, err := decodePairFilters(data, 1)
+	ix, err := decodePairFilterHeader(data, 1, int64(len(data)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	rg := ix.rowGroups[0]
+	if err := checkPairFilterBlocks(data[rg.off:], rg); err != nil {
+		t.Fatal(err)
+	}
 	has := func(h uint64) bool {
 		b, bh := pairFilterSlot(h, rg.blocks)
 		return blockHas(data[rg.off+int64(b)*filterBlockBytes:][:filterBlockBytes], rg.k, bh)
@@ -195,7 +199,7 @@ func TestPairFiltersSkipRowGroups(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			raw[len(raw)-100] ^= 0xff // a row group's blocks: its checksum no longer matches
+			raw[6] ^= 0xff // the header: its checksum no longer matches
 			if err := os.WriteFile(path, raw, 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -242,14 +246,16 @@ func FuzzDecodePairFilters(f *testing.F) {
 		f.Add(raw, 1)
 	}
 	f.Fuzz(func(t *testing.T, data []byte, rowGroups int) {
-		ix, err := decodePairFilters(data, rowGroups)
+		ix, err := decodePairFilterHeader(data, rowGroups, int64(len(data)))
 		if err != nil {
 			return
 		}
 		for _, rg := range ix.rowGroups {
-			if rg.blocks <= 0 || rg.off < 0 || rg.off+int64(rg.blocks)*filterBlockBytes > int64(len(data)) {
+			end := rg.off + int64(rg.blocks)*filterBlockBytes
+			if rg.blocks <= 0 || rg.off < 0 || end > int64(len(data)) {
 				t.Fatalf("accepted row group %+v of %d bytes", rg, len(data))
 			}
+			_ = checkPairFilterBlocks(data[rg.off:end], rg)
 		}
 	})
 }
@@ -262,4 +268,47 @@ func newestFixtureObject(t testing.TB, name string) string {
 		return ""
 	}
 	return paths[len(paths)-1]
+}
+
+// A row group whose blocks in filters.bin fail their checksum answers "may
+// contain" for every pair (so it is scanned); the other row groups' filters
+// still rule pairs out.
+func TestPairFilterDamagedRowGroup(t *testing.T) {
+	ctx := context.Background()
+	local := newBucket(t)
+	m, err := Write(ctx, local, genSpans(70_000, 19), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(local.(*objstore.Local).Dir(), m.ID, filtersName)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, err := decodePairFilterHeader(raw, 3, int64(len(raw)))
+	if err != nil {
+		t.Fatalf("block of 3 row groups: %v", err)
+	}
+	raw[ix.rowGroups[0].off+5] ^= 0x10
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bl, err := Open(ctx, local, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bl.Close()
+	ruledOut := 0
+	for i := range 200 {
+		h := []uint64{pairHash("user.id", fmt.Sprintf("nobody-%d", i))}
+		if !bl.pairFiltersMayContain(ctx, 0, h) {
+			t.Fatalf("damaged row group 0 ruled a pair out")
+		}
+		if !bl.pairFiltersMayContain(ctx, 1, h) {
+			ruledOut++
+		}
+	}
+	if ruledOut < 190 {
+		t.Errorf("intact row group 1 ruled out %d of 200 absent pairs, want nearly all", ruledOut)
+	}
 }
