@@ -129,7 +129,10 @@ func encodeIndex(ix *index) ([]byte, error) {
 		e.varint(rg.maxStart)
 		e.varint(rg.minDuration)
 		e.varint(rg.maxDuration)
-		if ix.version >= FormatV2 {
+		switch {
+		case ix.version >= FormatV7:
+			e.blockedFilter(rg.values.blocked)
+		case ix.version >= FormatV2:
 			e.filter(rg.values)
 		}
 	}
@@ -158,9 +161,7 @@ func encodeIndex(ix *index) ([]byte, error) {
 		ix.postings.encode(e, ix.rowGroups)
 	}
 	if ix.version >= FormatV7 {
-		e.b = append(e.b, ix.traceFilter.k)
-		e.uvarint(uint64(ix.traceFilter.blocks()))
-		e.b = append(e.b, ix.traceFilter.data...)
+		e.blockedFilter(ix.traceFilter)
 	} else {
 		var bb bytes.Buffer
 		if _, err := ix.bloom.WriteTo(&bb); err != nil {
@@ -320,7 +321,10 @@ func decodeIndex(data []byte) (*index, error) {
 		rg.maxStart = d.varint("max start")
 		rg.minDuration = d.varint("min duration")
 		rg.maxDuration = d.varint("max duration")
-		if version >= FormatV2 {
+		switch {
+		case version >= FormatV7:
+			rg.values = valueFilter{blocked: d.blockedFilter("value filter", seedRowGroup)}
+		case version >= FormatV2:
 			rg.values = d.filter()
 		}
 		total += rg.rows
@@ -356,25 +360,13 @@ func decodeIndex(data []byte) (*index, error) {
 		ix.postings = decodePostings(d, ix.rowGroups)
 	}
 	if version >= FormatV7 {
-		var k uint8
-		if b := d.bytes("trace filter k", 1); b != nil {
-			k = b[0]
-		}
-		if d.err == nil && (k == 0 || k > maxBlockedK) {
-			d.fail("trace filter k")
-		}
-		n := d.count("trace filter blocks", filterBlockBytes)
-		if d.err == nil && n == 0 {
-			d.fail("trace filter blocks")
-		}
-		data := d.bytes("trace filter", n*filterBlockBytes)
+		ix.traceFilter = d.blockedFilter("trace filter", seedTrace)
 		if d.err != nil {
 			return nil, d.err
 		}
 		if len(d.b) != 0 {
 			return nil, fmt.Errorf("%w: index: %d trailing bytes", ErrCorrupt, len(d.b))
 		}
-		ix.traceFilter = blockedFilter{k: k, data: bytes.Clone(data)}
 		return ix, nil
 	}
 	bl := d.bytes("bloom", d.count("bloom", 1))

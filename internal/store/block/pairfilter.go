@@ -62,16 +62,26 @@ const (
 // byte b/8 (the same bits as 8 little-endian uint64 words).
 type blockedFilter struct {
 	k    uint8
+	seed uint64 // the filter's role: seedRowGroup, seedPairFile or seedTrace
 	data []byte
 }
 
-// pairFilterSlot mixes a hash (pairHash, or a trace ID's traceHash) into
-// the block it falls in and the hash its bit positions come from. The
-// row groups' first filter (valueFilter) uses the pair hash's own bits;
-// this multiply-xorshift makes the blocked filter's choices independent of
-// them.
-func pairFilterSlot(h uint64, blocks int) (block int, bitHash uint64) {
-	x := h ^ 0x5851F42D4C957F2D
+// Seeds of the blocked filters' hash mixing, one per role: the in-memory
+// row-group filter and the one in filters.bin hold the same pairs, so a
+// pair that fools one must be no likelier to fool the other — their bits
+// must come from independent mixes of the pair hash.
+const (
+	seedPairFile = 0x5851F42D4C957F2D
+	seedRowGroup = 0x2545F4914F6CDD1D
+	seedTrace    = 0x9E6C63D0676A9A99
+)
+
+// pairFilterSlot mixes a hash (pairHash, or a trace ID's traceHash) with
+// a role's seed into the block it falls in and the hash its bit positions
+// come from (a multiply-xorshift: different seeds give independent
+// choices).
+func pairFilterSlot(h, seed uint64, blocks int) (block int, bitHash uint64) {
+	x := h ^ seed
 	x ^= x >> 33
 	x *= 0xFF51AFD7ED558CCD
 	x ^= x >> 29
@@ -96,11 +106,11 @@ const maxBlockedK = 14
 
 // newBlockedFilter builds a filter of the distinct hashes given, with
 // bitsPerValue bits a hash and k probes.
-func newBlockedFilter(hashes []uint64, bitsPerValue int, k uint8) blockedFilter {
+func newBlockedFilter(hashes []uint64, bitsPerValue int, k uint8, seed uint64) blockedFilter {
 	n := max(1, (len(hashes)*bitsPerValue+filterBlockBits-1)/filterBlockBits)
-	f := blockedFilter{k: k, data: make([]byte, n*filterBlockBytes)}
+	f := blockedFilter{k: k, seed: seed, data: make([]byte, n*filterBlockBytes)}
 	for _, h := range hashes {
-		b, bh := pairFilterSlot(h, n)
+		b, bh := pairFilterSlot(h, seed, n)
 		block := f.data[b*filterBlockBytes : (b+1)*filterBlockBytes]
 		for i := range int(k) {
 			bit := pairFilterBit(bh, i)
@@ -114,7 +124,7 @@ func (f blockedFilter) blocks() int { return len(f.data) / filterBlockBytes }
 
 // mayContain is false only if the hash was certainly not added.
 func (f blockedFilter) mayContain(h uint64) bool {
-	b, bh := pairFilterSlot(h, f.blocks())
+	b, bh := pairFilterSlot(h, f.seed, f.blocks())
 	return blockHas(f.data[b*filterBlockBytes:(b+1)*filterBlockBytes], f.k, bh)
 }
 
@@ -315,7 +325,7 @@ func (bl *Block) pairFiltersMayContain(ctx context.Context, g int, hashes []uint
 	}
 	var block [filterBlockBytes]byte
 	for _, h := range hashes {
-		b, bh := pairFilterSlot(h, rg.blocks)
+		b, bh := pairFilterSlot(h, seedPairFile, rg.blocks)
 		if _, err := r.ReadAt(ctx, block[:], rg.off+int64(b)*filterBlockBytes); err != nil {
 			return true
 		}

@@ -30,7 +30,7 @@ func TestBlockedFilterRates(t *testing.T) {
 	slices.Sort(in)
 	in = slices.Compact(in)
 	first := newValueFilter(slices.Clone(in))
-	second := newBlockedFilter(in, pairFilterBitsPerValue, pairFilterK)
+	second := newBlockedFilter(in, pairFilterBitsPerValue, pairFilterK, seedPairFile)
 	// Asked as a reader asks filters.bin: header, then one block.
 	data := encodePairFilters([]blockedFilter{second})
 	ix, err := decodePairFilterHeader(data, 1, int64(len(data)))
@@ -42,7 +42,7 @@ func TestBlockedFilterRates(t *testing.T) {
 		t.Fatal(err)
 	}
 	has := func(h uint64) bool {
-		b, bh := pairFilterSlot(h, rg.blocks)
+		b, bh := pairFilterSlot(h, seedPairFile, rg.blocks)
 		return blockHas(data[rg.off+int64(b)*filterBlockBytes:][:filterBlockBytes], rg.k, bh)
 	}
 	for _, h := range in {
@@ -240,8 +240,8 @@ func copyBucket(t *testing.T, b objstore.Bucket) objstore.Bucket {
 // FuzzDecodePairFilters: arbitrary bytes never panic the decoder or make
 // it allocate without bound, and what it accepts points inside the data.
 func FuzzDecodePairFilters(f *testing.F) {
-	f.Add(encodePairFilters([]blockedFilter{newBlockedFilter([]uint64{1, 2, 3}, pairFilterBitsPerValue, pairFilterK)}), 1)
-	f.Add(encodePairFilters([]blockedFilter{newBlockedFilter(nil, pairFilterBitsPerValue, pairFilterK), newBlockedFilter([]uint64{7}, pairFilterBitsPerValue, pairFilterK)}), 2)
+	f.Add(encodePairFilters([]blockedFilter{newBlockedFilter([]uint64{1, 2, 3}, pairFilterBitsPerValue, pairFilterK, seedPairFile)}), 1)
+	f.Add(encodePairFilters([]blockedFilter{newBlockedFilter(nil, pairFilterBitsPerValue, pairFilterK, seedPairFile), newBlockedFilter([]uint64{7}, pairFilterBitsPerValue, pairFilterK, seedPairFile)}), 2)
 	if raw, err := os.ReadFile(newestFixtureObject(f, filtersName)); err == nil {
 		f.Add(raw, 1)
 	}

@@ -1,6 +1,8 @@
 package block
 
 import (
+	"context"
+
 	"github.com/clewtrace/clew/internal/query/predicate"
 )
 
@@ -54,6 +56,19 @@ const maxQuickHashes = 8
 // and key=value filters, for the equality conditions that only the rows'
 // own attributes can satisfy. Scan and ScanSpans ask it first.
 func (bl *Block) MayMatch(pred *predicate.Compiled) bool {
+	return bl.mayMatch(nil, pred)
+}
+
+// mayMatchRead is MayMatch that also asks filters.bin (v7) about the row
+// groups the in-memory filters let through: a block whose row groups all
+// fail there is ruled out before a scanner is prepared for it.
+func (bl *Block) mayMatchRead(ctx context.Context, pred *predicate.Compiled) bool {
+	return bl.mayMatch(ctx, pred)
+}
+
+// mayMatch is MayMatch, asking filters.bin last about each row group that
+// passes the rest when ctx is not nil (a nil ctx: memory only).
+func (bl *Block) mayMatch(ctx context.Context, pred *predicate.Compiled) bool {
 	if !MetaMayMatch(&bl.meta, pred) {
 		return false
 	}
@@ -86,7 +101,7 @@ func (bl *Block) MayMatch(pred *predicate.Compiled) bool {
 				break
 			}
 		}
-		if all {
+		if all && (ctx == nil || bl.pairFiltersMayContain(ctx, g, hashes)) {
 			return true
 		}
 	}

@@ -206,7 +206,7 @@ func write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []E
 			ids = append(ids, traceHash(spans[keys[i].idx].TraceID))
 		}
 	}
-	w.ix.traceFilter = newBlockedFilter(ids, traceFilterBitsPerValue, traceFilterK)
+	w.ix.traceFilter = newBlockedFilter(ids, traceFilterBitsPerValue, traceFilterK, seedTrace)
 	w.ix.resources, w.ix.scopes = w.resources.items, w.scopes.items
 	sums := w.sums.finish()
 	idx, err := encodeIndex(&w.ix)
@@ -568,7 +568,7 @@ func (w *blockWriter) flushRowGroup() error {
 	slices.Sort(w.rgPairs)
 	pairs := slices.Compact(w.rgPairs)
 	w.rg.values = newValueFilter(pairs)
-	w.pairFilters = append(w.pairFilters, newBlockedFilter(pairs, pairFilterBitsPerValue, pairFilterK))
+	w.pairFilters = append(w.pairFilters, newBlockedFilter(pairs, pairFilterBitsPerValue, pairFilterK, seedPairFile))
 	w.rgPairs = w.rgPairs[:0]
 	w.post.endRowGroup()
 	w.ix.rowGroups = append(w.ix.rowGroups, w.rg)
