@@ -33,6 +33,12 @@ type index struct {
 	// seven cache misses each were a tenth of its CPU).
 	bloom       *bloom.BloomFilter
 	traceFilter blockedFilter
+	// values (v7): the key=value filter of the whole block — the pairs of
+	// all its row groups, which since v7 have their own filters only on
+	// disk (filters.bin). Ruling a block out then costs one probe, not one
+	// per row group; a block of v2–v6 has a filter per row group in memory
+	// (rowGroupStats.values) and none here.
+	values blockedFilter
 	// Since v3: the flags of spans whose row has no Extra value, and the
 	// size of traces.bin (each granule's entries start at its tracesOff).
 	defaultFlags uint32
@@ -129,10 +135,7 @@ func encodeIndex(ix *index) ([]byte, error) {
 		e.varint(rg.maxStart)
 		e.varint(rg.minDuration)
 		e.varint(rg.maxDuration)
-		switch {
-		case ix.version >= FormatV7:
-			e.blockedFilter(rg.values.blocked)
-		case ix.version >= FormatV2:
+		if ix.version >= FormatV2 && ix.version < FormatV7 {
 			e.filter(rg.values)
 		}
 	}
@@ -161,6 +164,7 @@ func encodeIndex(ix *index) ([]byte, error) {
 		ix.postings.encode(e, ix.rowGroups)
 	}
 	if ix.version >= FormatV7 {
+		e.blockedFilter(ix.values)
 		e.blockedFilter(ix.traceFilter)
 	} else {
 		var bb bytes.Buffer
@@ -321,10 +325,7 @@ func decodeIndex(data []byte) (*index, error) {
 		rg.maxStart = d.varint("max start")
 		rg.minDuration = d.varint("min duration")
 		rg.maxDuration = d.varint("max duration")
-		switch {
-		case version >= FormatV7:
-			rg.values = valueFilter{blocked: d.blockedFilter("value filter", seedRowGroup)}
-		case version >= FormatV2:
+		if version >= FormatV2 && version < FormatV7 {
 			rg.values = d.filter()
 		}
 		total += rg.rows
@@ -360,6 +361,7 @@ func decodeIndex(data []byte) (*index, error) {
 		ix.postings = decodePostings(d, ix.rowGroups)
 	}
 	if version >= FormatV7 {
+		ix.values = d.blockedFilter("value filter", seedRowGroup)
 		ix.traceFilter = d.blockedFilter("trace filter", seedTrace)
 		if d.err != nil {
 			return nil, d.err

@@ -89,6 +89,13 @@ func (bl *Block) mayMatch(ctx context.Context, pred *predicate.Compiled) bool {
 			hashes = append(hashes, pairHash(a.Key, a.Value))
 		}
 	}
+	if bl.ix.values.data != nil {
+		for _, h := range hashes {
+			if !bl.ix.values.mayContain(h) {
+				return false
+			}
+		}
+	}
 	for g := range bl.ix.rowGroups {
 		st := &bl.ix.rowGroups[g]
 		if !pred.OverlapsStart(st.minStart, st.maxStart) || !pred.OverlapsDuration(st.minDuration, st.maxDuration) {

@@ -207,6 +207,7 @@ func write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []E
 		}
 	}
 	w.ix.traceFilter = newBlockedFilter(ids, traceFilterBitsPerValue, traceFilterK, seedTrace)
+	w.ix.values = newValueFilter(w.blockPairs).blocked
 	w.ix.resources, w.ix.scopes = w.resources.items, w.scopes.items
 	sums := w.sums.finish()
 	idx, err := encodeIndex(&w.ix)
@@ -280,6 +281,7 @@ type blockWriter struct {
 	parentPos                  map[model.SpanID]int32
 	dedSlot                    map[string]int
 	rgPairs                    []uint64        // pairHash of every attribute of the row group
+	blockPairs                 []uint64        // the distinct pairs of each row group so far
 	pairFilters                []blockedFilter // each row group's filter for filters.bin
 	post                       *postingsBuilder
 	sums                       *summaryWriter
@@ -567,7 +569,7 @@ func (w *blockWriter) flushRowGroup() error {
 	w.send(true)
 	slices.Sort(w.rgPairs)
 	pairs := slices.Compact(w.rgPairs)
-	w.rg.values = newValueFilter(pairs)
+	w.blockPairs = append(w.blockPairs, pairs...)
 	w.pairFilters = append(w.pairFilters, newBlockedFilter(pairs, pairFilterBitsPerValue, pairFilterK, seedPairFile))
 	w.rgPairs = w.rgPairs[:0]
 	w.post.endRowGroup()
