@@ -13,22 +13,22 @@ import (
 	"github.com/clewtrace/clew/internal/objstore"
 )
 
-// Pair filters on disk: a second, sharper key=value filter per row group,
-// read only when the first one lets a row group through.
+// Pair filters on disk: a key=value filter per row group, read only for
+// the blocks whose in-memory filter lets a search through.
 //
-// The value filters in index.bin (valueFilter) are held in memory for every
-// open block, so they are kept small: ~0.8 % of the row groups that lack a
-// searched value still pass them, and each such false positive costs a
-// scan of the row group's columns (~1 ms). A search for a value that no
-// span holds visits every row group of its window, so that cost grew with
-// the data stored: ~3 scans a query at 10 M spans, ~29 at 100 M. filters.bin
-// holds a blocked Bloom filter per row group over the same pairs: every bit
-// a pair sets lies in one 64-byte block, so asking it costs one small read
-// (from the page cache, or through the bucket's chunk cache) per searched
-// pair, and only for row groups the first filter let through. Its hashes
-// are mixed independently of the first filter's, so a row group passes
-// both at about the product of the two rates (~0.8 % × ~0.5 %): the scans
-// that follow are, nearly always, of row groups that hold the value.
+// Before v7 each row group had its key=value filter in index.bin, held in
+// memory for every open block and so kept small: ~0.8 % of the row groups
+// that lack a searched value still passed, each such false positive cost a
+// scan of the row group's columns (~1 ms), and a search for a value no span
+// holds visits every row group of its window: ~3 scans a query at 10 M
+// spans, ~29 at 100 M, plus a probe per row group (3,500 cache misses at
+// 100 M). Since v7 the memory holds one filter per block (index.values)
+// and filters.bin a blocked Bloom filter per row group over the same pairs:
+// every bit a pair sets lies in one 64-byte block, so asking it costs one
+// small read (from the page cache, or through the bucket's chunk cache) per
+// searched pair, and only in blocks the block filter let through. Its
+// hashes are mixed independently of the block filter's, so an absent value
+// reaches a scan at about the product of the two rates (~1 % × ~0.45 %).
 //
 // A block before format v7 has none, and a v7 block whose filters.bin is
 // missing or damaged only has its row groups scanned as before — never a

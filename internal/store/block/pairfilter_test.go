@@ -29,7 +29,7 @@ func TestBlockedFilterRates(t *testing.T) {
 	}
 	slices.Sort(in)
 	in = slices.Compact(in)
-	first := newValueFilter(slices.Clone(in))
+	first := newBlockValueFilter(slices.Clone(in))
 	second := newBlockedFilter(in, pairFilterBitsPerValue, pairFilterK, seedPairFile)
 	// Asked as a reader asks filters.bin: header, then one block.
 	data := encodePairFilters([]blockedFilter{second})

@@ -24,25 +24,23 @@ import (
 // Bit positions are h1 + i*h2 (mod bits) for i < k, from the pair's 64-bit
 // hash (Kirsch–Mitzenmacher double hashing).
 //
-// Since v7 the filter is a blocked Bloom filter (blockedFilter, role
-// seedRowGroup): one cache line a probe instead of k. A search for a rare
-// value probes every row group of its window — 3,500 at 100 M stored
-// spans — and the k cache misses each were a fifth of its CPU.
+// Since v7 a row group has no filter in memory: the block has one over
+// all its row groups' pairs (index.values, a blocked Bloom filter built by
+// newBlockValueFilter, role seedRowGroup: one cache line a probe), and each row
+// group's is in filters.bin. A search for a rare value then probes each
+// block once instead of each row group — 500 probes at 100 M stored spans
+// instead of 3,500 cache misses of seven each.
 type valueFilter struct {
-	k       uint8
-	words   []uint64      // v2–v6
-	blocked blockedFilter // v7
+	k     uint8
+	words []uint64
 }
 
 const (
-	// 10 bits and k = 7 per distinct pair: ~0.8 % false positives. A
-	// false positive costs a scan of the row group's columns, and ruling
-	// out 500 blocks (3,500 row groups) meets ~29 of them; 16 bits and
-	// k = 11 (~0.05 %) would meet ~1.6, but at 100 M spans the filters
-	// already hold 176 MB of a 593 MB live heap under Clew's 900 MiB soft
-	// memory limit, and 2.1x of that leaves the collector no room (see
-	// benchmarks.md, issue 10 at 100 M). Readers take k and the size from
-	// each filter, so a writer may change both without a format version.
+	// 10 bits and k = 7 per distinct pair: ~0.8 % false positives for
+	// the v2–v6 row-group filter, ~1 % for the v7 block filter (blocked).
+	// Readers take k and the size from each filter. A v7 block filter's
+	// false positive costs one 64-byte read of filters.bin per row group,
+	// not a scan; held in memory for every open block, it is kept small.
 	filterBitsPerValue = 10
 	filterK            = 7
 	maxFilterWords     = 1 << 24 // 128 MiB of filter: far beyond any real row group; a corrupt count is refused
@@ -55,17 +53,17 @@ func pairHash(key, value string) uint64 {
 	return bits.RotateLeft64(h, 31)*0x9E3779B97F4A7C15 ^ xxhash.Sum64String(value)
 }
 
-// newValueFilter builds a filter holding hashes (duplicates allowed; the
-// slice is sorted in place).
-func newValueFilter(hashes []uint64) valueFilter {
+// newBlockValueFilter builds a v7 block's key=value filter (index.values)
+// of hashes (duplicates allowed; the slice is sorted in place).
+func newBlockValueFilter(hashes []uint64) blockedFilter {
 	slices.Sort(hashes)
 	hashes = slices.Compact(hashes)
-	return valueFilter{blocked: newBlockedFilter(hashes, filterBitsPerValue, filterK, seedRowGroup)}
+	return newBlockedFilter(hashes, filterBitsPerValue, filterK, seedRowGroup)
 }
 
-// newValueFilterV2 builds a filter as v2–v6 blocks have it (for tests of
-// the reading of those).
-func newValueFilterV2(hashes []uint64) valueFilter {
+// newValueFilter builds a row group's filter as v2–v6 blocks have it (for
+// tests of the reading of those).
+func newValueFilter(hashes []uint64) valueFilter {
 	slices.Sort(hashes)
 	hashes = slices.Compact(hashes)
 	nbits := max(64, len(hashes)*filterBitsPerValue)
@@ -94,9 +92,6 @@ func (f *valueFilter) add(h uint64) {
 // mayContain is false only if the pair is certainly absent. A filter with
 // no words (blocks written before format v2) may contain anything.
 func (f *valueFilter) mayContain(h uint64) bool {
-	if f.blocked.data != nil {
-		return f.blocked.mayContain(h)
-	}
 	if len(f.words) == 0 {
 		return true
 	}

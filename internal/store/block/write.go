@@ -207,7 +207,7 @@ func write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []E
 		}
 	}
 	w.ix.traceFilter = newBlockedFilter(ids, traceFilterBitsPerValue, traceFilterK, seedTrace)
-	w.ix.values = newValueFilter(w.blockPairs).blocked
+	w.ix.values = newBlockValueFilter(w.blockPairs)
 	w.ix.resources, w.ix.scopes = w.resources.items, w.scopes.items
 	sums := w.sums.finish()
 	idx, err := encodeIndex(&w.ix)
