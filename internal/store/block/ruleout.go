@@ -14,9 +14,9 @@ import (
 // that alone is 5 ms a query. MayMatch answers the common case — an
 // attribute condition whose key no resource or scope of the block has, so
 // only the rows' own attributes (or their events and links) can satisfy
-// it — from what Open already holds in memory: the postings' terms, and
-// each row group's time and duration ranges and key=value filter. It does
-// not allocate.
+// it — from what Open already holds in memory: the postings' terms, the
+// block's key=value filter (v7; before, each row group's), and each row
+// group's time and duration ranges. It does not allocate.
 
 // tableKeys lists the attribute keys that some resource or scope of the
 // block answers to (see predicate.Compiled.ResourceBits and ScopeBits): a
@@ -52,9 +52,10 @@ const maxQuickHashes = 8
 // is certain (no span of the block matches), true means the block must be
 // scanned. It answers from the meta (time range, services and operations),
 // the postings' terms (v5: a value of a key with few values that is a term
-// of no span, event or link), and the row groups' time and duration ranges
-// and key=value filters, for the equality conditions that only the rows'
-// own attributes can satisfy. Scan and ScanSpans ask it first.
+// of no span, event or link), the key=value filters (v7: the block's; v2–v6:
+// each row group's) for the equality conditions that only the rows' own
+// attributes can satisfy, and the row groups' time and duration ranges.
+// Scan and ScanSpans ask mayMatchRead, which also reads filters.bin.
 func (bl *Block) MayMatch(pred *predicate.Compiled) bool {
 	return bl.mayMatch(nil, pred)
 }
