@@ -83,10 +83,13 @@ func (bl *Block) mayMatch(ctx context.Context, pred *predicate.Compiled) bool {
 		if _, ok := bl.tableKeys[a.Key]; ok {
 			continue // a resource or scope may satisfy it
 		}
-		if p := bl.ix.postings; p != nil && !p.mayHold(a.Key, a.Value) {
+		p := bl.ix.postings
+		if p != nil && !p.mayHold(a.Key, a.Value) {
 			return false
 		}
-		if bl.meta.FilterLinks && len(hashes) < maxQuickHashes {
+		// A key the postings have every value of is decided by them (above,
+		// and per row group in the scan): the filters are for the others.
+		if bl.meta.FilterLinks && len(hashes) < maxQuickHashes && (p == nil || p.dropsKey(a.Key)) {
 			hashes = append(hashes, pairHash(a.Key, a.Value))
 		}
 	}
@@ -110,6 +113,18 @@ func (bl *Block) mayMatch(ctx context.Context, pred *predicate.Compiled) bool {
 			}
 		}
 		if all && (ctx == nil || bl.pairFiltersMayContain(ctx, g, hashes)) {
+			return true
+		}
+	}
+	return false
+}
+
+// dropsKey reports whether the key has too many values to have terms, as
+// a span, event or link attribute: then only the key=value filters can
+// rule its pairs out.
+func (p *postings) dropsKey(key string) bool {
+	for _, kind := range [...]termKind{termAttr, termEventAttr, termLinkAttr} {
+		if p.dropped[term{kind: kind, key: key}] {
 			return true
 		}
 	}

@@ -158,9 +158,12 @@ func (bl *Block) newScanner(ctx context.Context, pred *predicate.Compiled) *scan
 			sc.anyScopeBits = sc.anyScopeBits || sc.scopeBits[i] != 0
 		}
 	}
+	// A key the postings have all values of is decided per row group by
+	// them (newPostingFilter), exactly: asking a filter too would only
+	// cost a probe (in v7, a read of filters.bin) per row group.
 	anywhere := byResourceOrScope | pred.ErrorBits()
 	for i, a := range sc.attrs {
-		if anywhere&(1<<i) == 0 && bl.meta.FilterLinks {
+		if anywhere&(1<<i) == 0 && bl.meta.FilterLinks && (bl.ix.postings == nil || bl.ix.postings.dropsKey(a.Key)) {
 			sc.filtered = append(sc.filtered, pairHash(a.Key, a.Value))
 		}
 	}
