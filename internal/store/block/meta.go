@@ -22,7 +22,7 @@ const (
 	FormatV4     = 4 // v3 without the trace_id and trace_start columns: traces.bin has them
 	FormatV5     = 5 // v4 + postings in index.bin: terms per row group, long spans
 	FormatV6     = 6 // v5 + summaries.bin: a summary row per trace
-	FormatV7     = 7 // v6 + filters.bin: a second key=value filter per row group, on disk
+	FormatV7     = 7 // v6 + filters.bin (row-group key=value filters, on disk); index.bin: one key=value filter per block, blocked trace filter
 	FormatLatest = FormatV7
 )
 

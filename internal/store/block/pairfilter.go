@@ -57,7 +57,7 @@ const (
 
 // blockedFilter is a blocked Bloom filter: blocks of 64 bytes, every bit
 // a hash sets in one block, so asking it touches one cache line (in
-// memory: the v7 trace-ID filter) or one 64-byte read (on disk:
+// memory: the v7 block and trace-ID filters) or one 64-byte read (on disk:
 // filters.bin). data holds the blocks; bit b of a block is bit b%8 of its
 // byte b/8 (the same bits as 8 little-endian uint64 words).
 type blockedFilter struct {
@@ -67,7 +67,7 @@ type blockedFilter struct {
 }
 
 // Seeds of the blocked filters' hash mixing, one per role: the in-memory
-// row-group filter and the one in filters.bin hold the same pairs, so a
+// block filter and the row groups' in filters.bin hold the same pairs, so a
 // pair that fools one must be no likelier to fool the other — their bits
 // must come from independent mixes of the pair hash.
 const (
@@ -144,17 +144,14 @@ func encodePairFilters(fs []blockedFilter) []byte {
 	e := &encoder{b: append([]byte(nil), filtersMagic[:]...)}
 	e.uvarint(pairFilterVersion)
 	e.uvarint(uint64(len(fs)))
-	bodies := make([][]byte, len(fs))
-	for i, f := range fs {
-		body := f.data
-		bodies[i] = body
+	for _, f := range fs {
 		e.uvarint(uint64(f.blocks()))
 		e.b = append(e.b, f.k)
-		e.b = binary.LittleEndian.AppendUint32(e.b, crc32.Checksum(body, castagnoli))
+		e.b = binary.LittleEndian.AppendUint32(e.b, crc32.Checksum(f.data, castagnoli))
 	}
 	e.b = binary.LittleEndian.AppendUint32(e.b, crc32.Checksum(e.b, castagnoli))
-	for _, body := range bodies {
-		e.b = append(e.b, body...)
+	for _, f := range fs {
+		e.b = append(e.b, f.data...)
 	}
 	return e.b
 }

@@ -18,9 +18,9 @@ import (
 
 // A blocked filter holds every pair it was built from, lets through about
 // 0.5 % of the others, and — the point of it — about as many of the pairs
-// the first filter (valueFilter) lets through: its hashes are mixed
-// independently of the first one's, so a row group passes both at about
-// the product of the two rates.
+// the block filter (newBlockValueFilter) lets through: its hashes are
+// mixed independently of that one's, so an absent pair passes both at
+// about the product of the two rates.
 func TestBlockedFilterRates(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	in := make([]uint64, 40_000)
@@ -111,8 +111,9 @@ func (r countedReader) ReadAt(ctx context.Context, p []byte, off int64) (int, er
 	return r.Reader.ReadAt(ctx, p, off)
 }
 
-// A search for a value no span holds scans no row group that the first
-// filter lets through by a false positive: filters.bin rules it out. With
+// A search for a value no span holds scans no row group of a block whose
+// in-memory filter lets it through by a false positive: filters.bin rules
+// it out. With
 // filters.bin missing or damaged, the same searches scan those row groups
 // and still answer right, and values that are there are found in every
 // case.

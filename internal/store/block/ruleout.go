@@ -1,8 +1,6 @@
 package block
 
 import (
-	"context"
-
 	"github.com/clewtrace/clew/internal/query/predicate"
 )
 
@@ -55,21 +53,9 @@ const maxQuickHashes = 8
 // of no span, event or link), the key=value filters (v7: the block's; v2–v6:
 // each row group's) for the equality conditions that only the rows' own
 // attributes can satisfy, and the row groups' time and duration ranges.
-// Scan and ScanSpans ask mayMatchRead, which also reads filters.bin.
+// Scan and ScanSpans ask it first; filters.bin (v7) is asked per row group
+// by the scan (scanner.rowGroupPasses), once.
 func (bl *Block) MayMatch(pred *predicate.Compiled) bool {
-	return bl.mayMatch(nil, pred)
-}
-
-// mayMatchRead is MayMatch that also asks filters.bin (v7) about the row
-// groups the in-memory filters let through: a block whose row groups all
-// fail there is ruled out before a scanner is prepared for it.
-func (bl *Block) mayMatchRead(ctx context.Context, pred *predicate.Compiled) bool {
-	return bl.mayMatch(ctx, pred)
-}
-
-// mayMatch is MayMatch, asking filters.bin last about each row group that
-// passes the rest when ctx is not nil (a nil ctx: memory only).
-func (bl *Block) mayMatch(ctx context.Context, pred *predicate.Compiled) bool {
 	if !MetaMayMatch(&bl.meta, pred) {
 		return false
 	}
@@ -112,7 +98,7 @@ func (bl *Block) mayMatch(ctx context.Context, pred *predicate.Compiled) bool {
 				break
 			}
 		}
-		if all && (ctx == nil || bl.pairFiltersMayContain(ctx, g, hashes)) {
+		if all {
 			return true
 		}
 	}

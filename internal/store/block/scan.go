@@ -97,7 +97,7 @@ func lookupColumns(s *parquet.Schema, version int) (columns, error) {
 // dictionaries rule a match out. What matches is pred's to say: the scanner
 // only evaluates its conditions column by column.
 func (bl *Block) Scan(ctx context.Context, pred *predicate.Compiled, fn func(traceID model.TraceID, startUnixNano int64) bool) error {
-	sc := bl.newScanner(ctx, pred)
+	sc := bl.newScanner(pred)
 	if sc == nil {
 		return nil
 	}
@@ -123,8 +123,8 @@ func (bl *Block) Scan(ctx context.Context, pred *predicate.Compiled, fn func(tra
 
 // newScanner prepares a scan of the block, or returns nil when its meta or
 // resource table rule every span out.
-func (bl *Block) newScanner(ctx context.Context, pred *predicate.Compiled) *scanner {
-	if !bl.mayMatchRead(ctx, pred) {
+func (bl *Block) newScanner(pred *predicate.Compiled) *scanner {
+	if !bl.MayMatch(pred) {
 		return nil
 	}
 	// Resource-level answers, computed once per block: which resources

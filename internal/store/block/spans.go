@@ -74,7 +74,7 @@ func (bl *Block) ScanSpans(ctx context.Context, pred *predicate.Compiled, fields
 	if bl.ix.version < FormatV3 {
 		return bl.scanSpansOld(ctx, pred, copies, fn)
 	}
-	sc := bl.newScanner(ctx, pred)
+	sc := bl.newScanner(pred)
 	if sc == nil {
 		return nil
 	}
