@@ -309,7 +309,7 @@ func decodeIndex(data []byte) (*index, error) {
 		s.Attributes = d.attrs()
 		ix.scopes[i] = s
 	}
-	if n := d.count("dedicated keys", 1); n > dedicatedSlots {
+	if n := d.count("dedicated keys", 1); n > slotsOf(ix.version) {
 		d.fail("dedicated key count")
 	} else {
 		for range n {

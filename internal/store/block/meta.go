@@ -23,7 +23,8 @@ const (
 	FormatV5     = 5 // v4 + postings in index.bin: terms per row group, long spans
 	FormatV6     = 6 // v5 + summaries.bin: a summary row per trace
 	FormatV7     = 7 // v6 + filters.bin (row-group key=value filters, on disk); index.bin: one key=value filter per block, blocked trace filter
-	FormatLatest = FormatV7
+	FormatV8     = 8 // v7 + 16 dedicated attribute columns (d10-d15), was 10
+	FormatLatest = FormatV8
 )
 
 // ErrUnsupportedVersion is returned for blocks written by a newer Clew.

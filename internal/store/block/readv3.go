@@ -243,6 +243,9 @@ func (bl *Block) readRowsV3(ctx context.Context, rg parquet.RowGroup, rgIndex in
 	for r := range n {
 		for _, b := range layout.bytesAt(r) {
 			if slot, _, ok := layoutSlot(b); ok {
+				if c.dedicated[slot] < 0 {
+					return nil, fmt.Errorf("%w: layout names dedicated slot %d, which a v%d block lacks", ErrCorrupt, slot, bl.ix.version)
+				}
 				usedSlots |= 1 << slot
 			} else {
 				generic = true

@@ -57,6 +57,10 @@ func lookupColumns(s *parquet.Schema, version int) (columns, error) {
 	c.attrKey = get("attrs", "key")
 	c.attrVal = get("attrs", "val")
 	for i := range dedicatedSlots {
+		c.dedicated[i], c.dedicatedType[i] = -1, -1
+	}
+	slots := slotsOf(version)
+	for i := range slots {
 		c.dedicated[i] = get(fmt.Sprintf("d%d", i))
 	}
 	c.eventAttrKey, c.eventAttrVal, c.linkAttrKey, c.linkAttrVal = -1, -1, -1, -1
@@ -67,15 +71,12 @@ func lookupColumns(s *parquet.Schema, version int) (columns, error) {
 		c.attrType = get("attrs", "type")
 		c.layout = get("attr_layout")
 		c.extra = get("extra")
-		for i := range dedicatedSlots {
-			c.dedicatedType[i] = -1
-		}
 	} else {
 		c.eventAttrKey = get("events", "attrs", "key")
 		c.eventAttrVal = get("events", "attrs", "val")
 		c.linkAttrKey = get("links", "attrs", "key")
 		c.linkAttrVal = get("links", "attrs", "val")
-		for i := range dedicatedSlots {
+		for i := range slots {
 			c.dedicatedType[i] = get(fmt.Sprintf("d%d_type", i))
 		}
 	}

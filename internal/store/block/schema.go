@@ -66,10 +66,21 @@ type spanRow struct {
 }
 
 const (
-	dedicatedSlots = 10
+	// dedicatedSlots is the most dedicated columns a block has: 16 from
+	// v8 on, 10 before (slotsOf).
+	dedicatedSlots = 16
 	layoutGeneric  = 0xFF
 	typeAbsent     = -1
 )
+
+// slotsOf is the number of dedicated columns a block of the given format
+// version has.
+func slotsOf(version int) int {
+	if version >= FormatV8 {
+		return dedicatedSlots
+	}
+	return 10
+}
 
 // dedicated returns the value and type fields of a dedicated slot.
 func (r *spanRow) dedicated(slot int) (*string, *int32) {

@@ -45,6 +45,12 @@ type spanRowV3 struct {
 	D7         string    `parquet:"d7,dict"`
 	D8         string    `parquet:"d8,dict"`
 	D9         string    `parquet:"d9,dict"`
+	D10        string    `parquet:"d10,dict"` // D10-D15: v8 on
+	D11        string    `parquet:"d11,dict"`
+	D12        string    `parquet:"d12,dict"`
+	D13        string    `parquet:"d13,dict"`
+	D14        string    `parquet:"d14,dict"`
+	D15        string    `parquet:"d15,dict"`
 	// Extra is empty for a span without any of its fields. v3 declared
 	// it optional (null for none); parquet-go v0.32 wrote some nulls of
 	// sparse optional byte-array columns as present empty values and
@@ -75,6 +81,18 @@ func (r *spanRowV3) dedicated(slot int) *string {
 		return &r.D8
 	case 9:
 		return &r.D9
+	case 10:
+		return &r.D10
+	case 11:
+		return &r.D11
+	case 12:
+		return &r.D12
+	case 13:
+		return &r.D13
+	case 14:
+		return &r.D14
+	case 15:
+		return &r.D15
 	}
 	return nil
 }
