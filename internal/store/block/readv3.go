@@ -90,49 +90,100 @@ type rowRange struct {
 
 // readRanges reads the rows of each range, in order, into one column:
 // only the pages holding them, and the dictionary once.
+//
+// It seeks to the start of the page holding a range and cuts the rows out
+// of the page itself: parquet-go, asked to seek to a row inside a page,
+// copies the rest of that page into a buffer its pool never gets back,
+// and that copy was most of what a Trace read allocated.
 func readRanges(ctx context.Context, chunk parquet.ColumnChunk, ranges []rowRange) (*column, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	var index parquet.OffsetIndex
 	if len(ranges) > 1 || len(ranges) == 1 && ranges[0].from > 0 {
-		seekable(chunk)
+		index = offsetIndex(chunk)
 	}
 	pages := chunk.Pages()
 	defer pages.Close()
 	col := &column{}
-	for i, rr := range ranges {
-		if rr.from > 0 || i > 0 {
-			if err := pages.SeekToRow(rr.from); err != nil {
-				return nil, err
-			}
-		}
-		left := int64(rr.n)
+	var (
+		cur      parquet.Page // the page read last
+		curFirst int64        // the row cur starts at
+		next     int64        // the row the page ReadPage returns next starts at
+	)
+	defer func() { parquet.Release(cur) }()
+	for _, rr := range ranges {
+		row, left := rr.from, int64(rr.n)
 		for left > 0 {
-			p, err := pages.ReadPage()
-			if errors.Is(err, io.EOF) {
-				return nil, fmt.Errorf("%w: column ends %d rows early", ErrCorrupt, left)
+			if cur == nil || row >= curFirst+cur.NumRows() {
+				parquet.Release(cur)
+				cur = nil
+				if row != next {
+					first := pageStart(index, row)
+					if err := pages.SeekToRow(first); err != nil {
+						return nil, err
+					}
+					next = first
+				}
+				p, err := pages.ReadPage()
+				if errors.Is(err, io.EOF) {
+					return nil, fmt.Errorf("%w: column ends %d rows early", ErrCorrupt, left)
+				}
+				if err != nil {
+					return nil, err
+				}
+				if p.NumRows() <= 0 {
+					parquet.Release(p)
+					return nil, fmt.Errorf("%w: empty page", ErrCorrupt)
+				}
+				cur, curFirst = p, next
+				next += p.NumRows()
+				if row < curFirst {
+					return nil, fmt.Errorf("%w: page starts at row %d, after row %d", ErrCorrupt, curFirst, row)
+				}
+				if row >= next {
+					continue // a page before the row's: the index did not say where it starts
+				}
 			}
-			if err != nil {
+			skip := row - curFirst
+			take := min(left, cur.NumRows()-skip)
+			if err := col.appendRows(cur, skip, take); err != nil {
 				return nil, err
 			}
-			rows := p.NumRows()
-			q := p
-			if rows > left {
-				q = p.Slice(0, left)
-				rows = left
-			}
-			err = col.appendPage(q)
-			parquet.Release(p)
-			if err != nil {
-				return nil, err
-			}
-			if rows <= 0 {
-				return nil, fmt.Errorf("%w: empty page", ErrCorrupt)
-			}
-			left -= rows
+			row += take
+			left -= take
 		}
 	}
 	return col, nil
+}
+
+// offsetIndex returns the chunk's offset index, loading it if Open could
+// not (loadOffsetIndexes); nil when it cannot be read: the chunk then
+// still seeks, by reading its pages from the start.
+func offsetIndex(chunk parquet.ColumnChunk) parquet.OffsetIndex {
+	if c, ok := chunk.(readerChunk); ok {
+		if index, err := c.OffsetIndexFrom(c.r); err == nil {
+			return index
+		}
+		return nil
+	}
+	if index, err := chunk.OffsetIndex(); err == nil {
+		return index
+	}
+	return nil
+}
+
+// pageStart is the first row of the page holding row, by the offset index;
+// row itself without one (parquet-go then skips to it).
+func pageStart(index parquet.OffsetIndex, row int64) int64 {
+	if index == nil || index.NumPages() == 0 {
+		return row
+	}
+	k := sortSearch(index.NumPages(), func(i int) bool { return index.FirstRowIndex(i) > row }) - 1
+	if k < 0 {
+		return row
+	}
+	return index.FirstRowIndex(k)
 }
 
 // str is value i of a byte-array column as a string.

@@ -939,64 +939,135 @@ func readColumn(ctx context.Context, chunk parquet.ColumnChunk) (*column, error)
 	return col, nil
 }
 
+// appendRows appends rows [skip, skip+take) of a page to the column. A
+// page without levels (a required, flat column: one value a row) is cut
+// where it lies; another goes through Page.Slice, which copies.
+func (col *column) appendRows(p parquet.Page, skip, take int64) error {
+	n := p.NumRows()
+	if skip < 0 || take < 0 || skip+take > n {
+		return fmt.Errorf("%w: rows %d+%d of a %d-row page", ErrCorrupt, skip, take, n)
+	}
+	if skip == 0 && take == n {
+		return col.appendPage(p)
+	}
+	if len(p.RepetitionLevels()) == 0 && len(p.DefinitionLevels()) == 0 {
+		if p.NumValues() != n {
+			return fmt.Errorf("%w: flat page of %d rows holds %d values", ErrCorrupt, n, p.NumValues())
+		}
+		return col.appendValues(p, int(skip), int(skip+take))
+	}
+	q := p.Slice(skip, skip+take)
+	err := col.appendPage(q)
+	parquet.Release(q) // the slice holds a reference to p's buffers
+	return err
+}
+
 // appendPage appends a page's levels and values to the column.
 func (col *column) appendPage(p parquet.Page) error {
-	{
-		col.rep = append(col.rep, p.RepetitionLevels()...)
-		col.def = append(col.def, p.DefinitionLevels()...)
-		data := p.Data()
-		if d := p.Dictionary(); d != nil {
-			if col.dict == nil && col.len() > 0 {
-				return fmt.Errorf("%w: column mixes dictionaries", ErrCorrupt)
-			}
-			col.dict = d
-			if col.idx == nil && col.hint > 0 {
-				col.idx = make([]int32, 0, col.hint)
-			}
-			col.idx = append(col.idx, data.Int32()...)
-			return nil
+	col.rep = append(col.rep, p.RepetitionLevels()...)
+	col.def = append(col.def, p.DefinitionLevels()...)
+	return col.appendValues(p, 0, -1)
+}
+
+// appendValues appends values [from, to) of a page (to < 0: to its end).
+func (col *column) appendValues(p parquet.Page, from, to int) error {
+	data := p.Data()
+	// cut bounds [from, to) to a page of n values.
+	cut := func(n int) (int, int, error) {
+		if to < 0 {
+			return 0, n, nil
 		}
-		if col.dict != nil {
-			return fmt.Errorf("%w: column mixes dictionary and plain pages", ErrCorrupt)
+		if from > to || to > n {
+			return 0, 0, fmt.Errorf("%w: values %d-%d of a %d-value page", ErrCorrupt, from, to, n)
 		}
-		switch data.Kind() {
-		case encoding.Int64:
-			if col.i64 == nil && col.hint > 0 {
-				col.i64 = make([]int64, 0, col.hint)
-			}
-			col.i64 = append(col.i64, data.Int64()...)
-		case encoding.Int32:
-			if col.i32 == nil && col.hint > 0 {
-				col.i32 = make([]int32, 0, col.hint)
-			}
-			col.i32 = append(col.i32, data.Int32()...)
-		case encoding.ByteArray:
-			b, offs := data.ByteArray()
-			if len(offs) == 0 {
-				break // a page of nulls only: no values, and no offsets to join
-			}
-			// Only the bytes the offsets cover: a sliced page's buffer may
-			// hold more on either side, and the next page's values must
-			// start where this page's last one ends.
-			lo, hi := offs[0], offs[len(offs)-1]
-			if lo > hi || int(hi) > len(b) {
-				return fmt.Errorf("%w: byte array offsets %d-%d of %d bytes", ErrCorrupt, lo, hi, len(b))
-			}
-			base := uint32(len(col.data))
-			if len(col.offsets) > 0 {
-				col.offsets = col.offsets[:len(col.offsets)-1]
-			}
-			for _, o := range offs {
-				col.offsets = append(col.offsets, base+o-lo)
-			}
-			col.data = append(col.data, b[lo:hi]...)
-		case encoding.FixedLenByteArray:
-			b, size := data.FixedLenByteArray()
-			col.data = append(col.data, b...)
-			col.fixed = size
-		default:
-			return fmt.Errorf("%w: unexpected column kind %v", ErrCorrupt, data.Kind())
+		return from, to, nil
+	}
+	if d := p.Dictionary(); d != nil {
+		if col.dict == nil && col.len() > 0 {
+			return fmt.Errorf("%w: column mixes dictionaries", ErrCorrupt)
 		}
+		col.dict = d
+		if col.idx == nil && col.hint > 0 {
+			col.idx = make([]int32, 0, col.hint)
+		}
+		v := data.Int32()
+		a, b, err := cut(len(v))
+		if err != nil {
+			return err
+		}
+		col.idx = append(col.idx, v[a:b]...)
+		return nil
+	}
+	if col.dict != nil {
+		return fmt.Errorf("%w: column mixes dictionary and plain pages", ErrCorrupt)
+	}
+	switch data.Kind() {
+	case encoding.Int64:
+		if col.i64 == nil && col.hint > 0 {
+			col.i64 = make([]int64, 0, col.hint)
+		}
+		v := data.Int64()
+		a, b, err := cut(len(v))
+		if err != nil {
+			return err
+		}
+		col.i64 = append(col.i64, v[a:b]...)
+	case encoding.Int32:
+		if col.i32 == nil && col.hint > 0 {
+			col.i32 = make([]int32, 0, col.hint)
+		}
+		v := data.Int32()
+		a, b, err := cut(len(v))
+		if err != nil {
+			return err
+		}
+		col.i32 = append(col.i32, v[a:b]...)
+	case encoding.ByteArray:
+		buf, offs := data.ByteArray()
+		if len(offs) == 0 {
+			if to > 0 {
+				return fmt.Errorf("%w: values %d-%d of a page without offsets", ErrCorrupt, from, to)
+			}
+			break // a page of nulls only: no values, and no offsets to join
+		}
+		a, b, err := cut(len(offs) - 1)
+		if err != nil {
+			return err
+		}
+		offs = offs[a : b+1]
+		// Only the bytes the offsets cover: a sliced page's buffer may
+		// hold more on either side, and the next page's values must
+		// start where this page's last one ends.
+		lo, hi := offs[0], offs[len(offs)-1]
+		if lo > hi || int(hi) > len(buf) {
+			return fmt.Errorf("%w: byte array offsets %d-%d of %d bytes", ErrCorrupt, lo, hi, len(buf))
+		}
+		base := uint32(len(col.data))
+		if len(col.offsets) > 0 {
+			col.offsets = col.offsets[:len(col.offsets)-1]
+		}
+		for _, o := range offs {
+			col.offsets = append(col.offsets, base+o-lo)
+		}
+		col.data = append(col.data, buf[lo:hi]...)
+	case encoding.FixedLenByteArray:
+		buf, size := data.FixedLenByteArray()
+		if size <= 0 {
+			if to < 0 {
+				col.data = append(col.data, buf...)
+				col.fixed = size
+				break
+			}
+			return fmt.Errorf("%w: fixed-length values of %d bytes", ErrCorrupt, size)
+		}
+		a, b, err := cut(len(buf) / size)
+		if err != nil {
+			return err
+		}
+		col.data = append(col.data, buf[a*size:b*size]...)
+		col.fixed = size
+	default:
+		return fmt.Errorf("%w: unexpected column kind %v", ErrCorrupt, data.Kind())
 	}
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"testing"
 
@@ -180,5 +182,53 @@ func TestTraceReadSeeks(t *testing.T) {
 	t.Logf("requests: first trace %d, last trace of the row group %d", first, last)
 	if last > 2*first {
 		t.Fatalf("reading the last trace of a row group took %d requests, the first %d: the pages before it, or the offset indexes one by one, were read", last, first)
+	}
+}
+
+// A trace read allocates about what it returns: readRanges cuts the rows
+// out of the pages holding them. When parquet-go was asked to seek inside
+// a page, it copied the rest of the page into a buffer its pool never got
+// back (and a page cut with Page.Slice kept a reference that was never
+// released), so each read allocated every page it touched, ~1 MB per trace
+// on clewbench data. Garbage collection is off while measuring, so the
+// buffer pools are not emptied under the reads.
+func TestTraceReadAllocates(t *testing.T) {
+	ctx := context.Background()
+	bl := writeOpen(t, newBucket(t), genSpans(70_000, 13))
+	// The last trace of each granule of row group 0 past its first pages.
+	var ids []model.TraceID
+	for g := range bl.ix.granules {
+		if bl.ix.granules[g].row < 3000 || bl.ix.granules[g].row >= bl.ix.rowGroups[0].rows {
+			continue
+		}
+		_, entries, err := bl.granuleTraces(ctx, bl.ix.granules[g].first)
+		if err != nil || len(entries) == 0 {
+			t.Fatalf("granule %d: %d entries, err %v", g, len(entries), err)
+		}
+		ids = append(ids, entries[len(entries)-1].id)
+	}
+	if len(ids) < 4 {
+		t.Fatalf("%d traces to read", len(ids))
+	}
+	read := func() (spans int) {
+		for _, id := range ids {
+			got, err := bl.Trace(ctx, id)
+			if err != nil || len(got) == 0 {
+				t.Fatalf("trace %s: %d spans, err %v", id, len(got), err)
+			}
+			spans += len(got)
+		}
+		return spans
+	}
+	read() // dictionaries and buffer pools warm
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	spans := read()
+	runtime.ReadMemStats(&after)
+	perSpan := float64(after.TotalAlloc-before.TotalAlloc) / float64(spans)
+	t.Logf("%d traces, %d spans: %.0f bytes allocated a span", len(ids), spans, perSpan)
+	if perSpan > 24<<10 {
+		t.Fatalf("a trace read allocated %.0f bytes a span returned, want under 24 KiB (~74 KiB when whole pages were copied): pages are copied again", perSpan)
 	}
 }
