@@ -197,12 +197,45 @@ const (
 	heavySearchFetchers = 1
 )
 
+// fetchBatch is how many traces of a search answer a BulkTraces store is
+// asked for at once: the UIs' default limit, and what a span budget
+// (maxSpans) can overshoot by while it is read.
+const fetchBatch = 20
+
 // fetchTraces reads the traces of ids a few at a time, keeping their order
 // and leaving out traces that no longer exist (expired since the search).
 // With maxSpans > 0, traces are added in order until their spans reach it
 // (the trace that crosses it is kept), and no further trace is read once
 // the traces read hold that many.
+//
+// A store that reads many traces at once (BulkTraces) is asked for
+// fetchBatch of them at a time — each block once per batch, the traces of
+// one row group together: the answer of a search mostly sits in the same
+// few blocks, and one by one, each trace paid for the block's pages and
+// dictionaries again. Heavy searches keep reading one trace at a time,
+// which bounds the CPU they take from ingestion.
 func (s *Service) fetchTraces(ctx context.Context, ids []model.TraceID, maxSpans, workers int) ([][]model.Span, error) {
+	if _, ok := s.store.(BulkTraces); ok && workers > heavySearchFetchers {
+		traces := make([][]model.Span, 0, len(ids))
+		total := 0
+		full := func() bool { return maxSpans > 0 && total >= maxSpans }
+		for from := 0; from < len(ids) && !full(); from += fetchBatch {
+			if err := ctx.Err(); err != nil {
+				return nil, err // the caller's deadline bounds the CPU a search may take
+			}
+			batch := ids[from:min(from+fetchBatch, len(ids))]
+			err := s.eachTrace(ctx, batch, func(spans []model.Span) {
+				if len(spans) > 0 && !full() {
+					traces = append(traces, spans)
+					total += len(spans)
+				}
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+		return traces, nil
+	}
 	got := make([][]model.Span, len(ids))
 	errs := make([]error, len(ids))
 	ctx, cancel := context.WithCancel(ctx)
