@@ -972,56 +972,29 @@ func (col *column) appendPage(p parquet.Page) error {
 // appendValues appends values [from, to) of a page (to < 0: to its end).
 func (col *column) appendValues(p parquet.Page, from, to int) error {
 	data := p.Data()
-	// cut bounds [from, to) to a page of n values.
-	cut := func(n int) (int, int, error) {
-		if to < 0 {
-			return 0, n, nil
-		}
-		if from > to || to > n {
-			return 0, 0, fmt.Errorf("%w: values %d-%d of a %d-value page", ErrCorrupt, from, to, n)
-		}
-		return from, to, nil
-	}
 	if d := p.Dictionary(); d != nil {
 		if col.dict == nil && col.len() > 0 {
 			return fmt.Errorf("%w: column mixes dictionaries", ErrCorrupt)
 		}
 		col.dict = d
-		if col.idx == nil && col.hint > 0 {
-			col.idx = make([]int32, 0, col.hint)
-		}
-		v := data.Int32()
-		a, b, err := cut(len(v))
-		if err != nil {
-			return err
-		}
-		col.idx = append(col.idx, v[a:b]...)
-		return nil
+		var err error
+		col.idx, err = appendCut(col.idx, data.Int32(), from, to, col.hint)
+		return err
 	}
 	if col.dict != nil {
 		return fmt.Errorf("%w: column mixes dictionary and plain pages", ErrCorrupt)
 	}
 	switch data.Kind() {
 	case encoding.Int64:
-		if col.i64 == nil && col.hint > 0 {
-			col.i64 = make([]int64, 0, col.hint)
-		}
-		v := data.Int64()
-		a, b, err := cut(len(v))
-		if err != nil {
+		var err error
+		if col.i64, err = appendCut(col.i64, data.Int64(), from, to, col.hint); err != nil {
 			return err
 		}
-		col.i64 = append(col.i64, v[a:b]...)
 	case encoding.Int32:
-		if col.i32 == nil && col.hint > 0 {
-			col.i32 = make([]int32, 0, col.hint)
-		}
-		v := data.Int32()
-		a, b, err := cut(len(v))
-		if err != nil {
+		var err error
+		if col.i32, err = appendCut(col.i32, data.Int32(), from, to, col.hint); err != nil {
 			return err
 		}
-		col.i32 = append(col.i32, v[a:b]...)
 	case encoding.ByteArray:
 		buf, offs := data.ByteArray()
 		if len(offs) == 0 {
@@ -1030,7 +1003,7 @@ func (col *column) appendValues(p parquet.Page, from, to int) error {
 			}
 			break // a page of nulls only: no values, and no offsets to join
 		}
-		a, b, err := cut(len(offs) - 1)
+		a, b, err := cutValues(from, to, len(offs)-1)
 		if err != nil {
 			return err
 		}
@@ -1060,7 +1033,7 @@ func (col *column) appendValues(p parquet.Page, from, to int) error {
 			}
 			return fmt.Errorf("%w: fixed-length values of %d bytes", ErrCorrupt, size)
 		}
-		a, b, err := cut(len(buf) / size)
+		a, b, err := cutValues(from, to, len(buf)/size)
 		if err != nil {
 			return err
 		}
@@ -1070,6 +1043,30 @@ func (col *column) appendValues(p parquet.Page, from, to int) error {
 		return fmt.Errorf("%w: unexpected column kind %v", ErrCorrupt, data.Kind())
 	}
 	return nil
+}
+
+// cutValues bounds [from, to) to a page of n values (to < 0: all of them).
+func cutValues(from, to, n int) (int, int, error) {
+	if to < 0 {
+		return 0, n, nil
+	}
+	if from > to || to > n {
+		return 0, 0, fmt.Errorf("%w: values %d-%d of a %d-value page", ErrCorrupt, from, to, n)
+	}
+	return from, to, nil
+}
+
+// appendCut appends values [from, to) of a page (cutValues) to dst, which
+// gets the column's expected size as capacity when it has none yet.
+func appendCut[T any](dst, v []T, from, to, hint int) ([]T, error) {
+	a, b, err := cutValues(from, to, len(v))
+	if err != nil {
+		return dst, err
+	}
+	if dst == nil && hint > 0 {
+		dst = make([]T, 0, hint)
+	}
+	return append(dst, v[a:b]...), nil
 }
 
 func (c *column) len() int {
