@@ -69,6 +69,7 @@ func BenchmarkTraceByID(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(st.bl.Meta().Bytes)/float64(st.bl.Meta().SpanCount), "bytes/span")
+	b.ReportAllocs() // a read allocates about what it returns (TestReadRangesSeeksToPageStarts)
 	ctx := context.Background()
 	i := 0
 	for b.Loop() {
