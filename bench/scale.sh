@@ -16,6 +16,11 @@
 # kind --n times (N, default 200) with Clew's CPU time per query (from
 # /proc), the load average, and Clew's peak RSS; with PROFILE=1 also a CPU
 # profile of a second pass (DATA_ROOT/cpu<size>m.pprof, 40 s).
+# Before each size the data set is read once (WARM=1, the default), so
+# every run finds it in the page cache: this VM reclaims page cache left
+# untouched for a few minutes, and a run that reads a data set idle since
+# then measures the disk on its first queries (WARM=0 measures exactly
+# that: what cold blocks cost).
 # SIZES (default "10 100") picks the sizes. CLEW_BIN runs another clew
 # binary (an earlier build, for before/after on the same data) instead of
 # the one built here (bench/lib.sh's start_clew honours it).
@@ -39,6 +44,9 @@ for size in $sizes; do
     nice -n 10 "$work/clewbench" blocks --data-dir "$dir" --spans "${size}000000" --ids-out "$root/ids${size}m.txt"
   fi
   at=$(cat "$root/at${size}m")
+  if [ "${WARM:-1}" = 1 ]; then
+    cat "$dir"/blocks/*/* >/dev/null
+  fi
   start_clew --data-dir "$dir"
   echo "== ${size} M spans ($(ls "$dir/blocks" | grep -vc quarantine) blocks, $(du -sb "$dir/blocks" | cut -f1) bytes), windows end $at"
   for kind in id tag tagsum tempotag rare user24h session24h absent24h absent7d; do

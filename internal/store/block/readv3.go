@@ -191,7 +191,7 @@ func (c *column) str(i int) string { return string(c.bytesAt(i)) }
 
 // rowGroupTraces reads the trace index entries of row group i: the
 // entries of its granules, one read of traces.bin.
-func (bl *Block) rowGroupTraces(ctx context.Context, i int) ([]traceEntry, error) {
+func (bl *Block) rowGroupTraces(ctx context.Context, i int, dst []traceEntry) ([]traceEntry, error) {
 	g := bl.ix.granules
 	first, end := bl.rgFirst[i], bl.rgFirst[i]+bl.ix.rowGroups[i].rows
 	a := sortSearch(len(g), func(k int) bool { return g[k].row >= first })
@@ -210,7 +210,7 @@ func (bl *Block) rowGroupTraces(ctx context.Context, i int) ([]traceEntry, error
 	if _, err := bl.traces.ReadAt(ctx, buf, from); err != nil && !(errors.Is(err, io.EOF) && to == bl.traces.Size()) {
 		return nil, err
 	}
-	return decodeTraceEntries(buf, first, end, bl.ix.traceBase)
+	return appendTraceEntries(dst, buf, first, end, bl.ix.traceBase)
 }
 
 // expandTraces appends, for each row the entries cover, the number of its
@@ -331,7 +331,7 @@ func (bl *Block) readRowsV3(ctx context.Context, rg parquet.RowGroup, rgIndex in
 		if len(ranges) != 1 || from != 0 || int64(n) != bl.ix.rowGroups[rgIndex].rows {
 			return nil, fmt.Errorf("read rows %d+%d: whole row groups only", from, n)
 		}
-		if rgTraces, err = bl.rowGroupTraces(ctx, rgIndex); err != nil {
+		if rgTraces, err = bl.rowGroupTraces(ctx, rgIndex, nil); err != nil {
 			return nil, err
 		}
 		if rowTraces = expandTraces(nil, rgTraces); len(rowTraces) != n {

@@ -235,6 +235,10 @@ type scanner struct {
 	rgIndex   int
 	rgTraces  []traceEntry
 	rowTraces []int32
+	// traceBuf and startBuf keep their backing arrays from one row group
+	// to the next (a search used to allocate them anew for each).
+	traceBuf []traceEntry
+	startBuf []int64
 }
 
 // rowGroupPasses reports whether row group g must be scanned: its time
@@ -412,11 +416,12 @@ func (sc *scanner) loadTraces(ctx context.Context, rows int) error {
 	if sc.rgTraces != nil {
 		return nil
 	}
-	entries, err := sc.bl.rowGroupTraces(ctx, sc.rgIndex)
+	// The previous row group's entries are done with: decode into them.
+	entries, err := sc.bl.rowGroupTraces(ctx, sc.rgIndex, sc.traceBuf)
 	if err != nil {
 		return err
 	}
-	sc.rgTraces = entries
+	sc.rgTraces, sc.traceBuf = entries, entries
 	sc.rowTraces = expandTraces(sc.rowTraces[:0], entries)
 	if len(sc.rowTraces) != rows {
 		return fmt.Errorf("%w: trace index covers %d of %d rows", ErrCorrupt, len(sc.rowTraces), rows)
@@ -437,7 +442,9 @@ func (sc *scanner) readStarts(ctx context.Context, chunks []parquet.ColumnChunk,
 		if len(b) != rows {
 			return nil, fmt.Errorf("%w: start_offset column has %d values for %d rows", ErrCorrupt, len(b), rows)
 		}
-		out := make([]int64, rows)
+		// Used until the row group is done, then the next one's.
+		out := resize(sc.startBuf, rows)
+		sc.startBuf = out
 		for r := range out {
 			out[r] = sc.rgTraces[sc.rowTraces[r]].start + b[r]
 		}

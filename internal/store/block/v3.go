@@ -455,8 +455,21 @@ func appendTraceEntry(dst []byte, id model.TraceID, spans int, start, blockMin i
 // at row and whose rows end before end. Entries must be in ID order and
 // cover exactly the granule's rows.
 func decodeTraceEntries(b []byte, row, end, blockMin int64) ([]traceEntry, error) {
+	return appendTraceEntries(nil, b, row, end, blockMin)
+}
+
+// minTraceEntry is the fewest bytes an entry takes (ID, two one-byte
+// varints): what sizes the entries slice of a range of traces.bin.
+const minTraceEntry = 18
+
+// appendTraceEntries is decodeTraceEntries appending to dst[:0], so that a
+// scan decodes each row group's entries into the same slice.
+func appendTraceEntries(dst []traceEntry, b []byte, row, end, blockMin int64) ([]traceEntry, error) {
 	d := &decoder{b: b}
-	var out []traceEntry
+	out := dst[:0]
+	if want := len(b)/minTraceEntry + 1; cap(out) < want {
+		out = make([]traceEntry, 0, want)
+	}
 	for len(d.b) > 0 && d.err == nil {
 		var e traceEntry
 		copy(e.id[:], d.bytes("trace ID", 16))
