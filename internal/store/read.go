@@ -180,9 +180,10 @@ func (snap *snapshot) find(ctx context.Context, p *predicate.Compiled, limit int
 	}
 	worker := func() {
 		defer wg.Done()
+		var scratch block.Scratch // this worker's scans reuse one set of row buffers
 		for b := take(); b != nil; b = take() {
 			local := newNewest(limit)
-			if err := b.store.readBlock(ctx, b, func() error { return asDamage(ctx, b.Scan(ctx, p, local.add)) }); err != nil {
+			if err := b.store.readBlock(ctx, b, func() error { return asDamage(ctx, b.ScanWith(ctx, p, &scratch, local.add)) }); err != nil {
 				mu.Lock()
 				if firstErr == nil {
 					firstErr = fmt.Errorf("block %s: %w", b.Meta().ID, err)

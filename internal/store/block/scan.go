@@ -98,10 +98,18 @@ func lookupColumns(s *parquet.Schema, version int) (columns, error) {
 // dictionaries rule a match out. What matches is pred's to say: the scanner
 // only evaluates its conditions column by column.
 func (bl *Block) Scan(ctx context.Context, pred *predicate.Compiled, fn func(traceID model.TraceID, startUnixNano int64) bool) error {
+	return bl.ScanWith(ctx, pred, nil, fn)
+}
+
+// ScanWith is Scan using scratch's buffers (nil: its own) and leaving
+// them, grown as needed, in scratch for the next scan.
+func (bl *Block) ScanWith(ctx context.Context, pred *predicate.Compiled, scratch *Scratch, fn func(traceID model.TraceID, startUnixNano int64) bool) error {
 	sc := bl.newScanner(pred)
 	if sc == nil {
 		return nil
 	}
+	sc.borrow(scratch)
+	defer sc.giveBack(scratch)
 	r := bl.queryReader(ctx)
 	for g := range bl.file.RowGroups() {
 		if err := ctx.Err(); err != nil {
@@ -120,6 +128,34 @@ func (bl *Block) Scan(ctx context.Context, pred *predicate.Compiled, fn func(tra
 		}
 	}
 	return nil
+}
+
+// Scratch holds a scan's per-row buffers (which rows are alive, their
+// condition bits, the row group's trace entries and starts) for the next
+// scan: a goroutine that scans block after block hands the same Scratch to
+// each (Block.ScanWith) instead of each scan allocating them anew — they
+// were a quarter of what a search allocated. A scan keeps nothing of it
+// once it returns; one Scratch serves one scan at a time.
+type Scratch struct {
+	alive     []bool
+	bits      []uint64
+	rowTraces []int32
+	traces    []traceEntry
+	starts    []int64
+}
+
+// borrow takes scratch's buffers (none when it is nil).
+func (sc *scanner) borrow(s *Scratch) {
+	if s != nil {
+		sc.alive, sc.bits, sc.rowTraces, sc.traceBuf, sc.startBuf = s.alive, s.bits, s.rowTraces[:0], s.traces, s.starts
+	}
+}
+
+// giveBack leaves the scanner's buffers in scratch; the scanner is done.
+func (sc *scanner) giveBack(s *Scratch) {
+	if s != nil {
+		*s = Scratch{alive: sc.alive, bits: sc.bits, rowTraces: sc.rowTraces[:0], traces: sc.traceBuf, starts: sc.startBuf}
+	}
 }
 
 // newScanner prepares a scan of the block, or returns nil when its meta or

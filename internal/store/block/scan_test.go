@@ -204,3 +204,48 @@ func TestListMetasIgnoresIncomplete(t *testing.T) {
 	}
 	var _ objstore.Bucket = b
 }
+
+// A Scratch handed from scan to scan, over blocks of different row-group
+// sizes, gives every scan the answer it gives alone.
+func TestScanWithSharedScratch(t *testing.T) {
+	ctx := context.Background()
+	var blocks []*Block
+	for i, n := range []int{70_000, 3_000, 30_000} {
+		blocks = append(blocks, writeOpen(t, newBucket(t), genSpans(n, uint64(40+i))))
+	}
+	type hit struct {
+		id    model.TraceID
+		start int64
+	}
+	preds := []predicate.Predicate{
+		{Kind: -1, MinDuration: 50_000_000},
+		{Service: "cart", Kind: -1, Attributes: map[string]string{"http.method": "POST"}},
+		{Kind: -1, Attributes: map[string]string{"db.system": "redis"}},
+		{Kind: -1, Attributes: map[string]string{"http.status_code": "503"}},
+		{Kind: -1, StartMin: 1, StartMax: 1 << 62, Attributes: map[string]string{"app.attr3": "7"}},
+	}
+	var scratch Scratch
+	total := 0
+	for _, p := range preds {
+		pred := predicate.MustCompile(p)
+		for _, bl := range blocks {
+			var alone, shared []hit
+			if err := bl.Scan(ctx, pred, func(id model.TraceID, s int64) bool { alone = append(alone, hit{id, s}); return true }); err != nil {
+				t.Fatal(err)
+			}
+			if err := bl.ScanWith(ctx, pred, &scratch, func(id model.TraceID, s int64) bool { shared = append(shared, hit{id, s}); return true }); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(alone, shared) {
+				t.Fatalf("%+v on a %d-span block: %d hits with a shared scratch, %d alone", p, bl.Meta().SpanCount, len(shared), len(alone))
+			}
+			total += len(alone)
+		}
+	}
+	if total < 100 {
+		t.Fatalf("%d hits in all: the predicates lost their matches", total)
+	}
+	if cap(scratch.alive) == 0 || cap(scratch.bits) == 0 {
+		t.Fatal("the scans left no buffers in the scratch")
+	}
+}
