@@ -147,7 +147,7 @@ func (c readerChunk) Pages() parquet.Pages { return c.PagesFrom(c.r) }
 // never reads — and held ~180 KB of a 200k-span block's ~330 KB footer
 // (~90 MB at 100 M stored spans); the offset indexes alone take ~30 KB. The
 // writer lays them out together, so they are read with one read. Failing
-// here is not fatal: seekable loads a missing one on first use, and a chunk
+// here is not fatal: offsetIndex loads a missing one on first use, and a chunk
 // without one still seeks, by reading its pages from the start.
 func loadOffsetIndexes(f *parquet.File, r io.ReaderAt, size int64) {
 	lo, hi := int64(math.MaxInt64), int64(0)
@@ -194,15 +194,6 @@ func (o offsetReader) ReadAt(p []byte, off int64) (int, error) {
 		return n, io.EOF
 	}
 	return n, nil
-}
-
-// seekable loads the chunk's offset index if Open could not
-// (loadOffsetIndexes); a chunk whose offset index cannot be read still
-// seeks, by reading its pages from the start.
-func seekable(chunk parquet.ColumnChunk) {
-	if c, ok := chunk.(readerChunk); ok {
-		_, _ = c.OffsetIndexFrom(c.r)
-	}
 }
 
 // check ties the index to the data file so later lookups can trust it.
@@ -331,7 +322,7 @@ func sortSearch(n int, f func(int) bool) int {
 func (bl *Block) readRows(ctx context.Context, rg parquet.RowGroup, from int64, n int, keep func(*spanRow) bool) ([]spanRow, error) {
 	if from > 0 {
 		for _, c := range rg.ColumnChunks() {
-			seekable(c)
+			_ = offsetIndex(c) // loaded and kept, so the reader seeks with it
 		}
 	}
 	r := parquet.NewGenericRowGroupReader[spanRow](rg)

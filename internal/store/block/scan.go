@@ -108,8 +108,10 @@ func (bl *Block) ScanWith(ctx context.Context, pred *predicate.Compiled, scratch
 	if sc == nil {
 		return nil
 	}
-	sc.borrow(scratch)
-	defer sc.giveBack(scratch)
+	if scratch != nil {
+		sc.Scratch = *scratch
+		defer func() { *scratch = sc.Scratch }()
+	}
 	r := bl.queryReader(ctx)
 	for g := range bl.file.RowGroups() {
 		if err := ctx.Err(); err != nil {
@@ -131,31 +133,18 @@ func (bl *Block) ScanWith(ctx context.Context, pred *predicate.Compiled, scratch
 }
 
 // Scratch holds a scan's per-row buffers (which rows are alive, their
-// condition bits, the row group's trace entries and starts) for the next
-// scan: a goroutine that scans block after block hands the same Scratch to
-// each (Block.ScanWith) instead of each scan allocating them anew — they
-// were a quarter of what a search allocated. A scan keeps nothing of it
-// once it returns; one Scratch serves one scan at a time.
+// condition bits, the row group's trace entries and starts): a scanner
+// fills them again for each row group, and a goroutine that scans block
+// after block hands the same Scratch to each (Block.ScanWith) instead of
+// each scan allocating them anew — they were a quarter of what a search
+// allocated. A scan keeps nothing of it once it returns; one Scratch
+// serves one scan at a time.
 type Scratch struct {
 	alive     []bool
 	bits      []uint64
 	rowTraces []int32
-	traces    []traceEntry
+	traces    []traceEntry // backing array of the scanner's rgTraces
 	starts    []int64
-}
-
-// borrow takes scratch's buffers (none when it is nil).
-func (sc *scanner) borrow(s *Scratch) {
-	if s != nil {
-		sc.alive, sc.bits, sc.rowTraces, sc.traceBuf, sc.startBuf = s.alive, s.bits, s.rowTraces[:0], s.traces, s.starts
-	}
-}
-
-// giveBack leaves the scanner's buffers in scratch; the scanner is done.
-func (sc *scanner) giveBack(s *Scratch) {
-	if s != nil {
-		*s = Scratch{alive: sc.alive, bits: sc.bits, rowTraces: sc.rowTraces[:0], traces: sc.traceBuf, starts: sc.startBuf}
-	}
 }
 
 // newScanner prepares a scan of the block, or returns nil when its meta or
@@ -256,9 +245,8 @@ type scanner struct {
 	anyScopeBits bool
 	post         *postingFilter // v5: the block's postings, compiled for pred
 
-	alive []bool
-	bits  []uint64
-	n     int // alive rows
+	Scratch     // per-row buffers, filled again for each row group
+	n       int // alive rows
 	// coarse: the caller takes every start in the row group's start range
 	// alike (ScanSpans' alike); when no row can fail the time filter, rows
 	// are reported with the range's first start and their trace IDs zero.
@@ -266,15 +254,11 @@ type scanner struct {
 	// coarseDone: the last scanRowGroup took the coarse path; its sc.n
 	// alive rows were not reported to fn.
 	coarseDone bool
-	// v4: the row group being scanned, and its traces (from traces.bin)
-	// with the trace of each row, read when first needed.
-	rgIndex   int
-	rgTraces  []traceEntry
-	rowTraces []int32
-	// traceBuf and startBuf keep their backing arrays from one row group
-	// to the next (a search used to allocate them anew for each).
-	traceBuf []traceEntry
-	startBuf []int64
+	// v4: the row group being scanned, and its traces (from traces.bin),
+	// read when first needed: nil until then. Their array is
+	// Scratch.traces, and Scratch.rowTraces has the trace of each row.
+	rgIndex  int
+	rgTraces []traceEntry
 }
 
 // rowGroupPasses reports whether row group g must be scanned: its time
@@ -453,11 +437,11 @@ func (sc *scanner) loadTraces(ctx context.Context, rows int) error {
 		return nil
 	}
 	// The previous row group's entries are done with: decode into them.
-	entries, err := sc.bl.rowGroupTraces(ctx, sc.rgIndex, sc.traceBuf)
+	entries, err := sc.bl.rowGroupTraces(ctx, sc.rgIndex, sc.traces)
 	if err != nil {
 		return err
 	}
-	sc.rgTraces, sc.traceBuf = entries, entries
+	sc.rgTraces, sc.traces = entries, entries
 	sc.rowTraces = expandTraces(sc.rowTraces[:0], entries)
 	if len(sc.rowTraces) != rows {
 		return fmt.Errorf("%w: trace index covers %d of %d rows", ErrCorrupt, len(sc.rowTraces), rows)
@@ -479,8 +463,8 @@ func (sc *scanner) readStarts(ctx context.Context, chunks []parquet.ColumnChunk,
 			return nil, fmt.Errorf("%w: start_offset column has %d values for %d rows", ErrCorrupt, len(b), rows)
 		}
 		// Used until the row group is done, then the next one's.
-		out := resize(sc.startBuf, rows)
-		sc.startBuf = out
+		out := resize(sc.starts, rows)
+		sc.starts = out
 		for r := range out {
 			out[r] = sc.rgTraces[sc.rowTraces[r]].start + b[r]
 		}
