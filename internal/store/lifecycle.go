@@ -131,7 +131,7 @@ type liveBlock struct {
 
 // wrapSnapshot turns a lifecycle snapshot into the read path's.
 func (s *Store) wrapSnapshot(cs *segment.Snapshot[*head, *spanBlock]) *snapshot {
-	snap := &snapshot{heads: cs.Heads, blocks: make([]*liveBlock, len(cs.Blocks)), held: cs}
+	snap := &snapshot{heads: cs.Heads, blocks: make([]*liveBlock, len(cs.Blocks)), held: cs, scratches: &s.scratches}
 	for i, l := range cs.Blocks {
 		snap.blocks[i] = &liveBlock{Block: l.Block.Block, live: l, store: s}
 	}

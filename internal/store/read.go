@@ -26,6 +26,10 @@ type snapshot struct {
 	heads  []*head // newest first
 	blocks []*liveBlock
 	held   *segment.Snapshot[*head, *spanBlock] // the references (lifecycle.go)
+	// scratches is the store's pool of *block.Scratch: a search worker
+	// takes one for the blocks it scans, so searches reuse row buffers
+	// rather than grow new ones every time.
+	scratches *sync.Pool
 }
 
 func (s *Store) snapshot() *snapshot { return s.wrapSnapshot(s.core.Snapshot(context.Background())) }
@@ -180,10 +184,14 @@ func (snap *snapshot) find(ctx context.Context, p *predicate.Compiled, limit int
 	}
 	worker := func() {
 		defer wg.Done()
-		var scratch block.Scratch // this worker's scans reuse one set of row buffers
+		scratch, _ := snap.scratches.Get().(*block.Scratch) // this worker's scans reuse one set of row buffers
+		if scratch == nil {
+			scratch = new(block.Scratch)
+		}
+		defer snap.scratches.Put(scratch)
 		for b := take(); b != nil; b = take() {
 			local := newNewest(limit)
-			if err := b.store.readBlock(ctx, b, func() error { return asDamage(ctx, b.ScanWith(ctx, p, &scratch, local.add)) }); err != nil {
+			if err := b.store.readBlock(ctx, b, func() error { return asDamage(ctx, b.ScanWith(ctx, p, scratch, local.add)) }); err != nil {
 				mu.Lock()
 				if firstErr == nil {
 					firstErr = fmt.Errorf("block %s: %w", b.Meta().ID, err)

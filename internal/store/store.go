@@ -87,6 +87,8 @@ type Store struct {
 	// summaries counts the trace summaries answered, by source
 	// (summaryFromBlock...).
 	summaries [summarySources]atomic.Int64
+	// scratches holds *block.Scratch for search workers (snapshot.find).
+	scratches sync.Pool
 
 	closeOnce sync.Once
 	closeErr  error

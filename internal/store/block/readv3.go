@@ -49,11 +49,8 @@ func (bl *Block) granuleTraces(ctx context.Context, id model.TraceID) (int, []tr
 	if i+1 < len(g) {
 		to, end = g[i+1].tracesOff, g[i+1].row
 	}
-	if from < int64(len(tracesMagic)) || to <= from || to > bl.traces.Size() {
-		return -1, nil, fmt.Errorf("%w: trace index range %d-%d", ErrCorrupt, from, to)
-	}
-	buf := make([]byte, to-from)
-	if _, err := bl.traces.ReadAt(ctx, buf, from); err != nil && !(errors.Is(err, io.EOF) && to == bl.traces.Size()) {
+	buf, err := bl.readTraces(ctx, from, to, nil)
+	if err != nil {
 		return -1, nil, err
 	}
 	entries, err := decodeTraceEntries(buf, g[i].row, end, bl.ix.traceBase)
@@ -189,9 +186,10 @@ func pageStart(index parquet.OffsetIndex, row int64) int64 {
 // str is value i of a byte-array column as a string.
 func (c *column) str(i int) string { return string(c.bytesAt(i)) }
 
-// rowGroupTraces reads the trace index entries of row group i: the
-// entries of its granules, one read of traces.bin.
-func (bl *Block) rowGroupTraces(ctx context.Context, i int, dst []traceEntry) ([]traceEntry, error) {
+// rowGroupTraces reads the trace index entries of row group i into dst:
+// the entries of its granules, one read of traces.bin (readTraces, into
+// raw).
+func (bl *Block) rowGroupTraces(ctx context.Context, i int, dst []traceEntry, raw *[]byte) ([]traceEntry, error) {
 	g := bl.ix.granules
 	first, end := bl.rgFirst[i], bl.rgFirst[i]+bl.ix.rowGroups[i].rows
 	a := sortSearch(len(g), func(k int) bool { return g[k].row >= first })
@@ -203,14 +201,30 @@ func (bl *Block) rowGroupTraces(ctx context.Context, i int, dst []traceEntry) ([
 	if b < len(g) {
 		to = g[b].tracesOff
 	}
-	if from < int64(len(tracesMagic)) || to <= from || to > bl.traces.Size() {
-		return nil, fmt.Errorf("%w: trace index range %d-%d", ErrCorrupt, from, to)
-	}
-	buf := make([]byte, to-from)
-	if _, err := bl.traces.ReadAt(ctx, buf, from); err != nil && !(errors.Is(err, io.EOF) && to == bl.traces.Size()) {
+	buf, err := bl.readTraces(ctx, from, to, raw)
+	if err != nil {
 		return nil, err
 	}
 	return appendTraceEntries(dst, buf, first, end, bl.ix.traceBase)
+}
+
+// readTraces reads bytes [from, to) of traces.bin, into *raw when raw is
+// not nil (grown as needed and left there for the next read).
+func (bl *Block) readTraces(ctx context.Context, from, to int64, raw *[]byte) ([]byte, error) {
+	if from < int64(len(tracesMagic)) || to <= from || to > bl.traces.Size() {
+		return nil, fmt.Errorf("%w: trace index range %d-%d", ErrCorrupt, from, to)
+	}
+	var buf []byte
+	if raw == nil {
+		buf = make([]byte, to-from)
+	} else {
+		buf = resize(*raw, int(to-from))
+		*raw = buf
+	}
+	if _, err := bl.traces.ReadAt(ctx, buf, from); err != nil && !(errors.Is(err, io.EOF) && to == bl.traces.Size()) {
+		return nil, err
+	}
+	return buf, nil
 }
 
 // expandTraces appends, for each row the entries cover, the number of its
@@ -331,7 +345,7 @@ func (bl *Block) readRowsV3(ctx context.Context, rg parquet.RowGroup, rgIndex in
 		if len(ranges) != 1 || from != 0 || int64(n) != bl.ix.rowGroups[rgIndex].rows {
 			return nil, fmt.Errorf("read rows %d+%d: whole row groups only", from, n)
 		}
-		if rgTraces, err = bl.rowGroupTraces(ctx, rgIndex, nil); err != nil {
+		if rgTraces, err = bl.rowGroupTraces(ctx, rgIndex, nil, nil); err != nil {
 			return nil, err
 		}
 		if rowTraces = expandTraces(nil, rgTraces); len(rowTraces) != n {

@@ -144,8 +144,29 @@ type Scratch struct {
 	bits      []uint64
 	rowTraces []int32
 	traces    []traceEntry // backing array of the scanner's rgTraces
+	tracesRaw []byte       // the row group's bytes of traces.bin, read into traces
 	starts    []int64
+	// columns read in the current row group (the first used of them),
+	// emptied and read into again in the next: a scan's column copies
+	// were most of what a search allocated.
+	columns []*column
+	used    int
 }
+
+// readColumn reads a column chunk of the current row group into the next
+// of the Scratch's columns. What it returns is good until the scanner moves
+// to another row group (nextRowGroup).
+func (s *Scratch) readColumn(ctx context.Context, chunk parquet.ColumnChunk) (*column, error) {
+	if s.used == len(s.columns) {
+		s.columns = append(s.columns, new(column))
+	}
+	col := s.columns[s.used]
+	s.used++
+	return readColumnInto(ctx, chunk, col)
+}
+
+// nextRowGroup hands the columns read so far back for reuse.
+func (s *Scratch) nextRowGroup() { s.used = 0 }
 
 // newScanner prepares a scan of the block, or returns nil when its meta or
 // resource table rule every span out.
@@ -300,6 +321,7 @@ func (sc *scanner) scanRowGroup(ctx context.Context, rg parquet.RowGroup, fn fun
 	}
 	sc.n = rows
 	sc.coarseDone = false
+	sc.nextRowGroup()
 	sc.rgTraces, sc.rowTraces = nil, sc.rowTraces[:0]
 
 	// A minimum duration above the row group's long-span cut: only the
@@ -327,7 +349,7 @@ func (sc *scanner) scanRowGroup(ctx context.Context, rg parquet.RowGroup, fn fun
 	// is left.
 	var resource []int32
 	if p.Service != "" || sc.pred.AllBits() != 0 {
-		col, err := readColumn(ctx, chunks[c.resource])
+		col, err := sc.readColumn(ctx, chunks[c.resource])
 		if err != nil {
 			return false, err
 		}
@@ -392,7 +414,8 @@ func (sc *scanner) scanRowGroup(ctx context.Context, rg parquet.RowGroup, fn fun
 		return true, nil
 	}
 	if starts == nil && durationDone {
-		starts = make([]int64, rows)
+		starts = resize(sc.starts, rows) // only the long spans' rows are read
+		sc.starts = starts
 		for l := range sc.bl.ix.postings.rowGroups[sc.rgIndex].long.all() {
 			if int(l.row) < rows {
 				starts[l.row] = l.start
@@ -416,7 +439,7 @@ func (sc *scanner) scanRowGroup(ctx context.Context, rg parquet.RowGroup, fn fun
 		}
 		return true, nil
 	}
-	ids, err := readColumn(ctx, chunks[c.traceID])
+	ids, err := sc.readColumn(ctx, chunks[c.traceID])
 	if err != nil {
 		return false, err
 	}
@@ -437,7 +460,7 @@ func (sc *scanner) loadTraces(ctx context.Context, rows int) error {
 		return nil
 	}
 	// The previous row group's entries are done with: decode into them.
-	entries, err := sc.bl.rowGroupTraces(ctx, sc.rgIndex, sc.traces)
+	entries, err := sc.bl.rowGroupTraces(ctx, sc.rgIndex, sc.traces, &sc.tracesRaw)
 	if err != nil {
 		return err
 	}
@@ -451,7 +474,7 @@ func (sc *scanner) loadTraces(ctx context.Context, rows int) error {
 
 func (sc *scanner) readStarts(ctx context.Context, chunks []parquet.ColumnChunk, rows int) ([]int64, error) {
 	if sc.bl.cols.traceStart < 0 {
-		off, err := readColumn(ctx, chunks[sc.bl.cols.startOffset])
+		off, err := sc.readColumn(ctx, chunks[sc.bl.cols.startOffset])
 		if err != nil {
 			return nil, err
 		}
@@ -470,11 +493,11 @@ func (sc *scanner) readStarts(ctx context.Context, chunks []parquet.ColumnChunk,
 		}
 		return out, nil
 	}
-	ts, err := readColumn(ctx, chunks[sc.bl.cols.traceStart])
+	ts, err := sc.readColumn(ctx, chunks[sc.bl.cols.traceStart])
 	if err != nil {
 		return nil, err
 	}
-	off, err := readColumn(ctx, chunks[sc.bl.cols.startOffset])
+	off, err := sc.readColumn(ctx, chunks[sc.bl.cols.startOffset])
 	if err != nil {
 		return nil, err
 	}
@@ -489,7 +512,7 @@ func (sc *scanner) readStarts(ctx context.Context, chunks []parquet.ColumnChunk,
 }
 
 func (sc *scanner) filterInt(ctx context.Context, chunk parquet.ColumnChunk, rows int, ok func(int64) bool) error {
-	col, err := readColumn(ctx, chunk)
+	col, err := sc.readColumn(ctx, chunk)
 	if err != nil {
 		return err
 	}
@@ -509,7 +532,7 @@ func (sc *scanner) filterInt(ctx context.Context, chunk parquet.ColumnChunk, row
 // chunk it compares indexes, and kills every row without reading the data
 // pages when want is not in the dictionary.
 func (sc *scanner) filterString(ctx context.Context, chunk parquet.ColumnChunk, rows int, want string) error {
-	col, err := readColumn(ctx, chunk)
+	col, err := sc.readColumn(ctx, chunk)
 	if err != nil {
 		return err
 	}
@@ -550,7 +573,7 @@ func (sc *scanner) filterAttrs(ctx context.Context, chunks []parquet.ColumnChunk
 		}
 	}
 	if sc.anyScopeBits {
-		col, err := readColumn(ctx, chunks[c.scope])
+		col, err := sc.readColumn(ctx, chunks[c.scope])
 		if err != nil {
 			return err
 		}
@@ -565,7 +588,7 @@ func (sc *scanner) filterAttrs(ctx context.Context, chunks []parquet.ColumnChunk
 		}
 	}
 	if errBits != 0 {
-		col, err := readColumn(ctx, chunks[c.statusCode])
+		col, err := sc.readColumn(ctx, chunks[c.statusCode])
 		if err != nil {
 			return err
 		}
@@ -667,7 +690,7 @@ func (sc *scanner) missing(all uint64) bool {
 // plain chunk (high-cardinality values) be compared without converting
 // every value to a string, and skipped when its bytes lack the value.
 func (sc *scanner) dedicatedBits(ctx context.Context, chunks []parquet.ColumnChunk, slot int, bit uint64, ok func(string) bool, eq *string, rows int) error {
-	col, err := readColumn(ctx, chunks[sc.bl.cols.dedicated[slot]])
+	col, err := sc.readColumn(ctx, chunks[sc.bl.cols.dedicated[slot]])
 	if err != nil {
 		return err
 	}
@@ -681,7 +704,7 @@ func (sc *scanner) dedicatedBits(ctx context.Context, chunks []parquet.ColumnChu
 				return err
 			}
 		} else {
-			tc, err := readColumn(ctx, chunks[sc.bl.cols.dedicatedType[slot]])
+			tc, err := sc.readColumn(ctx, chunks[sc.bl.cols.dedicatedType[slot]])
 			if err != nil {
 				return err
 			}
@@ -735,7 +758,7 @@ func (sc *scanner) attrBits(ctx context.Context, keyChunk, valChunk parquet.Colu
 		!slices.ContainsFunc(sc.compares, func(c predicate.Compare) bool { return (&column{dict: d}).dictIndex(c.Key) >= 0 }) {
 		return nil
 	}
-	keys, err := readColumn(ctx, keyChunk)
+	keys, err := sc.readColumn(ctx, keyChunk)
 	if err != nil {
 		return err
 	}
@@ -755,7 +778,7 @@ func (sc *scanner) attrBits(ctx context.Context, keyChunk, valChunk parquet.Colu
 	if !possible {
 		return nil
 	}
-	vals, err := readColumn(ctx, valChunk)
+	vals, err := sc.readColumn(ctx, valChunk)
 	if err != nil {
 		return err
 	}
@@ -853,7 +876,7 @@ func (sc *scanner) attrBitsSlow(keys, vals *column, maxDef, rows int) error {
 // layoutPresence returns, per row, typeAbsent when the row's v3 layout has
 // no entry for the dedicated slot and 0 when it has.
 func (sc *scanner) layoutPresence(ctx context.Context, chunk parquet.ColumnChunk, slot, rows int) ([]int64, error) {
-	col, err := readColumn(ctx, chunk)
+	col, err := sc.readColumn(ctx, chunk)
 	if err != nil {
 		return nil, err
 	}
@@ -878,7 +901,7 @@ func (sc *scanner) layoutPresence(ctx context.Context, chunk parquet.ColumnChunk
 // the extra column). Only rows still alive and still missing a condition
 // are decoded.
 func (sc *scanner) extraBits(ctx context.Context, chunk parquet.ColumnChunk, rows int) error {
-	col, err := readColumn(ctx, chunk)
+	col, err := sc.readColumn(ctx, chunk)
 	if err != nil {
 		return err
 	}
@@ -918,6 +941,21 @@ type column struct {
 	offsets  []uint32 // plain byte arrays: len(values)+1 offsets
 	fixed    int      // fixed-length byte arrays: value size
 	hint     int      // values expected: the capacity of the first value slice
+	// Conversions (int64s, int32s) of a dictionary-encoded or narrower
+	// column, made in these and kept with the column so that a column
+	// read again into the same buffers (Scratch) converts into them too.
+	lut64, out64 []int64
+	lut32, out32 []int32
+}
+
+// reset empties the column, keeping its buffers, for a chunk of hint
+// values.
+func (c *column) reset(hint int) {
+	*c = column{
+		rep: c.rep[:0], def: c.def[:0], idx: c.idx[:0], i64: c.i64[:0], i32: c.i32[:0],
+		data: c.data[:0], offsets: c.offsets[:0], hint: hint,
+		lut64: c.lut64, out64: c.out64, lut32: c.lut32, out32: c.out32,
+	}
 }
 
 // maxColumnHint bounds the values a column chunk's metadata may make
@@ -941,6 +979,12 @@ func readDictionary(chunk parquet.ColumnChunk) (parquet.Dictionary, error) {
 }
 
 func readColumn(ctx context.Context, chunk parquet.ColumnChunk) (*column, error) {
+	return readColumnInto(ctx, chunk, new(column))
+}
+
+// readColumnInto reads the chunk into col, whose buffers it empties and
+// reuses.
+func readColumnInto(ctx context.Context, chunk parquet.ColumnChunk, col *column) (*column, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -948,7 +992,7 @@ func readColumn(ctx context.Context, chunk parquet.ColumnChunk) (*column, error)
 	defer pages.Close()
 	// The chunk's value count sizes the value slices once, rather than
 	// growing them page by page (bounded: it comes from the file).
-	col := &column{hint: int(min(max(chunk.NumValues(), 0), maxColumnHint))}
+	col.reset(int(min(max(chunk.NumValues(), 0), maxColumnHint)))
 	for {
 		p, err := pages.ReadPage()
 		if errors.Is(err, io.EOF) {
@@ -1090,7 +1134,7 @@ func appendCut[T any](dst, v []T, from, to, hint int) ([]T, error) {
 	if err != nil {
 		return dst, err
 	}
-	if dst == nil && hint > 0 {
+	if len(dst) == 0 && cap(dst) < hint {
 		dst = make([]T, 0, hint)
 	}
 	return append(dst, v[a:b]...), nil
@@ -1100,9 +1144,9 @@ func (c *column) len() int {
 	switch {
 	case c.dict != nil:
 		return len(c.idx)
-	case c.i64 != nil:
+	case len(c.i64) > 0:
 		return len(c.i64)
-	case c.i32 != nil:
+	case len(c.i32) > 0:
 		return len(c.i32)
 	case c.fixed > 0:
 		return len(c.data) / c.fixed
@@ -1116,19 +1160,24 @@ func (c *column) len() int {
 func (c *column) int64s() []int64 {
 	switch {
 	case c.dict != nil:
-		lut := make([]int64, c.dict.Len())
+		lut := resize(c.lut64, c.dict.Len())
+		c.lut64 = lut
 		for i := range lut {
 			lut[i] = c.dict.Index(int32(i)).Int64()
 		}
-		out := make([]int64, len(c.idx))
+		out := resize(c.out64, len(c.idx))
+		c.out64 = out
 		for i, x := range c.idx {
 			if x >= 0 && int(x) < len(lut) {
 				out[i] = lut[x]
+			} else {
+				out[i] = 0
 			}
 		}
 		return out
-	case c.i32 != nil:
-		out := make([]int64, len(c.i32))
+	case len(c.i32) > 0:
+		out := resize(c.out64, len(c.i32))
+		c.out64 = out
 		for i, v := range c.i32 {
 			out[i] = int64(v)
 		}
@@ -1138,25 +1187,30 @@ func (c *column) int64s() []int64 {
 }
 
 func (c *column) int32s() []int32 {
-	if c.dict == nil && c.i32 != nil {
+	if c.dict == nil && len(c.i32) > 0 {
 		return c.i32
 	}
 	if c.dict != nil && c.dict.Type().Kind() == parquet.Int32 {
 		// Through a table of the dictionary's values, without widening.
-		lut := make([]int32, c.dict.Len())
+		lut := resize(c.lut32, c.dict.Len())
+		c.lut32 = lut
 		for i := range lut {
 			lut[i] = c.dict.Index(int32(i)).Int32()
 		}
-		out := make([]int32, len(c.idx))
+		out := resize(c.out32, len(c.idx))
+		c.out32 = out
 		for i, x := range c.idx {
 			if x >= 0 && int(x) < len(lut) {
 				out[i] = lut[x]
+			} else {
+				out[i] = 0
 			}
 		}
 		return out
 	}
 	v := c.int64s()
-	out := make([]int32, len(v))
+	out := resize(c.out32, len(v))
+	c.out32 = out
 	for i := range v {
 		out[i] = int32(v[i])
 	}

@@ -223,6 +223,12 @@ func TestScanWithSharedScratch(t *testing.T) {
 		{Kind: -1, Attributes: map[string]string{"db.system": "redis"}},
 		{Kind: -1, Attributes: map[string]string{"http.status_code": "503"}},
 		{Kind: -1, StartMin: 1, StartMax: 1 << 62, Attributes: map[string]string{"app.attr3": "7"}},
+		// The first columns a scan reads are by turns integers (duration,
+		// kind), resource numbers and span names: each reads into a
+		// column the one before left values of another kind in.
+		{Operation: "GetCart", Kind: int(model.KindServer), MinDuration: 1_000_000},
+		{Kind: int(model.KindClient), Attributes: map[string]string{"user.id": "u-000042"}},
+		{Service: "cart", Operation: "HTTP GET", Kind: -1},
 	}
 	var scratch Scratch
 	total := 0
@@ -245,7 +251,7 @@ func TestScanWithSharedScratch(t *testing.T) {
 	if total < 100 {
 		t.Fatalf("%d hits in all: the predicates lost their matches", total)
 	}
-	if cap(scratch.alive) == 0 || cap(scratch.bits) == 0 {
+	if cap(scratch.alive) == 0 || cap(scratch.bits) == 0 || len(scratch.columns) == 0 {
 		t.Fatal("the scans left no buffers in the scratch")
 	}
 }
