@@ -132,8 +132,10 @@ type liveBlock struct {
 // wrapSnapshot turns a lifecycle snapshot into the read path's.
 func (s *Store) wrapSnapshot(cs *segment.Snapshot[*head, *spanBlock]) *snapshot {
 	snap := &snapshot{heads: cs.Heads, blocks: make([]*liveBlock, len(cs.Blocks)), held: cs, scratches: &s.scratches}
+	wrapped := make([]liveBlock, len(cs.Blocks)) // one allocation, not one per block per query
 	for i, l := range cs.Blocks {
-		snap.blocks[i] = &liveBlock{Block: l.Block.Block, live: l, store: s}
+		wrapped[i] = liveBlock{Block: l.Block.Block, live: l, store: s}
+		snap.blocks[i] = &wrapped[i]
 	}
 	return snap
 }

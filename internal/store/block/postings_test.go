@@ -182,7 +182,7 @@ func TestScanWithPostings(t *testing.T) {
 	}
 	// Row groups ruled out by the postings alone.
 	read := func(p predicate.Predicate) (n int) {
-		sc := bl.newScanner(predicate.MustCompile(p))
+		sc := bl.newScanner(context.Background(), predicate.MustCompile(p))
 		if sc == nil {
 			return 0
 		}

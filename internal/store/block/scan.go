@@ -104,7 +104,7 @@ func (bl *Block) Scan(ctx context.Context, pred *predicate.Compiled, fn func(tra
 // ScanWith is Scan using scratch's buffers (nil: its own) and leaving
 // them, grown as needed, in scratch for the next scan.
 func (bl *Block) ScanWith(ctx context.Context, pred *predicate.Compiled, scratch *Scratch, fn func(traceID model.TraceID, startUnixNano int64) bool) error {
-	sc := bl.newScanner(pred)
+	sc := bl.newScanner(ctx, pred)
 	if sc == nil {
 		return nil
 	}
@@ -170,8 +170,8 @@ func (s *Scratch) nextRowGroup() { s.used = 0 }
 
 // newScanner prepares a scan of the block, or returns nil when its meta or
 // resource table rule every span out.
-func (bl *Block) newScanner(pred *predicate.Compiled) *scanner {
-	if !bl.MayMatch(pred) {
+func (bl *Block) newScanner(ctx context.Context, pred *predicate.Compiled) *scanner {
+	if !bl.mayPass(ctx, pred) {
 		return nil
 	}
 	// Resource-level answers, computed once per block: which resources

@@ -74,7 +74,7 @@ func (bl *Block) ScanSpans(ctx context.Context, pred *predicate.Compiled, fields
 	if bl.ix.version < FormatV3 {
 		return bl.scanSpansOld(ctx, pred, copies, fn)
 	}
-	sc := bl.newScanner(pred)
+	sc := bl.newScanner(ctx, pred)
 	if sc == nil {
 		return nil
 	}

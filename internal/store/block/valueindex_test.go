@@ -91,7 +91,7 @@ func TestScanSkipsRowGroupsByValueFilter(t *testing.T) {
 		t.Fatalf("%d row groups, want at least 3", len(bl.ix.rowGroups))
 	}
 	candidates := func(p predicate.Predicate) (n int) {
-		sc := bl.newScanner(predicate.MustCompile(p))
+		sc := bl.newScanner(context.Background(), predicate.MustCompile(p))
 		if sc == nil {
 			return 0
 		}
@@ -157,7 +157,7 @@ func TestScanReadsEveryRowGroupOfBlocksWithoutLinkPairs(t *testing.T) {
 	spans := genSpans(2*rowGroupRows+5000, 12)
 	bl := writeOpen(t, newBucket(t), spans)
 	bl.meta.FilterLinks = false
-	sc := bl.newScanner(predicate.MustCompile(predicate.Predicate{Kind: -1, Attributes: map[string]string{"user.id": "nobody"}}))
+	sc := bl.newScanner(context.Background(), predicate.MustCompile(predicate.Predicate{Kind: -1, Attributes: map[string]string{"user.id": "nobody"}}))
 	for g := range bl.ix.rowGroups {
 		if !sc.rowGroupMayMatch(&bl.ix.rowGroups[g]) {
 			t.Fatalf("row group %d skipped by a filter that may lack link attributes", g)
