@@ -162,22 +162,31 @@ func (snap *snapshot) find(ctx context.Context, p *predicate.Compiled, limit int
 		firstErr error
 		wg       sync.WaitGroup
 	)
-	// take hands out the next block worth reading, or nil when there is none.
-	take := func() *liveBlock {
+	// nextBlock hands out the next block in turn, or nil when there is none
+	// left or every remaining block is older than the answer we have.
+	nextBlock := func() *liveBlock {
 		mu.Lock()
 		defer mu.Unlock()
-		for !done && next < len(blocks) {
-			b := blocks[next]
-			next++
-			if th, full := found.threshold(); full && b.maxStart < th {
-				done = true // every remaining block is older than the answer we have
-				break
-			}
-			// Ruling a block out here costs no allocation and no
-			// scanner; most blocks of a long window end here when
-			// the value searched for is rare.
+		if done || next >= len(blocks) {
+			return nil
+		}
+		b := blocks[next]
+		next++
+		if th, full := found.threshold(); full && b.maxStart < th {
+			done = true
+			return nil
+		}
+		return b.liveBlock
+	}
+	// take hands out the next block worth reading, or nil when there is
+	// none. Ruling a block out costs no allocation and no scanner, and
+	// runs outside the lock, so the workers rule blocks out side by side:
+	// most blocks of a long window end here when the value searched for
+	// is rare.
+	take := func() *liveBlock {
+		for b := nextBlock(); b != nil; b = nextBlock() {
 			if b.MayMatch(p) {
-				return b.liveBlock
+				return b
 			}
 		}
 		return nil

@@ -2,6 +2,7 @@ package block
 
 import (
 	"context"
+
 	"github.com/clewtrace/clew/internal/query/predicate"
 )
 
@@ -119,7 +120,7 @@ func (bl *Block) mayMatch(pred *predicate.Compiled, quick *[maxQuickHashes]uint6
 
 // mayPass is MayMatch, then, for a v7 block whose filter let the searched
 // pairs through, its row groups' filters in filters.bin: most blocks a
-// rare value passes the block filter of (~1 %) end here, after a 64-byte
+// rare value passes the block filter of (~0.2 %) end here, after a 64-byte
 // read per row group, before a scanner's work for each of the block's
 // resources. The scan asks filters.bin again for the row groups it
 // scans (scanner.rowGroupPasses): most of them pass, so that read is a

@@ -76,7 +76,7 @@ func TestValueFilterHasNoFalseNegativesAndFewFalsePositives(t *testing.T) {
 func TestScanSkipsRowGroupsByValueFilter(t *testing.T) {
 	ctx := context.Background()
 	spans := genSpans(2*rowGroupRows+5000, 11)
-	// The row groups' filters let ~0.45 % of absent values through, so a
+	// The row groups' filters let ~0.1 % of absent values through, so a
 	// value may cost one more row group; this one (on this data) does not.
 	const rare = "needle-user-7"
 	spans[100].Attributes = append(spans[100].Attributes, model.Attribute{Key: "user.id", Value: model.StringValue(rare)})
