@@ -181,7 +181,7 @@ func maxPairFilterHeader(rowGroups int) int64 { return 4 + 1 + 5 + 4 + int64(row
 // of the given row groups, checks the header's checksum and that the row
 // groups' blocks fill the rest of the object exactly, and returns where
 // each row group's blocks are. Their checksums are checked when they are
-// first read (checkPairFilterBlocks).
+// first read (readPairFilterChecksum).
 func decodePairFilterHeader(head []byte, rowGroups int, size int64) (*pairFilterIndex, error) {
 	if len(head) < len(filtersMagic)+4 || string(head[:4]) != string(filtersMagic[:]) {
 		return nil, fmt.Errorf("%w: %s: bad magic", ErrCorrupt, filtersName)
@@ -230,14 +230,6 @@ func decodePairFilterHeader(head []byte, rowGroups int, size int64) (*pairFilter
 		return nil, fmt.Errorf("%w: %s: row groups end at %d, the object at %d", ErrCorrupt, filtersName, off, size)
 	}
 	return ix, nil
-}
-
-// checkPairFilterBlocks checks a row group's blocks against its checksum.
-func checkPairFilterBlocks(blocks []byte, rg pairFilterRG) error {
-	if crc32.Checksum(blocks, castagnoli) != rg.crc {
-		return fmt.Errorf("%w: %s: row group checksum mismatch", ErrCorrupt, filtersName)
-	}
-	return nil
 }
 
 // pairFilters is a block's filters.bin: its header is read on first use,
@@ -298,17 +290,40 @@ func (bl *Block) pairFilterRowGroup(ctx context.Context, g int) (rg pairFilterRG
 	}
 	rg = f.ix.rowGroups[g]
 	if f.checked[g] == 0 {
-		blocks := make([]byte, rg.blocks*filterBlockBytes)
-		if _, err := f.r.ReadAt(ctx, blocks, rg.off); err != nil && !errors.Is(err, io.EOF) {
+		damaged, err := readPairFilterChecksum(ctx, f.r, rg)
+		if err != nil {
 			return rg, nil, false
 		}
-		if checkPairFilterBlocks(blocks, rg) != nil {
+		if damaged {
 			f.checked[g] = 2
 			return rg, nil, false
 		}
 		f.checked[g] = 1
 	}
 	return rg, f.r, true
+}
+
+// pairFilterCheckChunk is how much of a row group's filter is read at a
+// time to check its checksum: the filter (~75 KB a row group of clewbench
+// data) is not kept, so it is not allocated whole either — a large fresh
+// buffer per row group cost page faults on each block's first search.
+const pairFilterCheckChunk = 16 << 10
+
+// readPairFilterChecksum reads a row group's filter blocks and reports
+// whether they fail their checksum.
+func readPairFilterChecksum(ctx context.Context, r objstore.Reader, rg pairFilterRG) (damaged bool, err error) {
+	size := int64(rg.blocks) * filterBlockBytes
+	buf := make([]byte, min(size, pairFilterCheckChunk))
+	var crc uint32
+	for done := int64(0); done < size; {
+		chunk := buf[:min(size-done, int64(len(buf)))]
+		if _, err := r.ReadAt(ctx, chunk, rg.off+done); err != nil && !errors.Is(err, io.EOF) {
+			return false, err
+		}
+		crc = crc32.Update(crc, castagnoli, chunk)
+		done += int64(len(chunk))
+	}
+	return crc != rg.crc, nil
 }
 
 // pairFiltersMayContain reports whether row group g may hold every pair

@@ -3,6 +3,7 @@ package block
 import (
 	"context"
 	"fmt"
+	"hash/crc32"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -324,4 +325,13 @@ func TestPairFilterDamagedRowGroup(t *testing.T) {
 	if ruledOut < 190 {
 		t.Errorf("intact row group 1 ruled out %d of 200 absent pairs, want nearly all", ruledOut)
 	}
+}
+
+// checkPairFilterBlocks checks a row group's blocks, whole in memory,
+// against its checksum.
+func checkPairFilterBlocks(blocks []byte, rg pairFilterRG) error {
+	if crc32.Checksum(blocks, castagnoli) != rg.crc {
+		return fmt.Errorf("%w: %s: row group checksum mismatch", ErrCorrupt, filtersName)
+	}
+	return nil
 }
