@@ -24,7 +24,8 @@ const (
 	FormatV6     = 6 // v5 + summaries.bin: a summary row per trace
 	FormatV7     = 7 // v6 + filters.bin (row-group key=value filters, on disk); index.bin: one key=value filter per block, blocked trace filter
 	FormatV8     = 8 // v7 + 16 dedicated attribute columns (d10-d15), was 10
-	FormatLatest = FormatV8
+	FormatV9     = 9 // v8 + filters.bin version 2 (a checksum per 4 KiB page of each row group's filter); sharper filters
+	FormatLatest = FormatV9
 )
 
 // ErrUnsupportedVersion is returned for blocks written by a newer Clew.

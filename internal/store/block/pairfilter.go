@@ -34,19 +34,34 @@ import (
 // missing or damaged only has its row groups scanned as before — never a
 // wrong answer, since every doubt answers "may contain".
 //
-// Layout: magic "CLWF", then uvarints version (1) and row-group count, per
-// row group uvarint blocks, byte k and the CRC-32C of its blocks (uint32
-// LE); the CRC-32C of the header so far (uint32 LE); then each row group's
-// blocks, 64 bytes each (8 uint64 LE words), in row-group order.
+// Layout (version 2): magic "CLWF", then uvarints version (2) and
+// row-group count, per row group uvarint blocks, byte k and the CRC-32C of
+// its page table (uint32 LE); the CRC-32C of the header so far (uint32 LE);
+// then per row group, in row-group order, its page table — the CRC-32C
+// (uint32 LE) of each page of 64 blocks (4 KiB; the last page shorter) —
+// and its blocks, 64 bytes each (8 uint64 LE words). A row group's table
+// is checked when the row group is first asked, and a page when a probe
+// first lands in it: a block's first search reads a few KiB of filters.bin,
+// not its row groups' whole filters (~75 KB each with clewbench data,
+// which made a fresh server's first searches for a rare value ~4× slower
+// at the p99).
+//
+// Version 1 (blocks written before 2026-12-01, still read): the same
+// header with, in place of the page table's checksum, the CRC-32C of the
+// row group's blocks, and no page tables: a row group's blocks are checked
+// whole when it is first asked.
 
 const filtersName = "filters.bin"
 
 var filtersMagic = [4]byte{'C', 'L', 'W', 'F'}
 
 const (
-	pairFilterVersion = 1
+	pairFilterVersion = 2
 	filterBlockBytes  = 64
-	filterBlockBits   = filterBlockBytes * 8
+	// pairFilterPageBlocks is how many 64-byte blocks one page checksum
+	// covers (version 2): 4 KiB.
+	pairFilterPageBlocks = 64
+	filterBlockBits      = filterBlockBytes * 8
 	// 16 bits and 11 probes per distinct pair: ~0.1 % false positives
 	// for a 512-bit blocked filter; on disk, 2 bytes a pair (~2.7 bytes a
 	// span with the pairs of the demo and bench data). Before 2026-12-01:
@@ -141,26 +156,40 @@ func blockHas(block []byte, k uint8, bitHash uint64) bool {
 	return true
 }
 
-// encodePairFilters lays out filters.bin.
+// encodePairFilters lays out filters.bin (version 2).
 func encodePairFilters(fs []blockedFilter) []byte {
+	tables := make([][]byte, len(fs))
+	for i, f := range fs {
+		for p := 0; p < len(f.data); p += pairFilterPageBlocks * filterBlockBytes {
+			page := f.data[p:min(p+pairFilterPageBlocks*filterBlockBytes, len(f.data))]
+			tables[i] = binary.LittleEndian.AppendUint32(tables[i], crc32.Checksum(page, castagnoli))
+		}
+	}
 	e := &encoder{b: append([]byte(nil), filtersMagic[:]...)}
 	e.uvarint(pairFilterVersion)
 	e.uvarint(uint64(len(fs)))
-	for _, f := range fs {
+	for i, f := range fs {
 		e.uvarint(uint64(f.blocks()))
 		e.b = append(e.b, f.k)
-		e.b = binary.LittleEndian.AppendUint32(e.b, crc32.Checksum(f.data, castagnoli))
+		e.b = binary.LittleEndian.AppendUint32(e.b, crc32.Checksum(tables[i], castagnoli))
 	}
 	e.b = binary.LittleEndian.AppendUint32(e.b, crc32.Checksum(e.b, castagnoli))
-	for _, f := range fs {
+	for i, f := range fs {
+		e.b = append(e.b, tables[i]...)
 		e.b = append(e.b, f.data...)
 	}
 	return e.b
 }
 
-// pairFilterIndex is what a reader keeps of filters.bin: where each row
-// group's blocks are.
+// pairFilterPages is how many pages (version 2) a row group of blocks has.
+func pairFilterPages(blocks int) int {
+	return (blocks + pairFilterPageBlocks - 1) / pairFilterPageBlocks
+}
+
+// pairFilterIndex is what a reader keeps of filters.bin: its version and
+// where each row group's blocks are.
 type pairFilterIndex struct {
+	version   int
 	rowGroups []pairFilterRG
 }
 
@@ -168,7 +197,8 @@ type pairFilterRG struct {
 	off    int64 // of its first block in filters.bin
 	blocks int
 	k      uint8
-	crc    uint32
+	crc    uint32 // version 1: of its blocks; 2: of its page table
+	table  int64  // version 2: offset of its page table
 }
 
 // maxPairFilterHeader is the longest header a block of n row groups can
@@ -187,14 +217,15 @@ func decodePairFilterHeader(head []byte, rowGroups int, size int64) (*pairFilter
 		return nil, fmt.Errorf("%w: %s: bad magic", ErrCorrupt, filtersName)
 	}
 	d := &decoder{b: head[4:]}
-	if v := d.uvarint("pair filter version"); d.err == nil && v != pairFilterVersion {
-		return nil, fmt.Errorf("%w: %s version %d", ErrCorrupt, filtersName, v)
+	version := d.uvarint("pair filter version")
+	if d.err == nil && version != 1 && version != pairFilterVersion {
+		return nil, fmt.Errorf("%w: %s version %d", ErrCorrupt, filtersName, version)
 	}
 	n := d.count("pair filter row groups", 6)
 	if d.err == nil && n != rowGroups {
 		return nil, fmt.Errorf("%w: %s has %d row groups, the block %d", ErrCorrupt, filtersName, n, rowGroups)
 	}
-	ix := &pairFilterIndex{rowGroups: make([]pairFilterRG, n)}
+	ix := &pairFilterIndex{version: int(version), rowGroups: make([]pairFilterRG, n)}
 	for i := range ix.rowGroups {
 		rg := &ix.rowGroups[i]
 		blocks := d.uvarint("pair filter blocks")
@@ -223,6 +254,10 @@ func decodePairFilterHeader(head []byte, rowGroups int, size int64) (*pairFilter
 	off := int64(header + 4)
 	for i := range ix.rowGroups {
 		rg := &ix.rowGroups[i]
+		if ix.version >= 2 {
+			rg.table = off
+			off += int64(pairFilterPages(rg.blocks)) * 4
+		}
 		rg.off = off
 		off += int64(rg.blocks) * filterBlockBytes
 	}
@@ -232,9 +267,10 @@ func decodePairFilterHeader(head []byte, rowGroups int, size int64) (*pairFilter
 	return ix, nil
 }
 
-// pairFilters is a block's filters.bin: its header is read on first use,
-// and each row group's blocks are checked against their checksum the first
-// time that row group is asked.
+// pairFilters is a block's filters.bin: its header is read on first use;
+// a row group's blocks (version 1) or its page table (version 2) are
+// checked against their checksum the first time the row group is asked,
+// and (version 2) each page the first time a probe lands in it.
 type pairFilters struct {
 	mu  sync.Mutex
 	r   objstore.Reader
@@ -242,6 +278,10 @@ type pairFilters struct {
 	err error // permanent: missing, damaged or closed; row groups are then scanned
 	// checked[g]: 0 not yet, 1 checked, 2 damaged (answers "may contain").
 	checked []uint8
+	// Version 2, per row group once checked: its page table, and each
+	// page's state (as checked).
+	pages     [][]uint32
+	pageState [][]uint8
 }
 
 var errNoPairFilters = errors.New("block: no pair filters")
@@ -284,13 +324,20 @@ func (bl *Block) pairFilterRowGroup(ctx context.Context, g int) (rg pairFilterRG
 			return rg, nil, false
 		}
 		f.ix, f.checked = ix, make([]uint8, len(ix.rowGroups))
+		f.pages, f.pageState = make([][]uint32, len(ix.rowGroups)), make([][]uint8, len(ix.rowGroups))
 	}
 	if g < 0 || g >= len(f.ix.rowGroups) || f.checked[g] == 2 {
 		return rg, nil, false
 	}
 	rg = f.ix.rowGroups[g]
 	if f.checked[g] == 0 {
-		damaged, err := readPairFilterChecksum(ctx, f.r, rg)
+		var damaged bool
+		var err error
+		if f.ix.version >= 2 {
+			damaged, err = f.readPageTable(ctx, g)
+		} else {
+			damaged, err = readPairFilterChecksum(ctx, f.r, rg)
+		}
 		if err != nil {
 			return rg, nil, false
 		}
@@ -303,14 +350,65 @@ func (bl *Block) pairFilterRowGroup(ctx context.Context, g int) (rg pairFilterRG
 	return rg, f.r, true
 }
 
+// readPageTable reads row group g's page table (version 2) and keeps it
+// when it matches its checksum.
+func (f *pairFilters) readPageTable(ctx context.Context, g int) (damaged bool, err error) {
+	rg := f.ix.rowGroups[g]
+	raw := make([]byte, 4*pairFilterPages(rg.blocks))
+	if _, err := f.r.ReadAt(ctx, raw, rg.table); err != nil && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+	if crc32.Checksum(raw, castagnoli) != rg.crc {
+		return true, nil
+	}
+	table := make([]uint32, len(raw)/4)
+	for i := range table {
+		table[i] = binary.LittleEndian.Uint32(raw[4*i:])
+	}
+	f.pages[g], f.pageState[g] = table, make([]uint8, len(table))
+	return false, nil
+}
+
+// pageUsable reports whether filter block b of row group g (asked
+// already through pairFilterRowGroup) may be trusted: in version 2, the
+// first time a probe lands in its page, the page is read and checked
+// against the page table. A damaged page answers false from then on; a
+// failed read answers false this time only.
+func (bl *Block) pageUsable(ctx context.Context, g, b int) bool {
+	f := &bl.filters
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ix == nil || f.ix.version < 2 {
+		return true // version 1: the row group was checked whole
+	}
+	states := f.pageState[g]
+	p := b / pairFilterPageBlocks
+	if p < 0 || p >= len(states) {
+		return false
+	}
+	if states[p] == 0 {
+		rg := f.ix.rowGroups[g]
+		first := p * pairFilterPageBlocks
+		page := make([]byte, (min(first+pairFilterPageBlocks, rg.blocks)-first)*filterBlockBytes)
+		if _, err := f.r.ReadAt(ctx, page, rg.off+int64(first)*filterBlockBytes); err != nil && !errors.Is(err, io.EOF) {
+			return false
+		}
+		states[p] = 2
+		if crc32.Checksum(page, castagnoli) == f.pages[g][p] {
+			states[p] = 1
+		}
+	}
+	return states[p] == 1
+}
+
 // pairFilterCheckChunk is how much of a row group's filter is read at a
 // time to check its checksum: the filter (~75 KB a row group of clewbench
 // data) is not kept, so it is not allocated whole either — a large fresh
 // buffer per row group cost page faults on each block's first search.
 const pairFilterCheckChunk = 16 << 10
 
-// readPairFilterChecksum reads a row group's filter blocks and reports
-// whether they fail their checksum.
+// readPairFilterChecksum reads a row group's filter blocks (version 1)
+// and reports whether they fail their checksum.
 func readPairFilterChecksum(ctx context.Context, r objstore.Reader, rg pairFilterRG) (damaged bool, err error) {
 	size := int64(rg.blocks) * filterBlockBytes
 	buf := make([]byte, min(size, pairFilterCheckChunk))
@@ -340,6 +438,9 @@ func (bl *Block) pairFiltersMayContain(ctx context.Context, g int, hashes []uint
 	var block [filterBlockBytes]byte
 	for _, h := range hashes {
 		b, bh := pairFilterSlot(h, seedPairFile, rg.blocks)
+		if !bl.pageUsable(ctx, g, b) {
+			return true
+		}
 		if _, err := r.ReadAt(ctx, block[:], rg.off+int64(b)*filterBlockBytes); err != nil {
 			return true
 		}

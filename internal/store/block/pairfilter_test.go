@@ -2,6 +2,7 @@ package block
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"hash/crc32"
 	"math/rand/v2"
@@ -39,7 +40,7 @@ func TestBlockedFilterRates(t *testing.T) {
 		t.Fatal(err)
 	}
 	rg := ix.rowGroups[0]
-	if err := checkPairFilterBlocks(data[rg.off:], rg); err != nil {
+	if err := checkPairFilterRowGroup(data, ix, rg); err != nil {
 		t.Fatal(err)
 	}
 	has := func(h uint64) bool {
@@ -269,7 +270,10 @@ func FuzzDecodePairFilters(f *testing.F) {
 			if rg.blocks <= 0 || rg.off < 0 || end > int64(len(data)) {
 				t.Fatalf("accepted row group %+v of %d bytes", rg, len(data))
 			}
-			_ = checkPairFilterBlocks(data[rg.off:end], rg)
+			if ix.version >= 2 && (rg.table < 0 || rg.table+4*int64(pairFilterPages(rg.blocks)) > rg.off) {
+				t.Fatalf("accepted a page table at %d overlapping blocks at %d", rg.table, rg.off)
+			}
+			_ = checkPairFilterRowGroup(data, ix, rg)
 		}
 	})
 }
@@ -284,9 +288,12 @@ func newestFixtureObject(t testing.TB, name string) string {
 	return paths[len(paths)-1]
 }
 
-// A row group whose blocks in filters.bin fail their checksum answers "may
-// contain" for every pair (so it is scanned); the other row groups' filters
-// still rule pairs out.
+// A page of a row group's filter that fails its checksum answers "may
+// contain" for the probes that land in it, and a row group whose page table
+// fails its checksum for all of them; the other pages and row groups still
+// rule pairs out. A version-1 filters.bin (blocks written before
+// 2026-12-01: one checksum over each row group's blocks) still reads, and
+// its damaged row group answers "may contain" as a whole.
 func TestPairFilterDamagedRowGroup(t *testing.T) {
 	ctx := context.Background()
 	local := newBucket(t)
@@ -295,43 +302,129 @@ func TestPairFilterDamagedRowGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(local.(*objstore.Local).Dir(), m.ID, filtersName)
-	raw, err := os.ReadFile(path)
+	intact, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ix, err := decodePairFilterHeader(raw, 3, int64(len(raw)))
+	ix, err := decodePairFilterHeader(intact, 3, int64(len(intact)))
 	if err != nil {
 		t.Fatalf("block of 3 row groups: %v", err)
 	}
-	raw[ix.rowGroups[0].off+5] ^= 0x10
-	if err := os.WriteFile(path, raw, 0o644); err != nil {
-		t.Fatal(err)
+	if ix.version != pairFilterVersion || pairFilterPages(ix.rowGroups[0].blocks) < 2 {
+		t.Fatalf("version %d, %d pages in row group 0: want version %d and several pages", ix.version, pairFilterPages(ix.rowGroups[0].blocks), pairFilterVersion)
 	}
-	bl, err := Open(ctx, local, m.ID)
-	if err != nil {
-		t.Fatal(err)
+	absent := make([]uint64, 300)
+	for i := range absent {
+		absent[i] = pairHash("user.id", fmt.Sprintf("nobody-%d", i))
 	}
-	defer bl.Close()
-	ruledOut := 0
-	for i := range 200 {
-		h := []uint64{pairHash("user.id", fmt.Sprintf("nobody-%d", i))}
-		if !bl.pairFiltersMayContain(ctx, 0, h) {
-			t.Fatalf("damaged row group 0 ruled a pair out")
+	// ask opens the block on raw as filters.bin and asks each row group
+	// for each absent pair: how many each rules out.
+	ask := func(t *testing.T, raw []byte, mustPass func(g int, h uint64) bool) [3]int {
+		t.Helper()
+		if err := os.WriteFile(path, raw, 0o644); err != nil {
+			t.Fatal(err)
 		}
-		if !bl.pairFiltersMayContain(ctx, 1, h) {
-			ruledOut++
+		bl, err := Open(ctx, local, m.ID)
+		if err != nil {
+			t.Fatal(err)
 		}
+		defer bl.Close()
+		var ruledOut [3]int
+		for _, h := range absent {
+			for g := range 3 {
+				if bl.pairFiltersMayContain(ctx, g, []uint64{h}) {
+					continue
+				}
+				if mustPass(g, h) {
+					t.Fatalf("row group %d ruled out pair %x through a damaged part of its filter", g, h)
+				}
+				ruledOut[g]++
+			}
+		}
+		return ruledOut
 	}
-	if ruledOut < 190 {
-		t.Errorf("intact row group 1 ruled out %d of 200 absent pairs, want nearly all", ruledOut)
+	inPage0 := func(h uint64) bool {
+		b, _ := pairFilterSlot(h, seedPairFile, ix.rowGroups[0].blocks)
+		return b < pairFilterPageBlocks
 	}
+
+	t.Run("version 2", func(t *testing.T) {
+		raw := slices.Clone(intact)
+		raw[ix.rowGroups[0].off+5] ^= 0x10   // a block of row group 0's first page
+		raw[ix.rowGroups[2].table+1] ^= 0x10 // row group 2's page table
+		got := ask(t, raw, func(g int, h uint64) bool { return g == 2 || g == 0 && inPage0(h) })
+		page0 := 0
+		for _, h := range absent {
+			if inPage0(h) {
+				page0++
+			}
+		}
+		if got[1] < len(absent)*95/100 || got[0] < (len(absent)-page0)*95/100 || got[2] != 0 {
+			t.Errorf("ruled out %v of %d absent pairs (%d in row group 0's damaged page), want nearly all in row group 1 and outside that page", got, len(absent), page0)
+		}
+		if page0 == 0 || page0 == len(absent) {
+			t.Fatalf("%d of %d pairs land in row group 0's first page: the test proves nothing", page0, len(absent))
+		}
+	})
+	t.Run("version 1", func(t *testing.T) {
+		fs := make([]blockedFilter, len(ix.rowGroups))
+		for g, rg := range ix.rowGroups {
+			fs[g] = blockedFilter{k: rg.k, seed: seedPairFile, data: intact[rg.off : rg.off+int64(rg.blocks)*filterBlockBytes]}
+		}
+		raw := encodePairFiltersV1(fs)
+		v1, err := decodePairFilterHeader(raw, 3, int64(len(raw)))
+		if err != nil || v1.version != 1 {
+			t.Fatalf("version 1 filters.bin: version %v, %v", v1, err)
+		}
+		if got := ask(t, raw, func(int, uint64) bool { return false }); got[0] < len(absent)*95/100 {
+			t.Errorf("intact version 1 row group 0 ruled out %d of %d absent pairs", got[0], len(absent))
+		}
+		raw[v1.rowGroups[0].off+5] ^= 0x10
+		if got := ask(t, raw, func(g int, _ uint64) bool { return g == 0 }); got[1] < len(absent)*95/100 {
+			t.Errorf("intact row group 1 ruled out %d of %d absent pairs, want nearly all", got[1], len(absent))
+		}
+	})
 }
 
-// checkPairFilterBlocks checks a row group's blocks, whole in memory,
-// against its checksum.
-func checkPairFilterBlocks(blocks []byte, rg pairFilterRG) error {
-	if crc32.Checksum(blocks, castagnoli) != rg.crc {
-		return fmt.Errorf("%w: %s: row group checksum mismatch", ErrCorrupt, filtersName)
+// encodePairFiltersV1 lays out filters.bin as version 1 had it (one
+// checksum over each row group's blocks, no page tables), for the tests of
+// its reading.
+func encodePairFiltersV1(fs []blockedFilter) []byte {
+	e := &encoder{b: append([]byte(nil), filtersMagic[:]...)}
+	e.uvarint(1)
+	e.uvarint(uint64(len(fs)))
+	for _, f := range fs {
+		e.uvarint(uint64(f.blocks()))
+		e.b = append(e.b, f.k)
+		e.b = binary.LittleEndian.AppendUint32(e.b, crc32.Checksum(f.data, castagnoli))
+	}
+	e.b = binary.LittleEndian.AppendUint32(e.b, crc32.Checksum(e.b, castagnoli))
+	for _, f := range fs {
+		e.b = append(e.b, f.data...)
+	}
+	return e.b
+}
+
+// checkPairFilterRowGroup checks a row group of a filters.bin held whole
+// in memory against its checksums: version 1 its blocks', version 2 its
+// page table's and each page's.
+func checkPairFilterRowGroup(data []byte, ix *pairFilterIndex, rg pairFilterRG) error {
+	blocks := data[rg.off : rg.off+int64(rg.blocks)*filterBlockBytes]
+	if ix.version < 2 {
+		if crc32.Checksum(blocks, castagnoli) != rg.crc {
+			return fmt.Errorf("%w: row group checksum mismatch", ErrCorrupt)
+		}
+		return nil
+	}
+	table := data[rg.table : rg.table+4*int64(pairFilterPages(rg.blocks))]
+	if crc32.Checksum(table, castagnoli) != rg.crc {
+		return fmt.Errorf("%w: page table checksum mismatch", ErrCorrupt)
+	}
+	for p := range pairFilterPages(rg.blocks) {
+		page := blocks[p*pairFilterPageBlocks*filterBlockBytes : min((p+1)*pairFilterPageBlocks*filterBlockBytes, len(blocks))]
+		if crc32.Checksum(page, castagnoli) != binary.LittleEndian.Uint32(table[4*p:]) {
+			return fmt.Errorf("%w: page %d checksum mismatch", ErrCorrupt, p)
+		}
 	}
 	return nil
 }
