@@ -132,13 +132,13 @@ func (bl *Block) ScanWith(ctx context.Context, pred *predicate.Compiled, scratch
 	return nil
 }
 
-// Scratch holds a scan's per-row buffers (which rows are alive, their
-// condition bits, the row group's trace entries and starts): a scanner
-// fills them again for each row group, and a goroutine that scans block
-// after block hands the same Scratch to each (Block.ScanWith) instead of
-// each scan allocating them anew — they were a quarter of what a search
-// allocated. A scan keeps nothing of it once it returns; one Scratch
-// serves one scan at a time.
+// Scratch holds a scan's buffers (which rows are alive, their condition
+// bits, the row group's trace entries and starts, the column chunks it
+// read): a scanner fills them again for each row group, and a goroutine
+// that scans block after block hands the same Scratch to each
+// (Block.ScanWith) instead of each scan allocating them anew. The store
+// keeps Scratches in a pool for its search workers. A scan keeps nothing
+// of it once it returns; one Scratch serves one scan at a time.
 type Scratch struct {
 	alive     []bool
 	bits      []uint64
@@ -146,9 +146,10 @@ type Scratch struct {
 	traces    []traceEntry // backing array of the scanner's rgTraces
 	tracesRaw []byte       // the row group's bytes of traces.bin, read into traces
 	starts    []int64
-	// columns read in the current row group (the first used of them),
-	// emptied and read into again in the next: a scan's column copies
-	// were most of what a search allocated.
+	// columns are buffers for the column chunks a scan reads; the first
+	// used of them hold the current row group's, and are emptied and read
+	// into again for the next row group (column copies made afresh were
+	// most of what a search allocated).
 	columns []*column
 	used    int
 }
