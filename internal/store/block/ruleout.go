@@ -122,23 +122,22 @@ func (bl *Block) mayMatch(pred *predicate.Compiled, quick *[maxQuickHashes]uint6
 // pairs through, its row groups' filters in filters.bin: most blocks a
 // rare value passes the block filter of (~0.2 %) end here, after a 64-byte
 // read per row group, before a scanner's work for each of the block's
-// resources. The scan asks filters.bin again for the row groups it
-// scans (scanner.rowGroupPasses): most of them pass, so that read is a
-// small part of what their scan costs.
-func (bl *Block) mayPass(ctx context.Context, pred *predicate.Compiled) bool {
+// resources. first is the first row group that may match: the scan starts
+// there rather than asking filters.bin again for those before it.
+func (bl *Block) mayPass(ctx context.Context, pred *predicate.Compiled) (first int, ok bool) {
 	var quick [maxQuickHashes]uint64
 	n, ok := bl.mayMatch(pred, &quick)
 	if !ok || n == 0 || bl.ix.values.data == nil {
-		return ok
+		return 0, ok
 	}
 	for g := range bl.ix.rowGroups {
 		st := &bl.ix.rowGroups[g]
 		if pred.OverlapsStart(st.minStart, st.maxStart) && pred.OverlapsDuration(st.minDuration, st.maxDuration) &&
 			bl.pairFiltersMayContain(ctx, g, quick[:n]) {
-			return true
+			return g, true
 		}
 	}
-	return false
+	return 0, false
 }
 
 // dropsKey reports whether the key has too many values to have terms, as

@@ -172,7 +172,8 @@ func (s *Scratch) nextRowGroup() { s.used = 0 }
 // newScanner prepares a scan of the block, or returns nil when its meta or
 // resource table rule every span out.
 func (bl *Block) newScanner(ctx context.Context, pred *predicate.Compiled) *scanner {
-	if !bl.mayPass(ctx, pred) {
+	first, ok := bl.mayPass(ctx, pred)
+	if !ok {
 		return nil
 	}
 	// Resource-level answers, computed once per block: which resources
@@ -188,7 +189,7 @@ func (bl *Block) newScanner(ctx context.Context, pred *predicate.Compiled) *scan
 	if !anyRes {
 		return nil
 	}
-	sc := &scanner{bl: bl, pred: pred, p: pred.Predicate(), attrs: pred.Attrs(), compares: pred.Compares(), resOK: resOK, resBits: resBits}
+	sc := &scanner{bl: bl, pred: pred, p: pred.Predicate(), attrs: pred.Attrs(), compares: pred.Compares(), resOK: resOK, resBits: resBits, first: first}
 	// Conditions a resource, a scope or an error status may satisfy need
 	// no row group filter; the others must be in a row group's value
 	// filter — when the filter holds link attributes too (FilterLinks).
@@ -266,6 +267,7 @@ type scanner struct {
 	scopeBits    []uint64
 	anyScopeBits bool
 	post         *postingFilter // v5: the block's postings, compiled for pred
+	first        int            // row groups before it cannot match (mayPass asked their filters)
 
 	Scratch     // per-row buffers, filled again for each row group
 	n       int // alive rows
@@ -283,12 +285,12 @@ type scanner struct {
 	rgTraces []traceEntry
 }
 
-// rowGroupPasses reports whether row group g must be scanned: its time
-// and duration ranges, its value filter and the postings may hold a
-// match, and so does its filter in filters.bin (asked last: it costs a
-// read).
+// rowGroupPasses reports whether row group g must be scanned: it is not
+// before the first that may match, its time and duration ranges, its
+// value filter and the postings may hold a match, and so does its filter
+// in filters.bin (asked last: it costs a read).
 func (sc *scanner) rowGroupPasses(ctx context.Context, g int) bool {
-	return sc.rowGroupMayMatch(&sc.bl.ix.rowGroups[g]) && (sc.post == nil || sc.post.rowGroupMayMatch(g)) &&
+	return g >= sc.first && sc.rowGroupMayMatch(&sc.bl.ix.rowGroups[g]) && (sc.post == nil || sc.post.rowGroupMayMatch(g)) &&
 		sc.bl.pairFiltersMayContain(ctx, g, sc.filtered)
 }
 
