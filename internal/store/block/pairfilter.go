@@ -372,33 +372,37 @@ func (f *pairFilters) readPageTable(ctx context.Context, g int) (damaged bool, e
 // pageUsable reports whether filter block b of row group g (asked
 // already through pairFilterRowGroup) may be trusted: in version 2, the
 // first time a probe lands in its page, the page is read and checked
-// against the page table. A damaged page answers false from then on; a
-// failed read answers false this time only.
-func (bl *Block) pageUsable(ctx context.Context, g, b int) bool {
+// against the page table, and the block is then copied from it into
+// block (read says so: it need not be read again). A damaged page answers
+// false from then on; a failed read answers false this time only.
+func (bl *Block) pageUsable(ctx context.Context, g, b int, block *[filterBlockBytes]byte) (usable, read bool) {
 	f := &bl.filters
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.ix == nil || f.ix.version < 2 {
-		return true // version 1: the row group was checked whole
+		return true, false // version 1: the row group was checked whole
 	}
 	states := f.pageState[g]
 	p := b / pairFilterPageBlocks
 	if p < 0 || p >= len(states) {
-		return false
+		return false, false
 	}
-	if states[p] == 0 {
-		rg := f.ix.rowGroups[g]
-		first := p * pairFilterPageBlocks
-		page := make([]byte, (min(first+pairFilterPageBlocks, rg.blocks)-first)*filterBlockBytes)
-		if _, err := f.r.ReadAt(ctx, page, rg.off+int64(first)*filterBlockBytes); err != nil && !errors.Is(err, io.EOF) {
-			return false
-		}
+	if states[p] != 0 {
+		return states[p] == 1, false
+	}
+	rg := f.ix.rowGroups[g]
+	first := p * pairFilterPageBlocks
+	page := make([]byte, (min(first+pairFilterPageBlocks, rg.blocks)-first)*filterBlockBytes)
+	if _, err := f.r.ReadAt(ctx, page, rg.off+int64(first)*filterBlockBytes); err != nil && !errors.Is(err, io.EOF) {
+		return false, false
+	}
+	if crc32.Checksum(page, castagnoli) != f.pages[g][p] {
 		states[p] = 2
-		if crc32.Checksum(page, castagnoli) == f.pages[g][p] {
-			states[p] = 1
-		}
+		return false, false
 	}
-	return states[p] == 1
+	states[p] = 1
+	copy(block[:], page[(b-first)*filterBlockBytes:])
+	return true, true
 }
 
 // pairFilterCheckChunk is how much of a row group's filter is read at a
@@ -438,11 +442,14 @@ func (bl *Block) pairFiltersMayContain(ctx context.Context, g int, hashes []uint
 	var block [filterBlockBytes]byte
 	for _, h := range hashes {
 		b, bh := pairFilterSlot(h, seedPairFile, rg.blocks)
-		if !bl.pageUsable(ctx, g, b) {
+		usable, read := bl.pageUsable(ctx, g, b, &block)
+		if !usable {
 			return true
 		}
-		if _, err := r.ReadAt(ctx, block[:], rg.off+int64(b)*filterBlockBytes); err != nil {
-			return true
+		if !read {
+			if _, err := r.ReadAt(ctx, block[:], rg.off+int64(b)*filterBlockBytes); err != nil {
+				return true
+			}
 		}
 		if !blockHas(block[:], rg.k, bh) {
 			return false
