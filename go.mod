@@ -3,6 +3,7 @@ module github.com/clewtrace/clew
 go 1.26.8
 
 require (
+	github.com/FastFilter/xorfilter v0.4.1
 	github.com/apache/thrift v0.25.0
 	github.com/bits-and-blooms/bloom/v3 v3.7.1
 	github.com/chromedp/chromedp v0.23.0

@@ -190,18 +190,22 @@ func TestBloomNoFalseNegatives(t *testing.T) {
 			t.Fatalf("false negative for %s", s.TraceID)
 		}
 	}
+	if len(bl.ix.traceFilter.fuse.Fingerprints) == 0 {
+		t.Fatal("the trace filter is not a fuse filter")
+	}
 	fp := 0
-	for i := range 10000 {
-		id := model.TraceID{0: 0xAB, 1: byte(i), 2: byte(i >> 8), 15: 0xCD}
+	for i := range 200_000 {
+		id := model.TraceID{0: 0xAB, 1: byte(i), 2: byte(i >> 8), 3: byte(i >> 16), 15: 0xCD}
 		if bl.MayContain(id) {
 			fp++
 		}
 	}
-	// The blocked filter: ~0.1 % (v7 blocks written before 2026-12-01:
-	// ~0.45 %; the Bloom filter of earlier versions: ~1 %).
-	t.Logf("trace filter: %d false positives in 10,000", fp)
-	if fp > 30 {
-		t.Errorf("false positive rate %d/10000, want about 0.1%%", fp)
+	// The fuse filter (v10): ~0.0015 %, 3 expected here (v7–v9's blocked
+	// filter: ~0.1 %, before 2026-12-01 ~0.45 %; the Bloom filter of
+	// earlier versions: ~1 %).
+	t.Logf("trace filter: %d false positives in 200,000", fp)
+	if fp > 20 {
+		t.Errorf("false positive rate %d/200000, want about 0.0015%%", fp)
 	}
 }
 

@@ -31,14 +31,16 @@ type index struct {
 	// blocked one over traceHash (one cache line a lookup instead of
 	// seven: at 100 M stored spans a trace by ID asks 500 blocks, and the
 	// seven cache misses each were a tenth of its CPU).
+	// Since v10 a binary fuse filter (memFilter).
 	bloom       *bloom.BloomFilter
-	traceFilter blockedFilter
+	traceFilter memFilter
 	// values (v7): the key=value filter of the whole block — the pairs of
 	// all its row groups, which since v7 have their own filters only on
 	// disk (filters.bin). Ruling a block out then costs one probe, not one
 	// per row group; a block of v2–v6 has a filter per row group in memory
-	// (rowGroupStats.values) and none here.
-	values blockedFilter
+	// (rowGroupStats.values) and none here. Blocked Bloom in v7–v9, binary
+	// fuse since v10 (memFilter).
+	values memFilter
 	// Since v3: the flags of spans whose row has no Extra value, and the
 	// size of traces.bin (each granule's entries start at its tracesOff).
 	defaultFlags uint32
@@ -163,9 +165,15 @@ func encodeIndex(ix *index) ([]byte, error) {
 		}
 		ix.postings.encode(e, ix.rowGroups)
 	}
-	if ix.version >= FormatV7 {
-		e.blockedFilter(ix.values)
-		e.blockedFilter(ix.traceFilter)
+	if ix.version >= FormatV10 {
+		e.memFilter(ix.values)
+		e.memFilter(ix.traceFilter)
+	} else if ix.version >= FormatV7 {
+		if len(ix.values.fuse.Fingerprints) > 0 || len(ix.traceFilter.fuse.Fingerprints) > 0 {
+			return nil, fmt.Errorf("encode index: a v%d index has no fuse filters", ix.version)
+		}
+		e.blockedFilter(ix.values.blocked)
+		e.blockedFilter(ix.traceFilter.blocked)
 	} else {
 		var bb bytes.Buffer
 		if _, err := ix.bloom.WriteTo(&bb); err != nil {
@@ -361,8 +369,13 @@ func decodeIndex(data []byte) (*index, error) {
 		ix.postings = decodePostings(d, ix.rowGroups)
 	}
 	if version >= FormatV7 {
-		ix.values = d.blockedFilter("value filter", seedRowGroup)
-		ix.traceFilter = d.blockedFilter("trace filter", seedTrace)
+		if version >= FormatV10 {
+			ix.values = d.memFilter("value filter", seedRowGroup)
+			ix.traceFilter = d.memFilter("trace filter", seedTrace)
+		} else {
+			ix.values = memFilter{blocked: d.blockedFilter("value filter", seedRowGroup)}
+			ix.traceFilter = memFilter{blocked: d.blockedFilter("trace filter", seedTrace)}
+		}
 		if d.err != nil {
 			return nil, d.err
 		}
@@ -397,8 +410,17 @@ func decodeIndex(data []byte) (*index, error) {
 	if ix.bloom.Cap() == 0 || ix.bloom.K() == 0 {
 		return nil, fmt.Errorf("%w: index: empty bloom filter", ErrCorrupt)
 	}
+	// Each lookup tests K bits: a damaged K would make every trace by ID
+	// loop for minutes (found by FuzzDecodeIndex once it probed what it
+	// decoded). Clew wrote K = 7.
+	if ix.bloom.K() > maxBloomK {
+		return nil, fmt.Errorf("%w: index: bloom filter k %d", ErrCorrupt, ix.bloom.K())
+	}
 	return ix, nil
 }
+
+// maxBloomK bounds the hash count of a pre-v7 trace filter.
+const maxBloomK = 64
 
 // traceHash is the 64-bit hash of a trace ID that the v7 trace filter
 // holds (xxhash: trace IDs are not always random — 64-bit Zipkin IDs are

@@ -25,7 +25,8 @@ const (
 	FormatV7     = 7 // v6 + filters.bin (row-group key=value filters, on disk); index.bin: one key=value filter per block, blocked trace filter
 	FormatV8     = 8 // v7 + 16 dedicated attribute columns (d10-d15), was 10
 	FormatV9     = 9 // v8 + filters.bin version 2 (a checksum per 4 KiB page of each row group's filter); sharper filters
-	FormatLatest = FormatV9
+	FormatV10    = 10 // v9 with index.bin's key=value and trace-ID filters as binary fuse filters
+	FormatLatest = FormatV10
 )
 
 // ErrUnsupportedVersion is returned for blocks written by a newer Clew.

@@ -84,7 +84,7 @@ func (bl *Block) mayMatch(pred *predicate.Compiled, quick *[maxQuickHashes]uint6
 			// The block's filter (v7) before the postings: it holds every
 			// pair, and its one probe rules out most blocks for a rare
 			// value, where the postings would cost several map lookups.
-			if bl.ix.values.data != nil && !bl.ix.values.mayContain(h) {
+			if bl.ix.values.present() && !bl.ix.values.mayContain(h) {
 				return 0, false
 			}
 		}
@@ -127,7 +127,7 @@ func (bl *Block) mayMatch(pred *predicate.Compiled, quick *[maxQuickHashes]uint6
 func (bl *Block) mayPass(ctx context.Context, pred *predicate.Compiled) (first int, ok bool) {
 	var quick [maxQuickHashes]uint64
 	n, ok := bl.mayMatch(pred, &quick)
-	if !ok || n == 0 || bl.ix.values.data == nil {
+	if !ok || n == 0 || !bl.ix.values.present() {
 		return 0, ok
 	}
 	for g := range bl.ix.rowGroups {

@@ -148,7 +148,7 @@ func testMayMatchRulesOutAbsentValues(t *testing.T, bl *Block, spans []model.Spa
 func testMayMatchWithoutIndexes(t *testing.T, bl *Block) {
 	ix := *bl.ix
 	ix.postings = nil
-	ix.values = blockedFilter{}
+	ix.values = memFilter{}
 	ix.rowGroups = append([]rowGroupStats(nil), ix.rowGroups...)
 	for g := range ix.rowGroups {
 		ix.rowGroups[g].values = valueFilter{}

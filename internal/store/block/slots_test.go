@@ -69,6 +69,9 @@ func TestSixteenDedicatedSlots(t *testing.T) {
 	// A v7 index holds at most 10 dedicated keys: more is damage.
 	ix := *bl.ix
 	ix.version = FormatV7
+	// v7 filters are blocked ones (their content does not matter here).
+	empty := blockedFilter{k: 1, data: make([]byte, filterBlockBytes)}
+	ix.values, ix.traceFilter = memFilter{blocked: empty}, memFilter{blocked: empty}
 	data, err := encodeIndex(&ix)
 	if err != nil {
 		t.Fatal(err)

@@ -25,9 +25,9 @@ import (
 // hash (Kirsch–Mitzenmacher double hashing).
 //
 // Since v7 a row group has no filter in memory: the block has one over
-// all its row groups' pairs (index.values, a blocked Bloom filter built by
-// newBlockValueFilter, role seedRowGroup: one cache line a probe), and each row
-// group's is in filters.bin. A search for a rare value then probes each
+// all its row groups' pairs (index.values, built by newBlockValueFilter: a
+// blocked Bloom filter in v7–v9, a binary fuse filter since v10), and each
+// row group's is in filters.bin. A search for a rare value then probes each
 // block once instead of each row group — 500 probes at 100 M stored spans
 // instead of 3,500 cache misses of seven each.
 type valueFilter struct {
@@ -40,8 +40,9 @@ const (
 	// the v2–v6 row-group filter (written now only by tests of those).
 	filterBitsPerValue = 10
 	filterK            = 7
-	// The v7 block filter (blocked): 14 bits and k = 9 per distinct pair
-	// since the blocks written after 2026-12-01, ~0.3 % false positives
+	// The v7–v9 block filter (blocked), and v10's when the fuse filter
+	// cannot be built (memFilter): 14 bits and k = 9 per distinct pair
+	// since the blocks written after 2026-12-01, ~0.2 % false positives
 	// (10 and 7 before: 1.65 % measured on clewbench data). Readers take k
 	// and the size from each filter. A false positive costs a 64-byte read
 	// of filters.bin per row group and, when one of those lets the pair
@@ -60,12 +61,10 @@ func pairHash(key, value string) uint64 {
 	return bits.RotateLeft64(h, 31)*0x9E3779B97F4A7C15 ^ xxhash.Sum64String(value)
 }
 
-// newBlockValueFilter builds a v7 block's key=value filter (index.values)
-// of hashes (duplicates allowed; the slice is sorted in place).
-func newBlockValueFilter(hashes []uint64) blockedFilter {
-	slices.Sort(hashes)
-	hashes = slices.Compact(hashes)
-	return newBlockedFilter(hashes, blockFilterBitsPerValue, blockFilterK, seedRowGroup)
+// newBlockValueFilter builds a block's key=value filter (index.values) of
+// hashes (duplicates allowed; the slice is sorted in place).
+func newBlockValueFilter(hashes []uint64) memFilter {
+	return newMemFilter(hashes, blockFilterBitsPerValue, blockFilterK, seedRowGroup)
 }
 
 // newValueFilter builds a row group's filter as v2–v6 blocks have it (for

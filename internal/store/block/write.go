@@ -27,11 +27,12 @@ const (
 	granuleRows  = 256
 	pageSize     = 32 << 10 // uncompressed; small pages keep Trace reads short
 	writeBatch   = 1024
-	// The trace-ID filter: 16 bits and 11 probes a trace, ~0.1 % false
-	// positives, each a small read of traces.bin. A trace by ID asks every
-	// block of its window (500 at 100 M spans); with 12 bits and 8 probes
-	// (before 2026-12-01, ~0.45 %) that was ~2 extra reads a lookup, for
-	// 0.5 byte a trace of memory saved.
+	// The trace-ID filter, when it is a blocked one (v7–v9, or v10 when
+	// the fuse filter cannot be built): 16 bits and 11 probes a trace,
+	// ~0.1 % false positives, each a small read of traces.bin. A trace by
+	// ID asks every block of its window (500 at 100 M spans); with 12 bits
+	// and 8 probes (before 2026-12-01, ~0.45 %) that was ~2 extra reads a
+	// lookup, for 0.5 byte a trace of memory saved.
 	traceFilterBitsPerValue = 16
 	traceFilterK            = 11
 )
@@ -209,7 +210,7 @@ func write(ctx context.Context, b objstore.Bucket, spans []model.Span, edges []E
 			ids = append(ids, traceHash(spans[keys[i].idx].TraceID))
 		}
 	}
-	w.ix.traceFilter = newBlockedFilter(ids, traceFilterBitsPerValue, traceFilterK, seedTrace)
+	w.ix.traceFilter = newMemFilter(ids, traceFilterBitsPerValue, traceFilterK, seedTrace)
 	w.ix.values = newBlockValueFilter(w.blockPairs)
 	w.ix.resources, w.ix.scopes = w.resources.items, w.scopes.items
 	sums := w.sums.finish()
