@@ -44,11 +44,17 @@ func TestMemFilterSizes(t *testing.T) {
 
 	good := newMemFilter([]uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, blockFilterBitsPerValue, blockFilterK, seedRowGroup)
 	for name, mutate := range map[string]func(e *encoder){
-		"segment length not a power of two": func(e *encoder) { e.uvarint(uint64(good.fuse.SegmentLength) + 1); e.uvarint(uint64(good.fuse.SegmentCount)) },
-		"segment length too large":          func(e *encoder) { e.uvarint(maxFuseSegmentLength * 2); e.uvarint(1) },
-		"no segments":                       func(e *encoder) { e.uvarint(uint64(good.fuse.SegmentLength)); e.uvarint(0) },
-		"more segments than fingerprints":   func(e *encoder) { e.uvarint(uint64(good.fuse.SegmentLength)); e.uvarint(uint64(good.fuse.SegmentCount) + 1) },
-		"huge segment count":                func(e *encoder) { e.uvarint(uint64(good.fuse.SegmentLength)); e.uvarint(1 << 40) },
+		"segment length not a power of two": func(e *encoder) {
+			e.uvarint(uint64(good.fuse.SegmentLength) + 1)
+			e.uvarint(uint64(good.fuse.SegmentCount))
+		},
+		"segment length too large": func(e *encoder) { e.uvarint(maxFuseSegmentLength * 2); e.uvarint(1) },
+		"no segments":              func(e *encoder) { e.uvarint(uint64(good.fuse.SegmentLength)); e.uvarint(0) },
+		"more segments than fingerprints": func(e *encoder) {
+			e.uvarint(uint64(good.fuse.SegmentLength))
+			e.uvarint(uint64(good.fuse.SegmentCount) + 1)
+		},
+		"huge segment count": func(e *encoder) { e.uvarint(uint64(good.fuse.SegmentLength)); e.uvarint(1 << 40) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			e := encoder{b: []byte{memFilterFuse16, 0, 0, 0, 0, 0, 0, 0, 0}}

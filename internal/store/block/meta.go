@@ -16,15 +16,15 @@ import (
 // Format versions. One ordered enum that only moves forward: a reader
 // supports every version up to FormatLatest, a writer writes FormatLatest.
 const (
-	FormatV1     = 1 // Parquet data + binary index + meta.json
-	FormatV2     = 2 // v1 + a key=value bloom filter per row group in index.bin
-	FormatV3     = 3 // v2 + traces.bin (trace ID -> rows), rare fields folded into one column
-	FormatV4     = 4 // v3 without the trace_id and trace_start columns: traces.bin has them
-	FormatV5     = 5 // v4 + postings in index.bin: terms per row group, long spans
-	FormatV6     = 6 // v5 + summaries.bin: a summary row per trace
-	FormatV7     = 7 // v6 + filters.bin (row-group key=value filters, on disk); index.bin: one key=value filter per block, blocked trace filter
-	FormatV8     = 8 // v7 + 16 dedicated attribute columns (d10-d15), was 10
-	FormatV9     = 9 // v8 + filters.bin version 2 (a checksum per 4 KiB page of each row group's filter); sharper filters
+	FormatV1     = 1  // Parquet data + binary index + meta.json
+	FormatV2     = 2  // v1 + a key=value bloom filter per row group in index.bin
+	FormatV3     = 3  // v2 + traces.bin (trace ID -> rows), rare fields folded into one column
+	FormatV4     = 4  // v3 without the trace_id and trace_start columns: traces.bin has them
+	FormatV5     = 5  // v4 + postings in index.bin: terms per row group, long spans
+	FormatV6     = 6  // v5 + summaries.bin: a summary row per trace
+	FormatV7     = 7  // v6 + filters.bin (row-group key=value filters, on disk); index.bin: one key=value filter per block, blocked trace filter
+	FormatV8     = 8  // v7 + 16 dedicated attribute columns (d10-d15), was 10
+	FormatV9     = 9  // v8 + filters.bin version 2 (a checksum per 4 KiB page of each row group's filter); sharper filters
 	FormatV10    = 10 // v9 with index.bin's key=value and trace-ID filters as binary fuse filters
 	FormatLatest = FormatV10
 )
