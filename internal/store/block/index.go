@@ -30,8 +30,8 @@ type index struct {
 	// trace IDs (bits-and-blooms, ~1 % false positives); since v7 a
 	// blocked one over traceHash (one cache line a lookup instead of
 	// seven: at 100 M stored spans a trace by ID asks 500 blocks, and the
-	// seven cache misses each were a tenth of its CPU).
-	// Since v10 a binary fuse filter (memFilter).
+	// seven cache misses each were a tenth of its CPU); since v10 a binary
+	// fuse filter (memFilter: ~0.0015 % false positives, not ~0.1 %).
 	bloom       *bloom.BloomFilter
 	traceFilter memFilter
 	// values (v7): the key=value filter of the whole block — the pairs of

@@ -28,7 +28,8 @@ import (
 // small read (from the page cache, or through the bucket's chunk cache) per
 // searched pair, and only in blocks the block filter let through. Its
 // hashes are mixed independently of the block filter's, so an absent value
-// reaches a scan at about the product of the two rates (~0.2 % × ~0.1 %).
+// reaches a scan at about the product of the two rates (~0.2 % × ~0.1 %
+// in v7–v9; since v10 the block filter is a binary fuse filter, ~0.0015 %).
 //
 // A block before format v7 has none, and a v7 block whose filters.bin is
 // missing or damaged only has its row groups scanned as before — never a
