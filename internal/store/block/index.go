@@ -166,6 +166,9 @@ func encodeIndex(ix *index) ([]byte, error) {
 		ix.postings.encode(e, ix.rowGroups)
 	}
 	if ix.version >= FormatV10 {
+		if !ix.values.present() || !ix.traceFilter.present() {
+			return nil, fmt.Errorf("encode index: a v%d index has both filters", ix.version)
+		}
 		e.memFilter(ix.values)
 		e.memFilter(ix.traceFilter)
 	} else if ix.version >= FormatV7 {
