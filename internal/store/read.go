@@ -152,31 +152,49 @@ func (snap *snapshot) find(ctx context.Context, p *predicate.Compiled, limit int
 	}
 	found.prune()
 	blocks := snap.newestFirst()
+	probe := block.NewProbe(p)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
-		mu       sync.Mutex // guards found, next, done, firstErr
+		mu       sync.Mutex // guards found, next, asked, ruledOut, done, firstErr
 		next     int
+		asked    int                         // blocks[:asked] have been asked RuledOut
+		ruledOut = make([]bool, len(blocks)) // by block, up to asked
 		done     bool
 		firstErr error
 		wg       sync.WaitGroup
 	)
-	// nextBlock hands out the next block in turn, or nil when there is none
-	// left or every remaining block is older than the answer we have.
+	// nextBlock hands out the next block in turn that RuledOut does not
+	// rule out, or nil when there is none left or every remaining block is
+	// older than the answer we have. Blocks are asked RuledOut a run at a
+	// time, in one loop with nothing else in it: the CPU then overlaps the
+	// cache misses of many blocks' filters, where asking each block
+	// everything in turn waits on each block's misses one after the other
+	// (~3× the CPU per block for a value no span holds, at 100 M spans). A
+	// run is short, so a search answered by its first blocks asks few.
 	nextBlock := func() *liveBlock {
 		mu.Lock()
 		defer mu.Unlock()
-		if done || next >= len(blocks) {
-			return nil
+		for !done && next < len(blocks) {
+			if next == asked {
+				end := min(asked+ruleOutRun, len(blocks))
+				for i := asked; i < end; i++ {
+					ruledOut[i] = blocks[i].RuledOut(probe)
+				}
+				asked = end
+			}
+			b, out := blocks[next], ruledOut[next]
+			next++
+			if th, full := found.threshold(); full && b.maxStart < th {
+				done = true
+				return nil
+			}
+			if !out {
+				return b.liveBlock
+			}
 		}
-		b := blocks[next]
-		next++
-		if th, full := found.threshold(); full && b.maxStart < th {
-			done = true
-			return nil
-		}
-		return b.liveBlock
+		return nil
 	}
 	// take hands out the next block worth reading, or nil when there is
 	// none. Ruling a block out costs no allocation and no scanner, and
@@ -250,6 +268,9 @@ func (snap *snapshot) newestFirst() []byStart {
 
 // maxQueryReaders is how many blocks one search reads at once.
 const maxQueryReaders = 4
+
+// ruleOutRun is how many blocks a search asks block.RuledOut in one pass.
+const ruleOutRun = 32
 
 // newest keeps the newest matching traces: for each trace its latest
 // matching span start, trimmed to the limit newest traces (start

@@ -26,8 +26,8 @@ type Block struct {
 	cols     columns
 	services []string // service name of each resource, for Scan
 	// tableKeys: the attribute keys some resource or scope answers to
-	// (MayMatch).
-	tableKeys map[string]struct{}
+	// (MayMatch, RuledOut).
+	tableKeys keySet
 
 	data      objstore.Reader // the data object; queries read it with their own context
 	traces    objstore.Reader // v3: traces.bin; nil before v3

@@ -22,7 +22,7 @@ import (
 // block answers to (see predicate.Compiled.ResourceBits and ScopeBits): a
 // condition on any other key can only be satisfied by a span's, event's or
 // link's own attributes.
-func tableKeys(ix *index) map[string]struct{} {
+func tableKeys(ix *index) keySet {
 	keys := map[string]struct{}{}
 	for _, r := range ix.resources {
 		for _, a := range r.Attributes {
@@ -40,7 +40,7 @@ func tableKeys(ix *index) map[string]struct{} {
 			keys[predicate.ScopeVersionKey] = struct{}{}
 		}
 	}
-	return keys
+	return newKeySet(keys)
 }
 
 // maxQuickHashes bounds the pair hashes MayMatch keeps on its stack; a
@@ -75,7 +75,7 @@ func (bl *Block) mayMatch(pred *predicate.Compiled, quick *[maxQuickHashes]uint6
 		if errBits&(1<<i) != 0 {
 			continue // an error status may satisfy it
 		}
-		if _, ok := bl.tableKeys[a.Key]; ok {
+		if bl.tableKeys.has(a.Key) {
 			continue // a resource or scope may satisfy it
 		}
 		var h uint64
