@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -51,15 +52,23 @@ func (n *node) kill(t *testing.T) {
 
 // freeAddr finds a loopback port free now. The nodes need their query
 // ports before they start (each names the others in --peers), so they
-// cannot use port 0.
+// cannot use port 0. The port is drawn below Linux's ephemeral range
+// (32768–60999 by default): a port the kernel handed out for a ":0"
+// listener was found taken again, by another test's listener or outgoing
+// connection, before the child bound it ("address already in use", once in
+// a full suite run); the kernel never hands out these on its own.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000)))
+		if err != nil {
+			continue // taken: draw again
+		}
+		defer l.Close()
+		return l.Addr().String()
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free loopback port in 20000–31999 after 100 draws")
+	return ""
 }
 
 // eventually polls cond until it holds; the deadline only catches hangs.
