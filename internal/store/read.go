@@ -171,8 +171,9 @@ func (snap *snapshot) find(ctx context.Context, p *predicate.Compiled, limit int
 	// time, in one loop with nothing else in it: the CPU then overlaps the
 	// cache misses of many blocks' filters, where asking each block
 	// everything in turn waits on each block's misses one after the other
-	// (~3× the CPU per block for a value no span holds, at 100 M spans). A
-	// run is short, so a search answered by its first blocks asks few.
+	// (at 100 M spans, ruling out 500 blocks: 180–225 µs that way, 65–73 µs
+	// for the filter probes alone in one loop). A run is short, so a search
+	// answered by its first blocks asks few.
 	nextBlock := func() *liveBlock {
 		mu.Lock()
 		defer mu.Unlock()

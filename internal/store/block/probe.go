@@ -77,8 +77,9 @@ func NewProbe(pred *predicate.Compiled) *Probe {
 // the block may have. False says nothing: MayMatch decides. It does a
 // fraction of MayMatch's work (no hashing, no map lookup), so a search asks
 // it of many blocks in one pass, where the CPU overlaps the blocks' cache
-// misses, and MayMatch only of those that pass: a search for a value no
-// span holds costs ~3× less per block (docs/benchmarks.md, ninth run).
+// misses, and MayMatch only of those that pass: at 100 M spans a search
+// for a value no span holds took ~30 % less CPU (docs/benchmarks.md, ninth
+// run).
 func (bl *Block) RuledOut(pr *Probe) bool {
 	if !pr.pred.OverlapsStart(bl.meta.MinStartUnixNano, bl.meta.MaxStartUnixNano) {
 		return true
