@@ -167,13 +167,13 @@ func encodeIndex(ix *index) ([]byte, error) {
 	}
 	if ix.version >= FormatV10 {
 		if !ix.values.present() || !ix.traceFilter.present() {
-			return nil, fmt.Errorf("encode index: a v%d index has both filters", ix.version)
+			return nil, fmt.Errorf("encode index: a v%d index needs both filters", ix.version)
 		}
 		e.memFilter(ix.values)
 		e.memFilter(ix.traceFilter)
 	} else if ix.version >= FormatV7 {
 		if len(ix.values.fuse.Fingerprints) > 0 || len(ix.traceFilter.fuse.Fingerprints) > 0 {
-			return nil, fmt.Errorf("encode index: a v%d index has no fuse filters", ix.version)
+			return nil, fmt.Errorf("encode index: a v%d index cannot hold fuse filters", ix.version)
 		}
 		e.blockedFilter(ix.values.blocked)
 		e.blockedFilter(ix.traceFilter.blocked)

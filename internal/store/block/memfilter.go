@@ -72,9 +72,6 @@ func (f *memFilter) mayContain(h uint64) bool {
 	return f.blocked.mayContain(h)
 }
 
-// bytes is the filter's size in memory.
-func (f *memFilter) bytes() int { return 2*len(f.fuse.Fingerprints) + len(f.blocked.data) }
-
 // memFilter appends a v10 filter: its kind byte, then the filter.
 func (e *encoder) memFilter(f memFilter) {
 	if len(f.fuse.Fingerprints) == 0 {

@@ -111,7 +111,8 @@ func BenchmarkBlockFilterProbe(b *testing.B) {
 				rounds++
 			}
 			b.ReportMetric(float64(fooled)/float64(rounds), "fp")
-			b.ReportMetric(float64(c.fs[0].bytes())/pairs*8, "bits/pair")
+			size := 2*len(c.fs[0].fuse.Fingerprints) + len(c.fs[0].blocked.data)
+			b.ReportMetric(float64(size)/pairs*8, "bits/pair")
 		})
 	}
 }

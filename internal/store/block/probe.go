@@ -84,11 +84,11 @@ func (bl *Block) RuledOut(pr *Probe) bool {
 	if !pr.pred.OverlapsStart(bl.meta.MinStartUnixNano, bl.meta.MaxStartUnixNano) {
 		return true
 	}
-	if pr.n == 0 || !bl.meta.FilterLinks || !bl.ix.values.present() {
+	if !bl.meta.FilterLinks {
 		return false
 	}
 	for i := range pr.n {
-		if !bl.tableKeys.mayHave(pr.masks[i]) && !bl.ix.values.mayContain(pr.hashes[i]) {
+		if !bl.tableKeys.mayHave(pr.masks[i]) && bl.valuesLack(pr.hashes[i]) {
 			return true
 		}
 	}

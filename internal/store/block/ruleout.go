@@ -84,7 +84,7 @@ func (bl *Block) mayMatch(pred *predicate.Compiled, quick *[maxQuickHashes]uint6
 			// The block's filter (v7) before the postings: it holds every
 			// pair, and its one probe rules out most blocks for a rare
 			// value, where the postings would cost several map lookups.
-			if bl.ix.values.present() && !bl.ix.values.mayContain(h) {
+			if bl.valuesLack(h) {
 				return 0, false
 			}
 		}
@@ -116,6 +116,15 @@ func (bl *Block) mayMatch(pred *predicate.Compiled, quick *[maxQuickHashes]uint6
 		}
 	}
 	return 0, false
+}
+
+// valuesLack reports that the block's key=value filter (v7+) certainly
+// lacks the pair: no span, event or link attribute of the block holds it.
+// Only for a block whose filter holds link attributes too (FilterLinks),
+// and only for a key no resource or scope of the block has: the caller's
+// to check (MayMatch, RuledOut).
+func (bl *Block) valuesLack(h uint64) bool {
+	return bl.ix.values.present() && !bl.ix.values.mayContain(h)
 }
 
 // mayPass is MayMatch, then, for a v7 block whose filter let the searched
